@@ -87,7 +87,7 @@ def _mtcnn(stage: str, sha256: str) -> Weights:
     return Weights(
         name=f"mtcnn-{stage}",
         architecture=stage,
-        filename=f"faceprint-mtcnn-{stage}.pt",
+        filename=f"{stage}.pt",
         sha256=sha256,
         url=f"{_FACENET_PYTORCH_RAW}/{stage}.pt",
         pip=PipMember("facenet-pytorch==2.6.0", _FACENET_PYTORCH_WHEEL, f"facenet_pytorch/data/{stage}.pt"),

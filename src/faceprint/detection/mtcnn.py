@@ -1,0 +1,301 @@
+"""The MTCNN module: a drop-in, faster and sturdier replacement for facenet-pytorch's MTCNN."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from faceprint.alignment import extract_face, fixed_image_standardization
+from faceprint.detection.nets import ONet, PNet, RNet
+from faceprint.detection.stages import detect_faces
+from faceprint.images import ImageInput, as_image_list, is_batch, to_pil, to_rgb_array
+
+SELECTION_METHODS = ("probability", "largest", "largest_over_threshold", "center_weighted_size")
+
+
+class MTCNN(nn.Module):
+    """MTCNN face detector (Zhang et al. 2016) with facenet-pytorch's interface and answers.
+
+    Calling the module detects faces and returns them cropped and standardized, ready for
+    :class:`faceprint.InceptionResnetV1`; :meth:`detect` returns boxes, probabilities and
+    landmarks instead.
+
+    Inputs, everywhere: a file path, a PIL image (any mode; EXIF orientation is applied), an
+    ``(H, W, 3)`` uint8 RGB numpy array or torch tensor (values 0..255), or a batch: a list or
+    tuple of those, or a ``(B, H, W, 3)`` array/tensor. Images in a list may differ in size and
+    may hold no face. Bad inputs raise :class:`faceprint.errors.ImageError` naming the problem.
+
+    Args:
+        image_size: side of the returned square face crops, in pixels. Default 160.
+        margin: margin added around each box, in pixels of the *output* crop. Default 0.
+        min_face_size: smallest face side searched for, in input pixels. Default 20.
+        thresholds: face-probability thresholds of the P-, R- and O-Net stages, each in [0, 1].
+            Default ``[0.6, 0.7, 0.7]``.
+        factor: scale step of the image pyramid, in (0, 1). Default 0.709.
+        post_process: standardize returned crops as ``(x - 127.5) / 128`` (values about -1..1);
+            if False they hold raw 0..255 values. Saved crops are never standardized.
+        select_largest: order faces by box area (True) or by probability (False). Default True.
+        selection_method: overrides ``select_largest`` when choosing one face per image:
+            ``"probability"``, ``"largest"``, ``"largest_over_threshold"`` (largest with
+            probability > 0.9) or ``"center_weighted_size"`` (area minus twice the squared
+            distance of the box centre from the image centre). Default None.
+        keep_all: return every face, not only the selected one. Default False.
+        device: where the networks run, e.g. ``"cuda"``. Moving the module later with
+            ``.to(device)`` works too, as do ``.double()`` and, on CUDA, ``.half()``.
+        weights_dir: directory holding ``pnet.pt``, ``rnet.pt`` and ``onet.pt``; by default the
+            weights come from the registry (user directory, cache, download).
+
+    Example:
+        >>> mtcnn = MTCNN(keep_all=True)
+        >>> faces = mtcnn("group.jpg")                    # (N, 3, 160, 160), or None
+        >>> boxes, probs, points = mtcnn.detect("group.jpg", landmarks=True)
+    """
+
+    def __init__(
+        self,
+        image_size: int = 160,
+        margin: int = 0,
+        min_face_size: int = 20,
+        thresholds: Sequence[float] = [0.6, 0.7, 0.7],  # noqa: B006 - facenet-pytorch's default
+        factor: float = 0.709,
+        post_process: bool = True,
+        select_largest: bool = True,
+        selection_method: str | None = None,
+        keep_all: bool = False,
+        device: str | torch.device | None = None,
+        weights_dir: str | os.PathLike | None = None,
+    ) -> None:
+        super().__init__()
+        if len(thresholds) != 3 or not all(0 <= t <= 1 for t in thresholds):
+            raise ValueError(f"thresholds must be three probabilities in [0, 1], got {thresholds!r}")
+        if not 0 < factor < 1:
+            raise ValueError(f"factor must be in (0, 1), got {factor}")
+        if min_face_size <= 0 or image_size <= 0 or not 0 <= margin < image_size:
+            raise ValueError(
+                "need min_face_size > 0, image_size > 0 and 0 <= margin < image_size, got "
+                f"{min_face_size}, {image_size}, {margin}"
+            )
+        if selection_method is not None and selection_method not in SELECTION_METHODS:
+            raise ValueError(f"selection_method must be one of {SELECTION_METHODS}, got {selection_method!r}")
+        self.image_size = image_size
+        self.margin = margin
+        self.min_face_size = min_face_size
+        self.thresholds = list(thresholds)
+        self.factor = factor
+        self.post_process = post_process
+        self.select_largest = select_largest
+        self.keep_all = keep_all
+        self.selection_method = selection_method or ("largest" if select_largest else "probability")
+
+        def weights(stage: str) -> bool | str:
+            return True if weights_dir is None else os.path.join(weights_dir, f"{stage}.pt")
+
+        self.pnet = PNet(weights("pnet"))
+        self.rnet = RNet(weights("rnet"))
+        self.onet = ONet(weights("onet"))
+        self.eval()
+        if device is not None:
+            self.to(device)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the networks."""
+        return next(self.parameters()).device
+
+    def forward(
+        self,
+        img: ImageInput | Sequence[ImageInput],
+        save_path: str | os.PathLike | Sequence[str | os.PathLike | None] | None = None,
+        return_prob: bool = False,
+    ) -> Any:
+        """Detect faces and return them cropped, resized and (with ``post_process``) standardized.
+
+        Args:
+            img: one image or a batch (see the class docstring).
+            save_path: file to write the (unstandardized) crop to; with ``keep_all`` further
+                faces go to ``name_2.ext``, ``name_3.ext``, ... For a batch, a list of paths.
+            return_prob: also return the detection probabilities.
+
+        Returns:
+            For one image: a ``(3, S, S)`` float32 tensor (``(N, 3, S, S)`` with ``keep_all``),
+            or None when no face is found; S is ``image_size``. Values are about -1..1 with
+            ``post_process``, else 0..255. For a batch: a list with one such entry per image.
+            With ``return_prob``: ``(faces, probs)``, probs being a float (an ``(N,)`` array
+            with ``keep_all``) or None, per image.
+        """
+        batch = is_batch(img)
+        images = self._load(img)
+        boxes, probs, _ = self._detect_arrays(images, landmarks=True, order_by_size=self.select_largest)
+        if not self.keep_all:
+            boxes, probs = self._select(images, boxes, probs)
+        paths = _save_paths(save_path, len(images), batch)
+        faces = [
+            self._extract(image, b, path) for image, b, path in zip(images, boxes, paths)
+        ]
+        if not self.keep_all:
+            probs = [None if p is None else float(p[0]) for p in probs]
+        if not batch:
+            faces, probs = faces[0], probs[0]
+        return (faces, probs) if return_prob else faces
+
+    def detect(self, img: ImageInput | Sequence[ImageInput], landmarks: bool = False) -> tuple:
+        """Detect all faces and return boxes, probabilities and, optionally, 5 landmarks.
+
+        Args:
+            img: one image or a batch (see the class docstring).
+            landmarks: also return the landmarks.
+
+        Returns:
+            For one image ``(boxes, probs)`` or ``(boxes, probs, points)``:
+            boxes ``(N, 4)`` float32 as ``x1, y1, x2, y2`` in input pixels; probs ``(N,)``
+            float32 in [0, 1]; points ``(N, 5, 2)`` float32 ``(x, y)`` of the left eye, right
+            eye, nose, left and right mouth corner. Each is None when no face is found.
+            Faces are ordered by box area (``select_largest``) or by probability.
+            For a batch, each of the three is a list with one entry per image.
+        """
+        images = self._load(img)
+        boxes, probs, points = self._detect_arrays(images, landmarks, order_by_size=self.select_largest)
+        if not is_batch(img):
+            boxes, probs, points = boxes[0], probs[0], points[0]
+        return (boxes, probs, points) if landmarks else (boxes, probs)
+
+    def _load(self, img: ImageInput | Sequence[ImageInput]) -> list[np.ndarray]:
+        items = as_image_list(img)
+        if not items:
+            raise ValueError("empty batch: pass at least one image")
+        if len(items) == 1:
+            return [to_rgb_array(items[0])]
+        return [to_rgb_array(x, f"image {i} of the batch") for i, x in enumerate(items)]
+
+    def _detect_arrays(self, images: list[np.ndarray], landmarks: bool, order_by_size: bool):
+        """Detect on RGB arrays; equal sizes run as one batch, different sizes in groups."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(image.shape[:2], []).append(i)
+        param = next(self.parameters())
+        results: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(images)
+        with torch.inference_mode():
+            for indices in groups.values():
+                stack = np.stack([images[i] for i in indices])
+                tensor = torch.from_numpy(stack).to(param.device).permute(0, 3, 1, 2).to(param.dtype)
+                found = detect_faces(
+                    tensor, self.pnet, self.rnet, self.onet,
+                    self.min_face_size, self.thresholds, self.factor,
+                )
+                for i, r in zip(indices, found):
+                    results[i] = r
+        boxes, probs, points = [], [], []
+        for box, point in results:
+            box = box.float().cpu().numpy()
+            point = point.float().cpu().numpy()
+            if len(box) == 0:
+                boxes.append(None), probs.append(None), points.append(None)
+                continue
+            if order_by_size:
+                order = np.argsort((box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]))[::-1]
+                box, point = box[order], point[order]
+            boxes.append(np.ascontiguousarray(box[:, :4]))
+            probs.append(np.ascontiguousarray(box[:, 4]))
+            points.append(np.ascontiguousarray(point))
+        return boxes, probs, points
+
+    def select_boxes(
+        self,
+        all_boxes: list[np.ndarray | None],
+        all_probs: list[np.ndarray | None],
+        all_points: list[np.ndarray | None],
+        imgs: ImageInput | Sequence[ImageInput],
+        method: str = "probability",
+        threshold: float = 0.9,
+        center_weight: float = 2.0,
+    ) -> tuple:
+        """Keep one face per image, chosen by ``method`` (see the class docstring).
+
+        Takes batch outputs of :meth:`detect` (``landmarks=True``) and returns, per image, a
+        ``(1, 4)`` box, a float probability and ``(1, 5, 2)`` points, or None for each.
+        For a single image (not a batch), the single entries are returned.
+        """
+        batch = is_batch(imgs)
+        images = as_image_list(imgs)
+        if not batch:
+            all_boxes, all_probs, all_points = [all_boxes], [all_probs], [all_points]
+        sizes = [_image_size(x) for x in images]
+        chosen = [
+            _choose(b, p, size, method, threshold, center_weight)
+            for b, p, size in zip(all_boxes, all_probs, sizes)
+        ]
+        boxes = [None if c is None else b[[c]] for c, b in zip(chosen, all_boxes)]
+        probs = [None if c is None else float(p[c]) for c, p in zip(chosen, all_probs)]
+        points = [None if c is None else q[[c]] for c, q in zip(chosen, all_points)]
+        if not batch:
+            return boxes[0], probs[0], points[0]
+        return boxes, probs, points
+
+    def _select(self, images, boxes, probs):
+        sizes = [(x.shape[1], x.shape[0]) for x in images]
+        chosen = [
+            _choose(b, p, size, self.selection_method, 0.9, 2.0)
+            for b, p, size in zip(boxes, probs, sizes)
+        ]
+        return (
+            [None if c is None else b[[c]] for c, b in zip(chosen, boxes)],
+            [None if c is None else p[[c]] for c, p in zip(chosen, probs)],
+        )
+
+    def _extract(self, image: np.ndarray, boxes: np.ndarray | None, path) -> torch.Tensor | None:
+        if boxes is None:
+            return None
+        faces = []
+        for i, box in enumerate(boxes):
+            face_path = path
+            if path is not None and i > 0:
+                stem, ext = os.path.splitext(os.fspath(path))
+                face_path = f"{stem}_{i + 1}{ext}"
+            face = extract_face(image, box, self.image_size, self.margin, face_path)
+            faces.append(fixed_image_standardization(face) if self.post_process else face)
+        return torch.stack(faces) if self.keep_all else faces[0]
+
+
+def _choose(boxes, probs, size, method, threshold, center_weight) -> int | None:
+    """Index of the face that ``method`` selects, or None."""
+    if boxes is None or len(boxes) == 0:
+        return None
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    if method == "largest":
+        return int(np.argsort(area)[::-1][0])
+    if method == "probability":
+        return int(np.argsort(probs)[::-1][0])
+    if method == "largest_over_threshold":
+        candidates = np.flatnonzero(probs > threshold)
+        if len(candidates) == 0:
+            return None
+        return int(candidates[np.argsort(area[candidates])[::-1][0]])
+    if method == "center_weighted_size":
+        centers = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
+        offset = np.sum((centers - np.array(size) / 2) ** 2, axis=1)
+        return int(np.argsort(area - offset * center_weight)[::-1][0])
+    raise ValueError(f"selection method must be one of {SELECTION_METHODS}, got {method!r}")
+
+
+def _image_size(image: ImageInput) -> tuple[int, int]:
+    if isinstance(image, (np.ndarray, torch.Tensor)):
+        return int(image.shape[1]), int(image.shape[0])
+    return to_pil(image).size
+
+
+def _save_paths(save_path, count: int, batch: bool) -> list:
+    if save_path is None:
+        return [None] * count
+    if isinstance(save_path, (str, os.PathLike)):
+        if batch and count > 1:
+            raise ValueError("for a batch, save_path must be a list with one path (or None) per image")
+        return [save_path] * count
+    paths = list(save_path)
+    if len(paths) != count:
+        raise ValueError(f"save_path has {len(paths)} entries for {count} images")
+    return paths

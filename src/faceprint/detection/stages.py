@@ -1,0 +1,224 @@
+"""The MTCNN cascade: image pyramid -> P-Net proposals -> R-Net refinement -> O-Net output.
+
+Numerically this follows facenet-pytorch 2.6.0 step for step (same resampling, same NMS order,
+same box arithmetic), so that faceprint's detections are the same detections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.nn.functional import interpolate
+from torchvision.ops import batched_nms
+
+from faceprint.detection.nets import ONet, PNet, RNet
+
+_STANDARDIZE_MEAN = 127.5
+_STANDARDIZE_SCALE = 0.0078125
+_PNET_CELL = 12
+_PNET_STRIDE = 2
+_CHUNK = 512
+
+
+def pyramid_scales(height: int, width: int, min_face_size: float, factor: float) -> list[float]:
+    """Scales at which P-Net's 12 px window covers faces from ``min_face_size`` up to the image."""
+    scale = _PNET_CELL / min_face_size
+    side = min(height, width) * scale
+    scales = []
+    while side >= _PNET_CELL:
+        scales.append(scale)
+        scale *= factor
+        side *= factor
+    return scales
+
+
+def detect_faces(
+    images: torch.Tensor,
+    pnet: PNet,
+    rnet: RNet,
+    onet: ONet,
+    min_face_size: float = 20,
+    thresholds: Sequence[float] = (0.6, 0.7, 0.7),
+    factor: float = 0.709,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Run the cascade on a batch of equally sized images.
+
+    Args:
+        images: ``(B, 3, H, W)`` RGB, values 0..255, in the networks' dtype and device.
+        pnet, rnet, onet: the three stages.
+        min_face_size: smallest face side to search for, in pixels.
+        thresholds: face-probability thresholds of the three stages, each in [0, 1].
+        factor: pyramid scale step, in (0, 1).
+
+    Returns:
+        One ``(boxes, landmarks)`` pair per image: boxes ``(N, 5)`` as
+        ``x1, y1, x2, y2, probability`` in pixels, landmarks ``(N, 5, 2)`` as ``(x, y)`` for
+        the eyes, the nose and the mouth corners.
+    """
+    batch, _, height, width = images.shape
+    boxes, image_inds = _propose(images, pnet, min_face_size, thresholds[0], factor)
+    if len(boxes):
+        boxes, image_inds = _refine(images, boxes, image_inds, rnet, thresholds[1])
+    points = images.new_zeros((0, 5, 2))
+    if len(boxes):
+        boxes, image_inds, points = _output(images, boxes, image_inds, onet, thresholds[2])
+    return [(boxes[image_inds == b], points[image_inds == b]) for b in range(batch)]
+
+
+def _propose(images, pnet, min_face_size, threshold, factor):
+    _, _, height, width = images.shape
+    boxes, image_inds = [], []
+    for scale in pyramid_scales(height, width, min_face_size, factor):
+        size = (int(height * scale + 1), int(width * scale + 1))
+        scaled = _standardize(interpolate(images, size=size, mode="area"))
+        reg, probs = pnet(scaled)
+        boxes_s, inds_s = _grid_boxes(reg, probs[:, 1], scale, threshold)
+        pick = batched_nms(boxes_s[:, :4], boxes_s[:, 4], inds_s, 0.5)
+        boxes.append(boxes_s[pick])
+        image_inds.append(inds_s[pick])
+    if not boxes:
+        return images.new_zeros((0, 9)), torch.zeros(0, dtype=torch.long, device=images.device)
+    boxes, image_inds = torch.cat(boxes), torch.cat(image_inds)
+    pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
+    boxes, image_inds = boxes[pick], image_inds[pick]
+    regw = boxes[:, 2] - boxes[:, 0]
+    regh = boxes[:, 3] - boxes[:, 1]
+    size = torch.stack([regw, regh, regw, regh], dim=1)
+    corrected = boxes[:, :4] + boxes[:, 5:9] * size
+    return _square(torch.cat([corrected, boxes[:, 4:5]], dim=1)), image_inds
+
+
+def _refine(images, boxes, image_inds, rnet, threshold):
+    crops, boxes, image_inds = _crops(images, boxes, image_inds, 24)
+    reg, probs = _chunked(rnet, crops)
+    score = probs[:, 1]
+    keep = score > threshold
+    boxes = torch.cat([boxes[keep, :4], score[keep, None]], dim=1)
+    image_inds, reg = image_inds[keep], reg[keep]
+    pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
+    boxes = _regress(boxes[pick], reg[pick])
+    return _square(boxes), image_inds[pick]
+
+
+def _output(images, boxes, image_inds, onet, threshold):
+    crops, boxes, image_inds = _crops(images, boxes, image_inds, 48)
+    reg, marks, probs = _chunked(onet, crops)
+    score = probs[:, 1]
+    keep = score > threshold
+    boxes = torch.cat([boxes[keep, :4], score[keep, None]], dim=1)
+    image_inds, reg, marks = image_inds[keep], reg[keep], marks[keep]
+    w = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+    h = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+    points_x = w * marks[:, :5] + boxes[:, 0:1] - 1
+    points_y = h * marks[:, 5:] + boxes[:, 1:2] - 1
+    points = torch.stack([points_x, points_y], dim=2)
+    boxes = _regress(boxes, reg)
+    pick = batched_nms_min(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
+    return boxes[pick], image_inds[pick], points[pick]
+
+
+def _standardize(x: torch.Tensor) -> torch.Tensor:
+    return (x - _STANDARDIZE_MEAN) * _STANDARDIZE_SCALE
+
+
+def _grid_boxes(reg, probs, scale, threshold):
+    """Boxes, in image pixels, of the P-Net grid cells whose face probability passes."""
+    mask = probs >= threshold
+    cells = mask.nonzero()
+    image_inds = cells[:, 0]
+    score = probs[mask]
+    reg = reg.permute(1, 0, 2, 3)[:, mask].permute(1, 0)
+    yx = cells[:, 1:].to(reg.dtype).flip(1)
+    top_left = ((_PNET_STRIDE * yx + 1) / scale).floor()
+    bottom_right = ((_PNET_STRIDE * yx + _PNET_CELL) / scale).floor()
+    return torch.cat([top_left, bottom_right, score[:, None], reg], dim=1), image_inds
+
+
+def _regress(boxes: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
+    w = boxes[:, 2] - boxes[:, 0] + 1
+    h = boxes[:, 3] - boxes[:, 1] + 1
+    size = torch.stack([w, h, w, h], dim=1)
+    return torch.cat([boxes[:, :4] + reg * size, boxes[:, 4:]], dim=1)
+
+
+def _square(boxes: torch.Tensor) -> torch.Tensor:
+    """Grow each box to a square around its centre (MTCNN's ``rerec``)."""
+    h = boxes[:, 3] - boxes[:, 1]
+    w = boxes[:, 2] - boxes[:, 0]
+    side = torch.maximum(w, h)
+    x1 = boxes[:, 0] + w * 0.5 - side * 0.5
+    y1 = boxes[:, 1] + h * 0.5 - side * 0.5
+    return torch.stack([x1, y1, x1 + side, y1 + side, *boxes[:, 4:].unbind(1)], dim=1)
+
+
+def _crops(images, boxes, image_inds, size):
+    """Resample each box's pixels to ``size`` x ``size`` with area interpolation.
+
+    Boxes are truncated to integers and clipped to the image with MTCNN's 1-based convention;
+    boxes that end up empty are dropped (with their rows) so crops and boxes stay aligned.
+    """
+    _, _, height, width = images.shape
+    corners = boxes[:, :4].trunc().int().cpu()
+    x1 = corners[:, 0].clamp(min=1).tolist()
+    y1 = corners[:, 1].clamp(min=1).tolist()
+    x2 = corners[:, 2].clamp(max=width).tolist()
+    y2 = corners[:, 3].clamp(max=height).tolist()
+    inds = image_inds.tolist()
+    crops, valid = [], []
+    for k in range(len(inds)):
+        if y2[k] > y1[k] - 1 and x2[k] > x1[k] - 1:
+            patch = images[inds[k] : inds[k] + 1, :, y1[k] - 1 : y2[k], x1[k] - 1 : x2[k]]
+            crops.append(interpolate(patch, size=(size, size), mode="area"))
+            valid.append(k)
+    if len(valid) < len(inds):
+        keep = torch.tensor(valid, dtype=torch.long, device=boxes.device)
+        boxes, image_inds = boxes[keep], image_inds[keep]
+    if not crops:
+        return images.new_zeros((0, 3, size, size)), boxes, image_inds
+    return _standardize(torch.cat(crops)), boxes, image_inds
+
+
+def _chunked(net: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Run ``net`` on ``x`` in chunks, so thousands of candidates don't exhaust GPU memory."""
+    if len(x) == 0:
+        dummy = net(x.new_zeros((1, *x.shape[1:])))
+        return tuple(t[:0] for t in dummy)
+    outs = [net(x[i : i + _CHUNK]) for i in range(0, len(x), _CHUNK)]
+    return tuple(torch.cat(parts) for parts in zip(*outs))
+
+
+def batched_nms_min(
+    boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, threshold: float
+) -> torch.Tensor:
+    """Greedy NMS that divides the intersection by the *smaller* box area, per image.
+
+    Written here because ``torchvision.ops.nms`` only implements intersection-over-union, and
+    MTCNN's last stage suppresses boxes nested inside a stronger one this way.
+
+    Args:
+        boxes: ``(N, 4)`` as ``x1, y1, x2, y2`` with MTCNN's inclusive (+1) pixel areas.
+        scores: ``(N,)``.
+        idxs: ``(N,)`` image index of each box; boxes of different images never suppress.
+        threshold: overlap above which the weaker box is dropped, in [0, 1].
+
+    Returns:
+        Indices of kept boxes, strongest first, ``(K,)`` int64.
+    """
+    if boxes.numel() == 0:
+        return torch.empty((0,), dtype=torch.long, device=boxes.device)
+    offsets = idxs.to(boxes) * (boxes.max() + 1)
+    b = (boxes + offsets[:, None]).cpu()
+    x1, y1, x2, y2 = b.unbind(1)
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = torch.argsort(scores.cpu(), descending=True, stable=True)
+    keep = []
+    while order.numel():
+        i = order[0]
+        keep.append(int(i))
+        rest = order[1:]
+        w = (torch.minimum(x2[i], x2[rest]) - torch.maximum(x1[i], x1[rest]) + 1).clamp(min=0)
+        h = (torch.minimum(y2[i], y2[rest]) - torch.maximum(y1[i], y1[rest]) + 1).clamp(min=0)
+        overlap = w * h / torch.minimum(area[i], area[rest])
+        order = rest[overlap <= threshold]
+    return torch.tensor(keep, dtype=torch.long, device=boxes.device)

@@ -1,0 +1,159 @@
+"""Turning whatever the user passes into RGB images, with clear errors for what cannot be used.
+
+Accepted single images: a file path, a PIL image, an ``(H, W, 3)`` uint8 numpy array or torch
+tensor (``(H, W)``, ``(H, W, 1)`` and ``(H, W, 4)`` are read as grayscale and RGBA). A batch is a
+list or tuple of those, or a ``(B, H, W, 3)`` array or tensor. Sizes may differ inside a list.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from faceprint.errors import ImageError
+
+ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+
+#: Largest image, in pixels, that faceprint decodes: Pillow's own decompression-bomb limit.
+MAX_PIXELS: int = Image.MAX_IMAGE_PIXELS or 89_478_485
+#: Smallest side, in pixels, that MTCNN's 12x12 proposal window can scan.
+MIN_SIDE: int = 12
+
+_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
+
+
+def is_batch(images: object) -> bool:
+    """True when ``images`` is a list/tuple or a 4-D array/tensor (facenet-pytorch's rule)."""
+    if isinstance(images, (list, tuple)):
+        return True
+    return isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4
+
+
+def as_image_list(images: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
+    """Split a single image or a batch into a list of single images."""
+    if not is_batch(images):
+        return [images]  # type: ignore[list-item]
+    return list(images)  # type: ignore[arg-type]
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Read an image file as an upright RGB PIL image.
+
+    EXIF orientation is applied, palette/grayscale/CMYK/RGBA images become RGB (alpha is
+    dropped) and 16-bit images are scaled to 8 bits.
+
+    Raises:
+        ImageError: the file is missing, not an image, truncated or larger than ``MAX_PIXELS``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                _check_pixels(img.size, str(path))
+                img.load()
+                return to_rgb_pil(img)
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{path}: {e}") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file Pillow can decode (corrupt or wrong format)") from None
+    except OSError as e:
+        raise ImageError(f"{path}: cannot decode image ({e}); the file is corrupt or truncated") from None
+
+
+def to_rgb_pil(img: Image.Image) -> Image.Image:
+    """Return ``img`` upright (EXIF orientation applied) in RGB mode, 8 bits per channel."""
+    _check_pixels(img.size, "image")
+    img = ImageOps.exif_transpose(img) or img
+    if img.mode in _SIXTEEN_BIT_MODES or img.mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode in _SIXTEEN_BIT_MODES or arr.max() > 255 else 255.0
+        arr = np.clip(np.rint(arr * (255.0 / top)), 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr, mode="L")
+    if img.mode == "RGB":
+        return img
+    return img.convert("RGB")
+
+
+def to_rgb_array(image: ImageInput, name: str = "image") -> np.ndarray:
+    """Convert one image to a contiguous ``(H, W, 3)`` uint8 RGB array (values 0..255).
+
+    Args:
+        image: a path, PIL image, or ``(H, W[, C])`` uint8 array/tensor with C in {1, 3, 4}.
+        name: how the image is called in error messages, e.g. ``"image 3 of the batch"``.
+
+    Raises:
+        ImageError: wrong type, shape or dtype, unreadable file, too small or too large.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        arr = np.asarray(load_image(image))
+    elif isinstance(image, Image.Image):
+        arr = np.asarray(to_rgb_pil(image))
+    elif isinstance(image, (np.ndarray, torch.Tensor)):
+        arr = _array_to_rgb(image, name)
+    else:
+        raise ImageError(
+            f"{name}: unsupported type {type(image).__name__}; pass a file path, a PIL image, "
+            "or an (H, W, 3) uint8 numpy array or torch tensor"
+        )
+    h, w = arr.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise ImageError(
+            f"{name} is {w}x{h} pixels: too small to hold a face "
+            f"(MTCNN needs at least {MIN_SIDE}x{MIN_SIDE})"
+        )
+    return np.ascontiguousarray(arr)
+
+
+def to_pil(image: ImageInput, name: str = "image") -> Image.Image:
+    """Like :func:`to_rgb_array`, but returns an RGB PIL image."""
+    if isinstance(image, Image.Image) and image.mode == "RGB" and not image.getexif().get(0x0112):
+        return image
+    return Image.fromarray(to_rgb_array(image, name))
+
+
+def _array_to_rgb(image: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
+    shape = tuple(image.shape)
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu()
+        if image.dtype != torch.uint8:
+            raise ImageError(
+                f"{name}: tensor dtype is {image.dtype}, expected torch.uint8 with values 0..255"
+                " (for floats in [0, 1] use (x * 255).round().to(torch.uint8))"
+            )
+        image = image.numpy()
+    if image.dtype != np.uint8:
+        raise ImageError(
+            f"{name}: array dtype is {image.dtype}, expected uint8 with values 0..255"
+            " (for floats in [0, 1] use (x * 255).round().astype(np.uint8))"
+        )
+    if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[2] not in (1, 3, 4):
+        raise ImageError(
+            f"{name}: shape {shape} looks channels-first; pass (H, W, 3), e.g. x.permute(1, 2, 0)"
+        )
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise ImageError(f"{name}: shape {shape} is not an image; expected (H, W, 3) or a (B, H, W, 3) batch")
+    _check_pixels((image.shape[1], image.shape[0]), name)
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return image[:, :, :3]
+
+
+def _check_pixels(size: tuple[int, int], name: str) -> None:
+    w, h = size
+    if w * h > MAX_PIXELS:
+        raise ImageError(
+            f"{name} is {w}x{h} = {w * h} pixels, more than the {MAX_PIXELS} faceprint decodes "
+            "(a decompression-bomb guard); downscale it first or raise faceprint.images.MAX_PIXELS"
+        )

@@ -1,0 +1,121 @@
+"""Converters from foreign weight files to faceprint state dicts. Registry records name them."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from faceprint.errors import WeightsError
+
+_STEM = {
+    "conv2d_1a": "Conv2d_1a_3x3",
+    "conv2d_2a": "Conv2d_2a_3x3",
+    "conv2d_2b": "Conv2d_2b_3x3",
+    "conv2d_3b": "Conv2d_3b_1x1",
+    "conv2d_4a": "Conv2d_4a_3x3",
+    "conv2d_4b": "Conv2d_4b_3x3",
+}
+
+
+def keras_facenet(h5_path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Convert nyoki-mtl's Keras FaceNet (``facenet_keras.h5``) to an InceptionResnetV1 state dict.
+
+    The file is read with h5py alone (no TensorFlow): ``model_weights/<layer>/<layer>/<p>:0``.
+    Keras kernels ``(kh, kw, in, out)`` become ``(out, in, kh, kw)``, the Dense bottleneck is
+    transposed, and BatchNorm layers, which have no scale in Keras, get weight 1.
+
+    Returns:
+        A state dict for ``InceptionResnetV1(embedding_size=128)``, every key filled, no head.
+
+    Raises:
+        WeightsError: the file lacks a layer the model needs, or a shape does not match.
+    """
+    import h5py
+
+    from faceprint.models.inception_resnet_v1 import BasicConv2d, InceptionResnetV1
+
+    target = InceptionResnetV1(pretrained=None, embedding_size=128)
+    expected = target.state_dict()
+    out: dict[str, torch.Tensor] = {}
+    with h5py.File(h5_path, "r") as f:
+        if "model_weights" not in f:
+            raise WeightsError(f"{h5_path}: not a Keras model file (no 'model_weights' group)")
+        layers = f["model_weights"]
+
+        def param(layer: str, name: str) -> torch.Tensor:
+            try:
+                return torch.from_numpy(np.asarray(layers[layer][layer][f"{name}:0"], dtype=np.float32))
+            except KeyError:
+                raise WeightsError(f"{h5_path}: layer {layer!r} has no parameter {name!r}") from None
+
+        def put(key: str, value: torch.Tensor) -> None:
+            if key not in expected or expected[key].shape != value.shape:
+                want = tuple(expected[key].shape) if key in expected else "no such key"
+                raise WeightsError(f"{h5_path}: {key} would get shape {tuple(value.shape)}, expected {want}")
+            out[key] = value
+
+        def conv(prefix: str, layer: str, bias: bool = False) -> None:
+            put(f"{prefix}.weight", param(layer, "kernel").permute(3, 2, 0, 1).contiguous())
+            if bias:
+                put(f"{prefix}.bias", param(layer, "bias"))
+
+        def batchnorm(prefix: str, layer: str) -> None:
+            beta = param(layer, "beta")
+            put(f"{prefix}.weight", torch.ones_like(beta))
+            put(f"{prefix}.bias", beta)
+            put(f"{prefix}.running_mean", param(layer, "moving_mean"))
+            put(f"{prefix}.running_var", param(layer, "moving_variance"))
+            put(f"{prefix}.num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+        names = sorted(layers.keys())
+        for module_name, module in target.named_modules():
+            if isinstance(module, BasicConv2d):
+                layer = _keras_conv_name(module_name, names)
+                conv(f"{module_name}.conv", layer)
+                batchnorm(f"{module_name}.bn", f"{layer}_BatchNorm")
+            elif module_name.endswith(".conv2d") or module_name == "block8.conv2d":
+                conv(module_name, f"{_keras_block(module_name.rsplit('.', 1)[0])}_Conv2d_1x1", bias=True)
+        put("last_linear.weight", param("Bottleneck", "kernel").t().contiguous())
+        batchnorm("last_bn", "Bottleneck_BatchNorm")
+    missing = sorted(set(expected) - set(out))
+    if missing:
+        raise WeightsError(f"{h5_path}: no Keras weights for {missing[:5]} ({len(missing)} in all)")
+    return out
+
+
+def _keras_block(module_path: str) -> str:
+    """``repeat_1.0`` -> ``Block35_1``; ``block8`` -> ``Block8_6``; ``mixed_6a`` -> ``Mixed_6a``."""
+    if module_path == "block8":
+        return "Block8_6"
+    match = re.fullmatch(r"repeat_(\d)\.(\d+)", module_path)
+    if match:
+        kind = {"1": "Block35", "2": "Block17", "3": "Block8"}[match.group(1)]
+        return f"{kind}_{int(match.group(2)) + 1}"
+    return module_path[0].upper() + module_path[1:]
+
+
+def _keras_conv_name(module_name: str, layer_names: list[str]) -> str:
+    """Keras layer of the BasicConv2d ``module_name``, e.g. ``repeat_1.0.branch2.1``.
+
+    Within a branch the Keras convs sort by name in the order they run (``0a`` < ``0b`` < ``1a``).
+    """
+    if module_name in _STEM:
+        return _STEM[module_name]
+    match = re.fullmatch(r"(.+)\.branch(\d)(?:\.(\d))?", module_name)
+    if not match:
+        raise WeightsError(f"no Keras layer is known for module {module_name}")
+    block, branch, index = match.group(1), match.group(2), int(match.group(3) or 0)
+    prefix = f"{_keras_block(block)}_Branch_{branch}_Conv2d_"
+    convs = [n for n in layer_names if n.startswith(prefix) and not n.endswith(("_BatchNorm", "_Activation"))]
+    if index >= len(convs):
+        raise WeightsError(f"no Keras layer for {module_name} (looked for {prefix}*)")
+    return convs[index]
+
+
+CONVERTERS: dict[str, Callable[[str | os.PathLike], dict[str, torch.Tensor]]] = {
+    "keras_facenet": keras_facenet,
+}

