@@ -63,7 +63,7 @@ def load_image(path: str | os.PathLike) -> Image.Image:
                 img.load()
                 return to_rgb_pil(img)
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{path}: {e}") from None
+        raise ImageError(f"{path}: {e} Downscale it first.") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file Pillow can decode (corrupt or wrong format)") from None
     except OSError as e:

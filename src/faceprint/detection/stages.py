@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch.nn.functional import interpolate
-from torchvision.ops import batched_nms
+from torchvision.ops import batched_nms as _torchvision_batched_nms
 
 from faceprint.detection.nets import ONet, PNet, RNet
 
@@ -118,6 +119,26 @@ def _output(images, boxes, image_inds, onet, threshold):
     return boxes[pick], image_inds[pick], points[pick]
 
 
+def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, threshold: float) -> torch.Tensor:
+    """IoU NMS within each image; kept indices grouped by image, strongest first.
+
+    torchvision's ``batched_nms`` shifts each image's boxes by ``index * max_coordinate``, and in
+    float32 that shift perturbs overlaps enough to change results with the batch's make-up.
+    Running each image on its own keeps a face's detection independent of its batch-mates.
+    """
+    return _per_image(_torchvision_batched_nms, boxes, scores, idxs, threshold)
+
+
+def _per_image(nms, boxes, scores, idxs, threshold) -> torch.Tensor:
+    if len(idxs) == 0 or bool((idxs == idxs[0]).all()):
+        return nms(boxes, scores, torch.zeros_like(idxs), threshold)
+    keep = []
+    for b in torch.unique(idxs).tolist():
+        members = torch.nonzero(idxs == b).squeeze(1)
+        keep.append(members[nms(boxes[members], scores[members], torch.zeros_like(members), threshold)])
+    return torch.cat(keep)
+
+
 def _standardize(x: torch.Tensor) -> torch.Tensor:
     return (x - _STANDARDIZE_MEAN) * _STANDARDIZE_SCALE
 
@@ -205,20 +226,23 @@ def batched_nms_min(
     Returns:
         Indices of kept boxes, strongest first, ``(K,)`` int64.
     """
+    return _per_image(_nms_min, boxes, scores, idxs, threshold)
+
+
+def _nms_min(boxes: torch.Tensor, scores: torch.Tensor, _idxs: torch.Tensor, threshold: float) -> torch.Tensor:
     if boxes.numel() == 0:
         return torch.empty((0,), dtype=torch.long, device=boxes.device)
-    offsets = idxs.to(boxes) * (boxes.max() + 1)
-    b = (boxes + offsets[:, None]).cpu()
-    x1, y1, x2, y2 = b.unbind(1)
+    x1, y1, x2, y2 = boxes.cpu().numpy().T
     area = (x2 - x1 + 1) * (y2 - y1 + 1)
-    order = torch.argsort(scores.cpu(), descending=True, stable=True)
+    # numpy's argsort, walked from the end, breaks ties between equal scores (common at
+    # p = 0.99999...) exactly as the reference implementation does.
+    order = np.argsort(scores.cpu().numpy())
     keep = []
-    while order.numel():
-        i = order[0]
-        keep.append(int(i))
-        rest = order[1:]
-        w = (torch.minimum(x2[i], x2[rest]) - torch.maximum(x1[i], x1[rest]) + 1).clamp(min=0)
-        h = (torch.minimum(y2[i], y2[rest]) - torch.maximum(y1[i], y1[rest]) + 1).clamp(min=0)
-        overlap = w * h / torch.minimum(area[i], area[rest])
+    while order.size:
+        i, rest = order[-1], order[:-1]
+        keep.append(i)
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+        overlap = w * h / np.minimum(area[i], area[rest])
         order = rest[overlap <= threshold]
-    return torch.tensor(keep, dtype=torch.long, device=boxes.device)
+    return torch.as_tensor(np.array(keep, dtype=np.int64), device=boxes.device)

@@ -1,0 +1,141 @@
+"""Every kind of bad or unusual input: a clear error naming the problem, or the expected faces."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from faceprint import MTCNN
+from faceprint.errors import ImageError
+from faceprint.images import load_image, to_rgb_array
+
+
+@pytest.fixture(scope="module")
+def face_image(lfw):
+    return Image.open(lfw / "images" / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg").convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def reference_box(mtcnn, face_image):
+    boxes, _ = mtcnn.detect(face_image)
+    assert boxes is not None and len(boxes) == 1
+    return boxes[0]
+
+
+def _png_header_only(path, width, height):
+    """A PNG whose header claims width x height (nothing else), for the decompression-bomb guard."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+def test_corrupt_file(tmp_path, mtcnn):
+    bad = tmp_path / "not_an_image.jpg"
+    bad.write_bytes(b"this is not a JPEG at all" * 10)
+    with pytest.raises(ImageError, match="not_an_image.jpg: not an image file"):
+        mtcnn.detect(bad)
+
+
+def test_truncated_file(tmp_path, lfw, mtcnn):
+    src = (lfw / "images" / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg").read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(src[: len(src) // 3])
+    with pytest.raises(ImageError, match="cut.jpg: cannot decode image .*truncated"):
+        mtcnn.detect(cut)
+
+
+def test_missing_file(tmp_path, mtcnn):
+    with pytest.raises(ImageError, match="no such image file"):
+        mtcnn.detect(tmp_path / "nope.jpg")
+
+
+def test_one_pixel_image(mtcnn):
+    with pytest.raises(ImageError, match="1x1 pixels: too small"):
+        mtcnn.detect(Image.new("RGB", (1, 1)))
+
+
+def test_decompression_bomb(tmp_path, mtcnn):
+    bomb = tmp_path / "bomb.png"
+    _png_header_only(bomb, 30000, 30000)
+    with pytest.raises(ImageError, match=r"bomb.png: .*900000000 pixels.*decompression bomb"):
+        mtcnn.detect(bomb)
+
+
+def test_huge_array_is_refused_before_work():
+    huge = torch.zeros((30000, 30000, 3), dtype=torch.uint8).expand(30000, 30000, 3)
+    with pytest.raises(ImageError, match="decompression-bomb guard"):
+        to_rgb_array(huge)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "CMYK", "I;16", "I"])
+def test_modes_find_the_same_face(mode, face_image, reference_box, mtcnn):
+    if mode in ("I;16", "I"):
+        grey = np.asarray(face_image.convert("L"), dtype=np.uint16) * 257
+        img = Image.fromarray(grey.astype(np.uint16 if mode == "I;16" else np.int32))
+    else:
+        img = face_image.convert(mode)
+    boxes, _ = mtcnn.detect(img)
+    assert boxes is not None and len(boxes) == 1, mode
+    iou = _iou(boxes[0], reference_box)
+    assert iou > 0.9, (mode, iou)
+
+
+def test_sixteen_bit_png_file(tmp_path, face_image, reference_box, mtcnn):
+    grey = (np.asarray(face_image.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(grey).save(path)
+    arr = to_rgb_array(path)
+    assert arr.dtype == np.uint8 and arr.max() > 200, "16-bit data must be scaled, not clipped"
+    boxes, _ = mtcnn.detect(path)
+    assert _iou(boxes[0], reference_box) > 0.9
+
+
+def test_exif_rotated_file(tmp_path, face_image, reference_box, mtcnn):
+    # Store the pixels rotated and tag them "rotate 90 CW to view": the upright face must come back.
+    stored = face_image.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    stored.save(path, exif=exif, quality=95)
+    upright = load_image(path)
+    assert upright.size == face_image.size
+    boxes, _ = mtcnn.detect(path)
+    assert _iou(boxes[0], reference_box) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.zeros((100, 100, 3), dtype=np.float32), "dtype is float32, expected uint8"),
+        (torch.zeros((100, 100, 3)), "dtype is torch.float32, expected torch.uint8"),
+        (np.zeros((3, 100, 100), dtype=np.uint8), "looks channels-first"),
+        (np.zeros((100, 100, 5), dtype=np.uint8), r"shape \(100, 100, 5\) is not an image"),
+        (np.zeros((2, 2, 100, 100, 3), dtype=np.uint8), "shape .* is not an image"),
+        (42, "unsupported type int"),
+    ],
+)
+def test_wrong_shape_or_dtype(bad, message, mtcnn):
+    with pytest.raises(ImageError, match=message):
+        mtcnn.detect(bad)
+
+
+def test_bad_image_in_batch_is_named(mtcnn, face_image):
+    with pytest.raises(ImageError, match="image 1 of the batch"):
+        mtcnn.detect([face_image, np.zeros((5, 5, 3), dtype=np.uint8)])
+
+
+def test_grayscale_array(face_image, reference_box, mtcnn):
+    boxes, _ = mtcnn.detect(np.asarray(face_image.convert("L")))
+    assert _iou(boxes[0], reference_box) > 0.9
+
+
+def _iou(a, b):
+    from torchvision.ops import box_iou
+
+    return float(box_iou(torch.as_tensor(a[None]), torch.as_tensor(b[None]))[0, 0])
