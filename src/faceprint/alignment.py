@@ -1,15 +1,127 @@
-"""From a detected face to the square crop a recognition model eats, and its standardization."""
+"""From a detected face to the square crop a recognition model eats, and its standardization.
+
+Three ways to cut a face (:class:`Alignment`):
+
+- ``box``: facenet-pytorch's crop of the detection box plus a margin, resized to a square.
+- ``similarity``: a 5-point similarity warp of the landmarks onto a canonical template
+  (insightface's ``norm_crop`` template, scaled to the crop size).
+- ``none``: a fixed crop for images that are already aligned (e.g. LFW deep-funneled).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 from PIL import Image
+from skimage.transform import SimilarityTransform
 
 from faceprint.images import ImageInput, to_pil
+
+AlignMethod = Literal["box", "similarity", "none"]
+
+#: insightface's arcface template for 112x112 crops: eyes, nose tip, mouth corners, as (x, y).
+ARCFACE_TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """How faces are cut from images before embedding.
+
+    Attributes:
+        method: ``"box"``, ``"similarity"`` or ``"none"`` (see the module docstring).
+        image_size: side of the output crop, in pixels.
+        margin: ``box`` only: margin around the box, in output pixels (facenet-pytorch's meaning).
+        template_scale: ``similarity`` only: zoom of the template about the crop centre; below 1
+            shows more of the head.
+        template_shift: ``similarity`` only: ``(dx, dy)`` shift of the template, in output pixels.
+        crop_size: ``none`` only: side of the fixed centre crop, in input pixels.
+        crop_offset: ``none`` only: ``(dx, dy)`` of the crop centre from the image centre.
+    """
+
+    method: AlignMethod = "box"
+    image_size: int = 160
+    margin: float = 32
+    template_scale: float = 1.0
+    template_shift: tuple[float, float] = (0.0, 0.0)
+    crop_size: int = 110
+    crop_offset: tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        if self.method not in ("box", "similarity", "none"):
+            raise ValueError(f"alignment method must be 'box', 'similarity' or 'none', got {self.method!r}")
+
+    def template(self) -> np.ndarray:
+        """``(5, 2)`` landmark positions in the output crop (``similarity``)."""
+        centred = (ARCFACE_TEMPLATE_112 - 56.0) * (self.image_size / 112.0) * self.template_scale
+        return centred + self.image_size / 2.0 + np.asarray(self.template_shift)
+
+    def crop(self, image: Image.Image, box: Sequence[float] | None, landmarks: np.ndarray | None) -> Image.Image:
+        """Cut one face from an RGB image.
+
+        Args:
+            image: RGB PIL image.
+            box: ``(x1, y1, x2, y2)`` detection (``box``).
+            landmarks: ``(5, 2)`` landmarks (``similarity``).
+
+        Returns:
+            ``image_size`` x ``image_size`` RGB PIL image.
+        """
+        if self.method == "none":
+            return center_crop(image, self.crop_size, self.crop_offset, self.image_size)
+        if self.method == "similarity":
+            return warp_to_template(image, landmarks, self.template(), self.image_size)
+        left, top, right, bottom = margin_box(box, image.width, image.height, self.image_size, self.margin)
+        return image.crop((left, top, right, bottom)).resize((self.image_size, self.image_size), Image.BILINEAR)
+
+
+def warp_to_template(
+    image: Image.Image, landmarks: np.ndarray, template: np.ndarray, image_size: int
+) -> Image.Image:
+    """Warp ``image`` so that ``landmarks`` land on ``template`` (least-squares similarity).
+
+    Args:
+        image: RGB PIL image.
+        landmarks: ``(5, 2)`` source points in image pixels.
+        template: ``(5, 2)`` destination points in output pixels.
+        image_size: output side in pixels.
+    """
+    source = np.asarray(landmarks, dtype=np.float64)
+    if hasattr(SimilarityTransform, "from_estimate"):  # scikit-image >= 0.26
+        transform = SimilarityTransform.from_estimate(source, template)
+    else:
+        transform = SimilarityTransform()
+        transform = transform if transform.estimate(source, template) else None
+    if not transform:
+        raise ValueError(f"cannot fit a similarity transform to landmarks {source.tolist()}")
+    # PIL maps output pixels back to input pixels: hand it the inverse, as its 6 affine terms.
+    inverse = np.linalg.inv(transform.params)
+    return image.transform((image_size, image_size), Image.AFFINE, inverse[:2].ravel().tolist(), Image.BILINEAR)
+
+
+def center_crop(
+    image: Image.Image, crop_size: int, offset: tuple[float, float] = (0.0, 0.0), image_size: int = 160
+) -> Image.Image:
+    """A ``crop_size`` square around the image centre (shifted by ``offset``), resized to ``image_size``."""
+    box = center_box(image.width, image.height, crop_size, offset)
+    return image.crop(box).resize((image_size, image_size), Image.BILINEAR)
+
+
+def center_box(
+    width: int, height: int, crop_size: int, offset: tuple[float, float] = (0.0, 0.0)
+) -> tuple[int, int, int, int]:
+    """``(left, top, right, bottom)`` of a ``crop_size`` square at the image centre plus ``offset``."""
+    cx = width / 2 + offset[0]
+    cy = height / 2 + offset[1]
+    half = crop_size / 2
+    return (round(cx - half), round(cy - half), round(cx + half), round(cy + half))
 
 
 def margin_box(
@@ -66,6 +178,24 @@ def extract_face(
             os.makedirs(directory, exist_ok=True)
         face.save(save_path)
     return torch.from_numpy(np.asarray(face, dtype=np.float32).transpose(2, 0, 1).copy())
+
+
+def standardize(crops: torch.Tensor, method: str) -> torch.Tensor:
+    """Standardize a batch of 0..255 crops as a model's weights expect.
+
+    Args:
+        crops: ``(B, 3, H, W)`` float, values 0..255.
+        method: ``"fixed"`` (:func:`fixed_image_standardization`) or ``"per_image"``
+            (:func:`prewhiten` of each crop on its own).
+    """
+    if method == "fixed":
+        return fixed_image_standardization(crops)
+    if method == "per_image":
+        flat = crops.flatten(1)
+        mean = flat.mean(dim=1)
+        std = flat.std(dim=1).clamp(min=1.0 / float(flat.shape[1]) ** 0.5)
+        return (crops - mean[:, None, None, None]) / std[:, None, None, None]
+    raise ValueError(f"standardization must be 'fixed' or 'per_image', got {method!r}")
 
 
 def fixed_image_standardization(image_tensor: torch.Tensor) -> torch.Tensor:

@@ -67,6 +67,132 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
         sys.exit(1)
 
 
+_MODEL = click.option("--model", default="ms-celeb-1m", show_default=True, help="Registry name of the embedding weights.")
+_ALIGN = click.option("--align", type=click.Choice(["box", "similarity", "none"]), default="box", show_default=True,
+                      help="How faces are cut: detection box with margin, 5-point similarity warp, or a fixed centre crop.")
+_DEVICE = click.option("--device", default=None, help="torch device, e.g. cuda.")
+
+
+def _recognizer(model: str, align: str, device: str | None):
+    from faceprint.pipeline import FaceRecognizer
+
+    try:
+        return FaceRecognizer(model=model, align=align, device=device)
+    except FaceprintError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@main.command()
+@click.argument("image_a", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("image_b", type=click.Path(dir_okay=False, path_type=Path))
+@_MODEL
+@_ALIGN
+@_DEVICE
+@click.option("--annotate", type=click.Path(dir_okay=False, path_type=Path), help="Write both photos side by side with the verdict.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def verify(image_a, image_b, model, align, device, annotate, as_json) -> None:
+    """Are IMAGE_A and IMAGE_B the same person? Prints distance, verdict and threshold."""
+    from faceprint.drawing import verification_panel
+    from faceprint.images import load_image
+
+    recognizer = _recognizer(model, align, device)
+    try:
+        a, b = load_image(image_a), load_image(image_b)
+        result = recognizer.verify(a, b)
+    except (FaceprintError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    if annotate:
+        verification_panel(a, b, result).save(annotate)
+    if as_json:
+        click.echo(json.dumps({"distance": result.distance, "same": result.same, "threshold": result.threshold,
+                               "model": recognizer.name}))
+    else:
+        verdict = "same person" if result.same else "different people"
+        click.echo(f"distance {result.distance:.4f} (threshold {result.threshold:.4f}, {recognizer.name}): {verdict}")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .npz or .parquet.")
+@_MODEL
+@_ALIGN
+@_DEVICE
+def embed(inputs, out, model, align, device) -> None:
+    """Embed every face in INPUTS (images or directories) into OUT, with paths and boxes."""
+    from faceprint.embeddings_io import write_embeddings
+    from faceprint.evaluation.verification import IMAGE_SUFFIXES
+
+    paths = []
+    for item in inputs:
+        paths += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if item.is_dir() else [item]
+    recognizer = _recognizer(model, align, device)
+    rows, failed = [], 0
+    from tqdm import tqdm
+
+    for path in tqdm(paths, desc="embedding", unit="img"):
+        try:
+            faces = recognizer.embed(path)
+        except FaceprintError as e:
+            failed += 1
+            click.echo(f"error: {e}", err=True)
+            continue
+        rows += [(str(path), i, f) for i, f in enumerate(faces)]
+    write_embeddings(out, rows, recognizer.name)
+    click.echo(f"{len(rows)} faces from {len(paths) - failed} images -> {out}" + (f" ({failed} unreadable)" if failed else ""))
+
+
+@main.group(name="eval")
+def evaluation() -> None:
+    """Benchmarks."""
+
+
+@evaluation.command("lfw")
+@click.option("--data", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path), help="LFW directory (holding images/ and pairs.txt), or the images directory itself.")
+@click.option("--pairs", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Pairs file (default DATA/pairs.txt).")
+@_MODEL
+@_ALIGN
+@_DEVICE
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write the ROC curve to this PNG.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--no-cache", is_flag=True, help="Recompute detections and embeddings.")
+def eval_lfw(data, pairs, model, align, device, plot, as_json, no_cache) -> None:
+    """LFW's 10-fold verification protocol: accuracy, AUC, EER, TAR@FAR=1e-3."""
+    from faceprint.evaluation.plots import plot_roc
+    from faceprint.evaluation.verification import evaluate, read_lfw_pairs
+
+    images = data / "images" if (data / "images").is_dir() else data
+    pairs_file = pairs or (data / "pairs.txt" if (data / "pairs.txt").is_file() else data.parent / "pairs.txt")
+    recognizer = _recognizer(model, align, device)
+    report = evaluate(recognizer, read_lfw_pairs(pairs_file, images), cache=not no_cache, progress=True)
+    d = report.to_dict()
+    if plot:
+        plot_roc({f"{recognizer.name}  acc {d['accuracy']:.4f}": report.roc}, plot, title=f"LFW ({pairs_file.name})")
+    if as_json:
+        click.echo(json.dumps(d))
+        return
+    click.echo(f"model {recognizer.name}, {d['pairs']} pairs, {d['images']} images")
+    click.echo(f"accuracy {d['accuracy']:.4f} ± {d['accuracy_std']:.4f}   AUC {d['auc']:.5f}   EER {d['eer']:.4f}   "
+               f"TAR@FAR=1e-3 {d['tar_at_far_1e-3']:.4f}")
+    click.echo(f"mean threshold {d['threshold']:.4f}; missed detections {d['missed_detections']} ({d['missed_handling']})")
+    click.echo(f"{d['seconds']:.1f} s" + (f"; ROC curve -> {plot}" if plot else ""))
+
+
+@main.command()
+@click.option("--out", default="faceprint-demo.png", show_default=True, type=click.Path(dir_okay=False, path_type=Path))
+@_MODEL
+@_DEVICE
+def demo(out, model, device) -> None:
+    """Detect, align, embed and verify on built-in pictures (no photo of your own needed)."""
+    from faceprint.demo import run_demo
+
+    try:
+        lines = run_demo(out, model=model, device=device)
+    except FaceprintError as e:
+        raise click.ClickException(str(e)) from None
+    for line in lines:
+        click.echo(line)
+
+
 @main.group()
 def models() -> None:
     """List and fetch pretrained weights."""

@@ -43,3 +43,31 @@ def annotate(
             for px, py in np.asarray(points[i], dtype=float):
                 draw.ellipse((px - r, py - r, px + r, py + r), fill=_POINT_COLOUR)
     return out
+
+
+def verification_panel(image_a: Image.Image, image_b: Image.Image, result) -> Image.Image:
+    """Both photos side by side, compared faces boxed, the verdict written underneath.
+
+    Args:
+        image_a, image_b: RGB PIL images.
+        result: a :class:`faceprint.pipeline.Verification`.
+    """
+    height = 360
+    tiles = []
+    for image, face in zip((image_a, image_b), result.faces):
+        drawn = annotate(image, face.box[None], None, None if face.landmarks is None else face.landmarks[None])
+        scale = height / drawn.height
+        tiles.append(drawn.resize((max(1, round(drawn.width * scale)), height), Image.BILINEAR))
+    band = 48
+    panel = Image.new("RGB", (sum(t.width for t in tiles) + 10, height + band), (255, 255, 255))
+    x = 0
+    for tile in tiles:
+        panel.paste(tile, (x, 0))
+        x += tile.width + 10
+    verdict = "SAME PERSON" if result.same else "DIFFERENT PEOPLE"
+    colour = (0, 140, 60) if result.same else (200, 30, 30)
+    draw = ImageDraw.Draw(panel)
+    font = ImageFont.load_default(size=22)
+    draw.text((10, height + 12), f"{verdict}   distance {result.distance:.3f} (threshold {result.threshold:.3f})",
+              fill=colour, font=font)
+    return panel

@@ -226,7 +226,7 @@ class MTCNN(nn.Module):
             all_boxes, all_probs, all_points = [all_boxes], [all_probs], [all_points]
         sizes = [_image_size(x) for x in images]
         chosen = [
-            _choose(b, p, size, method, threshold, center_weight)
+            select_face(b, p, size, method, threshold, center_weight)
             for b, p, size in zip(all_boxes, all_probs, sizes)
         ]
         boxes = [None if c is None else b[[c]] for c, b in zip(chosen, all_boxes)]
@@ -239,7 +239,7 @@ class MTCNN(nn.Module):
     def _select(self, images, boxes, probs):
         sizes = [(x.shape[1], x.shape[0]) for x in images]
         chosen = [
-            _choose(b, p, size, self.selection_method, 0.9, 2.0)
+            select_face(b, p, size, self.selection_method, 0.9, 2.0)
             for b, p, size in zip(boxes, probs, sizes)
         ]
         return (
@@ -261,8 +261,24 @@ class MTCNN(nn.Module):
         return torch.stack(faces) if self.keep_all else faces[0]
 
 
-def _choose(boxes, probs, size, method, threshold, center_weight) -> int | None:
-    """Index of the face that ``method`` selects, or None."""
+def select_face(
+    boxes: np.ndarray | None,
+    probs: np.ndarray | None,
+    size: tuple[int, int],
+    method: str = "center_weighted_size",
+    threshold: float = 0.9,
+    center_weight: float = 2.0,
+) -> int | None:
+    """Index of the face that ``method`` selects among one image's detections, or None.
+
+    Args:
+        boxes: ``(N, 4)`` boxes, or None.
+        probs: ``(N,)`` probabilities.
+        size: ``(width, height)`` of the image.
+        method: one of :data:`SELECTION_METHODS` (see :class:`MTCNN`).
+        threshold: probability floor of ``largest_over_threshold``.
+        center_weight: weight of the squared centre offset in ``center_weighted_size``.
+    """
     if boxes is None or len(boxes) == 0:
         return None
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])

@@ -7,7 +7,8 @@ model is one call that reads that record (:func:`faceprint.weights.fetch.load_st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from faceprint.errors import UnknownModelError
@@ -49,8 +50,10 @@ class Weights:
         standardization: ``"fixed"`` is ``(x - 127.5) / 128``; ``"per_image"`` is prewhitening.
         lfw_accuracy: published LFW verification accuracy.
         lfw_source: where that figure comes from.
-        threshold: calibrated L2 distance threshold between unit embeddings (same person below).
-        threshold_source: how ``threshold`` was obtained.
+        alignment: tuned :class:`faceprint.alignment.Alignment` arguments per alignment method.
+        thresholds: calibrated L2 distance between unit embeddings below which two faces are the
+            same person, per alignment method.
+        threshold_source: how ``alignment`` and ``thresholds`` were obtained.
         license: licence note.
         paper: the paper or project that produced the weights.
         description: one line for listings.
@@ -69,7 +72,8 @@ class Weights:
     standardization: Standardization | None = None
     lfw_accuracy: float | None = None
     lfw_source: str | None = None
-    threshold: float | None = None
+    alignment: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
     threshold_source: str | None = None
     license: str = ""
     paper: str = ""

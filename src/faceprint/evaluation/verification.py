@@ -1,0 +1,296 @@
+"""Verification benchmarks on labelled pairs: LFW's protocol, or pairs from your own folders.
+
+Faces are detected once per image and embedded once per (model, alignment); both steps are
+cached on disk, so re-scoring with another threshold or metric is instant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from faceprint.detection.mtcnn import select_face
+from faceprint.evaluation.metrics import VerificationMetrics, roc, verification_metrics
+from faceprint.images import load_image
+from faceprint.pipeline import FaceRecognizer
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass
+class Pairs:
+    """Labelled image pairs.
+
+    Attributes:
+        a, b: the two images of each pair.
+        same: ``(P,)`` bool, True where both show one person.
+        folds: ``(P,)`` int fold of each pair (LFW View 2 has 10).
+    """
+
+    a: list[Path]
+    b: list[Path]
+    same: np.ndarray
+    folds: np.ndarray
+
+    def images(self) -> list[Path]:
+        """Every distinct image, sorted."""
+        return sorted(set(self.a) | set(self.b))
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+
+@dataclass
+class VerificationReport:
+    """The result of :func:`evaluate`; ``to_dict`` gives the JSON the CLI prints."""
+
+    model: str
+    alignment: dict
+    pairs: int
+    images: int
+    missed_detections: int
+    missed_handling: str
+    seconds: float
+    metrics: VerificationMetrics
+    roc: tuple[np.ndarray, np.ndarray] = field(repr=False)
+
+    def to_dict(self) -> dict:
+        m = self.metrics
+        return {
+            "model": self.model,
+            "alignment": self.alignment,
+            "pairs": self.pairs,
+            "images": self.images,
+            "accuracy": m.accuracy,
+            "accuracy_std": m.accuracy_std,
+            "fold_accuracies": m.fold_accuracies.tolist(),
+            "thresholds": m.thresholds.tolist(),
+            "threshold": float(np.mean(m.thresholds)),
+            "auc": m.auc,
+            "eer": m.eer,
+            "tar_at_far_1e-3": m.tar_at_far_1e_3,
+            "missed_detections": self.missed_detections,
+            "missed_handling": self.missed_handling,
+            "seconds": self.seconds,
+        }
+
+
+def read_lfw_pairs(pairs_file: str | os.PathLike, images_dir: str | os.PathLike) -> Pairs:
+    """Read an LFW pairs file (View 2 ``pairs.txt`` or View 1 ``pairsDevTrain.txt``/``DevTest``).
+
+    View 2 starts with ``folds per_fold``, then per fold ``per_fold`` same-person lines
+    (``name i j``) and ``per_fold`` different-person lines (``name1 i name2 j``). View 1 starts
+    with the count and is one fold.
+    """
+    lines = [line.split() for line in Path(pairs_file).read_text().splitlines() if line.strip()]
+    header, body = lines[0], lines[1:]
+    n_folds = int(header[0]) if len(header) == 2 else 1
+    root = Path(images_dir)
+
+    def path(name: str, index: str) -> Path:
+        return root / name / f"{name}_{int(index):04d}.jpg"
+
+    a, b, same = [], [], []
+    for line in body:
+        if len(line) == 3:
+            a.append(path(line[0], line[1]))
+            b.append(path(line[0], line[2]))
+            same.append(True)
+        elif len(line) == 4:
+            a.append(path(line[0], line[1]))
+            b.append(path(line[2], line[3]))
+            same.append(False)
+        else:
+            raise ValueError(f"{pairs_file}: cannot read pair line {' '.join(line)!r}")
+    per_fold = len(body) // n_folds
+    folds = np.arange(len(body)) // per_fold
+    missing = [p for p in sorted(set(a) | set(b)) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} images of {pairs_file} are missing, e.g. {missing[0]}")
+    return Pairs(a, b, np.array(same), folds)
+
+
+def folder_pairs(root: str | os.PathLike, pairs_per_kind: int = 3000, n_folds: int = 10, seed: int = 0) -> Pairs:
+    """Balanced pairs from your own ``root/<person>/<image>`` folders.
+
+    Args:
+        root: one folder per person.
+        pairs_per_kind: at most this many same-person and as many different-person pairs.
+        n_folds: folds to split the pairs into.
+        seed: random seed of the pair sampling.
+    """
+    people = {
+        d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for d in sorted(Path(root).iterdir())
+        if d.is_dir()
+    }
+    people = {k: v for k, v in people.items() if v}
+    rng = random.Random(seed)
+    same_pairs = [(x, y) for imgs in people.values() for i, x in enumerate(imgs) for y in imgs[i + 1 :]]
+    rng.shuffle(same_pairs)
+    same_pairs = same_pairs[:pairs_per_kind]
+    names = sorted(people)
+    if len(names) < 2 or not same_pairs:
+        raise ValueError(f"{root}: need at least two people and one person with two images")
+    diff_pairs = []
+    for _ in range(len(same_pairs)):
+        p, q = rng.sample(names, 2)
+        diff_pairs.append((rng.choice(people[p]), rng.choice(people[q])))
+    pairs = same_pairs + diff_pairs
+    same = np.array([True] * len(same_pairs) + [False] * len(diff_pairs))
+    order = np.array(rng.sample(range(len(pairs)), len(pairs)))
+    return Pairs(
+        [pairs[i][0] for i in order], [pairs[i][1] for i in order], same[order], np.arange(len(pairs)) % n_folds
+    )
+
+
+def eval_cache_dir() -> Path:
+    """Where detections and embeddings of evaluations are cached (``$FACEPRINT_EVAL_CACHE``)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "faceprint" / "eval"
+    return Path(os.environ.get("FACEPRINT_EVAL_CACHE", default))
+
+
+def detect_primary_faces(
+    recognizer: FaceRecognizer, paths: Sequence[Path], cache: bool = True, progress: bool = True, batch_size: int = 32
+) -> dict[str, np.ndarray]:
+    """Detect the subject's face (the large, central one) in each image.
+
+    Returns:
+        ``boxes (N, 4)``, ``probs (N,)`` and ``landmarks (N, 5, 2)`` float32; NaN rows where no
+        face was found.
+    """
+    d = recognizer.detector
+    key = _key("detect", [str(p) for p in paths], d.min_face_size, d.thresholds, d.factor)
+    cached = _load(key) if cache else None
+    if cached is not None:
+        return cached
+    n = len(paths)
+    out = {
+        "boxes": np.full((n, 4), np.nan, np.float32),
+        "probs": np.full(n, np.nan, np.float32),
+        "landmarks": np.full((n, 5, 2), np.nan, np.float32),
+    }
+    with tqdm(total=n, desc="detecting", unit="img", disable=not progress) as bar:
+        for start in range(0, n, batch_size):
+            images = [load_image(p) for p in paths[start : start + batch_size]]
+            boxes, probs, points = d.detect(images, landmarks=True)
+            for j, image in enumerate(images):
+                k = select_face(boxes[j], probs[j], image.size, "center_weighted_size")
+                if k is not None:
+                    out["boxes"][start + j] = boxes[j][k]
+                    out["probs"][start + j] = probs[j][k]
+                    out["landmarks"][start + j] = points[j][k]
+            bar.update(len(images))
+    if cache:
+        _save(key, out)
+    return out
+
+
+def embed_primary_faces(
+    recognizer: FaceRecognizer,
+    paths: Sequence[Path],
+    detections: dict[str, np.ndarray] | None,
+    cache: bool = True,
+    progress: bool = True,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Embed each image's subject face; where none was detected, the fallback centre crop.
+
+    Returns:
+        ``(N, D)`` float32 unit embeddings.
+    """
+    align = recognizer.alignment
+    key = _key("embed", [str(p) for p in paths], recognizer.weights.name, asdict(align), asdict(recognizer.fallback),
+               None if detections is None else hashlib.sha256(detections["boxes"].tobytes()).hexdigest())
+    cached = _load(key) if cache else None
+    if cached is not None:
+        return cached["embeddings"]
+    chunks = []
+    with tqdm(total=len(paths), desc="embedding", unit="face", disable=not progress) as bar:
+        for start in range(0, len(paths), batch_size):
+            crops = []
+            for i in range(start, min(start + batch_size, len(paths))):
+                image = load_image(paths[i])
+                missed = detections is None or np.isnan(detections["probs"][i])
+                if align.method == "none":
+                    crops.append(align.crop(image, None, None))
+                elif missed:
+                    crops.append(recognizer.fallback.crop(image, None, None))
+                else:
+                    crops.append(align.crop(image, detections["boxes"][i], detections["landmarks"][i]))
+            chunks.append(recognizer.embed_crops(crops))
+            bar.update(len(crops))
+    embeddings = np.concatenate(chunks)
+    if cache:
+        _save(key, {"embeddings": embeddings})
+    return embeddings
+
+
+def evaluate(recognizer: FaceRecognizer, pairs: Pairs, cache: bool = True, progress: bool = True) -> VerificationReport:
+    """Run the verification protocol: embed every image once, score every pair, k-fold metrics.
+
+    Missed detections are embedded from the fallback centre crop (as published LFW protocols
+    handle them) and counted in the report; no pair is dropped.
+    """
+    started = time.perf_counter()
+    paths = pairs.images()
+    detections = None
+    if recognizer.alignment.method != "none":
+        detections = detect_primary_faces(recognizer, paths, cache=cache, progress=progress)
+    embeddings = embed_primary_faces(recognizer, paths, detections, cache=cache, progress=progress)
+    index = {p: i for i, p in enumerate(paths)}
+    ia = np.array([index[p] for p in pairs.a])
+    ib = np.array([index[p] for p in pairs.b])
+    distances = np.linalg.norm(embeddings[ia] - embeddings[ib], axis=1)
+    missed = 0 if detections is None else int(np.isnan(detections["probs"]).sum())
+    return VerificationReport(
+        model=recognizer.weights.name,
+        alignment=asdict(recognizer.alignment),
+        pairs=len(pairs),
+        images=len(paths),
+        missed_detections=missed,
+        missed_handling="not applicable (no detection)" if detections is None
+        else f"embedded the fixed centre crop ({recognizer.fallback.crop_size} px) instead",
+        seconds=time.perf_counter() - started,
+        metrics=verification_metrics(distances, pairs.same, pairs.folds),
+        roc=roc(distances, pairs.same),
+    )
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _load(key: str) -> dict[str, np.ndarray] | None:
+    path = eval_cache_dir() / f"{key}.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as f:
+            return dict(f)
+    except (OSError, ValueError) as e:
+        logger.warning("ignoring unreadable evaluation cache %s: %s", path, e)
+        return None
+
+
+def _save(key: str, arrays: dict[str, np.ndarray]) -> None:
+    directory = eval_cache_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / f".{key}.{os.getpid()}.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, directory / f"{key}.npz")
+    except OSError as e:
+        logger.warning("cannot write evaluation cache in %s: %s", directory, e)

@@ -1,0 +1,215 @@
+"""Image -> faces -> embeddings: detection, alignment and embedding composed, from registry names."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from faceprint.alignment import AlignMethod, Alignment, center_box, standardize
+from faceprint.detection.mtcnn import MTCNN
+from faceprint.images import ImageInput, as_image_list, is_batch, to_pil
+from faceprint.models.inception_resnet_v1 import InceptionResnetV1
+from faceprint.weights.registry import get_weights
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "ms-celeb-1m"
+
+
+@dataclass
+class Face:
+    """One face found in an image.
+
+    Attributes:
+        box: ``(4,)`` float32 ``x1, y1, x2, y2`` in image pixels (for ``align="none"`` and for
+            fallback crops: the region that was embedded).
+        probability: detection probability in [0, 1]; None where nothing was detected and the
+            fallback crop was embedded instead.
+        landmarks: ``(5, 2)`` float32 eyes, nose, mouth corners; None when not detected.
+        embedding: ``(D,)`` float32 unit vector.
+    """
+
+    box: np.ndarray
+    probability: float | None
+    landmarks: np.ndarray | None
+    embedding: np.ndarray
+
+    @property
+    def detected(self) -> bool:
+        """False for a fallback crop that stands in for a missed detection."""
+        return self.probability is not None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The answer to "are these the same person?".
+
+    Attributes:
+        distance: L2 distance between the two unit embeddings, in [0, 2].
+        same: ``distance < threshold``.
+        threshold: the threshold used.
+        faces: the face compared from each image (the largest one).
+    """
+
+    distance: float
+    same: bool
+    threshold: float
+    faces: tuple[Face, Face]
+
+
+class FaceRecognizer:
+    """Detector -> alignment -> embedding model, built from a registry name.
+
+    Args:
+        model: registry name of the embedding weights (``"ms-celeb-1m"``, ``"vggface2"``, ...).
+        align: ``"box"`` (facenet-pytorch's margin crop, the default), ``"similarity"``
+            (5-point warp onto a template) or ``"none"`` (fixed centre crop for pre-aligned
+            images), or an :class:`~faceprint.alignment.Alignment` with every parameter set.
+            Method names take the parameters tuned for this model (its registry record).
+        device: torch device for both networks.
+        threshold: same-person distance threshold; default: the model's calibrated one.
+        batch_size: faces per embedding forward pass.
+        detector: a ready :class:`~faceprint.MTCNN` to use instead of the default one.
+        weights_path: load the embedding weights from this file.
+
+    Standardization follows the weights' record, so callers never handle it.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        align: AlignMethod | Alignment = "box",
+        device: str | torch.device | None = None,
+        threshold: float | None = None,
+        batch_size: int = 32,
+        detector: MTCNN | None = None,
+        weights_path: str | os.PathLike | None = None,
+    ) -> None:
+        self.weights = get_weights(model)
+        self.model = InceptionResnetV1(pretrained=model, device=device, weights_path=weights_path).eval()
+        if isinstance(align, Alignment):
+            self.alignment = align
+        else:
+            self.alignment = Alignment(method=align, **self.weights.alignment.get(align, {}))
+        self.fallback = Alignment(method="none", **self.weights.alignment.get("none", {}))
+        self.detector = detector or MTCNN(keep_all=True, device=device)
+        if threshold is None:
+            threshold = self.weights.thresholds.get(self.alignment.method)
+        if threshold is None:
+            raise ValueError(
+                f"model {model!r} has no calibrated threshold for align={self.alignment.method!r}; pass threshold="
+            )
+        self.threshold = float(threshold)
+        self.batch_size = batch_size
+
+    @property
+    def name(self) -> str:
+        """``model/alignment``, e.g. ``ms-celeb-1m/box``: what made an embedding."""
+        return f"{self.weights.name}/{self.alignment.method}"
+
+    def embed(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        fallback: bool = False,
+        progress: bool = False,
+    ) -> list[Face] | list[list[Face]]:
+        """Find and embed every face.
+
+        Args:
+            images: one image or a batch (paths, PIL images, ``(H, W, 3)`` uint8 arrays; sizes
+                may differ).
+            fallback: where no face is found, embed the fixed centre crop instead (a Face with
+                ``probability=None``), as LFW protocols do, rather than return no face.
+            progress: show a progress bar.
+
+        Returns:
+            For one image, its faces (largest first); for a batch, one such list per image.
+        """
+        batch = is_batch(images)
+        items = as_image_list(images)
+        results: list[list[Face]] = []
+        chunk = max(1, self.batch_size)
+        with tqdm(total=len(items), desc="embedding", unit="img", disable=not progress) as bar:
+            for start in range(0, len(items), chunk):
+                results.extend(self._embed_chunk(items[start : start + chunk], start, fallback))
+                bar.update(len(items[start : start + chunk]))
+        return results if batch else results[0]
+
+    def _embed_chunk(self, items: Sequence[ImageInput], offset: int, fallback: bool) -> list[list[Face]]:
+        pils = [to_pil(x, f"image {offset + i}") for i, x in enumerate(items)]
+        crops: list[Image.Image] = []
+        owners: list[tuple[int, np.ndarray, float | None, np.ndarray | None]] = []
+        if self.alignment.method == "none":
+            detections = [(None, None, None)] * len(pils)
+        else:
+            boxes, probs, points = self.detector.detect(pils, landmarks=True)
+            detections = list(zip(boxes, probs, points))
+        for i, (pil, (boxes, probs, points)) in enumerate(zip(pils, detections)):
+            if boxes is None:
+                if self.alignment.method == "none" or fallback:
+                    alignment = self.alignment if self.alignment.method == "none" else self.fallback
+                    crops.append(alignment.crop(pil, None, None))
+                    box = center_box(pil.width, pil.height, alignment.crop_size, alignment.crop_offset)
+                    owners.append((i, np.asarray(box), None, None))
+                continue
+            for box, prob, marks in zip(boxes, probs, points):
+                crops.append(self.alignment.crop(pil, box, marks))
+                owners.append((i, box, float(prob), marks))
+        embeddings = self.embed_crops(crops)
+        faces: list[list[Face]] = [[] for _ in pils]
+        for (i, box, prob, marks), emb in zip(owners, embeddings):
+            faces[i].append(Face(np.asarray(box, dtype=np.float32), prob, marks, emb))
+        return faces
+
+    def embed_crops(self, crops: Sequence[Image.Image] | torch.Tensor) -> np.ndarray:
+        """Embed aligned face crops.
+
+        Args:
+            crops: RGB PIL crops, or a ``(N, 3, S, S)`` tensor with values 0..255.
+
+        Returns:
+            ``(N, D)`` float32 unit embeddings.
+        """
+        if len(crops) == 0:
+            return np.zeros((0, self.model.embedding_size), dtype=np.float32)
+        if not isinstance(crops, torch.Tensor):
+            crops = torch.from_numpy(np.stack([np.asarray(c, dtype=np.uint8) for c in crops])).permute(0, 3, 1, 2)
+        param = next(self.model.parameters())
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(crops), self.batch_size):
+                x = crops[start : start + self.batch_size].to(param.device, param.dtype)
+                out.append(self.model(standardize(x, self.weights.standardization)).float().cpu())
+        return torch.cat(out).numpy()
+
+    def verify(self, image_a: ImageInput, image_b: ImageInput) -> Verification:
+        """Are the (largest) faces of two images the same person?
+
+        Raises:
+            ValueError: an image holds no detectable face.
+        """
+        faces = []
+        for name, image in (("first", image_a), ("second", image_b)):
+            found = self.embed(image)
+            if not found:
+                raise ValueError(f"no face found in the {name} image")
+            faces.append(max(found, key=lambda f: _area(f.box)))
+        distance = float(np.linalg.norm(faces[0].embedding - faces[1].embedding))
+        return Verification(distance, distance < self.threshold, self.threshold, (faces[0], faces[1]))
+
+
+def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise L2 distances between two ``(N, D)`` embedding arrays; ``(N,)`` in [0, 2]."""
+    return np.linalg.norm(np.asarray(a) - np.asarray(b), axis=-1)
+
+
+def _area(box: Iterable[float]) -> float:
+    x1, y1, x2, y2 = box
+    return (x2 - x1) * (y2 - y1)

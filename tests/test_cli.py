@@ -1,0 +1,109 @@
+"""The faceprint command, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from faceprint.cli import main
+from tests.evaluation.test_verification import small_pairs_file
+
+
+@pytest.fixture()
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEPRINT_EVAL_CACHE", str(tmp_path / "eval-cache"))
+    runner = CliRunner()
+
+    def invoke(*args, ok=True):
+        result = runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return invoke
+
+
+def test_detect_json_annotate_and_crops(run, multiface, tmp_path):
+    out = run("detect", multiface, "--json", "--annotate", tmp_path / "ann.png", "--crops", tmp_path / "crops")
+    report = json.loads(out.stdout)
+    assert len(report) == 1 and len(report[0]["faces"]) == 6
+    face = report[0]["faces"][0]
+    assert len(face["box"]) == 4 and len(face["landmarks"]) == 5 and face["probability"] > 0.99
+    assert Image.open(tmp_path / "ann.png").size == (1200, 630)
+    assert len(list((tmp_path / "crops").glob("multiface_*.png"))) == 6
+
+
+def test_detect_reports_a_bad_file(run, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"garbage")
+    result = run("detect", bad, ok=False)
+    assert result.exit_code == 1 and "bad.jpg: not an image file" in result.output
+
+
+def test_models_list(run):
+    out = run("models", "list", "--json")
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    assert rows["vggface2"]["dim"] == 512 and rows["vggface2"]["classes"] == 8631
+    assert rows["casia-webface"]["classes"] == 10575
+    assert rows["ms-celeb-1m"]["dim"] == 128 and rows["ms-celeb-1m"]["lfw_accuracy"] == 0.992
+    text = run("models", "list").stdout
+    assert "ms-celeb-1m" in text and "cached" in text
+
+
+def test_models_fetch_unknown(run):
+    result = run("models", "fetch", "nope", ok=False)
+    assert result.exit_code != 0 and "unknown pretrained weights 'nope'" in result.output
+
+
+def test_verify(run, lfw, tmp_path):
+    a = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    b = lfw / "images" / "Colin_Powell" / "Colin_Powell_0002.jpg"
+    c = lfw / "images" / "Abdullah_Gul" / "Abdullah_Gul_0001.jpg"
+    same = json.loads(run("verify", a, b, "--json").stdout)
+    assert same["same"] is True and same["distance"] < same["threshold"]
+    text = run("verify", a, c, "--annotate", tmp_path / "v.png").stdout
+    assert "different people" in text and "threshold" in text
+    assert Image.open(tmp_path / "v.png").height > 300
+
+
+def test_embed_directory(run, lfw, tmp_path):
+    folder = tmp_path / "people"
+    folder.mkdir()
+    for src in sorted((lfw / "images" / "Colin_Powell").glob("*.jpg"))[:3]:
+        (folder / src.name).symlink_to(src)
+    out = run("embed", folder, "--out", tmp_path / "e.npz").stdout
+    assert "3 faces from 3 images" in out
+    with np.load(tmp_path / "e.npz") as f:
+        assert f["embedding"].shape == (3, 128) and f["box"].shape == (3, 4)
+        assert str(f["model"]) == "ms-celeb-1m/box"
+
+
+def test_eval_lfw_json_and_plot(run, lfw, tmp_path):
+    pairs = small_pairs_file(lfw, tmp_path / "pairs.txt")
+    out = run("eval", "lfw", "--data", lfw, "--pairs", pairs, "--json", "--plot", tmp_path / "roc.png")
+    d = json.loads(out.stdout)
+    for key in ("accuracy", "accuracy_std", "auc", "eer", "tar_at_far_1e-3", "missed_detections", "images", "seconds"):
+        assert key in d
+    assert d["accuracy"] >= 0.9 and d["images"] > 40
+    assert Image.open(tmp_path / "roc.png").size[0] > 300
+
+
+def test_demo(run, tmp_path):
+    out = run("demo", "--out", tmp_path / "demo.png").stdout
+    assert "astronaut vs astronaut (mirrored, rotated, rescaled)" in out and "-> same person" in out
+    assert "astronaut vs cameraman" in out and "-> different people" in out
+    assert (tmp_path / "demo.png").is_file()
+
+
+def test_embed_parquet(run, multiface, tmp_path):
+    pytest.importorskip("pyarrow", reason="parquet output needs pyarrow (the eval extra)")
+    from faceprint.embeddings_io import read_embeddings
+
+    run("embed", multiface, "--out", tmp_path / "e.parquet")
+    table = read_embeddings(tmp_path / "e.parquet")
+    assert len(table["path"]) == 6 and np.asarray(table["embedding"]).shape == (6, 128)
+    assert str(table["model"]) == "ms-celeb-1m/box"

@@ -1,0 +1,90 @@
+"""FaceRecognizer: detection -> alignment -> embedding on real photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from faceprint import MTCNN, InceptionResnetV1, prewhiten
+from faceprint.alignment import Alignment
+from faceprint.pipeline import FaceRecognizer
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return FaceRecognizer(model="ms-celeb-1m")
+
+
+def _lfw(lfw, name, i):
+    return lfw / "images" / name / f"{name}_{i:04d}.jpg"
+
+
+def test_embed_group_photo(recognizer, multiface):
+    faces = recognizer.embed(multiface)
+    assert len(faces) == 6
+    boxes, probs = MTCNN(keep_all=True).detect(multiface)
+    np.testing.assert_allclose(np.stack([f.box for f in faces]), boxes, atol=1e-4)
+    emb = np.stack([f.embedding for f in faces])
+    assert emb.shape == (6, 128) and emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    # Six different people: every pair is farther apart than the same-person threshold.
+    d = np.linalg.norm(emb[:, None] - emb[None], axis=2)[np.triu_indices(6, 1)]
+    assert d.min() > recognizer.threshold
+
+
+def test_embed_batch_of_mixed_sizes_and_no_face(recognizer, multiface, portraits):
+    corner = np.asarray(Image.open(multiface).convert("RGB"))[:40, 1000:1200]
+    result = recognizer.embed([portraits[1], corner, multiface])
+    assert [len(r) for r in result][1:] == [0, 6]
+    assert len(result[0]) >= 1
+    fallback = recognizer.embed(corner, fallback=True)
+    assert len(fallback) == 1 and fallback[0].probability is None and not fallback[0].detected
+
+
+def test_standardization_follows_the_record(recognizer, multiface):
+    crop = MTCNN(margin=recognizer.alignment.margin, post_process=False)(multiface)
+    model = InceptionResnetV1(pretrained="ms-celeb-1m")
+    with torch.inference_mode():
+        want = model(prewhiten(crop)[None])[0].numpy()
+    got = recognizer.embed_crops(crop[None])[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_verify_same_and_different(recognizer, lfw):
+    same = recognizer.verify(_lfw(lfw, "Colin_Powell", 1), _lfw(lfw, "Colin_Powell", 2))
+    diff = recognizer.verify(_lfw(lfw, "Colin_Powell", 1), _lfw(lfw, "Abdullah_Gul", 1))
+    assert same.same and not diff.same
+    assert same.distance < same.threshold < diff.distance
+    assert same.threshold == recognizer.threshold
+
+
+def test_verify_without_face(recognizer, multiface, lfw):
+    corner = np.asarray(Image.open(multiface).convert("RGB"))[:40, 1000:1200]
+    with pytest.raises(ValueError, match="no face found in the second image"):
+        recognizer.verify(_lfw(lfw, "Colin_Powell", 1), corner)
+
+
+def test_similarity_warp_puts_landmarks_on_the_template(recognizer, portraits):
+    warp = FaceRecognizer(model="ms-celeb-1m", align="similarity")
+    alignment = warp.alignment
+    image = Image.open(portraits[0]).convert("RGB")
+    boxes, _, points = MTCNN().detect(image, landmarks=True)
+    crop = alignment.crop(image, boxes[0], points[0])
+    assert crop.size == (160, 160)
+    _, _, again = MTCNN(min_face_size=40).detect(crop, landmarks=True)
+    # Re-detected landmarks sit within a few pixels of the template they were warped onto.
+    assert np.abs(again[0] - alignment.template()).max() < 5.0
+
+
+def test_none_alignment_embeds_the_centre_crop(lfw):
+    recognizer = FaceRecognizer(model="ms-celeb-1m", align=Alignment(method="none", crop_size=120), threshold=1.0)
+    faces = recognizer.embed(_lfw(lfw, "Colin_Powell", 1))
+    assert len(faces) == 1 and faces[0].probability is None
+    np.testing.assert_allclose(faces[0].box, [65, 65, 185, 185])
+
+
+def test_unknown_alignment():
+    with pytest.raises(ValueError, match="alignment method must be"):
+        Alignment(method="affine")
