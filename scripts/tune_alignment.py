@@ -4,7 +4,8 @@ Each configuration is scored by 10-fold accuracy inside DevTrain (threshold chos
 Detections are cached, so only the embedding is paid per configuration.
 
     python scripts/tune_alignment.py --data ../shared/data/lfw --model ms-celeb-1m \
-        --config box:margin=32 --config similarity:template_scale=0.8 --config none:crop_size=110
+        --config box:margin=32 --config 'similarity:template_scale=1.1;template_shift=(0,4)' \
+        --config none:crop_size=120
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from faceprint.pipeline import FaceRecognizer
 def parse_config(text: str) -> Alignment:
     method, _, rest = text.partition(":")
     kwargs = {}
-    for item in filter(None, rest.split(",")):
+    for item in filter(None, rest.split(";")):
         key, _, value = item.partition("=")
         kwargs[key] = ast.literal_eval(value)
     return Alignment(method=method, **kwargs)
@@ -34,12 +35,12 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/lfw")
     parser.add_argument("--model", default="ms-celeb-1m")
     parser.add_argument("--pairs", default="pairsDevTrain.txt")
-    parser.add_argument("--config", action="append", required=True, help="method:key=value,... (tuple values as '(1,2)')")
+    parser.add_argument("--config", action="append", required=True, help="method:key=value;key=value (tuples as '(1,2)')")
     args = parser.parse_args()
     pairs = read_lfw_pairs(f"{args.data}/{args.pairs}", f"{args.data}/images")
     pairs.folds = np.arange(len(pairs)) % 10
     for text in args.config:
-        alignment = parse_config(text.replace(";", ","))
+        alignment = parse_config(text)
         recognizer = FaceRecognizer(model=args.model, align=alignment, threshold=1.0)
         report = evaluate(recognizer, pairs, progress=False)
         d = report.to_dict()

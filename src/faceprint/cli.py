@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from faceprint.errors import FaceprintError
 
@@ -191,6 +192,226 @@ def demo(out, model, device) -> None:
         raise click.ClickException(str(e)) from None
     for line in lines:
         click.echo(line)
+
+
+def _open_gallery(path: Path, model: str | None = None, align: str | None = None, vectors: str | None = None, create: bool = False):
+    from faceprint.gallery import Gallery
+
+    try:
+        return Gallery(path, model=model, align=align, vectors=vectors, create=create)
+    except FaceprintError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _image_files(inputs) -> list[Path]:
+    from faceprint.evaluation.verification import IMAGE_SUFFIXES
+
+    out = []
+    for item in inputs:
+        out += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if item.is_dir() else [item]
+    return out
+
+
+_GALLERY = click.option("--gallery", "gallery_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Gallery file.")
+_VECTORS = click.option("--vectors", default=None, help="Milvus URI for the vectors (server URL or Milvus Lite .db file); default: embedded FAISS.")
+
+
+@main.command()
+@_GALLERY
+@click.argument("args", nargs=-1, required=True)
+@click.option("--model", default=None, help="Embedding model of a new gallery (default ms-celeb-1m).")
+@click.option("--align", type=click.Choice(["box", "similarity", "none"]), default=None, help="Alignment of a new gallery (default box).")
+@click.option("--largest", is_flag=True, help="Enrol the largest face of photos with several faces.")
+@_VECTORS
+def enroll(gallery_path, args, model, align, largest, vectors) -> None:
+    """Enrol faces: NAME IMAGE... for one person, or DIR holding one folder per person.
+
+    Each photo must show exactly one face (or pass --largest). Re-running skips photos that
+    are already enrolled, so an interrupted enrolment resumes where it stopped.
+    """
+    first = Path(args[0])
+    if len(args) == 1 and first.is_dir():
+        people = [(d.name, _image_files([d])) for d in sorted(first.iterdir()) if d.is_dir()]
+    elif len(args) >= 2:
+        people = [(args[0], _image_files([Path(a) for a in args[1:]]))]
+    else:
+        raise click.UsageError("give NAME IMAGE... or a DIR with one folder per person")
+    gallery = _open_gallery(gallery_path, model, align, vectors, create=True)
+    added = skipped = rejected = 0
+    from tqdm import tqdm
+
+    with gallery, tqdm(total=sum(len(p) for _, p in people), desc="enrolling", unit="img") as bar:
+        for name, paths in people:
+            for path in paths:
+                report = gallery.add(name, path, largest=largest)
+                added += len(report.added)
+                skipped += len(report.skipped)
+                for label, why in report.rejected.items():
+                    rejected += 1
+                    tqdm.write(f"not enrolled: {label}: {why}", file=sys.stderr)
+                bar.update(1)
+        identities = len(gallery.list())
+    click.echo(f"enrolled {added}, already there {skipped}, rejected {rejected}; {identities} identities in {gallery_path}")
+
+
+@main.command()
+@_GALLERY
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
+@click.option("--annotate", type=click.Path(file_okay=False, path_type=Path), help="Write each photo with names drawn into this directory.")
+@click.option("-k", default=1, show_default=True, help="Candidate identities per face.")
+@_VECTORS
+def identify(gallery_path, images, as_json, annotate, k, vectors) -> None:
+    """Who is in each photo? Every face is named from the gallery, or "unknown"."""
+    from faceprint.drawing import annotate as draw
+    from faceprint.images import load_image
+
+    gallery = _open_gallery(gallery_path, vectors=vectors)
+    recognizer = gallery.recognizer
+    out, failed = [], 0
+    with gallery:
+        for path in _image_files(images):
+            try:
+                image = load_image(path)
+                found = recognizer.identify(image, gallery, k=k)
+            except FaceprintError as e:
+                failed += 1
+                click.echo(f"error: {e}", err=True)
+                out.append({"image": str(path), "error": str(e), "faces": []})
+                continue
+            faces = [{"box": [round(float(v), 1) for v in f.box], "identity": ident.name,
+                      "distance": round(ident.distance, 4),
+                      "candidates": [{"identity": m.name, "distance": round(m.distance, 4)} for m in ident.matches]}
+                     for f, ident in found]
+            out.append({"image": str(path), "faces": faces})
+            if annotate:
+                annotate.mkdir(parents=True, exist_ok=True)
+                boxes = np.stack([f.box for f, _ in found]) if found else None
+                labels = [f"{i.name} {i.distance:.2f}" for _, i in found]
+                draw(image, boxes, labels).save(annotate / f"{path.stem}.png")
+            if not as_json:
+                names = ", ".join(f"{f['identity']} ({f['distance']:.3f})" for f in faces) or "no face"
+                click.echo(f"{path}: {names}")
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+    if failed:
+        sys.exit(1)
+
+
+@main.group(name="gallery")
+def gallery_group() -> None:
+    """Manage a gallery: list, remove, rename, export, import."""
+
+
+@gallery_group.command("list")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def gallery_list(path, as_json) -> None:
+    """Identities with their face counts."""
+    with _open_gallery(path) as gallery:
+        rows = gallery.list()
+        if as_json:
+            click.echo(json.dumps([{"name": r.name, "faces": r.faces, "created": r.created} for r in rows]))
+            return
+        click.echo(f"{path}: {gallery.store.model}, {len(rows)} identities, {len(gallery)} faces")
+        for r in rows:
+            click.echo(f"  {r.name}: {r.faces} face(s)")
+
+
+@gallery_group.command("remove")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("name")
+def gallery_remove(path, name) -> None:
+    """Remove identity NAME and its faces."""
+    with _open_gallery(path) as gallery:
+        try:
+            n = gallery.remove(name)
+        except FaceprintError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"removed {name} ({n} faces)")
+
+
+@gallery_group.command("rename")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("old")
+@click.argument("new")
+def gallery_rename(path, old, new) -> None:
+    """Rename identity OLD to NEW."""
+    with _open_gallery(path) as gallery:
+        try:
+            gallery.rename(old, new)
+        except FaceprintError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"renamed {old} -> {new}")
+
+
+@gallery_group.command("export")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+def gallery_export(path, out) -> None:
+    """Write every face, with embeddings and records, to OUT (.npz)."""
+    with _open_gallery(path) as gallery:
+        n = gallery.export(out)
+    click.echo(f"exported {n} faces -> {out}")
+
+
+@gallery_group.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def gallery_import(path, source) -> None:
+    """Merge an exported SOURCE (.npz) into the gallery PATH (created if new)."""
+    with np.load(source) as f:
+        model, align = str(f["model"]).split("/")
+    with _open_gallery(path, model, align, create=True) as gallery:
+        try:
+            n = gallery.import_(source)
+        except FaceprintError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"imported {n} faces into {path}")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="A directory (one folder per person, plus noise/) or a .csv file.")
+@_MODEL
+@_ALIGN
+@click.option("--eps", type=float, default=None, help="Clustering radius (L2); default: the model's threshold.")
+@click.option("--min-samples", default=2, show_default=True, help="Faces needed to found a cluster.")
+@_DEVICE
+def cluster(directory, out, model, align, eps, min_samples, device) -> None:
+    """Group the faces of unlabeled photos in DIRECTORY by person (DBSCAN on embeddings)."""
+    import csv
+    import shutil
+
+    from tqdm import tqdm
+
+    from faceprint.gallery.cluster import cluster_embeddings
+
+    recognizer = _recognizer(model, align, device)
+    rows = []
+    for path in tqdm(_image_files([directory]), desc="embedding", unit="img"):
+        try:
+            rows += [(path, i, f) for i, f in enumerate(recognizer.embed(path))]
+        except FaceprintError as e:
+            click.echo(f"error: {e}", err=True)
+    labels = cluster_embeddings(np.stack([f.embedding for _, _, f in rows]) if rows else np.zeros((0, 1)),
+                                eps=eps or recognizer.threshold, min_samples=min_samples)
+    if out.suffix.lower() == ".csv":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["path", "face", "cluster", "x1", "y1", "x2", "y2"])
+            for (path, i, face), label in zip(rows, labels):
+                writer.writerow([path, i, "noise" if label < 0 else label, *[round(float(v), 1) for v in face.box]])
+    else:
+        for (path, i, face), label in zip(rows, labels):
+            folder = out / ("noise" if label < 0 else f"person_{label:03d}")
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / path.name
+            if not target.exists():
+                shutil.copy2(path, target)
+    n = len(set(labels[labels >= 0].tolist())) if len(labels) else 0
+    click.echo(f"{len(rows)} faces -> {n} people, {int((labels < 0).sum())} noise -> {out}")
 
 
 @main.group()

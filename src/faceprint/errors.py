@@ -28,3 +28,11 @@ class UnknownModelError(WeightsError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class GalleryError(FaceprintError):
+    """A gallery file that cannot be used, or an operation the gallery refuses."""
+
+
+class ModelMismatchError(GalleryError):
+    """Embeddings from another model or alignment than the gallery's."""

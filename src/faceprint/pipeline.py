@@ -16,6 +16,7 @@ from faceprint.alignment import AlignMethod, Alignment, center_box, standardize
 from faceprint.detection.mtcnn import MTCNN
 from faceprint.images import ImageInput, as_image_list, is_batch, to_pil
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1
+from faceprint.models.inference import optimize_for_inference
 from faceprint.weights.registry import get_weights
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class FaceRecognizer:
     ) -> None:
         self.weights = get_weights(model)
         self.model = InceptionResnetV1(pretrained=model, device=device, weights_path=weights_path).eval()
+        self._embedder = optimize_for_inference(self.model)
         if isinstance(align, Alignment):
             self.alignment = align
         else:
@@ -181,13 +183,37 @@ class FaceRecognizer:
             return np.zeros((0, self.model.embedding_size), dtype=np.float32)
         if not isinstance(crops, torch.Tensor):
             crops = torch.from_numpy(np.stack([np.asarray(c, dtype=np.uint8) for c in crops])).permute(0, 3, 1, 2)
-        param = next(self.model.parameters())
+        param = next(self._embedder.parameters())
         out = []
         with torch.inference_mode():
             for start in range(0, len(crops), self.batch_size):
                 x = crops[start : start + self.batch_size].to(param.device, param.dtype)
-                out.append(self.model(standardize(x, self.weights.standardization)).float().cpu())
+                out.append(self._embedder(standardize(x, self.weights.standardization)).float().cpu())
         return torch.cat(out).numpy()
+
+    def identify(self, images: ImageInput | Sequence[ImageInput], gallery, k: int = 1):
+        """Who is every face? Each face of each image is searched in ``gallery``.
+
+        Args:
+            images: one image or a batch.
+            gallery: a :class:`faceprint.gallery.Gallery` made with this model and alignment.
+            k: candidate identities per face.
+
+        Returns:
+            For one image, a list of ``(Face, Identification)`` (``identification.name`` is
+            ``"unknown"`` beyond the gallery's threshold); for a batch, one such list per image.
+        """
+        if gallery.store.model != self.name:
+            from faceprint.errors import ModelMismatchError
+
+            raise ModelMismatchError(f"the gallery holds {gallery.store.model} embeddings; this recognizer makes {self.name}")
+        batch = is_batch(images)
+        per_image = self.embed(images) if batch else [self.embed(images)]
+        out = []
+        for faces in per_image:
+            answers = gallery.search(np.stack([f.embedding for f in faces]), k=k) if faces else []
+            out.append(list(zip(faces, answers)))
+        return out if batch else out[0]
 
     def verify(self, image_a: ImageInput, image_b: ImageInput) -> Verification:
         """Are the (largest) faces of two images the same person?

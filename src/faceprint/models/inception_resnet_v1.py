@@ -29,6 +29,11 @@ class BasicConv2d(nn.Module):
         return self.relu(self.bn(self.conv(x)))
 
 
+def _scaled(x: torch.Tensor, scale: float) -> torch.Tensor:
+    # optimize_for_inference folds the scale into the conv and sets it to 1: skip the multiply.
+    return x if scale == 1.0 else x * scale
+
+
 class Block35(nn.Module):
     """Inception-ResNet-A block on the 35x35 (here 17x17) grid, 256 channels."""
 
@@ -50,7 +55,7 @@ class Block35(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.cat((self.branch0(x), self.branch1(x), self.branch2(x)), 1)
-        return self.relu(self.conv2d(out) * self.scale + x)
+        return self.relu(_scaled(self.conv2d(out), self.scale) + x)
 
 
 class Block17(nn.Module):
@@ -70,7 +75,7 @@ class Block17(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.cat((self.branch0(x), self.branch1(x)), 1)
-        return self.relu(self.conv2d(out) * self.scale + x)
+        return self.relu(_scaled(self.conv2d(out), self.scale) + x)
 
 
 class Block8(nn.Module):
@@ -92,7 +97,7 @@ class Block8(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.cat((self.branch0(x), self.branch1(x)), 1)
-        out = self.conv2d(out) * self.scale + x
+        out = _scaled(self.conv2d(out), self.scale) + x
         return out if self.noReLU else self.relu(out)
 
 
@@ -168,7 +173,11 @@ class InceptionResnetV1(nn.Module):
 
     Attributes:
         weights: the registry record of the pretrained weights, or None.
+        channels_last: feed the network channels-last tensors (set by
+            :func:`faceprint.models.inference.optimize_for_inference`).
     """
+
+    channels_last: bool = False
 
     def __init__(
         self,
@@ -253,6 +262,8 @@ class InceptionResnetV1(nn.Module):
                 f"expected a standardized float tensor, got {x.dtype}; "
                 "standardize 0..255 crops with faceprint.fixed_image_standardization"
             )
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv2d_1a(x)
         x = self.conv2d_2a(x)
         x = self.conv2d_2b(x)

@@ -87,6 +87,15 @@ _MTCNN_LICENSE = "MIT (facenet-pytorch); weights from Zhang et al., MTCNN"
 _MTCNN_PAPER = "Zhang et al. 2016, Joint Face Detection and Alignment using MTCNN"
 
 
+# How the ms-celeb-1m alignment and thresholds were obtained (scripts/tune_alignment.py, then
+# faceprint eval lfw): every alignment parameter tuned on LFW View 1 (pairsDevTrain.txt) alone;
+# each threshold is the mean of the 10 fold thresholds of View 2 (pairs.txt) for that alignment.
+_MS_CELEB_CALIBRATION = (
+    "alignment tuned on LFW View 1 (pairsDevTrain.txt); threshold = mean of the 10 fold "
+    "thresholds of the LFW View 2 protocol (deep-funneled LFW) for that alignment"
+)
+
+
 def _mtcnn(stage: str, sha256: str) -> Weights:
     return Weights(
         name=f"mtcnn-{stage}",
@@ -156,6 +165,9 @@ REGISTRY: dict[str, Weights] = {
             num_classes=None,
             input_size=160,
             standardization="per_image",
+            alignment={"box": {"margin": 0}, "similarity": {"template_scale": 1.2}, "none": {"crop_size": 130}},
+            thresholds={"box": 1.08, "similarity": 1.08, "none": 1.06},
+            threshold_source=_MS_CELEB_CALIBRATION,
             lfw_accuracy=0.992,
             lfw_source="davidsandberg/facenet README, model 20170512-110547 (original LFW images)",
             license="MIT (davidsandberg/facenet, nyoki-mtl/keras-facenet); MS-Celeb-1M data is research-only",

@@ -1,0 +1,149 @@
+"""Vector indexes behind a gallery: FAISS on this machine, or a Milvus server/Milvus Lite file.
+
+Both hold unit embeddings keyed by the SQLite face id and answer inner-product (cosine) top-k
+queries; for unit vectors the L2 distance is ``sqrt(2 - 2 * similarity)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+class VectorIndex(Protocol):
+    """What a gallery needs of a vector index."""
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add ``(N,)`` int64 ids with their ``(N, D)`` float32 unit vectors."""
+
+    def remove(self, ids: np.ndarray) -> None:
+        """Remove these ids."""
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` by inner product: ``(similarities (Q, k), ids (Q, k))``, id -1 where fewer."""
+
+    def __len__(self) -> int: ...
+
+    def reset(self) -> None:
+        """Remove everything (before a full re-sync from the store)."""
+
+
+class FaissIndex:
+    """Exact inner-product search with FAISS (``IndexIDMap2`` over ``IndexFlatIP``).
+
+    The index lives in memory; :meth:`save` writes it beside the gallery so the next open skips
+    the rebuild when nothing changed since.
+    """
+
+    def __init__(self, dim: int) -> None:
+        import faiss
+
+        self._faiss = faiss
+        self.dim = dim
+        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
+    def remove(self, ids: np.ndarray) -> None:
+        self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+    def __len__(self) -> int:
+        return self.index.ntotal
+
+    def reset(self) -> None:
+        self.index = self._faiss.IndexIDMap2(self._faiss.IndexFlatIP(self.dim))
+
+    def save(self, path: str | os.PathLike, generation: int) -> None:
+        """Write the index atomically to ``path``, stamped with the store ``generation`` it reflects."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            self._faiss.write_index(self.index, str(tmp))
+            os.replace(tmp, path)
+            path.with_name(path.name + ".generation").write_text(str(generation))
+        except OSError as e:  # a cache: losing it only costs a rebuild
+            logger.warning("cannot save the vector index %s: %s", path, e)
+            tmp.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, dim: int, generation: int) -> FaissIndex | None:
+        """The index saved at ``path`` if it reflects store ``generation``, else None."""
+        path = Path(path)
+        stamp = path.with_name(path.name + ".generation")
+        if not path.is_file() or not stamp.is_file():
+            return None
+        try:
+            if int(stamp.read_text()) != generation:
+                return None
+            out = cls(dim)
+            index = out._faiss.read_index(str(path))
+        except (RuntimeError, ValueError, OSError) as e:
+            logger.warning("ignoring unreadable vector index %s: %s", path, e)
+            return None
+        if index.d != dim:
+            return None
+        out.index = index
+        return out
+
+
+class MilvusIndex:
+    """Vectors in Milvus: a Milvus Lite file (``path.db``) or a server/cluster URI.
+
+    Args:
+        uri: ``"./faces.db"`` (Milvus Lite) or ``"http://host:19530"`` (a server or cluster).
+        dim: embedding size.
+        collection: collection name.
+        token: credentials for a secured server (``"user:password"`` or an API key).
+    """
+
+    def __init__(self, uri: str, dim: int, collection: str = "faceprint_faces", token: str | None = None) -> None:
+        from pymilvus import MilvusClient
+
+        self.client = MilvusClient(uri=uri, token=token or "")
+        self.collection = collection
+        self.dim = dim
+        if not self.client.has_collection(collection):
+            self._create()
+
+    def _create(self) -> None:
+        self.client.create_collection(self.collection, dimension=self.dim, metric_type="IP", auto_id=False,
+                                      id_type="int", consistency_level="Strong")
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        for start in range(0, len(ids), 10000):
+            rows = [{"id": int(i), "vector": v.tolist()} for i, v in zip(ids[start : start + 10000], vectors[start : start + 10000])]
+            self.client.upsert(self.collection, rows)
+
+    def remove(self, ids: np.ndarray) -> None:
+        if len(ids):
+            self.client.delete(self.collection, ids=[int(i) for i in ids])
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        hits = self.client.search(self.collection, data=np.asarray(queries, dtype=np.float32).tolist(), limit=k, output_fields=[])
+        sims = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        for q, row in enumerate(hits):
+            for j, hit in enumerate(row):
+                sims[q, j], ids[q, j] = hit["distance"], hit["id"]
+        return sims, ids
+
+    def __len__(self) -> int:
+        return int(self.client.query(self.collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
+
+    def reset(self) -> None:
+        self.client.drop_collection(self.collection)
+        self._create()
+
+    def close(self) -> None:
+        self.client.close()

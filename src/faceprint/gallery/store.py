@@ -1,0 +1,285 @@
+"""The gallery's records in SQLite: identities, their faces and embeddings, and what made them.
+
+SQLite is the source of truth: every enrolment is one transaction (WAL journal), so a process
+killed mid-enrolment leaves every completed enrolment in place and nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceprint.errors import GalleryError
+
+SCHEMA_VERSION = 1
+_APPLICATION_ID = 0x46505247  # "FPRG": marks the SQLite file as a faceprint gallery
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE identities (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE faces (
+    id INTEGER PRIMARY KEY,
+    identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    source TEXT,
+    source_key TEXT,
+    box TEXT,
+    added REAL NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    embedding BLOB NOT NULL,
+    UNIQUE (identity_id, source_key)
+);
+CREATE INDEX faces_identity ON faces(identity_id);
+CREATE INDEX faces_source_key ON faces(source_key);
+"""
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One stored face (the embedding is kept out of listings)."""
+
+    id: int
+    identity: str
+    source: str | None
+    box: list[float] | None
+    added: float
+    metadata: dict
+
+
+@dataclass(frozen=True)
+class IdentityInfo:
+    """One identity: name, number of faces, creation time (Unix seconds), metadata."""
+
+    name: str
+    faces: int
+    created: float
+    metadata: dict
+
+
+class GalleryStore:
+    """SQLite file of a gallery.
+
+    Args:
+        path: the gallery file; created with the schema when missing and ``create`` is set.
+        model: what made the embeddings (``"model/alignment"``); required to create.
+        dim: embedding size; required to create.
+        create: create the file if missing.
+
+    Raises:
+        GalleryError: the file is not a faceprint gallery (corrupt, foreign, or newer schema).
+    """
+
+    def __init__(self, path: str | os.PathLike, model: str | None = None, dim: int | None = None, create: bool = True) -> None:
+        self.path = Path(path)
+        exists = self.path.exists()
+        if not exists and not create:
+            raise GalleryError(f"{self.path}: no such gallery")
+        if exists and self.path.is_dir():
+            raise GalleryError(f"{self.path}: is a directory, not a gallery file")
+        if not exists and (model is None or dim is None):
+            raise GalleryError(f"{self.path}: a new gallery needs the model and embedding size")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._closed = False
+        self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            self._open(exists, model, dim)
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            raise GalleryError(f"{self.path}: not a faceprint gallery ({e})") from None
+
+    def _open(self, exists: bool, model: str | None, dim: int | None) -> None:
+        app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if exists and (app_id != _APPLICATION_ID or "meta" not in tables):
+            if tables or os.path.getsize(self.path) > 0:
+                raise GalleryError(f"{self.path}: a SQLite database, but not a faceprint gallery")
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        if "meta" not in tables:
+            # DDL is transactional in SQLite: the schema and its metadata appear together or not at all.
+            with self.transaction():
+                self.db.execute(f"PRAGMA application_id={_APPLICATION_ID}")
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self.db.execute(statement)
+                self.db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [("schema", str(SCHEMA_VERSION)), ("model", model), ("dim", str(dim)), ("generation", "0"),
+                     ("created", str(time.time()))],
+                )
+        schema = int(self.meta("schema"))
+        if schema > SCHEMA_VERSION:
+            raise GalleryError(f"{self.path}: gallery schema {schema} is newer than this faceprint ({SCHEMA_VERSION}); upgrade faceprint")
+        self.model = self.meta("model")
+        self.dim = int(self.meta("dim"))
+
+    # -- transactions and metadata -------------------------------------------------------
+    def transaction(self) -> _Transaction:
+        """``with store.transaction():`` one atomic write that also bumps the generation."""
+        return _Transaction(self.db)
+
+    def meta(self, key: str) -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        if row is None:
+            raise GalleryError(f"{self.path}: gallery metadata lacks {key!r}")
+        return row[0]
+
+    @property
+    def generation(self) -> int:
+        """Number of committed changes; vector indexes use it to know they are current."""
+        return int(self.meta("generation"))
+
+    # -- identities ----------------------------------------------------------------------
+    def identity_id(self, name: str, create: bool = False, metadata: dict | None = None) -> int | None:
+        row = self.db.execute("SELECT id FROM identities WHERE name=?", (name,)).fetchone()
+        if row is not None:
+            return row[0]
+        if not create:
+            return None
+        cur = self.db.execute(
+            "INSERT INTO identities (name, created, metadata) VALUES (?, ?, ?)",
+            (name, time.time(), json.dumps(metadata or {})),
+        )
+        return cur.lastrowid
+
+    def identities(self) -> list[IdentityInfo]:
+        rows = self.db.execute(
+            "SELECT i.name, COUNT(f.id), i.created, i.metadata FROM identities i "
+            "LEFT JOIN faces f ON f.identity_id = i.id GROUP BY i.id ORDER BY i.name"
+        )
+        return [IdentityInfo(n, c, t, json.loads(m)) for n, c, t, m in rows]
+
+    def rename(self, old: str, new: str) -> None:
+        with self.transaction():
+            if self.identity_id(old) is None:
+                raise GalleryError(f"no identity called {old!r}")
+            if self.identity_id(new) is not None:
+                raise GalleryError(f"an identity called {new!r} exists already")
+            self.db.execute("UPDATE identities SET name=? WHERE name=?", (new, old))
+
+    def remove(self, name: str) -> list[int]:
+        """Delete an identity and its faces; returns the removed face ids."""
+        with self.transaction():
+            identity = self.identity_id(name)
+            if identity is None:
+                raise GalleryError(f"no identity called {name!r}")
+            ids = [r[0] for r in self.db.execute("SELECT id FROM faces WHERE identity_id=?", (identity,))]
+            self.db.execute("DELETE FROM faces WHERE identity_id=?", (identity,))
+            self.db.execute("DELETE FROM identities WHERE id=?", (identity,))
+        return ids
+
+    # -- faces ---------------------------------------------------------------------------
+    def add_faces(
+        self,
+        name: str,
+        embeddings: np.ndarray,
+        sources: Sequence[str | None],
+        source_keys: Sequence[str | None],
+        boxes: Sequence[Sequence[float] | None],
+        metadata: Sequence[dict],
+    ) -> list[int]:
+        """Insert faces of ``name`` (created if new) in one transaction; returns their ids.
+
+        Faces whose ``source_key`` is already enrolled for this identity are skipped.
+        """
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        ids = []
+        with self.transaction():
+            identity = self.identity_id(name, create=True)
+            for emb, src, key, box, meta in zip(embeddings, sources, source_keys, boxes, metadata):
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO faces (identity_id, source, source_key, box, added, metadata, embedding) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (identity, src, key, None if box is None else json.dumps([float(v) for v in box]),
+                     time.time(), json.dumps(meta), emb.tobytes()),
+                )
+                if cur.rowcount:
+                    ids.append(cur.lastrowid)
+        return ids
+
+    def has_source(self, source_key: str, name: str | None = None) -> bool:
+        """Whether a face from this source is enrolled (for ``name``, or for anyone)."""
+        if name is None:
+            row = self.db.execute("SELECT 1 FROM faces WHERE source_key=? LIMIT 1", (source_key,)).fetchone()
+        else:
+            row = self.db.execute(
+                "SELECT 1 FROM faces f JOIN identities i ON f.identity_id=i.id WHERE f.source_key=? AND i.name=? LIMIT 1",
+                (source_key, name),
+            ).fetchone()
+        return row is not None
+
+    def face_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM faces").fetchone()[0]
+
+    def faces(self, name: str | None = None) -> list[FaceRecord]:
+        sql = ("SELECT f.id, i.name, f.source, f.box, f.added, f.metadata FROM faces f "
+               "JOIN identities i ON f.identity_id=i.id")
+        rows = self.db.execute(sql + (" WHERE i.name=?" if name else "") + " ORDER BY f.id", (name,) if name else ())
+        return [FaceRecord(i, n, s, None if b is None else json.loads(b), a, json.loads(m)) for i, n, s, b, a, m in rows]
+
+    def names_of(self, face_ids: Sequence[int]) -> dict[int, str]:
+        """Identity name of each face id."""
+        out: dict[int, str] = {}
+        ids = [int(i) for i in face_ids if i >= 0]
+        for start in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+            chunk = ids[start : start + 900]
+            rows = self.db.execute(
+                f"SELECT f.id, i.name FROM faces f JOIN identities i ON f.identity_id=i.id "
+                f"WHERE f.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            out.update(dict(rows))
+        return out
+
+    def iter_vectors(self, batch: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """All ``(ids (n,), embeddings (n, D))`` in id order, in chunks."""
+        last = -1
+        while True:
+            rows = self.db.execute(
+                "SELECT id, embedding FROM faces WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
+            yield ids, vectors
+            last = int(ids[-1])
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        self.db.close()
+        self._closed = True
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.outer = False
+
+    def __enter__(self) -> None:
+        self.outer = not self.db.in_transaction
+        if self.outer:
+            self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, value, tb) -> None:
+        if not self.outer:
+            return
+        if kind is None:
+            self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")

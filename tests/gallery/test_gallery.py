@@ -1,0 +1,162 @@
+"""Gallery: enrol, search, manage and exchange real faces; model safety; bad files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from faceprint.errors import GalleryError, ModelMismatchError
+from faceprint.gallery import UNKNOWN, Gallery
+from faceprint.pipeline import FaceRecognizer
+
+PEOPLE = ["Colin_Powell", "Tony_Blair", "Gerhard_Schroeder", "Donald_Rumsfeld"]
+
+
+def photo(lfw, name, i):
+    return lfw / "images" / name / f"{name}_{i:04d}.jpg"
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return FaceRecognizer(model="ms-celeb-1m")
+
+
+@pytest.fixture()
+def gallery(tmp_path, recognizer, lfw):
+    g = Gallery(tmp_path / "people.gallery", recognizer=recognizer)
+    for name in PEOPLE:
+        report = g.add(name, [photo(lfw, name, 1), photo(lfw, name, 2)])
+        assert len(report.added) == 2, report
+    yield g
+    g.close()
+
+
+def test_identify_enrolled_people_from_new_photos(gallery, recognizer, lfw):
+    queries = [photo(lfw, name, 5) for name in PEOPLE]
+    answers = recognizer.identify(queries, gallery, k=3)
+    for name, faces in zip(PEOPLE, answers):
+        assert len(faces) == 1
+        face, ident = faces[0]
+        assert ident.name == name and ident.distance < gallery.threshold
+        assert [m.name for m in ident.matches][0] == name and len(ident.matches) == 3
+        assert ident.matches[0].distance <= ident.matches[1].distance
+
+
+def test_stranger_is_unknown(gallery, recognizer, lfw):
+    (_, ident), = recognizer.identify(photo(lfw, "Abdullah_Gul", 1), gallery)
+    assert ident.name == UNKNOWN and ident.distance >= gallery.threshold
+    assert ident.matches and ident.matches[0].name in PEOPLE
+
+
+def test_group_photo_answers_every_face(gallery, recognizer, multiface):
+    faces = recognizer.identify(multiface, gallery)
+    assert len(faces) == 6 and all(ident.name == UNKNOWN for _, ident in faces)
+
+
+def test_reenrolment_is_skipped(gallery, lfw):
+    report = gallery.add("Colin_Powell", [photo(lfw, "Colin_Powell", 1), photo(lfw, "Colin_Powell", 3)])
+    assert report.skipped == [str(photo(lfw, "Colin_Powell", 1))] and len(report.added) == 1
+    assert {i.name: i.faces for i in gallery.list()}["Colin_Powell"] == 3
+
+
+def test_no_face_and_many_faces_are_rejected(gallery, multiface):
+    import numpy as np
+    from PIL import Image
+
+    corner = np.asarray(Image.open(multiface).convert("RGB"))[:40, 1000:1200]
+    report = gallery.add("Crowd", [multiface, corner])
+    assert report.added == [] and len(report.rejected) == 2
+    assert "6 faces found" in report.rejected[str(multiface)]
+    assert "no face found" in report.rejected["image 1"]
+    assert "Crowd" not in {i.name for i in gallery.list()}
+    report = gallery.add("Crowd", multiface, largest=True)
+    assert len(report.added) == 1
+
+
+def test_remove_and_rename(gallery, recognizer, lfw):
+    gallery.rename("Tony_Blair", "Blair")
+    (_, ident), = recognizer.identify(photo(lfw, "Tony_Blair", 7), gallery)
+    assert ident.name == "Blair"
+    assert gallery.remove("Blair") == 2
+    (_, ident), = recognizer.identify(photo(lfw, "Tony_Blair", 7), gallery)
+    assert ident.name == UNKNOWN
+    with pytest.raises(GalleryError, match="no identity called 'Blair'"):
+        gallery.remove("Blair")
+    with pytest.raises(GalleryError, match="exists already"):
+        gallery.rename("Colin_Powell", "Donald_Rumsfeld")
+
+
+def test_persists_and_reopens(gallery, tmp_path, recognizer, lfw):
+    gallery.close()
+    assert (tmp_path / "people.gallery.faiss").is_file()
+    with Gallery(tmp_path / "people.gallery") as again:
+        assert len(again) == 8 and again.store.model == "ms-celeb-1m/box"
+        (_, ident), = recognizer.identify(photo(lfw, "Donald_Rumsfeld", 4), again)
+        assert ident.name == "Donald_Rumsfeld"
+
+
+def test_stale_index_is_rebuilt(gallery, tmp_path):
+    gallery.close()
+    # Another process adds a face and dies without closing: the saved FAISS index is stale.
+    code = (
+        "import os, numpy as np\n"
+        "from faceprint.gallery import Gallery\n"
+        f"g = Gallery({str(tmp_path / 'people.gallery')!r})\n"
+        "v = np.zeros((1, 128), np.float32); v[0, 0] = 1\n"
+        "g.add_embeddings('Someone', v)\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with Gallery(tmp_path / "people.gallery") as again:
+        assert len(again) == 9 and len(again.index) == 9
+        (ident,) = again.search(np.eye(1, 128, dtype=np.float32))
+        assert ident.name == "Someone" and ident.distance < 1e-3
+
+
+def test_export_import_roundtrip(gallery, tmp_path, recognizer, lfw):
+    n = gallery.export(tmp_path / "out.npz")
+    assert n == 8
+    with Gallery(tmp_path / "copy.gallery", model="ms-celeb-1m") as copy:
+        assert copy.import_(tmp_path / "out.npz") == 8
+        assert copy.import_(tmp_path / "out.npz") == 0  # idempotent
+        assert {i.name for i in copy.list()} == set(PEOPLE)
+        (_, ident), = recognizer.identify(photo(lfw, "Gerhard_Schroeder", 3), copy)
+        assert ident.name == "Gerhard_Schroeder"
+
+
+def test_refuses_other_model(gallery, tmp_path):
+    gallery.close()
+    with pytest.raises(ModelMismatchError, match="holds ms-celeb-1m/box embeddings; it cannot take ms-celeb-1m/similarity"):
+        Gallery(tmp_path / "people.gallery", model="ms-celeb-1m", align="similarity")
+    with Gallery(tmp_path / "people.gallery") as g:
+        with pytest.raises(ModelMismatchError, match="embeddings of size 512"):
+            g.add_embeddings("x", np.eye(1, 512, dtype=np.float32))
+        with pytest.raises(ModelMismatchError, match="queries of size 512"):
+            g.search(np.eye(1, 512, dtype=np.float32))
+        with pytest.raises(ModelMismatchError):
+            FaceRecognizer(model="ms-celeb-1m", align="similarity").identify(np.zeros((20, 20, 3), np.uint8), g)
+
+
+def test_corrupt_and_foreign_files(tmp_path):
+    junk = tmp_path / "junk.gallery"
+    junk.write_bytes(b"definitely not a database" * 100)
+    with pytest.raises(GalleryError, match="junk.gallery: not a faceprint gallery"):
+        Gallery(junk)
+    assert junk.read_bytes().startswith(b"definitely not"), "a refused file is left untouched"
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    with pytest.raises(GalleryError, match="a SQLite database, but not a faceprint gallery"):
+        Gallery(other)
+    with pytest.raises(GalleryError, match="no such gallery"):
+        Gallery(tmp_path / "missing.gallery", create=False)
+
+
+def test_empty_gallery_answers_unknown(tmp_path):
+    with Gallery(tmp_path / "empty.gallery") as g:
+        (ident,) = g.search(np.eye(1, 128, dtype=np.float32))
+        assert ident.name == UNKNOWN and ident.matches == []
