@@ -100,7 +100,7 @@ def test_demo(run, tmp_path):
 
 
 def test_embed_parquet(run, multiface, tmp_path):
-    pytest.importorskip("pyarrow", reason="parquet output needs pyarrow (the eval extra)")
+    pytest.importorskip("pyarrow", reason="parquet output needs pyarrow (the parquet extra)")
     from faceprint.embeddings_io import read_embeddings
 
     run("embed", multiface, "--out", tmp_path / "e.parquet")

@@ -79,6 +79,9 @@ class FaceRecognizer:
         batch_size: faces per embedding forward pass.
         detector: a ready :class:`~faceprint.MTCNN` to use instead of the default one.
         weights_path: load the embedding weights from this file.
+        precision: ``"fp32"`` (default) or ``"bf16"``: run the embedding network under bfloat16
+            autocast, faster on CPUs with AVX-512 BF16/AMX and on recent GPUs; its LFW accuracy
+            is within 0.1 pp of fp32 (see the README).
 
     Standardization follows the weights' record, so callers never handle it.
     """
@@ -92,7 +95,11 @@ class FaceRecognizer:
         batch_size: int = 32,
         detector: MTCNN | None = None,
         weights_path: str | os.PathLike | None = None,
+        precision: str = "fp32",
     ) -> None:
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+        self.precision = precision
         self.weights = get_weights(model)
         self.model = InceptionResnetV1(pretrained=model, device=device, weights_path=weights_path).eval()
         self._embedder = optimize_for_inference(self.model)
@@ -113,7 +120,8 @@ class FaceRecognizer:
 
     @property
     def name(self) -> str:
-        """``model/alignment``, e.g. ``ms-celeb-1m/box``: what made an embedding."""
+        """``model/alignment``, e.g. ``ms-celeb-1m/box``: what made an embedding (precision
+        changes embeddings by less than the noise between photos, so galleries mix them)."""
         return f"{self.weights.name}/{self.alignment.method}"
 
     def embed(
@@ -185,7 +193,8 @@ class FaceRecognizer:
             crops = torch.from_numpy(np.stack([np.asarray(c, dtype=np.uint8) for c in crops])).permute(0, 3, 1, 2)
         param = next(self._embedder.parameters())
         out = []
-        with torch.inference_mode():
+        autocast = torch.autocast(param.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        with torch.inference_mode(), autocast:
             for start in range(0, len(crops), self.batch_size):
                 x = crops[start : start + self.batch_size].to(param.device, param.dtype)
                 out.append(self._embedder(standardize(x, self.weights.standardization)).float().cpu())

@@ -212,7 +212,7 @@ def embed_primary_faces(
         ``(N, D)`` float32 unit embeddings.
     """
     align = recognizer.alignment
-    key = _key("embed", [str(p) for p in paths], recognizer.weights.name, asdict(align), asdict(recognizer.fallback),
+    key = _key("embed", [str(p) for p in paths], recognizer.weights.name, recognizer.precision, asdict(align), asdict(recognizer.fallback),
                None if detections is None else hashlib.sha256(detections["boxes"].tobytes()).hexdigest())
     cached = _load(key) if cache else None
     if cached is not None:
@@ -256,7 +256,7 @@ def evaluate(recognizer: FaceRecognizer, pairs: Pairs, cache: bool = True, progr
     distances = np.linalg.norm(embeddings[ia] - embeddings[ib], axis=1)
     missed = 0 if detections is None else int(np.isnan(detections["probs"]).sum())
     return VerificationReport(
-        model=recognizer.weights.name,
+        model=recognizer.weights.name + ("" if recognizer.precision == "fp32" else f" ({recognizer.precision})"),
         alignment=asdict(recognizer.alignment),
         pairs=len(pairs),
         images=len(paths),
