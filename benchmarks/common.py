@@ -23,9 +23,10 @@ def peer():
     return facenet_pytorch
 
 
-def best_of(fn: Callable[[], object], repeat: int = 3) -> tuple[float, object]:
-    """Smallest wall time of ``repeat`` runs (after one warm-up run) and the last result."""
-    result = fn()
+def best_of(fn: Callable[[], object], repeat: int = 3, warmup: Callable[[], object] | None = None) -> tuple[float, object]:
+    """Smallest wall time of ``repeat`` runs and the last result, after one warm-up call
+    (``warmup``, or a first run of ``fn``)."""
+    result = (warmup or fn)()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()

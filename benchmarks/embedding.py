@@ -34,6 +34,8 @@ def sgemm_gflops() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--gflops", type=float, default=330.0,
+                        help="fp32 sgemm rate of the machine on a quiet run, GFLOP/s (330 on the 2-core dev machine)")
     args = parser.parse_args()
     torch.manual_seed(0)
     theirs = peer().InceptionResnetV1(classify=True, num_classes=8631).eval()
@@ -41,8 +43,10 @@ def main() -> None:
     ours.load_state_dict(theirs.state_dict())
     ours.classify = theirs.classify = False
     fast = optimize_for_inference(ours)
-    ceiling = sgemm_gflops() / GFLOP_PER_FACE
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, sgemm ceiling {ceiling:.0f} faces/s")
+    measured = sgemm_gflops()
+    ceiling = max(measured, args.gflops) / GFLOP_PER_FACE
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; torch sgemm now {measured:.0f} GFLOP/s, "
+          f"ceiling taken as {max(measured, args.gflops):.0f} GFLOP/s = {ceiling:.0f} faces/s")
     rows = []
     for batch in (1, 64):
         x = torch.randn(batch, 3, 160, 160)

@@ -197,11 +197,12 @@ def demo(out, model, device) -> None:
         click.echo(line)
 
 
-def _open_gallery(path: Path, model: str | None = None, align: str | None = None, vectors: str | None = None, create: bool = False):
+def _open_gallery(path: Path, model: str | None = None, align: str | None = None, vectors: str | None = None,
+                  create: bool = False, threshold: float | None = None):
     from faceprint.gallery import Gallery
 
     try:
-        return Gallery(path, model=model, align=align, vectors=vectors, create=create)
+        return Gallery(path, model=model, align=align, vectors=vectors, create=create, threshold=threshold)
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
 
@@ -263,13 +264,16 @@ def enroll(gallery_path, args, model, align, largest, vectors) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
 @click.option("--annotate", type=click.Path(file_okay=False, path_type=Path), help="Write each photo with names drawn into this directory.")
 @click.option("-k", default=1, show_default=True, help="Candidate identities per face.")
+@click.option("--threshold", type=float, default=None,
+              help="Distance beyond which a face is unknown (default: the model's verification threshold; "
+                   "large galleries want a stricter one, see the README).")
 @_VECTORS
-def identify(gallery_path, images, as_json, annotate, k, vectors) -> None:
+def identify(gallery_path, images, as_json, annotate, k, threshold, vectors) -> None:
     """Who is in each photo? Every face is named from the gallery, or "unknown"."""
     from faceprint.drawing import annotate as draw
     from faceprint.images import load_image
 
-    gallery = _open_gallery(gallery_path, vectors=vectors)
+    gallery = _open_gallery(gallery_path, vectors=vectors, threshold=threshold)
     recognizer = gallery.recognizer
     out, failed = [], 0
     with gallery:

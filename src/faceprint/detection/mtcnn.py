@@ -99,6 +99,7 @@ class MTCNN(nn.Module):
         self.rnet = RNet(weights("rnet"))
         self.onet = ONet(weights("onet"))
         self.eval()
+        self.to(memory_format=torch.channels_last)
         if device is not None:
             self.to(device)
 
@@ -182,7 +183,8 @@ class MTCNN(nn.Module):
         with torch.inference_mode():
             for indices in groups.values():
                 stack = np.stack([images[i] for i in indices])
-                tensor = torch.from_numpy(stack).to(param.device).permute(0, 3, 1, 2).to(param.dtype)
+                # Contiguous NCHW: area interpolation of the pyramid runs faster than on the HWC view.
+                tensor = torch.from_numpy(stack).to(param.device).permute(0, 3, 1, 2).to(param.dtype).contiguous()
                 found = detect_faces(
                     tensor, self.pnet, self.rnet, self.onet,
                     self.min_face_size, self.thresholds, self.factor,

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch.nn.functional import interpolate
 from torchvision.ops import batched_nms as _torchvision_batched_nms
 
 from faceprint.detection.nets import ONet, PNet, RNet
-from faceprint.detection.resample import AreaResampler
 
 _STANDARDIZE_MEAN = 127.5
 _STANDARDIZE_SCALE = 0.0078125
@@ -58,29 +58,29 @@ def detect_faces(
         the eyes, the nose and the mouth corners.
     """
     batch, _, height, width = images.shape
-    sampler = AreaResampler(images)
-    boxes, image_inds = _propose(sampler, pnet, min_face_size, thresholds[0], factor)
+    boxes, image_inds = _propose(images, pnet, min_face_size, thresholds[0], factor)
     if len(boxes):
-        boxes, image_inds = _refine(sampler, boxes, image_inds, rnet, thresholds[1])
+        boxes, image_inds = _refine(images, boxes, image_inds, rnet, thresholds[1])
     points = images.new_zeros((0, 5, 2))
     if len(boxes):
-        boxes, image_inds, points = _output(sampler, boxes, image_inds, onet, thresholds[2])
+        boxes, image_inds, points = _output(images, boxes, image_inds, onet, thresholds[2])
     return [(boxes[image_inds == b], points[image_inds == b]) for b in range(batch)]
 
 
-def _propose(sampler, pnet, min_face_size, threshold, factor):
-    height, width = sampler.height, sampler.width
+def _propose(images, pnet, min_face_size, threshold, factor):
+    _, _, height, width = images.shape
     boxes, image_inds = [], []
     for scale in pyramid_scales(height, width, min_face_size, factor):
-        scaled = _standardize(sampler.resize(int(height * scale + 1), int(width * scale + 1)))
-        reg, probs = pnet(scaled)
+        size = (int(height * scale + 1), int(width * scale + 1))
+        scaled = _standardize(interpolate(images, size=size, mode="area"))
+        # oneDNN's convolutions run about twice as fast on channels-last tensors.
+        reg, probs = pnet(scaled.contiguous(memory_format=torch.channels_last))
         boxes_s, inds_s = _grid_boxes(reg, probs[:, 1], scale, threshold)
         pick = batched_nms(boxes_s[:, :4], boxes_s[:, 4], inds_s, 0.5)
         boxes.append(boxes_s[pick])
         image_inds.append(inds_s[pick])
     if not boxes:
-        device = sampler.sat.device
-        return torch.zeros((0, 9), dtype=sampler.dtype, device=device), torch.zeros(0, dtype=torch.long, device=device)
+        return images.new_zeros((0, 9)), torch.zeros(0, dtype=torch.long, device=images.device)
     boxes, image_inds = torch.cat(boxes), torch.cat(image_inds)
     pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
     boxes, image_inds = boxes[pick], image_inds[pick]
@@ -91,8 +91,8 @@ def _propose(sampler, pnet, min_face_size, threshold, factor):
     return _square(torch.cat([corrected, boxes[:, 4:5]], dim=1)), image_inds
 
 
-def _refine(sampler, boxes, image_inds, rnet, threshold):
-    crops, boxes, image_inds = _crops(sampler, boxes, image_inds, 24)
+def _refine(images, boxes, image_inds, rnet, threshold):
+    crops, boxes, image_inds = _crops(images, boxes, image_inds, 24)
     reg, probs = _chunked(rnet, crops)
     score = probs[:, 1]
     keep = score > threshold
@@ -103,8 +103,8 @@ def _refine(sampler, boxes, image_inds, rnet, threshold):
     return _square(boxes), image_inds[pick]
 
 
-def _output(sampler, boxes, image_inds, onet, threshold):
-    crops, boxes, image_inds = _crops(sampler, boxes, image_inds, 48)
+def _output(images, boxes, image_inds, onet, threshold):
+    crops, boxes, image_inds = _crops(images, boxes, image_inds, 48)
     reg, marks, probs = _chunked(onet, crops)
     score = probs[:, 1]
     keep = score > threshold
@@ -174,25 +174,34 @@ def _square(boxes: torch.Tensor) -> torch.Tensor:
     return torch.stack([x1, y1, x1 + side, y1 + side, *boxes[:, 4:].unbind(1)], dim=1)
 
 
-def _crops(sampler, boxes, image_inds, size):
+def _crops(images, boxes, image_inds, size):
     """Resample each box's pixels to ``size`` x ``size`` with area interpolation.
 
     Boxes are truncated to integers and clipped to the image with MTCNN's 1-based convention;
     boxes that end up empty are dropped (with their rows) so crops and boxes stay aligned.
+    One ``interpolate`` call per box: a summed-area table that resamples all boxes in one
+    gather gave the same answers but measured slower on CPU (building the table costs more
+    than the calls it saves).
     """
+    _, _, height, width = images.shape
     corners = boxes[:, :4].trunc().long()
     x1 = corners[:, 0].clamp(min=1)
     y1 = corners[:, 1].clamp(min=1)
-    x2 = corners[:, 2].clamp(max=sampler.width)
-    y2 = corners[:, 3].clamp(max=sampler.height)
+    x2 = corners[:, 2].clamp(max=width)
+    y2 = corners[:, 3].clamp(max=height)
     valid = (y2 > y1 - 1) & (x2 > x1 - 1)
     if not bool(valid.all()):
         boxes, image_inds = boxes[valid], image_inds[valid]
         x1, y1, x2, y2 = x1[valid], y1[valid], x2[valid], y2[valid]
     if len(boxes) == 0:
-        return torch.zeros((0, 3, size, size), dtype=sampler.dtype, device=boxes.device), boxes, image_inds
-    crops = sampler.crops(image_inds, y1 - 1, x1 - 1, y2 - y1 + 1, x2 - x1 + 1, size)
-    return _standardize(crops), boxes, image_inds
+        return images.new_zeros((0, 3, size, size)), boxes, image_inds
+    crops = [
+        interpolate(images[b : b + 1, :, top - 1 : bottom, left - 1 : right], size=(size, size), mode="area")
+        for b, top, bottom, left, right in zip(
+            image_inds.tolist(), y1.tolist(), y2.tolist(), x1.tolist(), x2.tolist()
+        )
+    ]
+    return _standardize(torch.cat(crops)).contiguous(memory_format=torch.channels_last), boxes, image_inds
 
 
 def _chunked(net: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
