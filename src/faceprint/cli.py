@@ -382,11 +382,11 @@ def gallery_import(path, source) -> None:
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="A directory (one folder per person, plus noise/) or a .csv file.")
 @_MODEL
 @_ALIGN
-@click.option("--eps", type=float, default=None, help="Clustering radius (L2); default: the model's threshold.")
+@click.option("--eps", type=float, default=None, help="Use DBSCAN with this L2 radius instead of HDBSCAN.")
 @click.option("--min-samples", default=2, show_default=True, help="Faces needed to found a cluster.")
 @_DEVICE
 def cluster(directory, out, model, align, eps, min_samples, device) -> None:
-    """Group the faces of unlabeled photos in DIRECTORY by person (DBSCAN on embeddings)."""
+    """Group the faces of unlabeled photos in DIRECTORY by person (HDBSCAN, or DBSCAN with --eps)."""
     import csv
     import shutil
 
@@ -402,7 +402,7 @@ def cluster(directory, out, model, align, eps, min_samples, device) -> None:
         except FaceprintError as e:
             click.echo(f"error: {e}", err=True)
     labels = cluster_embeddings(np.stack([f.embedding for _, _, f in rows]) if rows else np.zeros((0, 1)),
-                                eps=eps or recognizer.threshold, min_samples=min_samples)
+                                eps=eps, min_samples=min_samples)
     if out.suffix.lower() == ".csv":
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", newline="") as f:

@@ -16,12 +16,15 @@ def test_cluster_embeddings_groups_people(lfw):
     paths = [lfw / "images" / n / f"{n}_{i:04d}.jpg" for n in PEOPLE for i in range(1, 6)]
     recognizer = FaceRecognizer(model="ms-celeb-1m")
     emb = np.stack([faces[0].embedding for faces in recognizer.embed(paths)])
-    labels = cluster_embeddings(emb, eps=recognizer.threshold)
     truth = np.repeat(np.arange(3), 5)
-    # Each person is one cluster (or noise), and no cluster mixes people.
+    labels = cluster_embeddings(emb)
+    # HDBSCAN: each person is one cluster, no cluster mixes people.
     for label in set(labels) - {-1}:
         assert len(set(truth[labels == label])) == 1
     assert len(set(labels) - {-1}) == 3 and (labels == -1).sum() <= 2
+    # DBSCAN at the verification threshold chains people together, as the docstring warns.
+    chained = cluster_embeddings(emb, eps=recognizer.threshold)
+    assert len(set(chained) - {-1}) < 3
 
 
 def test_cluster_command_writes_folders_and_csv(lfw, tmp_path):

@@ -332,6 +332,7 @@ class Gallery:
             model=np.array(self.store.model),
             names=np.array([f.identity for f in faces], dtype=str),
             sources=np.array([f.source or "" for f in faces], dtype=str),
+            keys=np.array([f.source_key or "" for f in faces], dtype=str),
             records=np.array([json.dumps({"box": f.box, "added": f.added, "metadata": f.metadata}) for f in faces], dtype=str),
             identities=np.array(json.dumps(identities)),
             embeddings=np.stack([vectors[f.id] for f in faces]) if faces else np.zeros((0, self.store.dim), np.float32),
@@ -344,11 +345,13 @@ class Gallery:
             if str(f["model"]) != self.store.model:
                 raise ModelMismatchError(f"{path} holds {f['model']} embeddings; this gallery holds {self.store.model}")
             names, sources, records, embeddings = f["names"], f["sources"], f["records"], f["embeddings"]
+            stored_keys = f["keys"] if "keys" in f else np.full(len(names), "")
         added = 0
         for name in dict.fromkeys(names.tolist()):
             rows = np.flatnonzero(names == name)
             recs = [json.loads(records[i]) for i in rows]
-            keys = [hashlib.sha256(embeddings[i].tobytes()).hexdigest() for i in rows]
+            # The enrolment's own key where it had one, so importing into the original skips it.
+            keys = [stored_keys[i] or hashlib.sha256(embeddings[i].tobytes()).hexdigest() for i in rows]
             added += len(self.add_embeddings(
                 name, embeddings[rows], [sources[i] or None for i in rows], keys, [r["box"] for r in recs], [r["metadata"] for r in recs]
             ))

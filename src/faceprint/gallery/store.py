@@ -52,6 +52,7 @@ class FaceRecord:
     id: int
     identity: str
     source: str | None
+    source_key: str | None
     box: list[float] | None
     added: float
     metadata: dict
@@ -223,10 +224,10 @@ class GalleryStore:
         return self.db.execute("SELECT COUNT(*) FROM faces").fetchone()[0]
 
     def faces(self, name: str | None = None) -> list[FaceRecord]:
-        sql = ("SELECT f.id, i.name, f.source, f.box, f.added, f.metadata FROM faces f "
+        sql = ("SELECT f.id, i.name, f.source, f.source_key, f.box, f.added, f.metadata FROM faces f "
                "JOIN identities i ON f.identity_id=i.id")
         rows = self.db.execute(sql + (" WHERE i.name=?" if name else "") + " ORDER BY f.id", (name,) if name else ())
-        return [FaceRecord(i, n, s, None if b is None else json.loads(b), a, json.loads(m)) for i, n, s, b, a, m in rows]
+        return [FaceRecord(i, n, s, k, None if b is None else json.loads(b), a, json.loads(m)) for i, n, s, k, b, a, m in rows]
 
     def names_of(self, face_ids: Sequence[int]) -> dict[int, str]:
         """Identity name of each face id."""
