@@ -32,7 +32,7 @@ out = {{"dim": dim, "faces": faces}}
 path = folder / f"g{{dim}}.gallery"
 g = Gallery(path, model=model, threshold=1.0)
 start = time.perf_counter()
-per_identity, batch = 10, 10000
+per_identity, batch = 10, min(10000, faces)
 for first in range(0, faces, batch):
     v = rng.standard_normal((batch, dim), dtype=np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
@@ -73,7 +73,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             code = CHILD.format(bench=bench, faces=args.faces, dim=dim, queries=args.queries, folder=folder)
             started = time.perf_counter()
-            r = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(f"the {dim}-d run failed:\n{done.stderr[-3000:]}")
+            r = json.loads(done.stdout)
         print(f"{dim:>4} {r['faces']:>9} {r['enrol_faces_per_s']:>10.0f} {r['k1_p50_ms']:>7.1f}/{r['k1_p99_ms']:<8.1f} "
               f"{r['k10_p50_ms']:>8.1f}/{r['k10_p99_ms']:<8.1f} {r['open_s']:>7.2f} {r['open_rebuild_s']:>9.2f} "
               f"{r['file_mb']:>9.0f} {r['peak_rss_mb']:>12.0f}   ({time.perf_counter() - started:.0f} s)")

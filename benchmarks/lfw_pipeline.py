@@ -1,5 +1,6 @@
 """End-to-end LFW evaluation time: faceprint vs a facenet-pytorch 2.6.0 pipeline doing the same
-work (MTCNN box crops with margin 32, per-image standardization, the ms-celeb-1m weights).
+work (MTCNN box crops with faceprint's tuned margin 0, the centre-weighted face, per-image
+standardization, the ms-celeb-1m weights).
 
     python benchmarks/lfw_pipeline.py [--images 7701]
 
@@ -29,7 +30,7 @@ from faceprint.pipeline import FaceRecognizer  # noqa: E402
 def facenet_pytorch_pipeline(paths: list[Path], batch: int = 32) -> np.ndarray:
     """What a facenet-pytorch user writes: batched MTCNN crops, prewhiten, InceptionResnetV1."""
     fp = peer()
-    mtcnn = fp.MTCNN(image_size=160, margin=32, post_process=False, selection_method="center_weighted_size")
+    mtcnn = fp.MTCNN(image_size=160, margin=0, post_process=False)
     model = fp.InceptionResnetV1().eval()
     # facenet-pytorch's class is fixed at 512-d: give it the 128-d bottleneck of these weights.
     model.last_linear = torch.nn.Linear(1792, 128, bias=False)
@@ -40,12 +41,19 @@ def facenet_pytorch_pipeline(paths: list[Path], batch: int = 32) -> np.ndarray:
     with torch.no_grad():
         for i in range(0, len(paths), batch):
             images = [Image.open(p).convert("RGB") for p in paths[i : i + batch]]
-            faces = mtcnn(images)
+            # mtcnn(images) crashes under numpy 2 when a batch holds a face-less image
+            # (facenet-pytorch issue #224), so take detect() and crop as its extract() would.
+            boxes, probs = mtcnn.detect(images)
             crops = []
-            for image, face in zip(images, faces):
-                if face is None:  # the same fallback as faceprint's: a 110 px centre crop
-                    c = image.crop((70, 70, 180, 180)).resize((160, 160), Image.BILINEAR)
+            for image, b, p in zip(images, boxes, probs):
+                if b is None:  # the same fallback as faceprint's: a 130 px centre crop
+                    c = image.crop((60, 60, 190, 190)).resize((160, 160), Image.BILINEAR)
                     face = torch.from_numpy(np.asarray(c, dtype=np.float32)).permute(2, 0, 1)
+                else:
+                    b = np.asarray(b, dtype=np.float32)
+                    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+                    offset = ((((b[:, :2] + b[:, 2:]) / 2) - np.array(image.size) / 2) ** 2).sum(1)
+                    face = fp.extract_face(image, b[np.argmax(area - 2 * offset)], 160, 0)
                 crops.append(fp.prewhiten(face))
             out.append(model(torch.stack(crops)).numpy())
     return np.concatenate(out)

@@ -107,3 +107,12 @@ def test_embed_parquet(run, multiface, tmp_path):
     table = read_embeddings(tmp_path / "e.parquet")
     assert len(table["path"]) == 6 and np.asarray(table["embedding"]).shape == (6, 128)
     assert str(table["model"]) == "ms-celeb-1m/box"
+
+
+def test_eval_lfw_fixed_crop_of_chosen_size(run, lfw, tmp_path):
+    pairs = small_pairs_file(lfw, tmp_path / "pairs.txt")
+    d = json.loads(run("eval", "lfw", "--data", lfw, "--pairs", pairs, "--align", "none", "--crop-size", "120", "--json").stdout)
+    assert d["alignment"]["method"] == "none" and d["alignment"]["crop_size"] == 120
+    assert d["missed_detections"] == 0 and d["accuracy"] >= 0.9
+    result = run("eval", "lfw", "--data", lfw, "--pairs", pairs, "--crop-size", "120", ok=False)
+    assert result.exit_code != 0 and "--crop-size goes with --align none" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -159,7 +160,8 @@ def evaluation() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--no-cache", is_flag=True, help="Recompute detections and embeddings.")
 @_PRECISION
-def eval_lfw(data, pairs, model, align, device, plot, as_json, no_cache, precision) -> None:
+@click.option("--crop-size", type=int, default=None, help="--align none: side of the centre crop in pixels (default: the model's tuned one).")
+def eval_lfw(data, pairs, model, align, device, plot, as_json, no_cache, precision, crop_size) -> None:
     """LFW's 10-fold verification protocol: accuracy, AUC, EER, TAR@FAR=1e-3."""
     from faceprint.evaluation.plots import plot_roc
     from faceprint.evaluation.verification import evaluate, read_lfw_pairs
@@ -167,6 +169,10 @@ def eval_lfw(data, pairs, model, align, device, plot, as_json, no_cache, precisi
     images = data / "images" if (data / "images").is_dir() else data
     pairs_file = pairs or (data / "pairs.txt" if (data / "pairs.txt").is_file() else data.parent / "pairs.txt")
     recognizer = _recognizer(model, align, device, precision)
+    if crop_size is not None:
+        if align != "none":
+            raise click.UsageError("--crop-size goes with --align none")
+        recognizer.alignment = dataclasses.replace(recognizer.alignment, crop_size=crop_size)
     report = evaluate(recognizer, read_lfw_pairs(pairs_file, images), cache=not no_cache, progress=True)
     d = report.to_dict()
     if plot:

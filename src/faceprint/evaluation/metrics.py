@@ -55,6 +55,8 @@ def kfold_accuracy(distances: np.ndarray, same: np.ndarray, folds: np.ndarray) -
     Returns:
         ``(accuracies, thresholds)``, each ``(K,)``.
     """
+    if len(np.unique(folds)) < 2:
+        raise ValueError("k-fold accuracy needs at least 2 folds (the threshold is chosen on the others)")
     accuracies, thresholds = [], []
     for k in np.unique(folds):
         test = folds == k

@@ -73,8 +73,9 @@ class Gallery:
         model: registry name of the embedding model (``"ms-celeb-1m"``); a new gallery records
             it together with ``align``, and an existing one refuses any other.
         align: alignment method (``"box"``, ``"similarity"``, ``"none"``).
-        threshold: L2 distance beyond which a face is ``"unknown"``; default: the model's
-            calibrated threshold for ``align``.
+        threshold: L2 distance beyond which a face is ``"unknown"``. Given when the gallery is
+            created, it is stored with it; default: the stored one, else the model's calibrated
+            threshold for ``align``.
         vectors: None for the embedded FAISS index, or a Milvus URI (``"http://host:19530"``,
             or a Milvus Lite file ``"faces.db"``).
         recognizer: a ready :class:`faceprint.pipeline.FaceRecognizer` (its model and alignment
@@ -117,8 +118,17 @@ class Gallery:
                 "Use the gallery's model or a new gallery."
             )
         self.model_name, self.align = self.store.model.split("/")
-        weights = get_weights(self.model_name)
-        self.threshold = float(threshold if threshold is not None else weights.thresholds[self.align])
+        stored = self.store.db.execute("SELECT value FROM meta WHERE key='threshold'").fetchone()
+        if threshold is not None and not existing:
+            self.store.db.execute("INSERT OR REPLACE INTO meta VALUES ('threshold', ?)", (str(float(threshold)),))
+        if threshold is None:
+            threshold = float(stored[0]) if stored else get_weights(self.model_name).thresholds.get(self.align)
+        if threshold is None:
+            self.store.close()
+            raise GalleryError(
+                f"{self.model_name} has no calibrated threshold for align={self.align!r}; pass threshold= when creating the gallery"
+            )
+        self.threshold = float(threshold)
         self._recognizer = recognizer
         if recognizer is not None and recognizer.name != self.store.model:
             raise ModelMismatchError(f"{self.path} holds {self.store.model} embeddings, the recognizer makes {recognizer.name}")
