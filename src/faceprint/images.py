@@ -116,7 +116,7 @@ def to_rgb_array(image: ImageInput, name: str = "image") -> np.ndarray:
 
 def to_pil(image: ImageInput, name: str = "image") -> Image.Image:
     """Like :func:`to_rgb_array`, but returns an RGB PIL image."""
-    if isinstance(image, Image.Image) and image.mode == "RGB" and not image.getexif().get(0x0112):
+    if isinstance(image, Image.Image) and image.mode == "RGB" and image.getexif().get(0x0112, 1) == 1:
         return image
     return Image.fromarray(to_rgb_array(image, name))
 
