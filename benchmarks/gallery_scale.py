@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 CHILD = r"""
 import json, sys, time, numpy as np

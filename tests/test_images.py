@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from faceprint import MTCNN
 from faceprint.errors import ImageError
 from faceprint.images import load_image, to_rgb_array
 

@@ -164,19 +164,33 @@ class FaceRecognizer:
         for i, (pil, (boxes, probs, points)) in enumerate(zip(pils, detections)):
             if boxes is None:
                 if self.alignment.method == "none" or fallback:
+                    crops.append(self.crop(pil))
                     alignment = self.alignment if self.alignment.method == "none" else self.fallback
-                    crops.append(alignment.crop(pil, None, None))
                     box = center_box(pil.width, pil.height, alignment.crop_size, alignment.crop_offset)
                     owners.append((i, np.asarray(box), None, None))
                 continue
             for box, prob, marks in zip(boxes, probs, points):
-                crops.append(self.alignment.crop(pil, box, marks))
+                crops.append(self.crop(pil, box, marks))
                 owners.append((i, box, float(prob), marks))
         embeddings = self.embed_crops(crops)
         faces: list[list[Face]] = [[] for _ in pils]
         for (i, box, prob, marks), emb in zip(owners, embeddings):
             faces[i].append(Face(np.asarray(box, dtype=np.float32), prob, marks, emb))
         return faces
+
+    def crop(self, image: Image.Image, box=None, landmarks=None) -> Image.Image:
+        """The aligned face crop of one detection, or the fallback centre crop without one.
+
+        Args:
+            image: RGB PIL image.
+            box: ``(4,)`` detection box, or None (no detection).
+            landmarks: ``(5, 2)`` landmarks of that detection.
+        """
+        if self.alignment.method == "none":
+            return self.alignment.crop(image, None, None)
+        if box is None:
+            return self.fallback.crop(image, None, None)
+        return self.alignment.crop(image, box, landmarks)
 
     def embed_crops(self, crops: Sequence[Image.Image] | torch.Tensor) -> np.ndarray:
         """Embed aligned face crops.

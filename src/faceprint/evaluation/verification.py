@@ -223,13 +223,10 @@ def embed_primary_faces(
             crops = []
             for i in range(start, min(start + batch_size, len(paths))):
                 image = load_image(paths[i])
-                missed = detections is None or np.isnan(detections["probs"][i])
-                if align.method == "none":
-                    crops.append(align.crop(image, None, None))
-                elif missed:
-                    crops.append(recognizer.fallback.crop(image, None, None))
+                if detections is None or np.isnan(detections["probs"][i]):
+                    crops.append(recognizer.crop(image))
                 else:
-                    crops.append(align.crop(image, detections["boxes"][i], detections["landmarks"][i]))
+                    crops.append(recognizer.crop(image, detections["boxes"][i], detections["landmarks"][i]))
             chunks.append(recognizer.embed_crops(crops))
             bar.update(len(crops))
     embeddings = np.concatenate(chunks)
