@@ -124,11 +124,8 @@ def verify(image_a, image_b, model, align, device, annotate, as_json) -> None:
 def embed(inputs, out, model, align, device) -> None:
     """Embed every face in INPUTS (images or directories) into OUT, with paths and boxes."""
     from faceprint.embeddings_io import write_embeddings
-    from faceprint.evaluation.verification import IMAGE_SUFFIXES
 
-    paths = []
-    for item in inputs:
-        paths += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if item.is_dir() else [item]
+    paths = _image_files(inputs)
     recognizer = _recognizer(model, align, device)
     rows, failed = [], 0
     from tqdm import tqdm

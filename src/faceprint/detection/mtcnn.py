@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from faceprint.alignment import extract_face, fixed_image_standardization
@@ -227,10 +228,7 @@ class MTCNN(nn.Module):
         if not batch:
             all_boxes, all_probs, all_points = [all_boxes], [all_probs], [all_points]
         sizes = [_image_size(x) for x in images]
-        chosen = [
-            select_face(b, p, size, method, threshold, center_weight)
-            for b, p, size in zip(all_boxes, all_probs, sizes)
-        ]
+        chosen = _choose_each(all_boxes, all_probs, sizes, method, threshold, center_weight)
         boxes = [None if c is None else b[[c]] for c, b in zip(chosen, all_boxes)]
         probs = [None if c is None else float(p[c]) for c, p in zip(chosen, all_probs)]
         points = [None if c is None else q[[c]] for c, q in zip(chosen, all_points)]
@@ -240,10 +238,7 @@ class MTCNN(nn.Module):
 
     def _select(self, images, boxes, probs):
         sizes = [(x.shape[1], x.shape[0]) for x in images]
-        chosen = [
-            select_face(b, p, size, self.selection_method, 0.9, 2.0)
-            for b, p, size in zip(boxes, probs, sizes)
-        ]
+        chosen = _choose_each(boxes, probs, sizes, self.selection_method, 0.9, 2.0)
         return (
             [None if c is None else b[[c]] for c, b in zip(chosen, boxes)],
             [None if c is None else p[[c]] for c, p in zip(chosen, probs)],
@@ -252,6 +247,7 @@ class MTCNN(nn.Module):
     def _extract(self, image: np.ndarray, boxes: np.ndarray | None, path) -> torch.Tensor | None:
         if boxes is None:
             return None
+        image = Image.fromarray(image)  # once per image, not once per face
         faces = []
         for i, box in enumerate(boxes):
             face_path = path
@@ -298,6 +294,14 @@ def select_face(
         offset = np.sum((centers - np.array(size) / 2) ** 2, axis=1)
         return int(np.argsort(area - offset * center_weight)[::-1][0])
     raise ValueError(f"selection method must be one of {SELECTION_METHODS}, got {method!r}")
+
+
+def _choose_each(all_boxes, all_probs, sizes, method, threshold, center_weight) -> list[int | None]:
+    """:func:`select_face` for every image of a batch."""
+    return [
+        select_face(b, p, size, method, threshold, center_weight)
+        for b, p, size in zip(all_boxes, all_probs, sizes)
+    ]
 
 
 def _image_size(image: ImageInput) -> tuple[int, int]:

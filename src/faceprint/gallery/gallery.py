@@ -233,9 +233,9 @@ class Gallery:
         Returns:
             An :class:`EnrollReport` listing added, skipped and rejected images (with reasons).
         """
-        from faceprint.images import as_image_list, is_batch
+        from faceprint.images import as_image_list
 
-        items = as_image_list(images) if is_batch(images) else [images]
+        items = as_image_list(images)
         report = EnrollReport()
         recognizer = self.recognizer
         for item in tqdm(items, desc=f"enrolling {name}", unit="img", disable=not progress):
