@@ -86,6 +86,23 @@ def test_batch_equals_single(mtcnn, portraits, batch_size):
         np.testing.assert_allclose(p, pp, atol=1e-6)
 
 
+def test_batch_shards_on_worker_threads_give_identical_faces(mtcnn, data_dir):
+    images = parity_images(data_dir)
+    lfw = [Image.open(images[k]) for k in images if k.startswith("lfw/")][:12]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # one thread: the batch runs as one piece
+        whole = mtcnn.detect(lfw, landmarks=True)
+        torch.set_num_threads(3)  # three shards on three worker threads
+        sharded = mtcnn.detect(lfw, landmarks=True)
+        assert torch.get_num_threads() == 3, "the workers must not change the caller's thread count"
+    finally:
+        torch.set_num_threads(threads)
+    for ours, reference in zip(sharded, whole):
+        for a, b in zip(ours, reference):
+            assert (a is None and b is None) or np.array_equal(a, b)
+
+
 def test_batch_with_no_face_and_mixed_sizes(mtcnn, multiface, portraits):
     # The sky-and-wall corner of the group photo holds no face (facenet-pytorch crashes on this
     # under numpy 2, and refuses mixed sizes).

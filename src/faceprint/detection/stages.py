@@ -6,11 +6,11 @@ same box arithmetic), so that faceprint's detections are the same detections.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from torch.nn.functional import interpolate
+from torch.nn.functional import embedding_bag, interpolate
 from torchvision.ops import batched_nms as _torchvision_batched_nms
 
 from faceprint.detection.nets import ONet, PNet, RNet
@@ -70,9 +70,10 @@ def detect_faces(
 def _propose(images, pnet, min_face_size, threshold, factor):
     _, _, height, width = images.shape
     boxes, image_inds = [], []
+    resize = area_resizer(images)
     for scale in pyramid_scales(height, width, min_face_size, factor):
         size = (int(height * scale + 1), int(width * scale + 1))
-        scaled = _standardize(interpolate(images, size=size, mode="area"))
+        scaled = _standardize(resize(size))
         # oneDNN's convolutions run about twice as fast on channels-last tensors.
         reg, probs = pnet(scaled.contiguous(memory_format=torch.channels_last))
         boxes_s, inds_s = _grid_boxes(reg, probs[:, 1], scale, threshold)
@@ -89,6 +90,56 @@ def _propose(images, pnet, min_face_size, threshold, factor):
     size = torch.stack([regw, regh, regw, regh], dim=1)
     corrected = boxes[:, :4] + boxes[:, 5:9] * size
     return _square(torch.cat([corrected, boxes[:, 4:5]], dim=1)), image_inds
+
+
+def area_resizer(images: torch.Tensor) -> Callable[[tuple[int, int]], torch.Tensor]:
+    """A function ``size -> interpolate(images, size, mode="area")``, faster on CPU, same bits.
+
+    Args:
+        images: ``(B, C, H, W)`` integer-valued (e.g. 0..255) float32 or float64, fastest in
+            channels-last memory.
+
+    Returns:
+        A function of ``(height, width)`` returning ``(B, C, height, width)`` area averages.
+
+    Area interpolation is torch's adaptive average pooling: each output pixel averages an
+    integer-aligned bin of about ``H / height`` x ``W / width`` pixels, as ``sum / kh / kw``.
+    Summing the bins separably (rows, then columns) with ``embedding_bag`` reads the image
+    once per level instead of once per output pixel's bin, about twice as fast on CPU. Sums of
+    integer pixel values are exact in float32 (below 2**24, i.e. bins under 256 x 256
+    pixels), so the averages equal torch's bit for bit. Elsewhere (other dtypes, CUDA, where
+    the pooling kernel is fast) this is ``interpolate`` itself.
+    """
+    if images.device.type != "cpu" or images.dtype not in (torch.float32, torch.float64):
+        return lambda size: interpolate(images, size=size, mode="area")
+    batch, channels, height, width = images.shape
+    # Rows of the batch stacked as one table of (W * C)-long rows; a view for channels-last input.
+    table = images.permute(0, 2, 3, 1).reshape(batch * height, width * channels)
+
+    def resize(size: tuple[int, int]) -> torch.Tensor:
+        out_h, out_w = size
+        row_bags, row_offsets, bin_h = _bins(height, out_h, batch)
+        rows = embedding_bag(row_bags, table, row_offsets, mode="sum")
+        by_column = rows.view(batch, out_h, width, channels).permute(2, 0, 1, 3).reshape(width, -1)
+        col_bags, col_offsets, bin_w = _bins(width, out_w, 1)
+        sums = embedding_bag(col_bags, by_column, col_offsets, mode="sum").view(out_w, batch, out_h, channels)
+        return sums.permute(1, 3, 2, 0) / bin_h.to(images.dtype)[:, None] / bin_w.to(images.dtype)
+
+    return resize
+
+
+def _bins(length: int, out: int, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Adaptive pooling's bins over ``batch`` stacked runs of ``length`` rows, as embedding bags.
+
+    Returns the row indices of every bag, each bag's offset into them, and the ``(out,)`` bin sizes.
+    """
+    i = torch.arange(out)
+    start = (i * length) // out
+    size = ((i + 1) * length + out - 1) // out - start
+    offsets = torch.cat([size.new_zeros(1), size.cumsum(0)[:-1]])
+    members = torch.repeat_interleave(start - offsets, size) + torch.arange(int(size.sum()))
+    runs = torch.arange(batch)[:, None]
+    return (members + length * runs).reshape(-1), (offsets + int(size.sum()) * runs).reshape(-1), size
 
 
 def _refine(images, boxes, image_inds, rnet, threshold):
