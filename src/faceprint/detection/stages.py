@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from torch.nn.functional import embedding_bag, interpolate
+from torch.nn.functional import adaptive_avg_pool2d, embedding_bag, interpolate
 from torchvision.ops import batched_nms as _torchvision_batched_nms
 
 from faceprint.detection.nets import ONet, PNet, RNet
@@ -59,11 +59,13 @@ def detect_faces(
     """
     batch, _, height, width = images.shape
     boxes, image_inds = _propose(images, pnet, min_face_size, thresholds[0], factor)
+    # Per-box area resampling runs about twice as fast on planar (NCHW) pixels.
+    planar = images.contiguous() if len(boxes) else images
     if len(boxes):
-        boxes, image_inds = _refine(images, boxes, image_inds, rnet, thresholds[1])
+        boxes, image_inds = _refine(planar, boxes, image_inds, rnet, thresholds[1])
     points = images.new_zeros((0, 5, 2))
     if len(boxes):
-        boxes, image_inds, points = _output(images, boxes, image_inds, onet, thresholds[2])
+        boxes, image_inds, points = _output(planar, boxes, image_inds, onet, thresholds[2])
     return [(boxes[image_inds == b], points[image_inds == b]) for b in range(batch)]
 
 
@@ -247,7 +249,7 @@ def _crops(images, boxes, image_inds, size):
     if len(boxes) == 0:
         return images.new_zeros((0, 3, size, size)), boxes, image_inds
     crops = [
-        interpolate(images[b : b + 1, :, top - 1 : bottom, left - 1 : right], size=(size, size), mode="area")
+        adaptive_avg_pool2d(images[b : b + 1, :, top - 1 : bottom, left - 1 : right], size)
         for b, top, bottom, left, right in zip(
             image_inds.tolist(), y1.tolist(), y2.tolist(), x1.tolist(), x2.tolist()
         )
