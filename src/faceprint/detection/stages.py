@@ -20,6 +20,7 @@ _STANDARDIZE_SCALE = 0.0078125
 _PNET_CELL = 12
 _PNET_STRIDE = 2
 _CHUNK = 512
+_MIN_PIXELS_FOR_BAGS = 2**17
 
 
 def pyramid_scales(height: int, width: int, min_face_size: float, factor: float) -> list[float]:
@@ -110,11 +111,16 @@ def area_resizer(images: torch.Tensor) -> Callable[[tuple[int, int]], torch.Tens
     once per level instead of once per output pixel's bin, about twice as fast on CPU. Sums of
     integer pixel values are exact in float32 (below 2**24, i.e. bins under 256 x 256
     pixels), so the averages equal torch's bit for bit. Elsewhere (other dtypes, CUDA, where
-    the pooling kernel is fast) this is ``interpolate`` itself.
+    the pooling kernel is fast, small images) this is ``interpolate`` itself.
     """
-    if images.device.type != "cpu" or images.dtype not in (torch.float32, torch.float64):
-        return lambda size: interpolate(images, size=size, mode="area")
     batch, channels, height, width = images.shape
+    if (
+        images.device.type != "cpu"
+        or images.dtype not in (torch.float32, torch.float64)
+        # Below this size the bags' index setup costs more than it saves.
+        or batch * height * width < _MIN_PIXELS_FOR_BAGS
+    ):
+        return lambda size: interpolate(images, size=size, mode="area")
     # Rows of the batch stacked as one table of (W * C)-long rows; a view for channels-last input.
     table = images.permute(0, 2, 3, 1).reshape(batch * height, width * channels)
 
