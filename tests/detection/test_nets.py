@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from faceprint.detection.nets import CeilMaxPool2d
+from faceprint.detection.nets import CeilMaxPool2d, PixelRowPReLU
 
 
 @pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 2)])
@@ -20,3 +20,19 @@ def test_ceil_max_pool_equals_torch(kernel, stride, height, width, memory_format
     reference = nn.MaxPool2d(kernel, stride, ceil_mode=True)(x)
     assert ours.shape == reference.shape
     assert torch.equal(ours, reference)
+
+
+@pytest.mark.parametrize("channels", [10, 28, 32])
+@pytest.mark.parametrize("shape", [(1, 7, 9), (3, 22, 22), (2, 8, 9), (2, 13, 17)])
+def test_pixel_row_prelu_equals_torch(channels, shape):
+    batch, height, width = shape
+    x = torch.randn(batch, channels, height, width).contiguous(memory_format=torch.channels_last)
+    ours = PixelRowPReLU(channels)
+    ours.weight.data = torch.linspace(-1.2, 1.1, channels)
+    reference = nn.PReLU(channels)
+    reference.weight.data = ours.weight.data.clone()
+    with torch.inference_mode():
+        out = ours(x)
+        expected = reference(x)
+    assert out.shape == expected.shape and out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, expected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -49,6 +50,33 @@ class CeilMaxPool2d(nn.MaxPool2d):
         return x
 
 
+class PixelRowPReLU(nn.PReLU):
+    """``nn.PReLU`` with the same values, several times faster on channels-last CPU tensors whose
+    channel count is not a multiple of 16 (P-Net's 10, R-Net's 28).
+
+    torch's kernel falls back to a scalar loop there. Channels-last memory is a run of pixels,
+    ``C`` values each, so ``k`` pixels side by side form rows of ``k * C`` values to which
+    the weights, tiled ``k`` times, apply per "channel" on the vectorized path.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = x.shape[1] if x.dim() == 4 else 0
+        if (
+            x.device.type != "cpu"
+            or channels % 16 == 0
+            or torch.is_grad_enabled()
+            or not x.is_contiguous(memory_format=torch.channels_last)
+        ):
+            return super().forward(x)
+        n, c, h, w = x.shape
+        pixels = 16 // math.gcd(channels, 16)
+        if (n * h * w) % pixels:
+            return super().forward(x)  # joining a remainder back on would cost more than it saves
+        rows = x.permute(0, 2, 3, 1).reshape(-1, pixels * channels)
+        out = nn.functional.prelu(rows, self.weight.repeat(pixels))
+        return out.view(n, h, w, c).permute(0, 3, 1, 2)
+
+
 def _every(x: torch.Tensor, dim: int, start: int, step: int, count: int) -> torch.Tensor:
     index = [slice(None)] * x.dim()
     index[dim] = slice(start, start + (count - 1) * step + 1, step)
@@ -71,7 +99,7 @@ class PNet(_Stage):
     def __init__(self, pretrained: bool | str | os.PathLike = True) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 10, kernel_size=3)
-        self.prelu1 = nn.PReLU(10)
+        self.prelu1 = PixelRowPReLU(10)
         self.pool1 = CeilMaxPool2d(2, 2)
         self.conv2 = nn.Conv2d(10, 16, kernel_size=3)
         self.prelu2 = nn.PReLU(16)
@@ -106,7 +134,7 @@ class RNet(_Stage):
     def __init__(self, pretrained: bool | str | os.PathLike = True) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 28, kernel_size=3)
-        self.prelu1 = nn.PReLU(28)
+        self.prelu1 = PixelRowPReLU(28)
         self.pool1 = CeilMaxPool2d(3, 2)
         self.conv2 = nn.Conv2d(28, 48, kernel_size=3)
         self.prelu2 = nn.PReLU(48)
