@@ -103,6 +103,33 @@ def test_batch_shards_on_worker_threads_give_identical_faces(mtcnn, data_dir):
             assert (a is None and b is None) or np.array_equal(a, b)
 
 
+def _detect_in_child(mtcnn, images, queue):
+    queue.put([None if b is None else b.tolist() for b in mtcnn.detect(images)[0]])
+
+
+def test_batches_still_run_in_a_forked_child(mtcnn, portraits):
+    # The worker threads of the parent do not exist in a child made by fork (as DataLoader
+    # workers are); the child must start its own instead of waiting on them forever.
+    import multiprocessing
+
+    images = [np.asarray(Image.open(p).convert("RGB").resize((320, 400))) for p in portraits]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        in_parent = mtcnn.detect(images)[0]
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_detect_in_child, args=(mtcnn, images, queue))
+        child.start()
+        in_child = queue.get(timeout=120)
+        child.join(timeout=30)
+    finally:
+        torch.set_num_threads(threads)
+    assert child.exitcode == 0
+    for a, b in zip(in_child, in_parent):
+        np.testing.assert_array_equal(np.asarray(a, dtype=np.float32), b)
+
+
 def test_batch_with_no_face_and_mixed_sizes(mtcnn, multiface, portraits):
     # The sky-and-wall corner of the group photo holds no face (facenet-pytorch crashes on this
     # under numpy 2, and refuses mixed sizes).
