@@ -58,7 +58,7 @@ def detect_faces(
         ``x1, y1, x2, y2, probability`` in pixels, landmarks ``(N, 5, 2)`` as ``(x, y)`` for
         the eyes, the nose and the mouth corners.
     """
-    batch, _, height, width = images.shape
+    batch = images.shape[0]
     boxes, image_inds = _propose(images, pnet, min_face_size, thresholds[0], factor)
     # Per-box area resampling runs about twice as fast on planar (NCHW) pixels.
     planar = images.contiguous() if len(boxes) else images
