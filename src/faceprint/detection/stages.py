@@ -76,7 +76,7 @@ def _propose(images, pnet, min_face_size, threshold, factor):
     resize = area_resizer(images)
     for scale in pyramid_scales(height, width, min_face_size, factor):
         size = (int(height * scale + 1), int(width * scale + 1))
-        scaled = _standardize(resize(size))
+        scaled = _standardize_(resize(size))
         # oneDNN's convolutions run about twice as fast on channels-last tensors.
         reg, probs = pnet(scaled.contiguous(memory_format=torch.channels_last))
         boxes_s, inds_s = _grid_boxes(reg, probs[:, 1], scale, threshold)
@@ -108,7 +108,8 @@ def area_resizer(images: torch.Tensor) -> Callable[[tuple[int, int]], torch.Tens
     Area interpolation is torch's adaptive average pooling: each output pixel averages an
     integer-aligned bin of about ``H / height`` x ``W / width`` pixels, as ``sum / kh / kw``.
     Summing the bins separably (rows, then columns) with ``embedding_bag`` reads the image
-    once per level instead of once per output pixel's bin, about twice as fast on CPU. Sums of
+    once per level instead of once per output pixel's bin, 2.5x faster on CPU, and returns
+    channels-last tensors, as P-Net wants them. Sums of
     integer pixel values are exact in float32 (below 2**24, i.e. bins under 256 x 256
     pixels), so the averages equal torch's bit for bit. Elsewhere (other dtypes, CUDA, where
     the pooling kernel is fast, small images) this is ``interpolate`` itself.
@@ -128,10 +129,13 @@ def area_resizer(images: torch.Tensor) -> Callable[[tuple[int, int]], torch.Tens
         out_h, out_w = size
         row_bags, row_offsets, bin_h = _bins(height, out_h, batch)
         rows = embedding_bag(row_bags, table, row_offsets, mode="sum")
-        by_column = rows.view(batch, out_h, width, channels).permute(2, 0, 1, 3).reshape(width, -1)
-        col_bags, col_offsets, bin_w = _bins(width, out_w, 1)
-        sums = embedding_bag(col_bags, by_column, col_offsets, mode="sum").view(out_w, batch, out_h, channels)
-        return sums.permute(1, 3, 2, 0) / bin_h.to(images.dtype)[:, None] / bin_w.to(images.dtype)
+        # Then each of the batch * out_h rows' pixels (C values each) in bins of columns: the
+        # sums come out (B, out_h, out_w, C), channels-last with no transposing.
+        col_bags, col_offsets, bin_w = _bins(width, out_w, batch * out_h)
+        sums = embedding_bag(col_bags, rows.view(-1, channels), col_offsets, mode="sum")
+        sums = sums.view(batch, out_h, out_w, channels)
+        sums.div_(bin_h.to(images.dtype)[:, None, None]).div_(bin_w.to(images.dtype)[:, None])
+        return sums.permute(0, 3, 1, 2)
 
     return resize
 
@@ -199,8 +203,9 @@ def _per_image(nms, boxes, scores, idxs, threshold) -> torch.Tensor:
     return torch.cat(keep)
 
 
-def _standardize(x: torch.Tensor) -> torch.Tensor:
-    return (x - _STANDARDIZE_MEAN) * _STANDARDIZE_SCALE
+def _standardize_(x: torch.Tensor) -> torch.Tensor:
+    """``(x - 127.5) / 128`` in place, on a tensor made for the purpose."""
+    return x.sub_(_STANDARDIZE_MEAN).mul_(_STANDARDIZE_SCALE)
 
 
 def _grid_boxes(reg, probs, scale, threshold):
@@ -260,7 +265,7 @@ def _crops(images, boxes, image_inds, size):
             image_inds.tolist(), y1.tolist(), y2.tolist(), x1.tolist(), x2.tolist()
         )
     ]
-    return _standardize(torch.cat(crops)).contiguous(memory_format=torch.channels_last), boxes, image_inds
+    return _standardize_(torch.cat(crops)).contiguous(memory_format=torch.channels_last), boxes, image_inds
 
 
 def _chunked(net: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
