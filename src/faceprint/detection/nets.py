@@ -118,8 +118,14 @@ class PNet(_Stage):
         # (2.5x faster on a 1080p frame's first pyramid level). Each output cell sees the same
         # 12x12 input window either way, so the answers are identical.
         out_rows = -(-(x.shape[2] - 2) // 2) - 4
-        strip = max(16, _STRIP_CELLS // max(1, x.shape[0] * (x.shape[3] // 2)))
-        if x.device.type != "cpu" or torch.is_grad_enabled() or out_rows <= 2 * strip:
+        row_cells = max(1, x.shape[0] * (x.shape[3] // 2))
+        strip = max(16, _STRIP_CELLS // row_cells)
+        if (
+            x.device.type != "cpu"
+            or torch.is_grad_enabled()
+            or out_rows * row_cells <= 3 * _STRIP_CELLS  # fits in cache as it is
+            or out_rows <= 2 * strip
+        ):
             reg, logits = self._maps(x)
         else:
             parts = [
