@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 from torch.nn.functional import interpolate
 
-from faceprint.detection.stages import area_resizer, pyramid_scales
+from faceprint.detection.nets import ONet, RNet
+from faceprint.detection.stages import _chunked, area_resizer, pyramid_scales
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -29,3 +30,15 @@ def test_area_resizer_equals_area_interpolation(multiface, dtype, batch):
 def test_area_resizer_small_images_fall_back_to_interpolate():
     images = torch.arange(2 * 3 * 40 * 50, dtype=torch.float32).reshape(2, 3, 40, 50) % 256
     assert torch.equal(area_resizer(images)((17, 23)), interpolate(images, size=(17, 23), mode="area"))
+
+
+@pytest.mark.parametrize("net_class, side", [(RNet, 24), (ONet, 48)])
+def test_cpu_chunks_of_crops_equal_one_call(net_class, side):
+    net = net_class(pretrained=False).eval().to(memory_format=torch.channels_last)
+    crops = torch.rand(100, 3, side, side, generator=torch.Generator().manual_seed(side)) * 2 - 1
+    crops = crops.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        chunked = _chunked(net, crops)  # net.cpu_batch crops at a time
+        whole = net(crops)
+    assert net.cpu_batch < len(crops)
+    assert all(torch.equal(a, b) for a, b in zip(chunked, whole))
