@@ -18,7 +18,7 @@ from faceprint.detection.nets import ONet, PNet, RNet
 from faceprint.detection.stages import detect_faces
 from faceprint.images import ImageInput, as_image_list, is_batch, to_pil, to_rgb_array
 
-_SHARD_PIXELS = 500_000
+_SHARD_PIXELS = 1_000_000
 SELECTION_METHODS = ("probability", "largest", "largest_over_threshold", "center_weighted_size")
 
 
@@ -54,7 +54,7 @@ class MTCNN(nn.Module):
         weights_dir: directory holding ``pnet.pt``, ``rnet.pt`` and ``onet.pt``; by default the
             weights come from the registry (user directory, cache, download).
 
-    Speed: on CPU a batch runs as shards of about 0.5 Mpixel on one worker thread per
+    Speed: on CPU a batch runs as shards of up to 1 Mpixel on one worker thread per
     ``torch.get_num_threads()``, each single-threaded (set 1 thread to run it as one piece).
     Each image's answer is the same however the batch is split or ordered.
 
