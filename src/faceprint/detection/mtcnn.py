@@ -370,7 +370,8 @@ def _worker_pool_for(workers: int) -> ThreadPoolExecutor:
 
 
 # A forked child inherits the cached pool but not its threads; it must start its own.
-os.register_at_fork(after_in_child=_worker_pool_for.cache_clear)
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_worker_pool_for.cache_clear)
 
 
 def _worker_pool() -> ThreadPoolExecutor:
