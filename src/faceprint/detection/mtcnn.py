@@ -182,7 +182,7 @@ class MTCNN(nn.Module):
         return [to_rgb_array(x, f"image {i} of the batch") for i, x in enumerate(items)]
 
     def _detect_arrays(self, images: list[np.ndarray], landmarks: bool, order_by_size: bool):
-        """Detect on RGB arrays; equal sizes run as one batch, different sizes in groups."""
+        """Detect on RGB arrays: images of one size run together, in shards on CPU workers."""
         groups: dict[tuple[int, int], list[int]] = {}
         for i, image in enumerate(images):
             groups.setdefault(image.shape[:2], []).append(i)
@@ -379,7 +379,7 @@ def _worker_pool() -> ThreadPoolExecutor:
 
     On CPU the cascade spends much of its time in per-box work (crops, small R-/O-Net calls,
     NMS) that one op cannot spread over cores; running shards of a batch side by side, each
-    on one core, keeps every core busy (1.7x on 1080p frames, 1.2x on LFW, on 2 cores).
+    on one core, keeps every core busy (figures in the README's speed section).
     ``torch.set_num_threads`` is per thread under OpenMP, so the caller's setting is untouched.
     """
     return _worker_pool_for(torch.get_num_threads())

@@ -25,6 +25,11 @@ class _Stage(nn.Module):
         self.eval()
 
 
+def _cpu_inference(x: torch.Tensor) -> bool:
+    """Whether the CPU-only rewrites below apply: they skip autograd and serve inference only."""
+    return x.device.type == "cpu" and not torch.is_grad_enabled()
+
+
 class CeilMaxPool2d(nn.MaxPool2d):
     """``nn.MaxPool2d(kernel_size, stride, ceil_mode=True)``, computed on CPU as a running
     maximum of strided views: the same values, 2-2.5x faster there for P-Net's and R-Net's
@@ -35,7 +40,7 @@ class CeilMaxPool2d(nn.MaxPool2d):
         super().__init__(kernel_size, stride, ceil_mode=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or torch.is_grad_enabled():
+        if not _cpu_inference(x):
             return super().forward(x)
         kernel, stride = self.kernel_size, self.stride
         for dim in (2, 3):
@@ -64,9 +69,8 @@ class PixelRowPReLU(nn.PReLU):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels = x.shape[1] if x.dim() == 4 else 0
         if (
-            x.device.type != "cpu"
+            not _cpu_inference(x)
             or channels % 16 == 0
-            or torch.is_grad_enabled()
             or not x.is_contiguous(memory_format=torch.channels_last)
         ):
             return super().forward(x)
@@ -121,8 +125,7 @@ class PNet(_Stage):
         row_cells = max(1, x.shape[0] * (x.shape[3] // 2))
         strip = max(16, _STRIP_CELLS // row_cells)
         if (
-            x.device.type != "cpu"
-            or torch.is_grad_enabled()
+            not _cpu_inference(x)
             or out_rows * row_cells <= 3 * _STRIP_CELLS  # fits in cache as it is
             or out_rows <= 2 * strip
         ):

@@ -243,9 +243,9 @@ def _crops(images, boxes, image_inds, size):
 
     Boxes are truncated to integers and clipped to the image with MTCNN's 1-based convention;
     boxes that end up empty are dropped (with their rows) so crops and boxes stay aligned.
-    One ``interpolate`` call per box: a summed-area table that resamples all boxes in one
-    gather gave the same answers but measured slower on CPU (building the table costs more
-    than the calls it saves).
+    One ``adaptive_avg_pool2d`` call per box (what ``interpolate(mode="area")`` runs): a
+    summed-area table or prefix sums that resample all boxes in one gather gave the same
+    answers but measured slower on CPU.
     """
     _, _, height, width = images.shape
     corners = boxes[:, :4].trunc().long()
