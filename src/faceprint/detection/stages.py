@@ -6,12 +6,14 @@ same box arithmetic), so that faceprint's detections are the same detections.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch.nn.functional import adaptive_avg_pool2d, embedding_bag, interpolate
-from torchvision.ops import batched_nms as _torchvision_batched_nms
+import torchvision  # noqa: F401  (registers torch.ops.torchvision.nms)
 
 from faceprint.detection.nets import ONet, PNet, RNet
 
@@ -140,18 +142,42 @@ def area_resizer(images: torch.Tensor) -> Callable[[tuple[int, int]], torch.Tens
     return resize
 
 
-def _bins(length: int, out: int, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Adaptive pooling's bins over ``batch`` stacked runs of ``length`` rows, as embedding bags.
+def _bins(length: int, out: int, runs: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Adaptive pooling's bins over ``runs`` stacked runs of ``length`` rows, as embedding bags.
 
-    Returns the row indices of every bag, each bag's offset into them, and the ``(out,)`` bin sizes.
+    Returns the int32 row indices of every bag, each bag's offset into them, and the ``(out,)``
+    bin sizes.
     """
+    key = (length, out, runs)
+    with _BINS_LOCK:
+        if (found := _BINS_CACHE.get(key)) is not None:
+            _BINS_CACHE.move_to_end(key)
+            return found
     i = torch.arange(out)
     start = (i * length) // out
     size = ((i + 1) * length + out - 1) // out - start
     offsets = torch.cat([size.new_zeros(1), size.cumsum(0)[:-1]])
     members = torch.repeat_interleave(start - offsets, size) + torch.arange(int(size.sum()))
-    runs = torch.arange(batch)[:, None]
-    return (members + length * runs).reshape(-1), (offsets + int(size.sum()) * runs).reshape(-1), size
+    run = torch.arange(runs)[:, None]
+    bins = (
+        (members + length * run).reshape(-1).int(),
+        (offsets + int(size.sum()) * run).reshape(-1).int(),
+        size,
+    )
+    with _BINS_LOCK:
+        if key not in _BINS_CACHE and len(bins[0]) <= _BINS_CACHE_ELEMENTS:
+            _BINS_CACHE[key] = bins
+            while sum(len(b[0]) for b in _BINS_CACHE.values()) > _BINS_CACHE_ELEMENTS:
+                _BINS_CACHE.popitem(last=False)
+    return bins
+
+
+# Building the bags' indices costs more than the pooling itself for batches of small images,
+# and a stream of same-size batches needs the same ones, so recent ones are kept, up to a total
+# size (functools.lru_cache bounds the number of entries, not their size).
+_BINS_CACHE: OrderedDict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = OrderedDict()
+_BINS_CACHE_ELEMENTS = 16_000_000  # int32 indices: 64 MB
+_BINS_LOCK = threading.Lock()
 
 
 def _refine(images, boxes, image_inds, rnet, threshold):
@@ -190,17 +216,36 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, t
     float32 that shift perturbs overlaps enough to change results with the batch's make-up.
     Running each image on its own keeps a face's detection independent of its batch-mates.
     """
-    return _per_image(_torchvision_batched_nms, boxes, scores, idxs, threshold)
+    return _per_image(_nms_iou, boxes, scores, idxs, threshold)
+
+
+def _nms_iou(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
+    """torchvision's ``batched_nms`` for boxes of one image, without its per-call Python work.
+
+    Above 1000 boxes (CPU) torchvision takes its per-class path, which lists the kept boxes in
+    index order and re-sorts them by score; that order decides ties downstream, so it is kept.
+    """
+    keep = torch.ops.torchvision.nms(boxes, scores, threshold)
+    if boxes.numel() > (4000 if boxes.device.type == "cpu" else 100_000):
+        keep = keep.sort().values
+        keep = keep[scores[keep].sort(descending=True)[1]]
+    return keep
 
 
 def _per_image(nms, boxes, scores, idxs, threshold) -> torch.Tensor:
-    if len(idxs) == 0 or bool((idxs == idxs[0]).all()):
-        return nms(boxes, scores, torch.zeros_like(idxs), threshold)
-    keep = []
-    for b in torch.unique(idxs).tolist():
-        members = torch.nonzero(idxs == b).squeeze(1)
-        keep.append(members[nms(boxes[members], scores[members], torch.zeros_like(members), threshold)])
-    return torch.cat(keep)
+    """``nms(boxes, scores, threshold)`` on each image's boxes alone, in image order."""
+    if len(idxs) == 0:
+        return idxs.new_zeros(0)
+    # A stable sort keeps each image's boxes in their given order, which decides score ties.
+    order = torch.argsort(idxs, stable=True)
+    boxes, scores = boxes[order], scores[order]
+    keep, start = [], 0
+    for count in torch.bincount(idxs).tolist():
+        if count:
+            end = start + count
+            keep.append(nms(boxes[start:end], scores[start:end], threshold).add_(start))
+            start = end
+    return order[torch.cat(keep)]
 
 
 def _standardize_(x: torch.Tensor) -> torch.Tensor:
@@ -300,7 +345,7 @@ def batched_nms_min(
     return _per_image(_nms_min, boxes, scores, idxs, threshold)
 
 
-def _nms_min(boxes: torch.Tensor, scores: torch.Tensor, _idxs: torch.Tensor, threshold: float) -> torch.Tensor:
+def _nms_min(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
     if boxes.numel() == 0:
         return torch.empty((0,), dtype=torch.long, device=boxes.device)
     x1, y1, x2, y2 = boxes.cpu().numpy().T
