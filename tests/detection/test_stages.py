@@ -9,7 +9,10 @@ from PIL import Image
 from torch.nn.functional import interpolate
 
 from faceprint.detection.nets import ONet, RNet
-from faceprint.detection.stages import _chunked, area_resizer, pyramid_scales
+from torchvision.ops import batched_nms as torchvision_batched_nms
+
+from faceprint.detection import stages
+from faceprint.detection.stages import _chunked, area_resizer, batched_nms, grid_nms, pyramid_scales
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -42,3 +45,40 @@ def test_cpu_chunks_of_crops_equal_one_call(net_class, side):
         whole = net(crops)
     assert net.cpu_batch < len(crops)
     assert all(torch.equal(a, b) for a, b in zip(chunked, whole))
+
+
+def test_area_resizer_keeps_bag_indices_within_budget(monkeypatch):
+    monkeypatch.setattr(stages, "_BINS_CACHE", type(stages._BINS_CACHE)())
+    first = stages._bins(250, 151, 16)
+    assert stages._bins(250, 151, 16)[0] is first[0]  # reused, not rebuilt
+    monkeypatch.setattr(stages, "_BINS_CACHE_ELEMENTS", len(first[0]) + 10)
+    stages._bins(250, 107, 16)  # does not fit beside the first: the older entry goes
+    assert list(stages._BINS_CACHE) == [(250, 107, 16)]
+    stages._bins(1000, 700, 64)  # larger than the whole budget: built, not kept
+    assert list(stages._BINS_CACHE) == [(250, 107, 16)]
+
+
+def _reference_nms(boxes, scores, idxs, threshold):
+    """facenet-pytorch's one-image NMS (torchvision's batched_nms), image by image."""
+    keep = []
+    for b in torch.unique(idxs).tolist():
+        members = torch.nonzero(idxs == b).squeeze(1)
+        keep.append(members[torchvision_batched_nms(boxes[members], scores[members], torch.zeros_like(members), threshold)])
+    return torch.cat(keep)
+
+
+@pytest.mark.parametrize("per_image", [40, 1200])  # 1200: torchvision's per-class path
+def test_nms_equals_torchvision_image_by_image(per_image):
+    gen = torch.Generator().manual_seed(per_image)
+    images = 5
+    idxs = torch.randint(0, images, (images * per_image,), generator=gen)
+    corner = torch.randint(0, 240, (len(idxs), 2), generator=gen)
+    side = torch.randint(5, 60, (len(idxs), 1), generator=gen)
+    boxes = torch.cat([corner, corner + side], dim=1).float()  # whole numbers, as P-Net's grid
+    # Coarse scores make many exact ties, which the order of equal scores must break the same way.
+    scores = torch.randint(0, 20, (len(idxs),), generator=gen).float() / 20
+    expected = _reference_nms(boxes, scores, idxs, 0.5)
+    assert torch.equal(grid_nms(boxes, scores, idxs, 0.5), expected)
+    assert torch.equal(batched_nms(boxes, scores, idxs, 0.5), expected)
+    fractional = boxes + torch.rand(boxes.shape, generator=gen)
+    assert torch.equal(batched_nms(fractional, scores, idxs, 0.5), _reference_nms(fractional, scores, idxs, 0.5))

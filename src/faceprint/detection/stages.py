@@ -22,7 +22,7 @@ _STANDARDIZE_SCALE = 0.0078125
 _PNET_CELL = 12
 _PNET_STRIDE = 2
 _CHUNK = 512
-_MIN_PIXELS_FOR_BAGS = 2**17
+_MIN_PIXELS_FOR_BAGS = 2**12
 
 
 def pyramid_scales(height: int, width: int, min_face_size: float, factor: float) -> list[float]:
@@ -82,13 +82,13 @@ def _propose(images, pnet, min_face_size, threshold, factor):
         # oneDNN's convolutions run about twice as fast on channels-last tensors.
         reg, probs = pnet(scaled.contiguous(memory_format=torch.channels_last))
         boxes_s, inds_s = _grid_boxes(reg, probs[:, 1], scale, threshold)
-        pick = batched_nms(boxes_s[:, :4], boxes_s[:, 4], inds_s, 0.5)
+        pick = grid_nms(boxes_s[:, :4], boxes_s[:, 4], inds_s, 0.5)
         boxes.append(boxes_s[pick])
         image_inds.append(inds_s[pick])
     if not boxes:
         return images.new_zeros((0, 9)), torch.zeros(0, dtype=torch.long, device=images.device)
     boxes, image_inds = torch.cat(boxes), torch.cat(image_inds)
-    pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
+    pick = grid_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
     boxes, image_inds = boxes[pick], image_inds[pick]
     regw = boxes[:, 2] - boxes[:, 0]
     regh = boxes[:, 3] - boxes[:, 1]
@@ -226,10 +226,41 @@ def _nms_iou(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> tor
     index order and re-sorts them by score; that order decides ties downstream, so it is kept.
     """
     keep = torch.ops.torchvision.nms(boxes, scores, threshold)
-    if boxes.numel() > (4000 if boxes.device.type == "cpu" else 100_000):
+    if _per_class_path(len(boxes), boxes.device):
         keep = keep.sort().values
         keep = keep[scores[keep].sort(descending=True)[1]]
     return keep
+
+
+def _per_class_path(count: int, device: torch.device) -> bool:
+    """Whether torchvision's ``batched_nms`` takes its per-class path for ``count`` boxes."""
+    return count * 4 > (4000 if device.type == "cpu" else 100_000)
+
+
+def grid_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, threshold: float) -> torch.Tensor:
+    """:func:`batched_nms` for boxes with whole-number coordinates, such as P-Net's grid cells,
+    in one NMS call for all images.
+
+    Each image's boxes are shifted by ``index * (max coordinate + 1)``: for whole numbers below
+    2**24 that shift is exact in float32, so every overlap is computed bit for bit as for the
+    image alone, and boxes of different images never overlap. Falls back to one call per image
+    where that does not hold or where torchvision would take its per-class path.
+    """
+    if len(idxs) == 0:
+        return idxs.new_zeros(0)
+    counts = torch.bincount(idxs)
+    span = float(boxes.max()) + 1
+    if (
+        boxes.dtype not in (torch.float32, torch.float64)
+        or float(boxes.min()) < 0
+        or span * len(counts) >= 2**24
+        or _per_class_path(int(counts.max()), boxes.device)
+    ):
+        return batched_nms(boxes, scores, idxs, threshold)
+    shifted = boxes + (idxs.to(boxes.dtype) * span)[:, None]
+    keep = torch.ops.torchvision.nms(shifted, scores, threshold)
+    # NMS lists the kept boxes by score; a stable sort by image gives batched_nms's order.
+    return keep[torch.argsort(idxs[keep], stable=True)]
 
 
 def _per_image(nms, boxes, scores, idxs, threshold) -> torch.Tensor:
