@@ -38,14 +38,14 @@ def test_pixel_row_prelu_equals_torch(channels, shape):
     assert torch.equal(out, expected)
 
 
-@pytest.mark.parametrize("height", [400, 401])
-def test_pnet_strips_equal_the_whole_map(height):
+@pytest.mark.parametrize("batch, height, width", [(1, 400, 700), (1, 401, 700), (16, 151, 151)])
+def test_pnet_strips_equal_the_whole_map(batch, height, width):
     pnet = PNet(pretrained=False).eval().to(memory_format=torch.channels_last)
-    x = torch.rand(1, 3, height, 700, generator=torch.Generator().manual_seed(height)) * 2 - 1
+    x = torch.rand(batch, 3, height, width, generator=torch.Generator().manual_seed(height)) * 2 - 1
     x = x.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         reg, probs = pnet(x)  # runs as strips of rows on CPU
         whole_reg, whole_logits = pnet._maps(x)  # the whole map at once
         whole_probs = pnet.softmax4_1(whole_logits)
-    assert reg.shape == whole_reg.shape == (1, 4, (height - 1) // 2 - 4, 345)
+    assert reg.shape == whole_reg.shape == (batch, 4, (height - 1) // 2 - 4, (width - 1) // 2 - 4)
     assert torch.equal(reg, whole_reg) and torch.equal(probs, whole_probs)

@@ -11,7 +11,8 @@ from torch import nn
 from faceprint.weights.fetch import load_state_dict
 from faceprint.weights.registry import get_weights
 
-_STRIP_CELLS = 20_000  # P-Net output cells per strip on CPU
+_STRIP_CELLS = 10_000  # P-Net output cells per strip on CPU (batches of small images: 1.2x)
+_MIN_STRIP_ROWS = 8
 
 
 class _Stage(nn.Module):
@@ -124,7 +125,7 @@ class PNet(_Stage):
         # 12x12 input window either way, so the answers are identical.
         out_rows = -(-(x.shape[2] - 2) // 2) - 4
         row_cells = max(1, x.shape[0] * (x.shape[3] // 2))
-        strip = max(16, _STRIP_CELLS // row_cells)
+        strip = max(_MIN_STRIP_ROWS, _STRIP_CELLS // row_cells)
         if (
             not _cpu_inference(x)
             or out_rows * row_cells <= 3 * _STRIP_CELLS  # fits in cache as it is
