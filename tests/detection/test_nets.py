@@ -23,7 +23,7 @@ def test_ceil_max_pool_equals_torch(kernel, stride, height, width, memory_format
 
 
 @pytest.mark.parametrize("channels", [10, 28, 32])
-@pytest.mark.parametrize("shape", [(1, 7, 9), (3, 22, 22), (2, 8, 9), (2, 13, 17)])
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 7, 9), (3, 22, 22), (2, 8, 9), (2, 13, 17)])
 def test_pixel_row_prelu_equals_torch(channels, shape):
     batch, height, width = shape
     x = torch.randn(batch, channels, height, width).contiguous(memory_format=torch.channels_last)
