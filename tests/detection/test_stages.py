@@ -7,11 +7,10 @@ import pytest
 import torch
 from PIL import Image
 from torch.nn.functional import interpolate
-
-from faceprint.detection.nets import ONet, RNet
 from torchvision.ops import batched_nms as torchvision_batched_nms
 
 from faceprint.detection import stages
+from faceprint.detection.nets import ONet, RNet
 from faceprint.detection.stages import _chunked, area_resizer, batched_nms, grid_nms, pyramid_scales
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from torch.nn.functional import adaptive_avg_pool2d, embedding_bag, interpolate
 import torchvision  # noqa: F401  (registers torch.ops.torchvision.nms)
+from torch.nn.functional import adaptive_avg_pool2d, embedding_bag, interpolate
 
 from faceprint.detection.nets import ONet, PNet, RNet
 
