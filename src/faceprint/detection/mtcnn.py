@@ -56,7 +56,9 @@ class MTCNN(nn.Module):
 
     Speed: on CPU a batch runs as shards of up to 1 Mpixel on one worker thread per
     ``torch.get_num_threads()``, each single-threaded (set 1 thread to run it as one piece).
-    Each image's answer is the same however the batch is split or ordered.
+    Each image's answer is the same however the batch is split or ordered. (A lone image runs on
+    the caller's threads, where torch may pick other convolution kernels: the last bit of a
+    box can differ from the same image in a batch.)
 
     Example:
         >>> mtcnn = MTCNN(keep_all=True)
