@@ -165,8 +165,8 @@ class FaceRecognizer:
             if boxes is None:
                 if self.alignment.method == "none" or fallback:
                     crops.append(self.crop(pil))
-                    alignment = self.alignment if self.alignment.method == "none" else self.fallback
-                    box = center_box(pil.width, pil.height, alignment.crop_size, alignment.crop_offset)
+                    centre = self._without_face
+                    box = center_box(pil.width, pil.height, centre.crop_size, centre.crop_offset)
                     owners.append((i, np.asarray(box), None, None))
                 continue
             for box, prob, marks in zip(boxes, probs, points):
@@ -186,11 +186,15 @@ class FaceRecognizer:
             box: ``(4,)`` detection box, or None (no detection).
             landmarks: ``(5, 2)`` landmarks of that detection.
         """
-        if self.alignment.method == "none":
-            return self.alignment.crop(image, None, None)
-        if box is None:
-            return self.fallback.crop(image, None, None)
+        if box is None or self.alignment.method == "none":
+            return self._without_face.crop(image, None, None)
         return self.alignment.crop(image, box, landmarks)
+
+    @property
+    def _without_face(self) -> Alignment:
+        """The centre crop used where no detection guides the crop: the model's own for
+        ``align="none"``, else the fallback."""
+        return self.alignment if self.alignment.method == "none" else self.fallback
 
     def embed_crops(self, crops: Sequence[Image.Image] | torch.Tensor) -> np.ndarray:
         """Embed aligned face crops.
