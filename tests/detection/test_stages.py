@@ -6,12 +6,19 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.nn.functional import interpolate
+from torch.nn.functional import adaptive_avg_pool2d, interpolate
 from torchvision.ops import batched_nms as torchvision_batched_nms
 
 from faceprint.detection import stages
 from faceprint.detection.nets import ONet, RNet
-from faceprint.detection.stages import _chunked, area_resizer, batched_nms, grid_nms, pyramid_scales
+from faceprint.detection.stages import (
+    BoxResampler,
+    _chunked,
+    area_resizer,
+    batched_nms,
+    grid_nms,
+    pyramid_scales,
+)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -32,6 +39,38 @@ def test_area_resizer_equals_area_interpolation(multiface, dtype, batch):
 def test_area_resizer_small_images_fall_back_to_interpolate():
     images = torch.arange(2 * 3 * 40 * 50, dtype=torch.float32).reshape(2, 3, 40, 50) % 256
     assert torch.equal(area_resizer(images)((17, 23)), interpolate(images, size=(17, 23), mode="area"))
+
+
+def _random_boxes(count: int, height: int, width: int, seed: int) -> torch.Tensor:
+    """``(count, 4)`` integer ``x1, y1, x2, y2`` boxes inside the image, from 1 pixel (every
+    bin repeats it) to the whole image, square or not, plus the corner and whole-image cases."""
+    g = torch.Generator().manual_seed(seed)
+    x1 = torch.randint(0, width, (count,), generator=g)
+    y1 = torch.randint(0, height, (count,), generator=g)
+    w = torch.randint(1, width, (count,), generator=g)
+    h = torch.where(torch.rand(count, generator=g) < 0.5, w, torch.randint(1, height, (count,), generator=g))
+    boxes = torch.stack([x1, y1, (x1 + w).clamp(max=width), (y1 + h).clamp(max=height)], dim=1)
+    edges = torch.tensor([[0, 0, 1, 1], [width - 1, height - 1, width, height], [0, 0, width, height]])
+    return torch.cat([boxes, edges])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("side", [250, 630])  # a summed-area table up to 256 x 256 px; pooling calls beyond
+@pytest.mark.parametrize("size", [24, 48])
+def test_box_resampler_equals_area_pooling_of_each_box(multiface, dtype, side, size):
+    rgb = np.asarray(Image.open(multiface).convert("RGB"))
+    images = torch.from_numpy(np.stack([rgb[:side, :side], rgb[-side:, -side:]])).permute(0, 3, 1, 2).to(dtype)
+    corners = _random_boxes(300, side, side, seed=side + size)
+    image_inds = torch.arange(len(corners)) % 2
+    resample = BoxResampler(images)
+    ours = resample(image_inds, corners, size)
+    reference = torch.cat([
+        adaptive_avg_pool2d(images[b : b + 1, :, y1:y2, x1:x2], size)
+        for b, (x1, y1, x2, y2) in zip(image_inds.tolist(), corners.tolist())
+    ])
+    assert ours.shape == reference.shape == (len(corners), 3, size, size)
+    assert torch.equal(ours, reference), f"differs by {(ours - reference).abs().max()}"
+    assert resample.uses_table == (side < 256)
 
 
 @pytest.mark.parametrize("net_class, side", [(RNet, 24), (ONet, 48)])

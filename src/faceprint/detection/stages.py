@@ -62,13 +62,12 @@ def detect_faces(
     """
     batch = images.shape[0]
     boxes, image_inds = _propose(images, pnet, min_face_size, thresholds[0], factor)
-    # Per-box area resampling runs about twice as fast on planar (NCHW) pixels.
-    planar = images.contiguous() if len(boxes) else images
+    resample = BoxResampler(images)
     if len(boxes):
-        boxes, image_inds = _refine(planar, boxes, image_inds, rnet, thresholds[1])
+        boxes, image_inds = _refine(resample, boxes, image_inds, rnet, thresholds[1])
     points = images.new_zeros((0, 5, 2))
     if len(boxes):
-        boxes, image_inds, points = _output(planar, boxes, image_inds, onet, thresholds[2])
+        boxes, image_inds, points = _output(resample, boxes, image_inds, onet, thresholds[2])
     return [(boxes[image_inds == b], points[image_inds == b]) for b in range(batch)]
 
 
@@ -180,8 +179,8 @@ _BINS_CACHE_ELEMENTS = 16_000_000  # int32 indices: 64 MB
 _BINS_LOCK = threading.Lock()
 
 
-def _refine(images, boxes, image_inds, rnet, threshold):
-    crops, boxes, image_inds = _crops(images, boxes, image_inds, 24)
+def _refine(resample, boxes, image_inds, rnet, threshold):
+    crops, boxes, image_inds = _crops(resample, boxes, image_inds, 24)
     reg, probs = _chunked(rnet, crops)
     score = probs[:, 1]
     keep = score > threshold
@@ -192,8 +191,8 @@ def _refine(images, boxes, image_inds, rnet, threshold):
     return _square(boxes), image_inds[pick]
 
 
-def _output(images, boxes, image_inds, onet, threshold):
-    crops, boxes, image_inds = _crops(images, boxes, image_inds, 48)
+def _output(resample, boxes, image_inds, onet, threshold):
+    crops, boxes, image_inds = _crops(resample, boxes, image_inds, 48)
     reg, marks, probs = _chunked(onet, crops)
     score = probs[:, 1]
     keep = score > threshold
@@ -314,34 +313,99 @@ def _square(boxes: torch.Tensor) -> torch.Tensor:
     return torch.stack([x1, y1, x1 + side, y1 + side, *boxes[:, 4:].unbind(1)], dim=1)
 
 
-def _crops(images, boxes, image_inds, size):
-    """Resample each box's pixels to ``size`` x ``size`` with area interpolation.
+def _crops(resample, boxes, image_inds, size):
+    """Resample each box's pixels to ``size`` x ``size`` with area interpolation, standardized.
 
     Boxes are truncated to integers and clipped to the image with MTCNN's 1-based convention;
     boxes that end up empty are dropped (with their rows) so crops and boxes stay aligned.
-    One ``adaptive_avg_pool2d`` call per box (what ``interpolate(mode="area")`` runs): a
-    summed-area table or prefix sums that resample all boxes in one gather gave the same
-    answers but measured slower on CPU.
     """
-    _, _, height, width = images.shape
+    height, width = resample.image_size
     corners = boxes[:, :4].trunc().long()
-    x1 = corners[:, 0].clamp(min=1)
-    y1 = corners[:, 1].clamp(min=1)
+    x1 = corners[:, 0].clamp(min=1) - 1
+    y1 = corners[:, 1].clamp(min=1) - 1
     x2 = corners[:, 2].clamp(max=width)
     y2 = corners[:, 3].clamp(max=height)
-    valid = (y2 > y1 - 1) & (x2 > x1 - 1)
+    valid = (y2 > y1) & (x2 > x1)
     if not bool(valid.all()):
         boxes, image_inds = boxes[valid], image_inds[valid]
         x1, y1, x2, y2 = x1[valid], y1[valid], x2[valid], y2[valid]
     if len(boxes) == 0:
-        return images.new_zeros((0, 3, size, size)), boxes, image_inds
-    crops = [
-        adaptive_avg_pool2d(images[b : b + 1, :, top - 1 : bottom, left - 1 : right], size)
-        for b, top, bottom, left, right in zip(
-            image_inds.tolist(), y1.tolist(), y2.tolist(), x1.tolist(), x2.tolist()
-        )
-    ]
-    return _standardize_(torch.cat(crops)).contiguous(memory_format=torch.channels_last), boxes, image_inds
+        return boxes.new_zeros((0, 3, size, size)), boxes, image_inds
+    crops = resample(image_inds, torch.stack([x1, y1, x2, y2], dim=1), size)
+    return _standardize_(crops).contiguous(memory_format=torch.channels_last), boxes, image_inds
+
+
+class BoxResampler:
+    """``resample(image_inds, corners, size)``: each box of the images resampled to ``size`` x
+    ``size`` as ``adaptive_avg_pool2d`` (``interpolate(mode="area")``) does it, bit for bit.
+
+    Args:
+        images: ``(B, C, H, W)`` integer-valued (0..255) pixels.
+
+    Calling it with ``image_inds`` ``(N,)``, ``corners`` ``(N, 4)`` as integer ``x1, y1, x2, y2``
+    (0-based, ``x2``/``y2`` exclusive, non-empty) and ``size`` returns ``(N, C, size, size)``.
+
+    Small images (up to 256 x 256 pixels, such as LFW's) use a summed-area table: each output
+    pixel's bin sum is four lookups, all boxes in one gather, then ``sum / kh / kw`` as torch's
+    kernel divides. Their integer pixel sums are exact in float32, so the averages equal
+    torch's. On CPU that is 2.5x faster than a pooling call per box, and a few large
+    operations instead of one per box, which worker threads run side by side with fewer hand-overs of
+    Python's lock. Larger images need a float64 table, which measured slower than the pooling
+    calls on 540p to 1080p frames; they, and other dtypes, get one pooling call per box from a
+    planar copy of the images (twice as fast per box as channels-last).
+    """
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+        self.image_size = tuple(images.shape[2:])
+        height, width = self.image_size
+        self.uses_table = images.dtype in (torch.float32, torch.float64) and 255 * height * width < 2**24
+        self._source: torch.Tensor | None = None  # the table, or the planar images
+
+    def __call__(self, image_inds: torch.Tensor, corners: torch.Tensor, size: int) -> torch.Tensor:
+        if self._source is None:
+            self._source = self._summed_area_table() if self.uses_table else self.images.contiguous()
+        if not self.uses_table:
+            return torch.cat([
+                adaptive_avg_pool2d(self._source[b : b + 1, :, top:bottom, left:right], size)
+                for b, left, top, right, bottom in zip(image_inds.tolist(), *corners.T.tolist())
+            ])
+        table = self._source
+        rows, cols, channels = table.shape[1:]
+        x1, y1, x2, y2 = corners.to(torch.int32 if table.numel() < 2**31 else torch.int64).unbind(1)
+        (xs, xe), (ys, ye) = _adaptive_bins(x1, x2, size), _adaptive_bins(y1, y2, size)
+        first_row = (image_inds.to(x1.dtype) * (rows * cols))[:, None, None]
+        # Corners (bottom-right, top-right, bottom-left, top-left) of every bin, as rows of the
+        # table: bags of 4 with signs + - - +, laid out (N, size, size, 4) in one broadcast add.
+        row_ends = torch.stack([ye, ys, ye, ys], dim=2).mul_(cols).add_(first_row)
+        col_ends = torch.stack([xe, xe, xs, xs], dim=2)
+        bags = (row_ends[:, :, None, :] + col_ends[:, None, :, :]).view(-1, 4)
+        signs = _SIGNS.to(table).expand(bags.shape)
+        sums = embedding_bag(bags, table.view(-1, channels), mode="sum", per_sample_weights=signs)
+        sums = sums.view(len(corners), size, size * channels)
+        sums.div_((ye - ys).to(sums.dtype)[:, :, None])
+        sums.div_((xe - xs).to(sums.dtype).repeat_interleave(channels, dim=1)[:, None, :])
+        return sums.view(-1, size, size, channels).permute(0, 3, 1, 2)
+
+    def _summed_area_table(self) -> torch.Tensor:
+        """``(B, H + 1, W + 1, C)``: entry ``[b, y, x]`` sums image b's pixels above and left."""
+        batch, channels, height, width = self.images.shape
+        table = self.images.new_zeros((batch, height + 1, width + 1, channels))
+        inner = table[:, 1:, 1:]
+        torch.cumsum(self.images.permute(0, 2, 3, 1), 1, out=inner)
+        torch.cumsum(inner, 2, out=inner)
+        return table
+
+
+_SIGNS = torch.tensor([1.0, -1.0, -1.0, 1.0])
+
+
+def _adaptive_bins(start: torch.Tensor, end: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adaptive pooling's ``size`` bins over each span ``[start, end)``: ``(N, size)`` first and
+    one-past-last positions, as torch's ``start_index``/``end_index``."""
+    i = torch.arange(size, dtype=start.dtype, device=start.device)
+    length = (end - start)[:, None]
+    return start[:, None] + i * length // size, start[:, None] + ((i + 1) * length + size - 1) // size
 
 
 def _chunked(net: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
