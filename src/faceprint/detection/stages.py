@@ -411,7 +411,8 @@ def _adaptive_bins(start: torch.Tensor, end: torch.Tensor, size: int) -> tuple[t
 def _chunked(net: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Run ``net`` on ``x`` in chunks: on CPU of ``net.cpu_batch`` crops, whose activations stay
     in cache (3x faster for O-Net than 256 at a time); elsewhere of 512, so thousands of
-    candidates don't exhaust GPU memory. Each crop's answer does not depend on the chunking."""
+    candidates don't exhaust GPU memory. torch can round a crop's answer differently (in the
+    last bit) in a chunk of other crops."""
     if len(x) == 0:
         dummy = net(x.new_zeros((1, *x.shape[1:])))
         return tuple(t[:0] for t in dummy)
