@@ -152,9 +152,8 @@ def _bins(length: int, out: int, runs: int) -> tuple[torch.Tensor, torch.Tensor,
         if (found := _BINS_CACHE.get(key)) is not None:
             _BINS_CACHE.move_to_end(key)
             return found
-    i = torch.arange(out)
-    start = (i * length) // out
-    size = ((i + 1) * length + out - 1) // out - start
+    start, end = (bound[0] for bound in _adaptive_bins(torch.tensor([0]), torch.tensor([length]), out))
+    size = end - start
     offsets = torch.cat([size.new_zeros(1), size.cumsum(0)[:-1]])
     members = torch.repeat_interleave(start - offsets, size) + torch.arange(int(size.sum()))
     run = torch.arange(runs)[:, None]
