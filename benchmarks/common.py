@@ -11,19 +11,28 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-DATA = Path(os.environ.get("FACEPRINT_TEST_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+DATA = Path(
+    os.environ.get(
+        "FACEPRINT_TEST_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
 
 
 def peer():
-    """facenet-pytorch 2.6.0, the comparison peer (``pip install --no-deps facenet-pytorch==2.6.0``)."""
+    """facenet-pytorch 2.6.0, the comparison peer (``pip install --no-deps
+    facenet-pytorch==2.6.0``)."""
     try:
         import facenet_pytorch
     except ImportError:
-        raise SystemExit("install the peer first: pip install --no-deps facenet-pytorch==2.6.0 requests") from None
+        raise SystemExit(
+            "install the peer first: pip install --no-deps facenet-pytorch==2.6.0 requests"
+        ) from None
     return facenet_pytorch
 
 
-def best_of(fn: Callable[[], object], repeat: int = 3, warmup: Callable[[], object] | None = None) -> tuple[float, object]:
+def best_of(
+    fn: Callable[[], object], repeat: int = 3, warmup: Callable[[], object] | None = None
+) -> tuple[float, object]:
     """Smallest wall time of ``repeat`` runs and the last result, after one warm-up call
     (``warmup``, or a first run of ``fn``)."""
     result = (warmup or fn)()
@@ -45,7 +54,7 @@ def agreement(ours: list, theirs: list) -> tuple[int, int, float]:
     n_ours = sum(0 if b is None else len(b) for b in ours)
     n_theirs = sum(0 if b is None else len(b) for b in theirs)
     worst = 1.0
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         if a is None or b is None or len(a) == 0 or len(b) == 0:
             continue
         iou = box_iou(torch.as_tensor(a[:, :4]), torch.as_tensor(b[:, :4])).numpy()
@@ -70,7 +79,9 @@ def video_frames(height: int | None = None, limit: int | None = None) -> list[np
         for frame in container.decode(video=0):
             image = frame.to_image()
             if height is not None and image.height != height:
-                image = image.resize((round(image.width * height / image.height), height), Image.BILINEAR)
+                image = image.resize(
+                    (round(image.width * height / image.height), height), Image.BILINEAR
+                )
             frames.append(np.asarray(image))
             if limit is not None and len(frames) >= limit:
                 break
@@ -81,4 +92,7 @@ def report(rows: list[tuple[str, float, float, str]], unit: str) -> None:
     """Print ``name, ours, theirs`` throughputs and their ratio."""
     print(f"{'work':<34} {'faceprint':>12} {'facenet-pytorch':>16} {'ratio':>7}  agreement")
     for name, ours, theirs, note in rows:
-        print(f"{name:<34} {ours:>9.1f} {unit:<3}{theirs:>12.1f} {unit:<3} {ours / theirs:>6.2f}x  {note}")
+        print(
+            f"{name:<34} {ours:>9.1f} {unit:<3}{theirs:>12.1f} {unit:<3} "
+            f"{ours / theirs:>6.2f}x  {note}"
+        )

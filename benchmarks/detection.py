@@ -23,7 +23,9 @@ from faceprint import MTCNN  # noqa: E402
 
 def verdict(n_ours: int, n_theirs: int, worst_iou: float) -> str:
     same = n_ours == n_theirs and worst_iou >= 0.99
-    return f"{'same' if same else 'DIFFERENT'}: {n_ours} vs {n_theirs} faces, min IoU {worst_iou:.3f}"
+    return (
+        f"{'same' if same else 'DIFFERENT'}: {n_ours} vs {n_theirs} faces, min IoU {worst_iou:.3f}"
+    )
 
 
 def main() -> None:
@@ -41,26 +43,46 @@ def main() -> None:
 
     def compare(name, images, batched, unit_count):
         if batched:
+
             def run_ours():
-                return [b for i in range(0, len(images), args.batch) for b in ours.detect(images[i : i + args.batch])[0]]
+                return [
+                    b
+                    for i in range(0, len(images), args.batch)
+                    for b in ours.detect(images[i : i + args.batch])[0]
+                ]
 
             def run_theirs():
-                return [b for i in range(0, len(images), args.batch) for b in as_list(theirs.detect(images[i : i + args.batch])[0])]
+                return [
+                    b
+                    for i in range(0, len(images), args.batch)
+                    for b in as_list(theirs.detect(images[i : i + args.batch])[0])
+                ]
         else:
+
             def run_ours():
                 return [ours.detect(x)[0] for x in images]
 
             def run_theirs():
-                return [None if (b := theirs.detect(x)[0]) is None else np.asarray(b, np.float32) for x in images]
+                return [
+                    None if (b := theirs.detect(x)[0]) is None else np.asarray(b, np.float32)
+                    for x in images
+                ]
 
         t_ours, b_ours = best_of(run_ours, args.repeat, warmup=lambda: ours.detect(images[:2]))
-        t_theirs, b_theirs = best_of(run_theirs, args.repeat, warmup=lambda: theirs.detect(images[:1]))
+        t_theirs, b_theirs = best_of(
+            run_theirs, args.repeat, warmup=lambda: theirs.detect(images[:1])
+        )
         if batched:
             # facenet-pytorch's batched answers depend on the batch's make-up (float32 NMS offsets);
             # its one-image answers are the reference faceprint reproduces.
-            b_theirs = [None if (b := theirs.detect(x)[0]) is None else np.asarray(b, np.float32) for x in images]
+            b_theirs = [
+                None if (b := theirs.detect(x)[0]) is None else np.asarray(b, np.float32)
+                for x in images
+            ]
         n_ours, n_theirs, worst = agreement(b_ours, b_theirs)
-        rows.append((name, unit_count / t_ours, unit_count / t_theirs, verdict(n_ours, n_theirs, worst)))
+        rows.append(
+            (name, unit_count / t_ours, unit_count / t_theirs, verdict(n_ours, n_theirs, worst))
+        )
         print(f"  {name}: {t_ours:.2f} s vs {t_theirs:.2f} s", flush=True)
 
     for height in (1080, 720, 540):
@@ -73,11 +95,20 @@ def main() -> None:
     multiface = [np.asarray(Image.open(DATA / "samples" / "multiface.jpg").convert("RGB"))]
     compare("multiface.jpg", multiface, False, 1)
 
-    portraits = [Image.open(p).convert("RGB") for p in sorted((DATA / "samples" / "test_images").glob("*/1.jpg"))]
-    t_ours, b_ours = best_of(lambda: ours.detect(portraits)[0], args.repeat)  # one call, mixed sizes
-    t_theirs, b_theirs = best_of(lambda: [theirs.detect(p)[0] for p in portraits], args.repeat)  # it needs a loop
+    portraits = [
+        Image.open(p).convert("RGB")
+        for p in sorted((DATA / "samples" / "test_images").glob("*/1.jpg"))
+    ]
+    t_ours, b_ours = best_of(
+        lambda: ours.detect(portraits)[0], args.repeat
+    )  # one call, mixed sizes
+    t_theirs, b_theirs = best_of(
+        lambda: [theirs.detect(p)[0] for p in portraits], args.repeat
+    )  # it needs a loop
     n_ours, n_theirs, worst = agreement(b_ours, [np.asarray(b, np.float32) for b in b_theirs])
-    rows.append(("4 portraits (mixed sizes)", 4 / t_ours, 4 / t_theirs, verdict(n_ours, n_theirs, worst)))
+    rows.append(
+        ("4 portraits (mixed sizes)", 4 / t_ours, 4 / t_theirs, verdict(n_ours, n_theirs, worst))
+    )
     print()
     report(rows, "img/s")
 

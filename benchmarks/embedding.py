@@ -34,8 +34,13 @@ def sgemm_gflops() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--gflops", type=float, default=330.0,
-                        help="fp32 sgemm rate of the machine on a quiet run, GFLOP/s (330 on the 2-core dev machine)")
+    parser.add_argument(
+        "--gflops",
+        type=float,
+        default=330.0,
+        help="fp32 sgemm rate of the machine on a quiet run, GFLOP/s "
+        "(330 on the 2-core dev machine)",
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     theirs = peer().InceptionResnetV1(classify=True, num_classes=8631).eval()
@@ -45,17 +50,26 @@ def main() -> None:
     fast = optimize_for_inference(ours)
     measured = sgemm_gflops()
     ceiling = max(measured, args.gflops) / GFLOP_PER_FACE
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; torch sgemm now {measured:.0f} GFLOP/s, "
-          f"ceiling taken as {max(measured, args.gflops):.0f} GFLOP/s = {ceiling:.0f} faces/s")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; torch sgemm now "
+        f"{measured:.0f} GFLOP/s, "
+        f"ceiling taken as {max(measured, args.gflops):.0f} GFLOP/s = {ceiling:.0f} faces/s"
+    )
     rows = []
     for batch in (1, 64):
         x = torch.randn(batch, 3, 160, 160)
         with torch.inference_mode():
-            t_theirs, e_theirs = best_of(lambda: theirs(x), args.repeat)
-            t_ours, e_ours = best_of(lambda: fast(x), args.repeat)
+            t_theirs, e_theirs = best_of(lambda x=x: theirs(x), args.repeat)
+            t_ours, e_ours = best_of(lambda x=x: fast(x), args.repeat)
         diff = float((e_ours - e_theirs).abs().max())
-        rows.append((f"InceptionResnetV1, batch {batch}", batch / t_ours, batch / t_theirs,
-                     f"max |diff| {diff:.1e}; {batch / t_ours / ceiling:.0%} of ceiling"))
+        rows.append(
+            (
+                f"InceptionResnetV1, batch {batch}",
+                batch / t_ours,
+                batch / t_theirs,
+                f"max |diff| {diff:.1e}; {batch / t_ours / ceiling:.0%} of ceiling",
+            )
+        )
     report(rows, "f/s")
 
 

@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 CHILD = r"""
 import json, sys, time, numpy as np
 from pathlib import Path
@@ -66,19 +65,28 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     bench = str(Path(__file__).resolve().parent)
-    print(f"{'dim':>4} {'faces':>9} {'enrol f/s':>10} {'k=1 p50/p99 ms':>16} {'k=10 p50/p99 ms':>17} "
-          f"{'open s':>7} {'rebuild s':>9} {'file MiB':>9} {'peak RSS MiB':>12}")
+    print(
+        f"{'dim':>4} {'faces':>9} {'enrol f/s':>10} {'k=1 p50/p99 ms':>16} {'k=10 p50/p99 ms':>17} "
+        f"{'open s':>7} {'rebuild s':>9} {'file MiB':>9} {'peak RSS MiB':>12}"
+    )
     for dim in args.dims:
         with tempfile.TemporaryDirectory() as folder:
-            code = CHILD.format(bench=bench, faces=args.faces, dim=dim, queries=args.queries, folder=folder)
+            code = CHILD.format(
+                bench=bench, faces=args.faces, dim=dim, queries=args.queries, folder=folder
+            )
             started = time.perf_counter()
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
             if done.returncode:
                 raise SystemExit(f"the {dim}-d run failed:\n{done.stderr[-3000:]}")
             r = json.loads(done.stdout)
-        print(f"{dim:>4} {r['faces']:>9} {r['enrol_faces_per_s']:>10.0f} {r['k1_p50_ms']:>7.1f}/{r['k1_p99_ms']:<8.1f} "
-              f"{r['k10_p50_ms']:>8.1f}/{r['k10_p99_ms']:<8.1f} {r['open_s']:>7.2f} {r['open_rebuild_s']:>9.2f} "
-              f"{r['file_mb']:>9.0f} {r['peak_rss_mb']:>12.0f}   ({time.perf_counter() - started:.0f} s)")
+        print(
+            f"{dim:>4} {r['faces']:>9} {r['enrol_faces_per_s']:>10.0f} "
+            f"{r['k1_p50_ms']:>7.1f}/{r['k1_p99_ms']:<8.1f} "
+            f"{r['k10_p50_ms']:>8.1f}/{r['k10_p99_ms']:<8.1f} {r['open_s']:>7.2f} "
+            f"{r['open_rebuild_s']:>9.2f} "
+            f"{r['file_mb']:>9.0f} {r['peak_rss_mb']:>12.0f}   "
+            f"({time.perf_counter() - started:.0f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -47,13 +47,20 @@ def main() -> None:
     theirs = peer().MTCNN(keep_all=True, device="cuda")
     ours32 = MTCNN(keep_all=True, device="cuda")
     ours16 = MTCNN(keep_all=True, device="cuda").half()
-    print(f"{'frames':<10} {'facenet fp32':>13} {'faceprint fp32':>15} {'faceprint fp16':>15} {'ratio fp32':>11} {'ratio fp16':>11}  agreement")
+    print(
+        f"{'frames':<10} {'facenet fp32':>13} {'faceprint fp32':>15} {'faceprint fp16':>15} "
+        f"{'ratio fp32':>11} {'ratio fp16':>11}  agreement"
+    )
     for height in (1080, 720, 540):
         frames = video_frames(height, args.frames)
         b = args.batch
 
-        def run(detector, convert=lambda x: x):
-            return [x for i in range(0, len(frames), b) for x in convert(detector.detect(frames[i : i + b])[0])]
+        def run(detector, convert=lambda x: x, frames=frames, b=b):
+            return [
+                x
+                for i in range(0, len(frames), b)
+                for x in convert(detector.detect(frames[i : i + b])[0])
+            ]
 
         t_theirs, b_theirs = timed(lambda: run(theirs, as_list))
         t32, b32 = timed(lambda: run(ours32))
@@ -61,8 +68,12 @@ def main() -> None:
         n32, nt, iou32 = agreement(b32, b_theirs)
         n16, _, iou16 = agreement(b16, b_theirs)
         fps = [len(frames) / t for t in (t_theirs, t32, t16)]
-        print(f"{height}p{'':<5} {fps[0]:>9.1f} fps {fps[1]:>11.1f} fps {fps[2]:>11.1f} fps {fps[1] / fps[0]:>10.2f}x "
-              f"{fps[2] / fps[0]:>10.2f}x  fp32 {n32}/{nt} faces IoU {iou32:.3f}; fp16 {n16} faces IoU {iou16:.3f}")
+        print(
+            f"{height}p{'':<5} {fps[0]:>9.1f} fps {fps[1]:>11.1f} fps {fps[2]:>11.1f} fps "
+            f"{fps[1] / fps[0]:>10.2f}x "
+            f"{fps[2] / fps[0]:>10.2f}x  fp32 {n32}/{nt} faces IoU {iou32:.3f}; fp16 {n16} "
+            f"faces IoU {iou16:.3f}"
+        )
     model = InceptionResnetV1(classify=True, num_classes=8631).eval()
     ref = peer().InceptionResnetV1(classify=True, num_classes=8631).eval()
     ref.load_state_dict(model.state_dict())
@@ -73,9 +84,12 @@ def main() -> None:
     t_fast, e_fast = timed(lambda: fast(x))
     fast16 = optimize_for_inference(model).cuda().half()
     t_16, e_16 = timed(lambda: fast16(x.half()))
-    print(f"embedding batch 64: facenet {64 / t_ref:.0f} f/s, faceprint fp32 {64 / t_fast:.0f} f/s "
-          f"({t_ref / t_fast:.2f}x), fp16 {64 / t_16:.0f} f/s ({t_ref / t_16:.2f}x); "
-          f"max |diff| fp32 {float((e_fast - e_ref).abs().max()):.1e}, fp16 {float((e_16.float() - e_ref).abs().max()):.1e}")
+    print(
+        f"embedding batch 64: facenet {64 / t_ref:.0f} f/s, faceprint fp32 {64 / t_fast:.0f} f/s "
+        f"({t_ref / t_fast:.2f}x), fp16 {64 / t_16:.0f} f/s ({t_ref / t_16:.2f}x); "
+        f"max |diff| fp32 {float((e_fast - e_ref).abs().max()):.1e}, fp16 "
+        f"{float((e_16.float() - e_ref).abs().max()):.1e}"
+    )
 
 
 if __name__ == "__main__":

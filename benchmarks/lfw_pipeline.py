@@ -35,7 +35,9 @@ def facenet_pytorch_pipeline(paths: list[Path], batch: int = 32) -> np.ndarray:
     # facenet-pytorch's class is fixed at 512-d: give it the 128-d bottleneck of these weights.
     model.last_linear = torch.nn.Linear(1792, 128, bias=False)
     model.last_bn = torch.nn.BatchNorm1d(128, eps=0.001)
-    model.load_state_dict(FaceRecognizer(model="ms-celeb-1m", threshold=1.0).model.state_dict(), strict=False)
+    model.load_state_dict(
+        FaceRecognizer(model="ms-celeb-1m", threshold=1.0).model.state_dict(), strict=True
+    )
     model.eval()
     out = []
     with torch.no_grad():
@@ -45,7 +47,7 @@ def facenet_pytorch_pipeline(paths: list[Path], batch: int = 32) -> np.ndarray:
             # (facenet-pytorch issue #224), so take detect() and crop as its extract() would.
             boxes, probs = mtcnn.detect(images)
             crops = []
-            for image, b, p in zip(images, boxes, probs):
+            for image, b, _ in zip(images, boxes, probs, strict=True):
                 if b is None:  # the same fallback as faceprint's: a 130 px centre crop
                     c = image.crop((60, 60, 190, 190)).resize((160, 160), Image.BILINEAR)
                     face = torch.from_numpy(np.asarray(c, dtype=np.float32)).permute(2, 0, 1)
@@ -66,16 +68,25 @@ def main() -> None:
     args = parser.parse_args()
     pairs = read_lfw_pairs(args.data / "pairs.txt", args.data / "images")
     keep = np.arange(len(pairs)) < args.pairs
-    pairs.a = [p for p, k in zip(pairs.a, keep) if k]
-    pairs.b = [p for p, k in zip(pairs.b, keep) if k]
+    pairs.a = [p for p, k in zip(pairs.a, keep, strict=True) if k]
+    pairs.b = [p for p, k in zip(pairs.b, keep, strict=True) if k]
     pairs.same, pairs.folds = pairs.same[keep], pairs.folds[keep]
     paths = pairs.images()
-    print(f"{len(pairs)} pairs, {len(paths)} images, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"{len(pairs)} pairs, {len(paths)} images, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
 
     start = time.perf_counter()
-    report = evaluate(FaceRecognizer(model="ms-celeb-1m", align="box"), pairs, cache=False, progress=False)
+    report = evaluate(
+        FaceRecognizer(model="ms-celeb-1m", align="box"), pairs, cache=False, progress=False
+    )
     ours = time.perf_counter() - start
-    print(f"faceprint:       {ours:7.1f} s  accuracy {report.metrics.accuracy:.4f}  peak RSS {peak_rss_mb():.0f} MiB", flush=True)
+    print(
+        f"faceprint:       {ours:7.1f} s  accuracy {report.metrics.accuracy:.4f}  peak RSS "
+        f"{peak_rss_mb():.0f} MiB",
+        flush=True,
+    )
 
     start = time.perf_counter()
     emb = facenet_pytorch_pipeline(paths)
@@ -83,7 +94,10 @@ def main() -> None:
     d = np.linalg.norm(emb[[index[p] for p in pairs.a]] - emb[[index[p] for p in pairs.b]], axis=1)
     theirs = time.perf_counter() - start
     m = verification_metrics(d, pairs.same, pairs.folds)
-    print(f"facenet-pytorch: {theirs:7.1f} s  accuracy {m.accuracy:.4f}  peak RSS {peak_rss_mb():.0f} MiB")
+    print(
+        f"facenet-pytorch: {theirs:7.1f} s  accuracy {m.accuracy:.4f}  peak RSS "
+        f"{peak_rss_mb():.0f} MiB"
+    )
     print(f"ratio: {theirs / ours:.2f}x faster")
 
 

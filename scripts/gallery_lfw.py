@@ -27,9 +27,18 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/lfw"))
     parser.add_argument("--model", default="ms-celeb-1m")
     parser.add_argument("--align", default="box")
-    parser.add_argument("--people", type=int, default=0, help="enrol only this many people (random, seed 0); 0 = all")
+    parser.add_argument(
+        "--people",
+        type=int,
+        default=0,
+        help="enrol only this many people (random, seed 0); 0 = all",
+    )
     args = parser.parse_args()
-    people = {d.name: sorted(d.glob("*.jpg")) for d in sorted((args.data / "images").iterdir()) if d.is_dir()}
+    people = {
+        d.name: sorted(d.glob("*.jpg"))
+        for d in sorted((args.data / "images").iterdir())
+        if d.is_dir()
+    }
     enrolled = [n for n, imgs in people.items() if len(imgs) >= 2]
     if args.people:
         enrolled = sorted(random.Random(0).sample(enrolled, args.people))
@@ -39,10 +48,16 @@ def main() -> None:
     recognizer = FaceRecognizer(model=args.model, align=args.align)
     started = time.perf_counter()
     detections = None if args.align == "none" else detect_primary_faces(recognizer, paths)
-    emb = dict(zip(paths, embed_primary_faces(recognizer, paths, detections)))
-    print(f"embedded {len(paths)} images in {time.perf_counter() - started:.0f} s (cached runs are instant)")
+    emb = dict(zip(paths, embed_primary_faces(recognizer, paths, detections), strict=True))
+    print(
+        f"embedded {len(paths)} images in {time.perf_counter() - started:.0f} s (cached runs "
+        "are instant)"
+    )
 
-    with tempfile.TemporaryDirectory() as tmp, Gallery(Path(tmp) / "lfw.gallery", recognizer=recognizer) as gallery:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Gallery(Path(tmp) / "lfw.gallery", recognizer=recognizer) as gallery,
+    ):
         for name in enrolled:
             gallery.add_embeddings(name, emb[people[name][0]][None], [str(people[name][0])])
         probes = [(n, p) for n in enrolled for p in people[n][1:]]
@@ -58,10 +73,16 @@ def main() -> None:
     dir_at_far = float(np.mean((best == truth) & (dist < t)))
     at_threshold = float(np.mean((best == truth) & (dist < gallery.threshold)))
     far_at_threshold = float(np.mean(impostor_dist < gallery.threshold))
-    print(f"{recognizer.name}: {len(enrolled)} people enrolled, {len(probes)} probes, {len(strangers)} impostors")
+    print(
+        f"{recognizer.name}: {len(enrolled)} people enrolled, {len(probes)} probes, "
+        f"{len(strangers)} impostors"
+    )
     print(f"rank-1 accuracy {rank1:.4f}")
     print(f"open-set DIR at FAR=1% {dir_at_far:.4f} (threshold {t:.3f})")
-    print(f"at the calibrated threshold {gallery.threshold:.3f}: DIR {at_threshold:.4f}, FAR {far_at_threshold:.4f}")
+    print(
+        f"at the calibrated threshold {gallery.threshold:.3f}: DIR {at_threshold:.4f}, FAR "
+        f"{far_at_threshold:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     pairs = read_lfw_pairs(f"{args.data}/pairs.txt", f"{args.data}/images")
     keep = pairs.folds < args.folds
-    pairs.a = [p for p, k in zip(pairs.a, keep) if k]
-    pairs.b = [p for p, k in zip(pairs.b, keep) if k]
+    pairs.a = [p for p, k in zip(pairs.a, keep, strict=True) if k]
+    pairs.b = [p for p, k in zip(pairs.b, keep, strict=True) if k]
     pairs.same, pairs.folds = pairs.same[keep], pairs.folds[keep]
     paths = pairs.images()
     recognizer = FaceRecognizer(model="ms-celeb-1m", align="box", threshold=1.0)
@@ -44,24 +44,44 @@ def main() -> None:
     for start in range(0, len(paths), 32):
         images = [load_image(p) for p in paths[start : start + 32]]
         boxes, probs, _ = recognizer.detector.detect(images, landmarks=True)
-        for image, b, p in zip(images, boxes, probs):
-            for rule, method in (("centre-weighted", "center_weighted_size"), ("largest", "largest")):
+        for image, b, p in zip(images, boxes, probs, strict=True):
+            for rule, method in (
+                ("centre-weighted", "center_weighted_size"),
+                ("largest", "largest"),
+            ):
                 k = select_face(b, p, image.size, method)
-                crop = alignment.crop(image, b[k], None) if k is not None else recognizer.fallback.crop(image, None, None)
-                crops[rule].append(torch.from_numpy(np.asarray(crop, dtype=np.float32)).permute(2, 0, 1))
+                crop = (
+                    alignment.crop(image, b[k], None)
+                    if k is not None
+                    else recognizer.fallback.crop(image, None, None)
+                )
+                crops[rule].append(
+                    torch.from_numpy(np.asarray(crop, dtype=np.float32)).permute(2, 0, 1)
+                )
     index = {p: i for i, p in enumerate(paths)}
     ia = np.array([index[p] for p in pairs.a])
     ib = np.array([index[p] for p in pairs.b])
     variants = {
-        "per-image standardization, centre-weighted face": ("centre-weighted", lambda x: standardize(x, "per_image")),
-        "per-image standardization, largest face": ("largest", lambda x: standardize(x, "per_image")),
+        "per-image standardization, centre-weighted face": (
+            "centre-weighted",
+            lambda x: standardize(x, "per_image"),
+        ),
+        "per-image standardization, largest face": (
+            "largest",
+            lambda x: standardize(x, "per_image"),
+        ),
         "batch-wide prewhiten (32 crops), centre-weighted face": ("centre-weighted", prewhiten),
-        "fixed standardization, centre-weighted face": ("centre-weighted", fixed_image_standardization),
+        "fixed standardization, centre-weighted face": (
+            "centre-weighted",
+            fixed_image_standardization,
+        ),
     }
     for label, (rule, fn) in variants.items():
         batch = torch.stack(crops[rule])
         with torch.inference_mode():
-            emb = torch.cat([model(fn(batch[i : i + 32])) for i in range(0, len(batch), 32)]).numpy()
+            emb = torch.cat(
+                [model(fn(batch[i : i + 32])) for i in range(0, len(batch), 32)]
+            ).numpy()
         m = verification_metrics(np.linalg.norm(emb[ia] - emb[ib], axis=1), pairs.same, pairs.folds)
         print(f"{label:<55} accuracy {m.accuracy:.4f}  AUC {m.auc:.5f}", flush=True)
 

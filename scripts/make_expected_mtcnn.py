@@ -25,7 +25,9 @@ from tests.parity_images import CROP_IMAGES, parity_images  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--out", type=Path, default=Path("tests/expected/mtcnn_facenet_pytorch.npz"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("tests/expected/mtcnn_facenet_pytorch.npz")
+    )
     args = parser.parse_args()
 
     detector = MTCNN(keep_all=True)

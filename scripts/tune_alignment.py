@@ -35,7 +35,12 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/lfw")
     parser.add_argument("--model", default="ms-celeb-1m")
     parser.add_argument("--pairs", default="pairsDevTrain.txt")
-    parser.add_argument("--config", action="append", required=True, help="method:key=value;key=value (tuples as '(1,2)')")
+    parser.add_argument(
+        "--config",
+        action="append",
+        required=True,
+        help="method:key=value;key=value (tuples as '(1,2)')",
+    )
     args = parser.parse_args()
     pairs = read_lfw_pairs(f"{args.data}/{args.pairs}", f"{args.data}/images")
     pairs.folds = np.arange(len(pairs)) % 10
@@ -44,9 +49,19 @@ def main() -> None:
         recognizer = FaceRecognizer(model=args.model, align=alignment, threshold=1.0)
         report = evaluate(recognizer, pairs, progress=False)
         d = report.to_dict()
-        print(json.dumps({"config": text, "accuracy": round(d["accuracy"], 4), "auc": round(d["auc"], 5),
-                          "threshold": round(d["threshold"], 3), "missed": d["missed_detections"],
-                          "seconds": round(d["seconds"], 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "config": text,
+                    "accuracy": round(d["accuracy"], 4),
+                    "auc": round(d["auc"], 5),
+                    "threshold": round(d["threshold"], 3),
+                    "missed": d["missed_detections"],
+                    "seconds": round(d["seconds"], 1),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,15 @@ def run(tmp_path, monkeypatch):
 
 
 def test_detect_json_annotate_and_crops(run, multiface, tmp_path):
-    out = run("detect", multiface, "--json", "--annotate", tmp_path / "ann.png", "--crops", tmp_path / "crops")
+    out = run(
+        "detect",
+        multiface,
+        "--json",
+        "--annotate",
+        tmp_path / "ann.png",
+        "--crops",
+        tmp_path / "crops",
+    )
     report = json.loads(out.stdout)
     assert len(report) == 1 and len(report[0]["faces"]) == 6
     face = report[0]["faces"][0]
@@ -84,9 +92,20 @@ def test_embed_directory(run, lfw, tmp_path):
 
 def test_eval_lfw_json_and_plot(run, lfw, tmp_path):
     pairs = small_pairs_file(lfw, tmp_path / "pairs.txt")
-    out = run("eval", "lfw", "--data", lfw, "--pairs", pairs, "--json", "--plot", tmp_path / "roc.png")
+    out = run(
+        "eval", "lfw", "--data", lfw, "--pairs", pairs, "--json", "--plot", tmp_path / "roc.png"
+    )
     d = json.loads(out.stdout)
-    for key in ("accuracy", "accuracy_std", "auc", "eer", "tar_at_far_1e-3", "missed_detections", "images", "seconds"):
+    for key in (
+        "accuracy",
+        "accuracy_std",
+        "auc",
+        "eer",
+        "tar_at_far_1e-3",
+        "missed_detections",
+        "images",
+        "seconds",
+    ):
         assert key in d
     assert d["accuracy"] >= 0.9 and d["images"] > 40
     assert Image.open(tmp_path / "roc.png").size[0] > 300
@@ -111,7 +130,21 @@ def test_embed_parquet(run, multiface, tmp_path):
 
 def test_eval_lfw_fixed_crop_of_chosen_size(run, lfw, tmp_path):
     pairs = small_pairs_file(lfw, tmp_path / "pairs.txt")
-    d = json.loads(run("eval", "lfw", "--data", lfw, "--pairs", pairs, "--align", "none", "--crop-size", "120", "--json").stdout)
+    d = json.loads(
+        run(
+            "eval",
+            "lfw",
+            "--data",
+            lfw,
+            "--pairs",
+            pairs,
+            "--align",
+            "none",
+            "--crop-size",
+            "120",
+            "--json",
+        ).stdout
+    )
     assert d["alignment"]["method"] == "none" and d["alignment"]["crop_size"] == 120
     assert d["missed_detections"] == 0 and d["accuracy"] >= 0.9
     result = run("eval", "lfw", "--data", lfw, "--pairs", pairs, "--crop-size", "120", ok=False)

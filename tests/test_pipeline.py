@@ -82,7 +82,9 @@ def test_similarity_warp_puts_landmarks_on_the_template(portraits):
 
 
 def test_none_alignment_embeds_the_centre_crop(lfw):
-    recognizer = FaceRecognizer(model="ms-celeb-1m", align=Alignment(method="none", crop_size=120), threshold=1.0)
+    recognizer = FaceRecognizer(
+        model="ms-celeb-1m", align=Alignment(method="none", crop_size=120), threshold=1.0
+    )
     faces = recognizer.embed(_lfw(lfw, "Colin_Powell", 1))
     assert len(faces) == 1 and faces[0].probability is None
     np.testing.assert_allclose(faces[0].box, [65, 65, 185, 185])

@@ -26,7 +26,13 @@ AlignMethod = Literal["box", "similarity", "none"]
 
 #: insightface's arcface template for 112x112 crops: eyes, nose tip, mouth corners, as (x, y).
 ARCFACE_TEMPLATE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
     dtype=np.float64,
 )
 
@@ -56,14 +62,18 @@ class Alignment:
 
     def __post_init__(self) -> None:
         if self.method not in ("box", "similarity", "none"):
-            raise ValueError(f"alignment method must be 'box', 'similarity' or 'none', got {self.method!r}")
+            raise ValueError(
+                f"alignment method must be 'box', 'similarity' or 'none', got {self.method!r}"
+            )
 
     def template(self) -> np.ndarray:
         """``(5, 2)`` landmark positions in the output crop (``similarity``)."""
         centred = (ARCFACE_TEMPLATE_112 - 56.0) * (self.image_size / 112.0) * self.template_scale
         return centred + self.image_size / 2.0 + np.asarray(self.template_shift)
 
-    def crop(self, image: Image.Image, box: Sequence[float] | None, landmarks: np.ndarray | None) -> Image.Image:
+    def crop(
+        self, image: Image.Image, box: Sequence[float] | None, landmarks: np.ndarray | None
+    ) -> Image.Image:
         """Cut one face from an RGB image.
 
         Args:
@@ -78,8 +88,7 @@ class Alignment:
             return center_crop(image, self.crop_size, self.crop_offset, self.image_size)
         if self.method == "similarity":
             return warp_to_template(image, landmarks, self.template(), self.image_size)
-        left, top, right, bottom = margin_box(box, image.width, image.height, self.image_size, self.margin)
-        return image.crop((left, top, right, bottom)).resize((self.image_size, self.image_size), Image.BILINEAR)
+        return crop_box(image, box, self.image_size, self.margin)
 
 
 def warp_to_template(
@@ -103,13 +112,19 @@ def warp_to_template(
         raise ValueError(f"cannot fit a similarity transform to landmarks {source.tolist()}")
     # PIL maps output pixels back to input pixels: hand it the inverse, as its 6 affine terms.
     inverse = np.linalg.inv(transform.params)
-    return image.transform((image_size, image_size), Image.AFFINE, inverse[:2].ravel().tolist(), Image.BILINEAR)
+    return image.transform(
+        (image_size, image_size), Image.AFFINE, inverse[:2].ravel().tolist(), Image.BILINEAR
+    )
 
 
 def center_crop(
-    image: Image.Image, crop_size: int, offset: tuple[float, float] = (0.0, 0.0), image_size: int = 160
+    image: Image.Image,
+    crop_size: int,
+    offset: tuple[float, float] = (0.0, 0.0),
+    image_size: int = 160,
 ) -> Image.Image:
-    """A ``crop_size`` square around the image centre (shifted by ``offset``), resized to ``image_size``."""
+    """A ``crop_size`` square around the image centre (shifted by ``offset``), resized to
+    ``image_size``."""
     box = center_box(image.width, image.height, crop_size, offset)
     return image.crop(box).resize((image_size, image_size), Image.BILINEAR)
 
@@ -117,7 +132,8 @@ def center_crop(
 def center_box(
     width: int, height: int, crop_size: int, offset: tuple[float, float] = (0.0, 0.0)
 ) -> tuple[int, int, int, int]:
-    """``(left, top, right, bottom)`` of a ``crop_size`` square at the image centre plus ``offset``."""
+    """``(left, top, right, bottom)`` of a ``crop_size`` square at the image centre plus
+    ``offset``."""
     cx = width / 2 + offset[0]
     cy = height / 2 + offset[1]
     half = crop_size / 2
@@ -125,7 +141,11 @@ def center_box(
 
 
 def margin_box(
-    box: Sequence[float], image_width: int, image_height: int, image_size: int = 160, margin: float = 0
+    box: Sequence[float],
+    image_width: int,
+    image_height: int,
+    image_size: int = 160,
+    margin: float = 0,
 ) -> tuple[int, int, int, int]:
     """The integer crop box facenet-pytorch takes around a detection.
 
@@ -150,6 +170,22 @@ def margin_box(
     )
 
 
+def crop_box(
+    image: Image.Image, box: Sequence[float], image_size: int = 160, margin: float = 0
+) -> Image.Image:
+    """facenet-pytorch's face crop: ``box`` plus ``margin`` (see :func:`margin_box`), resized
+    bilinearly to ``image_size`` x ``image_size``.
+
+    Args:
+        image: RGB PIL image.
+        box: ``(x1, y1, x2, y2)`` in image pixels.
+        image_size: output side in pixels.
+        margin: margin in output pixels.
+    """
+    crop = margin_box(box, image.width, image.height, image_size, margin)
+    return image.crop(crop).resize((image_size, image_size), Image.BILINEAR)
+
+
 def extract_face(
     img: ImageInput,
     box: Sequence[float],
@@ -169,9 +205,7 @@ def extract_face(
     Returns:
         ``(3, image_size, image_size)`` float32 tensor, RGB values in 0..255, not standardized.
     """
-    pil = to_pil(img)
-    crop_box = margin_box(box, pil.width, pil.height, image_size, margin)
-    face = pil.crop(crop_box).resize((image_size, image_size), Image.BILINEAR)
+    face = crop_box(to_pil(img), box, image_size, margin)
     if save_path is not None:
         directory = os.path.dirname(os.fspath(save_path))
         if directory:
@@ -191,15 +225,19 @@ def standardize(crops: torch.Tensor, method: str) -> torch.Tensor:
     if method == "fixed":
         return fixed_image_standardization(crops)
     if method == "per_image":
-        flat = crops.flatten(1)
-        mean = flat.mean(dim=1)
-        std = flat.std(dim=1).clamp(min=1.0 / float(flat.shape[1]) ** 0.5)
-        return (crops - mean[:, None, None, None]) / std[:, None, None, None]
+        return _whiten(crops, start_dim=1)
     raise ValueError(f"standardization must be 'fixed' or 'per_image', got {method!r}")
 
 
-def fixed_image_standardization(image_tensor: torch.Tensor) -> torch.Tensor:
-    """``(x - 127.5) / 128``: maps 0..255 to about -1..1. Any shape."""
+def fixed_image_standardization(image_tensor: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """``(x - 127.5) / 128``: maps 0..255 to about -1..1. Any shape.
+
+    Args:
+        image_tensor: float tensor, values 0..255.
+        inplace: overwrite ``image_tensor`` (a tensor made for the purpose) instead of copying.
+    """
+    if inplace:
+        return image_tensor.sub_(127.5).div_(128.0)
     return (image_tensor - 127.5) / 128.0
 
 
@@ -208,7 +246,13 @@ def prewhiten(x: torch.Tensor) -> torch.Tensor:
 
     Zero mean and unit standard deviation, the std floored at ``1/sqrt(numel)``.
     """
-    mean = x.mean()
-    std = x.std()
-    std_adj = std.clamp(min=1.0 / (float(x.numel()) ** 0.5))
-    return (x - mean) / std_adj
+    return _whiten(x, start_dim=0)
+
+
+def _whiten(x: torch.Tensor, start_dim: int) -> torch.Tensor:
+    """Zero mean, unit std over the dimensions from ``start_dim`` on (std floored at 1/sqrt(n))."""
+    flat = x.flatten(start_dim)
+    mean = flat.mean(dim=-1)
+    std = flat.std(dim=-1).clamp(min=1.0 / float(flat.shape[-1]) ** 0.5)
+    shape = (*mean.shape, *([1] * (x.dim() - start_dim)))
+    return (x - mean.view(shape)) / std.view(shape)

@@ -10,7 +10,10 @@ from pathlib import Path
 import click
 import numpy as np
 
+from faceprint.detection.mtcnn import MTCNN_DEFAULTS
 from faceprint.errors import FaceprintError
+from faceprint.gallery.gallery import DEFAULT_FAR
+from faceprint.pipeline import DEFAULT_MODEL, DEFAULT_PRECISION
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,11 +25,34 @@ def main() -> None:
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
-@click.option("--annotate", type=click.Path(dir_okay=False, path_type=Path), help="Draw the detections into this PNG/JPEG (name_<image> for several images).")
-@click.option("--crops", type=click.Path(file_okay=False, path_type=Path), help="Save each face crop into this directory.")
-@click.option("--image-size", default=160, show_default=True, help="Side of the saved crops.")
-@click.option("--margin", default=0, show_default=True, help="Crop margin, in crop pixels.")
-@click.option("--min-face-size", default=20, show_default=True, help="Smallest face searched for, in pixels.")
+@click.option(
+    "--annotate",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Draw the detections into this PNG/JPEG (name_<image> for several images).",
+)
+@click.option(
+    "--crops",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Save each face crop into this directory.",
+)
+@click.option(
+    "--image-size",
+    default=MTCNN_DEFAULTS["image_size"],
+    show_default=True,
+    help="Side of the saved crops.",
+)
+@click.option(
+    "--margin",
+    default=MTCNN_DEFAULTS["margin"],
+    show_default=True,
+    help="Crop margin, in crop pixels.",
+)
+@click.option(
+    "--min-face-size",
+    default=MTCNN_DEFAULTS["min_face_size"],
+    show_default=True,
+    help="Smallest face searched for, in pixels.",
+)
 @click.option("--device", default=None, help="torch device, e.g. cuda.")
 def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, device) -> None:
     """Find faces: boxes, probabilities and 5 landmarks per face."""
@@ -35,7 +61,13 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
     from faceprint.drawing import annotate as draw
     from faceprint.images import load_image
 
-    mtcnn = MTCNN(image_size=image_size, margin=margin, min_face_size=min_face_size, keep_all=True, device=device)
+    mtcnn = MTCNN(
+        image_size=image_size,
+        margin=margin,
+        min_face_size=min_face_size,
+        keep_all=True,
+        device=device,
+    )
     report, failed = [], 0
     for path in images:
         try:
@@ -46,16 +78,29 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
             click.echo(f"error: {e}", err=True)
             report.append({"image": str(path), "error": str(e), "faces": []})
             continue
-        faces = [] if boxes is None else [
-            {"box": [round(float(v), 2) for v in b], "probability": round(float(p), 6),
-             "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in pts]}
-            for b, p, pts in zip(boxes, probs, points)
-        ]
+        faces = (
+            []
+            if boxes is None
+            else [
+                {
+                    "box": [round(float(v), 2) for v in b],
+                    "probability": round(float(p), 6),
+                    "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in pts],
+                }
+                for b, p, pts in zip(boxes, probs, points, strict=True)
+            ]
+        )
         report.append({"image": str(path), "faces": faces})
         if annotate:
-            target = annotate if len(images) == 1 else annotate.with_name(f"{annotate.stem}_{path.stem}{annotate.suffix}")
+            target = (
+                annotate
+                if len(images) == 1
+                else annotate.with_name(f"{annotate.stem}_{path.stem}{annotate.suffix}")
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
-            draw(pil, boxes, None if probs is None else [f"{p:.3f}" for p in probs], points).save(target)
+            draw(pil, boxes, None if probs is None else [f"{p:.3f}" for p in probs], points).save(
+                target
+            )
         for i, box in enumerate([] if boxes is None or not crops else boxes):
             extract_face(pil, box, image_size, margin, save_path=crops / f"{path.stem}_{i + 1}.png")
         if not as_json:
@@ -69,15 +114,31 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
         sys.exit(1)
 
 
-_MODEL = click.option("--model", default="ms-celeb-1m", show_default=True, help="Registry name of the embedding weights.")
-_ALIGN = click.option("--align", type=click.Choice(["box", "similarity", "none"]), default="box", show_default=True,
-                      help="How faces are cut: detection box with margin, 5-point similarity warp, or a fixed centre crop.")
+_MODEL = click.option(
+    "--model",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="Registry name of the embedding weights, or a faceprint model file.",
+)
+_ALIGN = click.option(
+    "--align",
+    type=click.Choice(["box", "similarity", "none"]),
+    default="box",
+    show_default=True,
+    help="How faces are cut: detection box with margin, 5-point similarity warp, "
+    "or a fixed centre crop.",
+)
 _DEVICE = click.option("--device", default=None, help="torch device, e.g. cuda.")
-_PRECISION = click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-                          help="Embedding precision; bf16 is faster on CPUs with AVX-512 BF16.")
+_PRECISION = click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default=DEFAULT_PRECISION,
+    show_default=True,
+    help="Embedding precision; bf16 is faster on CPUs with AVX-512 BF16.",
+)
 
 
-def _recognizer(model: str, align: str, device: str | None, precision: str = "fp32"):
+def _recognizer(model: str, align: str, device: str | None, precision: str = DEFAULT_PRECISION):
     from faceprint.pipeline import FaceRecognizer
 
     try:
@@ -92,7 +153,11 @@ def _recognizer(model: str, align: str, device: str | None, precision: str = "fp
 @_MODEL
 @_ALIGN
 @_DEVICE
-@click.option("--annotate", type=click.Path(dir_okay=False, path_type=Path), help="Write both photos side by side with the verdict.")
+@click.option(
+    "--annotate",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write both photos side by side with the verdict.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def verify(image_a, image_b, model, align, device, annotate, as_json) -> None:
     """Are IMAGE_A and IMAGE_B the same person? Prints distance, verdict and threshold."""
@@ -108,16 +173,32 @@ def verify(image_a, image_b, model, align, device, annotate, as_json) -> None:
     if annotate:
         verification_panel(a, b, result).save(annotate)
     if as_json:
-        click.echo(json.dumps({"distance": result.distance, "same": result.same, "threshold": result.threshold,
-                               "model": recognizer.name}))
+        click.echo(
+            json.dumps(
+                {
+                    "distance": result.distance,
+                    "same": result.same,
+                    "threshold": result.threshold,
+                    "model": recognizer.name,
+                }
+            )
+        )
     else:
         verdict = "same person" if result.same else "different people"
-        click.echo(f"distance {result.distance:.4f} (threshold {result.threshold:.4f}, {recognizer.name}): {verdict}")
+        click.echo(
+            f"distance {result.distance:.4f} (threshold {result.threshold:.4f}, "
+            f"{recognizer.name}): {verdict}"
+        )
 
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .npz or .parquet.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output .npz or .parquet.",
+)
 @_MODEL
 @_ALIGN
 @_DEVICE
@@ -139,7 +220,10 @@ def embed(inputs, out, model, align, device) -> None:
             continue
         rows += [(str(path), i, f) for i, f in enumerate(faces)]
     write_embeddings(out, rows, recognizer.name)
-    click.echo(f"{len(rows)} faces from {len(paths) - failed} images -> {out}" + (f" ({failed} unreadable)" if failed else ""))
+    click.echo(
+        f"{len(rows)} faces from {len(paths) - failed} images -> {out}"
+        + (f" ({failed} unreadable)" if failed else "")
+    )
 
 
 @main.group(name="eval")
@@ -148,44 +232,83 @@ def evaluation() -> None:
 
 
 @evaluation.command("lfw")
-@click.option("--data", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path), help="LFW directory (holding images/ and pairs.txt), or the images directory itself.")
-@click.option("--pairs", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Pairs file (default DATA/pairs.txt).")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="LFW directory (holding images/ and pairs.txt), or the images directory itself.",
+)
+@click.option(
+    "--pairs",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Pairs file (default DATA/pairs.txt).",
+)
 @_MODEL
 @_ALIGN
 @_DEVICE
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write the ROC curve to this PNG.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the ROC curve to this PNG.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--no-cache", is_flag=True, help="Recompute detections and embeddings.")
 @_PRECISION
-@click.option("--crop-size", type=int, default=None, help="--align none: side of the centre crop in pixels (default: the model's tuned one).")
-def eval_lfw(data, pairs, model, align, device, plot, as_json, no_cache, precision, crop_size) -> None:
+@click.option(
+    "--crop-size",
+    type=int,
+    default=None,
+    help="--align none: side of the centre crop in pixels (default: the model's tuned one).",
+)
+def eval_lfw(
+    data, pairs, model, align, device, plot, as_json, no_cache, precision, crop_size
+) -> None:
     """LFW's 10-fold verification protocol: accuracy, AUC, EER, TAR@FAR=1e-3."""
     from faceprint.evaluation.plots import plot_roc
     from faceprint.evaluation.verification import evaluate, read_lfw_pairs
 
     images = data / "images" if (data / "images").is_dir() else data
-    pairs_file = pairs or (data / "pairs.txt" if (data / "pairs.txt").is_file() else data.parent / "pairs.txt")
+    pairs_file = pairs or (
+        data / "pairs.txt" if (data / "pairs.txt").is_file() else data.parent / "pairs.txt"
+    )
     recognizer = _recognizer(model, align, device, precision)
     if crop_size is not None:
         if align != "none":
             raise click.UsageError("--crop-size goes with --align none")
         recognizer.alignment = dataclasses.replace(recognizer.alignment, crop_size=crop_size)
-    report = evaluate(recognizer, read_lfw_pairs(pairs_file, images), cache=not no_cache, progress=True)
+    report = evaluate(
+        recognizer, read_lfw_pairs(pairs_file, images), cache=not no_cache, progress=True
+    )
     d = report.to_dict()
     if plot:
-        plot_roc({f"{recognizer.name}  acc {d['accuracy']:.4f}": report.roc}, plot, title=f"LFW ({pairs_file.name})")
+        plot_roc(
+            {f"{recognizer.name}  acc {d['accuracy']:.4f}": report.roc},
+            plot,
+            title=f"LFW ({pairs_file.name})",
+        )
     if as_json:
         click.echo(json.dumps(d))
         return
     click.echo(f"model {recognizer.name}, {d['pairs']} pairs, {d['images']} images")
-    click.echo(f"accuracy {d['accuracy']:.4f} ± {d['accuracy_std']:.4f}   AUC {d['auc']:.5f}   EER {d['eer']:.4f}   "
-               f"TAR@FAR=1e-3 {d['tar_at_far_1e-3']:.4f}")
-    click.echo(f"mean threshold {d['threshold']:.4f}; missed detections {d['missed_detections']} ({d['missed_handling']})")
+    click.echo(
+        f"accuracy {d['accuracy']:.4f} ± {d['accuracy_std']:.4f}   AUC {d['auc']:.5f}   EER "
+        f"{d['eer']:.4f}   "
+        f"TAR@FAR=1e-3 {d['tar_at_far_1e-3']:.4f}"
+    )
+    click.echo(
+        f"mean threshold {d['threshold']:.4f}; missed detections {d['missed_detections']} "
+        f"({d['missed_handling']})"
+    )
     click.echo(f"{d['seconds']:.1f} s" + (f"; ROC curve -> {plot}" if plot else ""))
 
 
 @main.command()
-@click.option("--out", default="faceprint-demo.png", show_default=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    default="faceprint-demo.png",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
 @_MODEL
 @_DEVICE
 def demo(out, model, device) -> None:
@@ -200,12 +323,27 @@ def demo(out, model, device) -> None:
         click.echo(line)
 
 
-def _open_gallery(path: Path, model: str | None = None, align: str | None = None, vectors: str | None = None,
-                  create: bool = False, threshold: float | None = None):
+def _open_gallery(
+    path: Path,
+    model: str | None = None,
+    align: str | None = None,
+    vectors: str | None = None,
+    create: bool = False,
+    threshold: float | None = None,
+    far: float = DEFAULT_FAR,
+):
     from faceprint.gallery import Gallery
 
     try:
-        return Gallery(path, model=model, align=align, vectors=vectors, create=create, threshold=threshold)
+        return Gallery(
+            path,
+            model=model,
+            align=align,
+            vectors=vectors,
+            create=create,
+            threshold=threshold,
+            far=far,
+        )
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
 
@@ -215,20 +353,44 @@ def _image_files(inputs) -> list[Path]:
 
     out = []
     for item in inputs:
-        out += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if item.is_dir() else [item]
+        out += (
+            sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if item.is_dir()
+            else [item]
+        )
     return out
 
 
-_GALLERY = click.option("--gallery", "gallery_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Gallery file.")
-_VECTORS = click.option("--vectors", default=None, help="Milvus URI for the vectors (server URL or Milvus Lite .db file); default: embedded FAISS.")
+_GALLERY = click.option(
+    "--gallery",
+    "gallery_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Gallery file.",
+)
+_VECTORS = click.option(
+    "--vectors",
+    default=None,
+    help="Milvus URI for the vectors (server URL or Milvus Lite .db file); "
+    "default: embedded FAISS.",
+)
 
 
 @main.command()
 @_GALLERY
 @click.argument("args", nargs=-1, required=True)
-@click.option("--model", default=None, help="Embedding model of a new gallery (default ms-celeb-1m).")
-@click.option("--align", type=click.Choice(["box", "similarity", "none"]), default=None, help="Alignment of a new gallery (default box).")
-@click.option("--largest", is_flag=True, help="Enrol the largest face of photos with several faces.")
+@click.option(
+    "--model", default=None, help=f"Embedding model of a new gallery (default {DEFAULT_MODEL})."
+)
+@click.option(
+    "--align",
+    type=click.Choice(["box", "similarity", "none"]),
+    default=None,
+    help="Alignment of a new gallery (default box).",
+)
+@click.option(
+    "--largest", is_flag=True, help="Enrol the largest face of photos with several faces."
+)
 @_VECTORS
 def enroll(gallery_path, args, model, align, largest, vectors) -> None:
     """Enrol faces: NAME IMAGE... for one person, or DIR holding one folder per person.
@@ -258,25 +420,44 @@ def enroll(gallery_path, args, model, align, largest, vectors) -> None:
                     tqdm.write(f"not enrolled: {label}: {why}", file=sys.stderr)
                 bar.update(1)
         identities = len(gallery.list())
-    click.echo(f"enrolled {added}, already there {skipped}, rejected {rejected}; {identities} identities in {gallery_path}")
+    click.echo(
+        f"enrolled {added}, already there {skipped}, rejected {rejected}; {identities} "
+        f"identities in {gallery_path}"
+    )
 
 
 @main.command()
 @_GALLERY
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
-@click.option("--annotate", type=click.Path(file_okay=False, path_type=Path), help="Write each photo with names drawn into this directory.")
+@click.option(
+    "--annotate",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write each photo with names drawn into this directory.",
+)
 @click.option("-k", default=1, show_default=True, help="Candidate identities per face.")
-@click.option("--threshold", type=float, default=None,
-              help="Distance beyond which a face is unknown (default: the model's verification threshold; "
-                   "large galleries want a stricter one, see the README).")
+@click.option(
+    "--far",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=DEFAULT_FAR,
+    show_default=True,
+    help="Open-set false-alarm rate: the fraction of never-enrolled people given a name. "
+    "The threshold "
+    "follows from it and the number of enrolled identities.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="A fixed distance beyond which a face is unknown, instead of the --far threshold.",
+)
 @_VECTORS
-def identify(gallery_path, images, as_json, annotate, k, threshold, vectors) -> None:
+def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors) -> None:
     """Who is in each photo? Every face is named from the gallery, or "unknown"."""
     from faceprint.drawing import annotate as draw
     from faceprint.images import load_image
 
-    gallery = _open_gallery(gallery_path, vectors=vectors, threshold=threshold)
+    gallery = _open_gallery(gallery_path, vectors=vectors, threshold=threshold, far=far)
     recognizer = gallery.recognizer
     out, failed = [], 0
     with gallery:
@@ -289,10 +470,18 @@ def identify(gallery_path, images, as_json, annotate, k, threshold, vectors) -> 
                 click.echo(f"error: {e}", err=True)
                 out.append({"image": str(path), "error": str(e), "faces": []})
                 continue
-            faces = [{"box": [round(float(v), 1) for v in f.box], "identity": ident.name,
-                      "distance": round(ident.distance, 4),
-                      "candidates": [{"identity": m.name, "distance": round(m.distance, 4)} for m in ident.matches]}
-                     for f, ident in found]
+            faces = [
+                {
+                    "box": [round(float(v), 1) for v in f.box],
+                    "identity": ident.name,
+                    "distance": round(ident.distance, 4),
+                    "candidates": [
+                        {"identity": m.name, "distance": round(m.distance, 4)}
+                        for m in ident.matches
+                    ],
+                }
+                for f, ident in found
+            ]
             out.append({"image": str(path), "faces": faces})
             if annotate:
                 annotate.mkdir(parents=True, exist_ok=True)
@@ -300,7 +489,9 @@ def identify(gallery_path, images, as_json, annotate, k, threshold, vectors) -> 
                 labels = [f"{i.name} {i.distance:.2f}" for _, i in found]
                 draw(image, boxes, labels).save(annotate / f"{path.stem}.png")
             if not as_json:
-                names = ", ".join(f"{f['identity']} ({f['distance']:.3f})" for f in faces) or "no face"
+                names = (
+                    ", ".join(f"{f['identity']} ({f['distance']:.3f})" for f in faces) or "no face"
+                )
                 click.echo(f"{path}: {names}")
     if as_json:
         click.echo(json.dumps(out, indent=2))
@@ -321,9 +512,11 @@ def gallery_list(path, as_json) -> None:
     with _open_gallery(path) as gallery:
         rows = gallery.list()
         if as_json:
-            click.echo(json.dumps([{"name": r.name, "faces": r.faces, "created": r.created} for r in rows]))
+            click.echo(
+                json.dumps([{"name": r.name, "faces": r.faces, "created": r.created} for r in rows])
+            )
             return
-        click.echo(f"{path}: {gallery.store.model}, {len(rows)} identities, {len(gallery)} faces")
+        click.echo(f"{path}: {gallery.model}, {len(rows)} identities, {len(gallery)} faces")
         for r in rows:
             click.echo(f"  {r.name}: {r.faces} face(s)")
 
@@ -361,8 +554,9 @@ def gallery_rename(path, old, new) -> None:
 def gallery_export(path, out) -> None:
     """Write every face, with embeddings and records, to OUT (.npz)."""
     with _open_gallery(path) as gallery:
-        n = gallery.export(out)
-    click.echo(f"exported {n} faces -> {out}")
+        written = gallery.export(out)
+        n = len(gallery)
+    click.echo(f"exported {n} faces -> {written}")
 
 
 @gallery_group.command("import")
@@ -370,8 +564,12 @@ def gallery_export(path, out) -> None:
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def gallery_import(path, source) -> None:
     """Merge an exported SOURCE (.npz) into the gallery PATH (created if new)."""
-    with np.load(source) as f:
-        model, align = str(f["model"]).split("/")
+    from faceprint.gallery.exchange import exported_model
+
+    try:
+        model, align = exported_model(source).split("/")
+    except FaceprintError as e:
+        raise click.ClickException(str(e)) from None
     with _open_gallery(path, model, align, create=True) as gallery:
         try:
             n = gallery.import_(source)
@@ -382,14 +580,24 @@ def gallery_import(path, source) -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="A directory (one folder per person, plus noise/) or a .csv file.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A directory (one folder per person, plus noise/) or a .csv file.",
+)
 @_MODEL
 @_ALIGN
-@click.option("--eps", type=float, default=None, help="Use DBSCAN with this L2 radius instead of HDBSCAN.")
-@click.option("--min-samples", default=2, show_default=True, help="Faces needed to found a cluster.")
+@click.option(
+    "--eps", type=float, default=None, help="Use DBSCAN with this L2 radius instead of HDBSCAN."
+)
+@click.option(
+    "--min-samples", default=2, show_default=True, help="Faces needed to found a cluster."
+)
 @_DEVICE
 def cluster(directory, out, model, align, eps, min_samples, device) -> None:
-    """Group the faces of unlabeled photos in DIRECTORY by person (HDBSCAN, or DBSCAN with --eps)."""
+    """Group the faces of unlabeled photos in DIRECTORY by person (HDBSCAN, or DBSCAN with
+    --eps)."""
     import csv
     import shutil
 
@@ -404,17 +612,27 @@ def cluster(directory, out, model, align, eps, min_samples, device) -> None:
             rows += [(path, i, f) for i, f in enumerate(recognizer.embed(path))]
         except FaceprintError as e:
             click.echo(f"error: {e}", err=True)
-    labels = cluster_embeddings(np.stack([f.embedding for _, _, f in rows]) if rows else np.zeros((0, 1)),
-                                eps=eps, min_samples=min_samples)
+    labels = cluster_embeddings(
+        np.stack([f.embedding for _, _, f in rows]) if rows else np.zeros((0, 1)),
+        eps=eps,
+        min_samples=min_samples,
+    )
     if out.suffix.lower() == ".csv":
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["path", "face", "cluster", "x1", "y1", "x2", "y2"])
-            for (path, i, face), label in zip(rows, labels):
-                writer.writerow([path, i, "noise" if label < 0 else label, *[round(float(v), 1) for v in face.box]])
+            for (path, i, face), label in zip(rows, labels, strict=True):
+                writer.writerow(
+                    [
+                        path,
+                        i,
+                        "noise" if label < 0 else label,
+                        *[round(float(v), 1) for v in face.box],
+                    ]
+                )
     else:
-        for (path, i, face), label in zip(rows, labels):
+        for (path, _, _), label in zip(rows, labels, strict=True):
             folder = out / ("noise" if label < 0 else f"person_{label:03d}")
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / path.name
@@ -433,23 +651,32 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def models_list(as_json: bool) -> None:
     """Every registered model: architecture, dimension, LFW accuracy, cached or not."""
+    from faceprint.weights.factory import get_weights, list_models
     from faceprint.weights.fetch import cache_dir
-    from faceprint.weights.registry import list_weights
 
     rows = []
-    for w in list_weights():
-        rows.append({
-            "name": w.name, "architecture": w.architecture, "dim": w.embedding_size,
-            "classes": w.num_classes, "lfw_accuracy": w.lfw_accuracy,
-            "cached": (cache_dir() / w.filename).is_file(), "description": w.description,
-        })
+    for w in map(get_weights, list_models()):
+        rows.append(
+            {
+                "name": w.name,
+                "architecture": w.architecture,
+                "dim": w.embedding_size,
+                "classes": w.num_classes,
+                "lfw_accuracy": w.lfw_accuracy,
+                "cached": (cache_dir() / w.filename).is_file(),
+                "description": w.description,
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"{'name':<15} {'architecture':<20} {'dim':>4} {'LFW':>7}  cached")
     for r in rows:
         lfw = f"{r['lfw_accuracy']:.4f}" if r["lfw_accuracy"] else "-"
-        click.echo(f"{r['name']:<15} {r['architecture']:<20} {r['dim'] or '-':>4} {lfw:>7}  {'yes' if r['cached'] else 'no'}")
+        click.echo(
+            f"{r['name']:<15} {r['architecture']:<20} {r['dim'] or '-':>4} {lfw:>7}  "
+            f"{'yes' if r['cached'] else 'no'}"
+        )
     click.echo(f"cache: {cache_dir()}")
 
 
@@ -457,8 +684,8 @@ def models_list(as_json: bool) -> None:
 @click.argument("name")
 def models_fetch(name: str) -> None:
     """Fetch (and verify, convert, cache) the weights called NAME."""
+    from faceprint.weights.factory import get_weights
     from faceprint.weights.fetch import weights_path
-    from faceprint.weights.registry import get_weights
 
     try:
         path = weights_path(get_weights(name))

@@ -27,7 +27,9 @@ def demo_images() -> tuple[Image.Image, Image.Image, Image.Image]:
     return astronaut, second, cameraman
 
 
-def run_demo(out: str | os.PathLike, model: str = DEFAULT_MODEL, device: str | None = None) -> list[str]:
+def run_demo(
+    out: str | os.PathLike, model: str = DEFAULT_MODEL, device: str | None = None
+) -> list[str]:
     """Verify the astronaut against her second photo and against the cameraman.
 
     Writes both comparisons, stacked, to ``out`` and returns the lines to print.
@@ -36,12 +38,20 @@ def run_demo(out: str | os.PathLike, model: str = DEFAULT_MODEL, device: str | N
     recognizer = FaceRecognizer(model=model, device=device)
     lines = []
     panels = []
-    for label, other in (("astronaut vs astronaut (mirrored, rotated, rescaled)", second), ("astronaut vs cameraman", cameraman)):
+    for label, other in (
+        ("astronaut vs astronaut (mirrored, rotated, rescaled)", second),
+        ("astronaut vs cameraman", cameraman),
+    ):
         result = recognizer.verify(astronaut, other)
         verdict = "same person" if result.same else "different people"
-        lines.append(f"{label}: distance {result.distance:.3f}, threshold {result.threshold:.3f} -> {verdict}")
+        lines.append(
+            f"{label}: distance {result.distance:.3f}, threshold {result.threshold:.3f} -> "
+            f"{verdict}"
+        )
         panels.append(verification_panel(astronaut, other, result))
-    sheet = Image.new("RGB", (max(p.width for p in panels), sum(p.height for p in panels)), (255, 255, 255))
+    sheet = Image.new(
+        "RGB", (max(p.width for p in panels), sum(p.height for p in panels)), (255, 255, 255)
+    )
     y = 0
     for panel in panels:
         sheet.paste(panel, (0, y))

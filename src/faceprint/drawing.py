@@ -54,8 +54,10 @@ def verification_panel(image_a: Image.Image, image_b: Image.Image, result) -> Im
     """
     height = 360
     tiles = []
-    for image, face in zip((image_a, image_b), result.faces):
-        drawn = annotate(image, face.box[None], None, None if face.landmarks is None else face.landmarks[None])
+    for image, face in zip((image_a, image_b), result.faces, strict=True):
+        drawn = annotate(
+            image, face.box[None], None, None if face.landmarks is None else face.landmarks[None]
+        )
         scale = height / drawn.height
         tiles.append(drawn.resize((max(1, round(drawn.width * scale)), height), Image.BILINEAR))
     band = 48
@@ -68,6 +70,10 @@ def verification_panel(image_a: Image.Image, image_b: Image.Image, result) -> Im
     colour = (0, 140, 60) if result.same else (200, 30, 30)
     draw = ImageDraw.Draw(panel)
     font = ImageFont.load_default(size=22)
-    draw.text((10, height + 12), f"{verdict}   distance {result.distance:.3f} (threshold {result.threshold:.3f})",
-              fill=colour, font=font)
+    draw.text(
+        (10, height + 12),
+        f"{verdict}   distance {result.distance:.3f} (threshold {result.threshold:.3f})",
+        fill=colour,
+        font=font,
+    )
     return panel

@@ -11,7 +11,9 @@ import numpy as np
 from faceprint.pipeline import Face
 
 
-def write_embeddings(path: str | os.PathLike, rows: Sequence[tuple[str, int, Face]], model: str) -> None:
+def write_embeddings(
+    path: str | os.PathLike, rows: Sequence[tuple[str, int, Face]], model: str
+) -> None:
     """Write faces to ``path``.
 
     Args:
@@ -28,7 +30,10 @@ def write_embeddings(path: str | os.PathLike, rows: Sequence[tuple[str, int, Fac
         "path": np.array([r[0] for r in rows], dtype=str),
         "face": np.array([r[1] for r in rows], dtype=np.int32),
         "box": np.array([r[2].box for r in rows], dtype=np.float32).reshape(-1, 4),
-        "probability": np.array([np.nan if r[2].probability is None else r[2].probability for r in rows], dtype=np.float32),
+        "probability": np.array(
+            [np.nan if r[2].probability is None else r[2].probability for r in rows],
+            dtype=np.float32,
+        ),
         "embedding": np.array([r[2].embedding for r in rows], dtype=np.float32).reshape(-1, dim),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,14 +44,18 @@ def write_embeddings(path: str | os.PathLike, rows: Sequence[tuple[str, int, Fac
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
-            raise ValueError("writing .parquet needs pyarrow (pip install pyarrow), or use .npz") from None
-        table = pa.table({
-            "path": columns["path"].tolist(),
-            "face": columns["face"],
-            "box": columns["box"].tolist(),
-            "probability": columns["probability"],
-            "embedding": columns["embedding"].tolist(),
-        })
+            raise ValueError(
+                "writing .parquet needs pyarrow (pip install pyarrow), or use .npz"
+            ) from None
+        table = pa.table(
+            {
+                "path": columns["path"].tolist(),
+                "face": columns["face"],
+                "box": columns["box"].tolist(),
+                "probability": columns["probability"],
+                "embedding": columns["embedding"].tolist(),
+            }
+        )
         pq.write_table(table.replace_schema_metadata({"model": model}), path)
     else:
         raise ValueError(f"{path}: the output must end in .npz or .parquet")

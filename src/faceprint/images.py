@@ -11,7 +11,6 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -19,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from faceprint.errors import ImageError
 
-ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+ImageInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
 #: Largest image, in pixels, that faceprint decodes: Pillow's own decompression-bomb limit.
 MAX_PIXELS: int = Image.MAX_IMAGE_PIXELS or 89_478_485
@@ -65,9 +64,13 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     except Image.DecompressionBombError as e:
         raise ImageError(f"{path}: {e} Downscale it first.") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file Pillow can decode (corrupt or wrong format)") from None
+        raise ImageError(
+            f"{path}: not an image file Pillow can decode (corrupt or wrong format)"
+        ) from None
     except OSError as e:
-        raise ImageError(f"{path}: cannot decode image ({e}); the file is corrupt or truncated") from None
+        raise ImageError(
+            f"{path}: cannot decode image ({e}); the file is corrupt or truncated"
+        ) from None
 
 
 def to_rgb_pil(img: Image.Image) -> Image.Image:
@@ -116,7 +119,11 @@ def to_rgb_array(image: ImageInput, name: str = "image") -> np.ndarray:
 
 def to_pil(image: ImageInput, name: str = "image") -> Image.Image:
     """Like :func:`to_rgb_array`, but returns an RGB PIL image."""
-    if isinstance(image, Image.Image) and image.mode == "RGB" and image.getexif().get(0x0112, 1) == 1:
+    if (
+        isinstance(image, Image.Image)
+        and image.mode == "RGB"
+        and image.getexif().get(0x0112, 1) == 1
+    ):
         return image
     return Image.fromarray(to_rgb_array(image, name))
 
@@ -143,7 +150,9 @@ def _array_to_rgb(image: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ImageError(f"{name}: shape {shape} is not an image; expected (H, W, 3) or a (B, H, W, 3) batch")
+        raise ImageError(
+            f"{name}: shape {shape} is not an image; expected (H, W, 3) or a (B, H, W, 3) batch"
+        )
     _check_pixels((image.shape[1], image.shape[0]), name)
     if image.shape[2] == 1:
         return np.repeat(image, 3, axis=2)

@@ -1,10 +1,11 @@
-"""Image -> faces -> embeddings: detection, alignment and embedding composed, from registry names."""
+"""Image -> faces -> embeddings: detection, alignment and embedding composed, from registry
+names."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,16 +13,19 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from faceprint.alignment import AlignMethod, Alignment, center_box, standardize
+from faceprint.alignment import Alignment, AlignMethod, center_box, standardize
+from faceprint.boxes import box_area
 from faceprint.detection.mtcnn import MTCNN
+from faceprint.errors import ModelMismatchError, NoFaceError
 from faceprint.images import ImageInput, as_image_list, is_batch, to_pil
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 from faceprint.models.inference import optimize_for_inference
-from faceprint.weights.registry import get_weights
+from faceprint.weights.factory import create_model, get_weights
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "ms-celeb-1m"
+DEFAULT_PRECISION = "fp32"
 
 
 @dataclass
@@ -49,6 +53,23 @@ class Face:
 
 
 @dataclass(frozen=True)
+class Region:
+    """Where a face is in one image of a batch, for :meth:`FaceRecognizer.embed_regions`.
+
+    Attributes:
+        image: index of the image in the batch.
+        box: ``(4,)`` detection box, or None for the fallback centre crop.
+        probability: detection probability, None without a detection.
+        landmarks: ``(5, 2)`` landmarks of the detection, or None.
+    """
+
+    image: int
+    box: np.ndarray | None = None
+    probability: float | None = None
+    landmarks: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class Verification:
     """The answer to "are these the same person?".
 
@@ -69,7 +90,9 @@ class FaceRecognizer:
     """Detector -> alignment -> embedding model, built from a registry name.
 
     Args:
-        model: registry name of the embedding weights (``"ms-celeb-1m"``, ``"vggface2"``, ...).
+        model: registry name of the embedding weights (``"ms-celeb-1m"``, ``"vggface2"``, ...)
+            or the path of a faceprint model file; :func:`faceprint.create_model` builds the
+            architecture its record names.
         align: ``"box"`` (facenet-pytorch's margin crop, the default), ``"similarity"``
             (5-point warp onto a template) or ``"none"`` (fixed centre crop for pre-aligned
             images), or an :class:`~faceprint.alignment.Alignment` with every parameter set.
@@ -88,21 +111,22 @@ class FaceRecognizer:
 
     def __init__(
         self,
-        model: str = DEFAULT_MODEL,
+        model: str | os.PathLike = DEFAULT_MODEL,
         align: AlignMethod | Alignment = "box",
         device: str | torch.device | None = None,
         threshold: float | None = None,
         batch_size: int = 32,
         detector: MTCNN | None = None,
         weights_path: str | os.PathLike | None = None,
-        precision: str = "fp32",
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
         self.precision = precision
         self.weights = get_weights(model)
-        self.model = InceptionResnetV1(pretrained=model, device=device, weights_path=weights_path).eval()
-        self._embedder = optimize_for_inference(self.model)
+        self.model = create_model(self.weights, weights_path=weights_path, device=device).eval()
+        fusable = isinstance(self.model, InceptionResnetV1)
+        self._embedder = optimize_for_inference(self.model) if fusable else self.model
         if isinstance(align, Alignment):
             self.alignment = align
         else:
@@ -113,7 +137,8 @@ class FaceRecognizer:
             threshold = self.weights.thresholds.get(self.alignment.method)
         if threshold is None:
             raise ValueError(
-                f"model {model!r} has no calibrated threshold for align={self.alignment.method!r}; pass threshold="
+                f"model {model!r} has no calibrated threshold for "
+                f"align={self.alignment.method!r}; pass threshold="
             )
         self.threshold = float(threshold)
         self.batch_size = batch_size
@@ -152,31 +177,55 @@ class FaceRecognizer:
                 bar.update(len(items[start : start + chunk]))
         return results if batch else results[0]
 
-    def _embed_chunk(self, items: Sequence[ImageInput], offset: int, fallback: bool) -> list[list[Face]]:
+    def _embed_chunk(
+        self, items: Sequence[ImageInput], offset: int, fallback: bool
+    ) -> list[list[Face]]:
         pils = [to_pil(x, f"image {offset + i}") for i, x in enumerate(items)]
-        crops: list[Image.Image] = []
-        owners: list[tuple[int, np.ndarray, float | None, np.ndarray | None]] = []
+        regions: list[Region] = []
         if self.alignment.method == "none":
-            detections = [(None, None, None)] * len(pils)
+            regions = [Region(i) for i in range(len(pils))]
         else:
             boxes, probs, points = self.detector.detect(pils, landmarks=True)
-            detections = list(zip(boxes, probs, points))
-        for i, (pil, (boxes, probs, points)) in enumerate(zip(pils, detections)):
-            if boxes is None:
-                if self.alignment.method == "none" or fallback:
-                    crops.append(self.crop(pil))
-                    centre = self._without_face
-                    box = center_box(pil.width, pil.height, centre.crop_size, centre.crop_offset)
-                    owners.append((i, np.asarray(box), None, None))
-                continue
-            for box, prob, marks in zip(boxes, probs, points):
-                crops.append(self.crop(pil, box, marks))
-                owners.append((i, box, float(prob), marks))
-        embeddings = self.embed_crops(crops)
+            for i, (image_boxes, image_probs, image_points) in enumerate(
+                zip(boxes, probs, points, strict=True)
+            ):
+                if image_boxes is None:
+                    regions += [Region(i)] if fallback else []
+                    continue
+                for box, prob, marks in zip(image_boxes, image_probs, image_points, strict=True):
+                    regions.append(Region(i, box, float(prob), marks))
         faces: list[list[Face]] = [[] for _ in pils]
-        for (i, box, prob, marks), emb in zip(owners, embeddings):
-            faces[i].append(Face(np.asarray(box, dtype=np.float32), prob, marks, emb))
+        for region, face in zip(regions, self.embed_regions(pils, regions), strict=True):
+            faces[region.image].append(face)
         return faces
+
+    def embed_regions(self, images: Sequence[Image.Image], regions: Sequence[Region]) -> list[Face]:
+        """Crop and embed given face regions: the one crop-then-embed step every caller uses.
+
+        Args:
+            images: RGB PIL images.
+            regions: the faces to embed; a region without a box embeds its image's fallback
+                centre crop.
+
+        Returns:
+            One :class:`Face` per region, in order.
+        """
+        crops, boxes = [], []
+        for region in regions:
+            image = images[region.image]
+            crops.append(self.crop(image, region.box, region.landmarks))
+            if region.box is None:
+                centre = self._without_face
+                boxes.append(
+                    center_box(image.width, image.height, centre.crop_size, centre.crop_offset)
+                )
+            else:
+                boxes.append(region.box)
+        embeddings = self.embed_crops(crops)
+        return [
+            Face(np.asarray(box, dtype=np.float32), region.probability, region.landmarks, emb)
+            for region, box, emb in zip(regions, boxes, embeddings, strict=True)
+        ]
 
     def crop(self, image: Image.Image, box=None, landmarks=None) -> Image.Image:
         """The aligned face crop of one detection, or the fallback centre crop without one.
@@ -208,14 +257,20 @@ class FaceRecognizer:
         if len(crops) == 0:
             return np.zeros((0, self.model.embedding_size), dtype=np.float32)
         if not isinstance(crops, torch.Tensor):
-            crops = torch.from_numpy(np.stack([np.asarray(c, dtype=np.uint8) for c in crops])).permute(0, 3, 1, 2)
+            crops = torch.from_numpy(
+                np.stack([np.asarray(c, dtype=np.uint8) for c in crops])
+            ).permute(0, 3, 1, 2)
         param = next(self._embedder.parameters())
         out = []
-        autocast = torch.autocast(param.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        autocast = torch.autocast(
+            param.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        )
         with torch.inference_mode(), autocast:
             for start in range(0, len(crops), self.batch_size):
                 x = crops[start : start + self.batch_size].to(param.device, param.dtype)
-                out.append(self._embedder(standardize(x, self.weights.standardization)).float().cpu())
+                out.append(
+                    self._embedder(standardize(x, self.weights.standardization)).float().cpu()
+                )
         return torch.cat(out).numpy()
 
     def identify(self, images: ImageInput | Sequence[ImageInput], gallery, k: int = 1):
@@ -230,39 +285,31 @@ class FaceRecognizer:
             For one image, a list of ``(Face, Identification)`` (``identification.name`` is
             ``"unknown"`` beyond the gallery's threshold); for a batch, one such list per image.
         """
-        if gallery.store.model != self.name:
-            from faceprint.errors import ModelMismatchError
-
-            raise ModelMismatchError(f"the gallery holds {gallery.store.model} embeddings; this recognizer makes {self.name}")
+        if gallery.model != self.name:
+            raise ModelMismatchError(
+                f"the gallery holds {gallery.model} embeddings; this recognizer makes {self.name}"
+            )
         batch = is_batch(images)
         per_image = self.embed(images) if batch else [self.embed(images)]
         out = []
         for faces in per_image:
             answers = gallery.search(np.stack([f.embedding for f in faces]), k=k) if faces else []
-            out.append(list(zip(faces, answers)))
+            out.append(list(zip(faces, answers, strict=True)))
         return out if batch else out[0]
 
     def verify(self, image_a: ImageInput, image_b: ImageInput) -> Verification:
         """Are the (largest) faces of two images the same person?
 
         Raises:
-            ValueError: an image holds no detectable face.
+            NoFaceError: an image holds no detectable face.
         """
         faces = []
         for name, image in (("first", image_a), ("second", image_b)):
             found = self.embed(image)
             if not found:
-                raise ValueError(f"no face found in the {name} image")
-            faces.append(max(found, key=lambda f: _area(f.box)))
+                raise NoFaceError(f"no face found in the {name} image")
+            faces.append(max(found, key=lambda f: float(box_area(f.box))))
         distance = float(np.linalg.norm(faces[0].embedding - faces[1].embedding))
-        return Verification(distance, distance < self.threshold, self.threshold, (faces[0], faces[1]))
-
-
-def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise L2 distances between two ``(N, D)`` embedding arrays; ``(N,)`` in [0, 2]."""
-    return np.linalg.norm(np.asarray(a) - np.asarray(b), axis=-1)
-
-
-def _area(box: Iterable[float]) -> float:
-    x1, y1, x2, y2 = box
-    return (x2 - x1) * (y2 - y1)
+        return Verification(
+            distance, distance < self.threshold, self.threshold, (faces[0], faces[1])
+        )

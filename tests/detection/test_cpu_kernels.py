@@ -35,7 +35,9 @@ def test_area_resizer_equals_area_interpolation(multiface, dtype, batch):
         size = (int(600 * scale + 1), int(900 * scale + 1))
         ours, reference = resize(size), interpolate(images.contiguous(), size=size, mode="area")
         assert ours.shape == reference.shape == (batch, 3, *size)
-        assert torch.equal(ours, reference), f"level {size} differs by {(ours - reference).abs().max()}"
+        assert torch.equal(ours, reference), (
+            f"level {size} differs by {(ours - reference).abs().max()}"
+        )
 
 
 def test_area_resizer_does_not_apply_to_small_images_or_when_switched_off(kernels_off):
@@ -52,26 +54,38 @@ def _random_boxes(count: int, height: int, width: int, seed: int) -> torch.Tenso
     x1 = torch.randint(0, width, (count,), generator=g)
     y1 = torch.randint(0, height, (count,), generator=g)
     w = torch.randint(1, width, (count,), generator=g)
-    h = torch.where(torch.rand(count, generator=g) < 0.5, w, torch.randint(1, height, (count,), generator=g))
+    h = torch.where(
+        torch.rand(count, generator=g) < 0.5, w, torch.randint(1, height, (count,), generator=g)
+    )
     boxes = torch.stack([x1, y1, (x1 + w).clamp(max=width), (y1 + h).clamp(max=height)], dim=1)
-    edges = torch.tensor([[0, 0, 1, 1], [width - 1, height - 1, width, height], [0, 0, width, height]])
+    edges = torch.tensor(
+        [[0, 0, 1, 1], [width - 1, height - 1, width, height], [0, 0, width, height]]
+    )
     return torch.cat([boxes, edges])
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("side", [250, 630])  # a summed-area table up to 256 x 256 px; pooling calls beyond
+@pytest.mark.parametrize(
+    "side", [250, 630]
+)  # a summed-area table up to 256 x 256 px; pooling calls beyond
 @pytest.mark.parametrize("size", [24, 48])
 def test_summed_area_resampler_equals_area_pooling_of_each_box(multiface, dtype, side, size):
     rgb = np.asarray(Image.open(multiface).convert("RGB"))
-    images = torch.from_numpy(np.stack([rgb[:side, :side], rgb[-side:, -side:]])).permute(0, 3, 1, 2).to(dtype)
+    images = (
+        torch.from_numpy(np.stack([rgb[:side, :side], rgb[-side:, -side:]]))
+        .permute(0, 3, 1, 2)
+        .to(dtype)
+    )
     corners = _random_boxes(300, side, side, seed=side + size)
     image_inds = torch.arange(len(corners)) % 2
     resample = cpu_kernels.summed_area_resampler(images) or stages.BoxPooler(images)
     ours = resample(image_inds, corners, size)
-    reference = torch.cat([
-        adaptive_avg_pool2d(images[b : b + 1, :, y1:y2, x1:x2], size)
-        for b, (x1, y1, x2, y2) in zip(image_inds.tolist(), corners.tolist(), strict=True)
-    ])
+    reference = torch.cat(
+        [
+            adaptive_avg_pool2d(images[b : b + 1, :, y1:y2, x1:x2], size)
+            for b, (x1, y1, x2, y2) in zip(image_inds.tolist(), corners.tolist(), strict=True)
+        ]
+    )
     assert ours.shape == reference.shape == (len(corners), 3, size, size)
     assert torch.equal(ours, reference), f"differs by {(ours - reference).abs().max()}"
     assert isinstance(resample, cpu_kernels.SummedAreaResampler) == (side < 256)
@@ -109,7 +123,13 @@ def _reference_nms(boxes, scores, idxs, threshold):
     keep = []
     for b in torch.unique(idxs).tolist():
         members = torch.nonzero(idxs == b).squeeze(1)
-        keep.append(members[torchvision_batched_nms(boxes[members], scores[members], torch.zeros_like(members), threshold)])
+        keep.append(
+            members[
+                torchvision_batched_nms(
+                    boxes[members], scores[members], torch.zeros_like(members), threshold
+                )
+            ]
+        )
     return torch.cat(keep)
 
 

@@ -20,16 +20,23 @@ def expected() -> dict[str, np.ndarray]:
 
 
 def assert_same_faces(key, ours, theirs):
-    """Every face one finds, the other finds: IoU >= 0.99, |dprob| <= 1e-3, landmarks within 0.5 px."""
+    """Every face one finds, the other finds: IoU >= 0.99, |dprob| <= 1e-3, landmarks within
+    0.5 px."""
     boxes, probs, points = ours
     e_boxes, e_probs, e_points = theirs
     if boxes is None:
-        assert len(e_boxes) == 0, f"{key}: faceprint found no face, facenet-pytorch found {len(e_boxes)}"
+        assert len(e_boxes) == 0, (
+            f"{key}: faceprint found no face, facenet-pytorch found {len(e_boxes)}"
+        )
         return
-    assert len(boxes) == len(e_boxes), f"{key}: {len(boxes)} faces vs facenet-pytorch's {len(e_boxes)}"
+    assert len(boxes) == len(e_boxes), (
+        f"{key}: {len(boxes)} faces vs facenet-pytorch's {len(e_boxes)}"
+    )
     iou = box_iou(torch.as_tensor(boxes), torch.as_tensor(e_boxes)).numpy()
     match = iou.argmax(axis=1)
-    assert sorted(match.tolist()) == list(range(len(boxes))), f"{key}: faces do not pair up one-to-one"
+    assert sorted(match.tolist()) == list(range(len(boxes))), (
+        f"{key}: faces do not pair up one-to-one"
+    )
     assert iou[np.arange(len(boxes)), match].min() >= 0.99, key
     assert np.abs(probs - e_probs[match]).max() <= 1e-3, key
     assert np.abs(points - e_points[match]).max() <= 0.5, key
@@ -41,8 +48,11 @@ def test_parity_samples(mtcnn, data_dir, expected):
     # The portraits have different sizes; faceprint takes them in one call.
     boxes, probs, points = mtcnn.detect([images[k] for k in sample_keys], landmarks=True)
     for i, key in enumerate(sample_keys):
-        assert_same_faces(key, (boxes[i], probs[i], points[i]),
-                          (expected[f"{key}/boxes"], expected[f"{key}/probs"], expected[f"{key}/points"]))
+        assert_same_faces(
+            key,
+            (boxes[i], probs[i], points[i]),
+            (expected[f"{key}/boxes"], expected[f"{key}/probs"], expected[f"{key}/points"]),
+        )
     assert len(boxes[0]) == 6, "multiface.jpg holds 6 faces"
 
 
@@ -52,10 +62,13 @@ def test_parity_lfw_200(mtcnn, data_dir, expected):
     assert len(keys) == 200
     pil = [Image.open(images[k]) for k in keys]
     for start in range(0, len(keys), 50):
-        boxes, probs, points = mtcnn.detect(pil[start:start + 50], landmarks=True)
-        for j, key in enumerate(keys[start:start + 50]):
-            assert_same_faces(key, (boxes[j], probs[j], points[j]),
-                              (expected[f"{key}/boxes"], expected[f"{key}/probs"], expected[f"{key}/points"]))
+        boxes, probs, points = mtcnn.detect(pil[start : start + 50], landmarks=True)
+        for j, key in enumerate(keys[start : start + 50]):
+            assert_same_faces(
+                key,
+                (boxes[j], probs[j], points[j]),
+                (expected[f"{key}/boxes"], expected[f"{key}/probs"], expected[f"{key}/points"]),
+            )
 
 
 def test_parity_crops_within_one_grey_level(data_dir, expected):
@@ -72,7 +85,7 @@ def test_parity_crops_within_one_grey_level(data_dir, expected):
 def test_forward_standardizes_and_returns_one_face(multiface):
     face, prob = MTCNN()(multiface, return_prob=True)
     assert face.shape == (3, 160, 160) and face.dtype == torch.float32
-    assert -1.0 <= float(face.min()) and float(face.max()) <= 1.0
+    assert float(face.min()) >= -1.0 and float(face.max()) <= 1.0
     assert 0.99 <= prob <= 1.0
 
 
@@ -81,7 +94,7 @@ def test_batch_equals_single(mtcnn, portraits, batch_size):
     single = [mtcnn.detect(p) for p in portraits[:batch_size]]
     boxes, probs = mtcnn.detect(portraits[:batch_size])
     assert isinstance(boxes, list) and len(boxes) == batch_size
-    for (b, p), bb, pp in zip(single, boxes, probs):
+    for (b, p), bb, pp in zip(single, boxes, probs, strict=True):
         np.testing.assert_allclose(b, bb, atol=1e-3)
         np.testing.assert_allclose(p, pp, atol=1e-6)
 
@@ -98,8 +111,8 @@ def test_batch_shards_on_worker_threads_give_identical_faces(mtcnn, data_dir):
         assert torch.get_num_threads() == 3, "the workers must not change the caller's thread count"
     finally:
         torch.set_num_threads(threads)
-    for ours, reference in zip(sharded, whole):
-        for a, b in zip(ours, reference):
+    for ours, reference in zip(sharded, whole, strict=True):
+        for a, b in zip(ours, reference, strict=True):
             assert (a is None and b is None) or np.array_equal(a, b)
 
 
@@ -126,7 +139,7 @@ def test_batches_still_run_in_a_forked_child(mtcnn, portraits):
     finally:
         torch.set_num_threads(threads)
     assert child.exitcode == 0
-    for a, b in zip(in_child, in_parent):
+    for a, b in zip(in_child, in_parent, strict=True):
         np.testing.assert_array_equal(np.asarray(a, dtype=np.float32), b)
 
 
@@ -164,7 +177,9 @@ def test_save_path_writes_every_face(tmp_path, multiface):
     assert Image.open(tmp_path / "face.png").size == (160, 160)
 
 
-@pytest.mark.parametrize("method", ["probability", "largest", "largest_over_threshold", "center_weighted_size"])
+@pytest.mark.parametrize(
+    "method", ["probability", "largest", "largest_over_threshold", "center_weighted_size"]
+)
 def test_selection_methods(multiface, method):
     detector = MTCNN(keep_all=True)
     boxes, probs = detector.detect(multiface)

@@ -14,7 +14,9 @@ def _reference_nms(boxes, scores, idxs, threshold):
     keep = []
     for b in torch.unique(idxs).tolist():
         members = torch.nonzero(idxs == b).squeeze(1)
-        kept = torchvision_batched_nms(boxes[members], scores[members], torch.zeros_like(members), threshold)
+        kept = torchvision_batched_nms(
+            boxes[members], scores[members], torch.zeros_like(members), threshold
+        )
         keep.append(members[kept])
     return torch.cat(keep)
 
@@ -28,11 +30,15 @@ def test_batched_nms_equals_torchvision_image_by_image(per_image):
     boxes = torch.cat([corner, corner + side], dim=1)
     # Coarse scores make many exact ties, which the order of equal scores must break the same way.
     scores = torch.randint(0, 20, (len(idxs),), generator=gen).float() / 20
-    assert torch.equal(batched_nms(boxes, scores, idxs, 0.5), _reference_nms(boxes, scores, idxs, 0.5))
+    assert torch.equal(
+        batched_nms(boxes, scores, idxs, 0.5), _reference_nms(boxes, scores, idxs, 0.5)
+    )
 
 
 def test_nms_min_drops_a_box_nested_in_a_stronger_one_of_its_own_image():
-    boxes = torch.tensor([[0, 0, 99, 99], [10, 10, 39, 39], [200, 0, 299, 99], [10, 10, 39, 39]]).float()
+    boxes = torch.tensor(
+        [[0, 0, 99, 99], [10, 10, 39, 39], [200, 0, 299, 99], [10, 10, 39, 39]]
+    ).float()
     scores = torch.tensor([0.9, 0.8, 0.7, 0.95])
     idxs = torch.tensor([0, 0, 0, 1])
     # Box 1 lies inside box 0 (overlap / smaller area = 1); box 3 is alone in image 1.

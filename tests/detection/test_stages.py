@@ -16,14 +16,18 @@ def test_pyramid_scales_cover_faces_from_the_minimum_size_to_the_image():
     assert 250 * scales[-1] >= 12 > 250 * scales[-1] * 0.709
 
 
-def test_reference_cascade_finds_the_same_faces_as_the_cpu_kernels(mtcnn, multiface, lfw, kernels_off):
+def test_reference_cascade_finds_the_same_faces_as_the_cpu_kernels(
+    mtcnn, multiface, lfw, kernels_off
+):
     images = [multiface, *sorted((lfw / "images" / "Colin_Powell").glob("*.jpg"))[:8]]
     fast_boxes, fast_probs, fast_points = mtcnn.detect(images, landmarks=True)
     with kernels_off():
         assert not cpu_kernels.enabled()
         boxes, probs, points = mtcnn.detect(images, landmarks=True)
     assert cpu_kernels.enabled()
-    for ours, theirs in zip((boxes, probs, points), (fast_boxes, fast_probs, fast_points), strict=True):
+    for ours, theirs in zip(
+        (boxes, probs, points), (fast_boxes, fast_probs, fast_points), strict=True
+    ):
         for a, b in zip(ours, theirs, strict=True):
             assert a.shape == b.shape
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-3)

@@ -15,7 +15,8 @@ def _private_cache(tmp_path, monkeypatch):
 
 
 def small_pairs_file(lfw, path, per_kind=12):
-    """2 folds of ``per_kind`` same + ``per_kind`` different pairs, taken from pairs.txt folds 1-2."""
+    """2 folds of ``per_kind`` same + ``per_kind`` different pairs, taken from pairs.txt folds
+    1-2."""
     lines = (lfw / "pairs.txt").read_text().splitlines()[1:]
     body = []
     for fold in range(2):
@@ -38,7 +39,9 @@ def test_read_view2_and_view1(lfw):
 def test_missing_images_are_named(lfw, tmp_path):
     bad = tmp_path / "pairs.txt"
     bad.write_text("1\t1\nNobody_Here\t1\t2\nAlso_Nobody\t1\tNobody_Here\t3\n")
-    with pytest.raises(FileNotFoundError, match=r"4 images of .*pairs.txt are missing, e.g. .*Also_Nobody_0001.jpg"):
+    with pytest.raises(
+        FileNotFoundError, match=r"4 images of .*pairs.txt are missing, e.g. .*Also_Nobody_0001.jpg"
+    ):
         read_lfw_pairs(bad, lfw / "images")
 
 
@@ -63,7 +66,15 @@ def test_folder_pairs(lfw, tmp_path):
             (tmp_path / name / src.name).symlink_to(src)
     pairs = folder_pairs(tmp_path, pairs_per_kind=10, n_folds=5)
     assert len(pairs) == 20 and pairs.same.sum() == 10
-    assert all(a.parent.name == b.parent.name for a, b, s in zip(pairs.a, pairs.b, pairs.same) if s)
-    assert all(a.parent.name != b.parent.name for a, b, s in zip(pairs.a, pairs.b, pairs.same) if not s)
+    assert all(
+        a.parent.name == b.parent.name
+        for a, b, s in zip(pairs.a, pairs.b, pairs.same, strict=True)
+        if s
+    )
+    assert all(
+        a.parent.name != b.parent.name
+        for a, b, s in zip(pairs.a, pairs.b, pairs.same, strict=True)
+        if not s
+    )
     report = evaluate(FaceRecognizer(model="ms-celeb-1m"), pairs, progress=False)
     assert report.metrics.accuracy >= 0.85

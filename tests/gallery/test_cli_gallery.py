@@ -26,9 +26,15 @@ def test_enroll_identify_manage(lfw, multiface, tmp_path):
     rejected = run("enroll", "--gallery", g, "Crowd", multiface)
     assert "enrolled 0" in rejected.stdout and "6 faces found" in rejected.output
     query = lfw / "images" / "Tony_Blair" / "Tony_Blair_0009.jpg"
-    report = json.loads(run("identify", "--gallery", g, query, multiface, "--json", "--annotate", tmp_path / "ann").stdout)
+    report = json.loads(
+        run(
+            "identify", "--gallery", g, query, multiface, "--json", "--annotate", tmp_path / "ann"
+        ).stdout
+    )
     assert [f["identity"] for f in report[0]["faces"]] == ["Tony_Blair"]
-    assert len(report[1]["faces"]) == 6 and {f["identity"] for f in report[1]["faces"]} == {"unknown"}
+    assert len(report[1]["faces"]) == 6 and {f["identity"] for f in report[1]["faces"]} == {
+        "unknown"
+    }
     assert Image.open(tmp_path / "ann" / "Tony_Blair_0009.png").size == (250, 250)
     listing = json.loads(run("gallery", "list", g, "--json").stdout)
     assert {r["name"]: r["faces"] for r in listing} == {"Colin_Powell": 2, "Tony_Blair": 2}

@@ -35,12 +35,16 @@ def test_cluster_command_writes_folders_and_csv(lfw, tmp_path):
             src = lfw / "images" / n / f"{n}_{i:04d}.jpg"
             (photos / src.name).symlink_to(src)
     runner = CliRunner()
-    result = runner.invoke(main, ["cluster", str(photos), "--out", str(tmp_path / "sorted")], catch_exceptions=False)
+    result = runner.invoke(
+        main, ["cluster", str(photos), "--out", str(tmp_path / "sorted")], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     folders = sorted(p.name for p in (tmp_path / "sorted").iterdir())
     assert folders[:2] == ["person_000", "person_001"]
     for folder in (tmp_path / "sorted").glob("person_*"):
         assert len({p.name.rsplit("_", 1)[0] for p in folder.iterdir()}) == 1
-    result = runner.invoke(main, ["cluster", str(photos), "--out", str(tmp_path / "c.csv")], catch_exceptions=False)
+    result = runner.invoke(
+        main, ["cluster", str(photos), "--out", str(tmp_path / "c.csv")], catch_exceptions=False
+    )
     rows = (tmp_path / "c.csv").read_text().splitlines()
     assert rows[0] == "path,face,cluster,x1,y1,x2,y2" and len(rows) == 9

@@ -40,12 +40,22 @@ def enrolled(path) -> int:
 
 
 def enroll_command(gallery, people_dir):
-    return [sys.executable, "-m", "faceprint.cli", "enroll", "--gallery", str(gallery), str(people_dir)]
+    return [
+        sys.executable,
+        "-m",
+        "faceprint.cli",
+        "enroll",
+        "--gallery",
+        str(gallery),
+        str(people_dir),
+    ]
 
 
 def test_kill_9_during_enrolment_then_resume(people_dir, tmp_path):
     gallery = tmp_path / "people.gallery"
-    proc = subprocess.Popen(enroll_command(gallery, people_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        enroll_command(gallery, people_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.time() + 240
     while enrolled(gallery) < 4 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -57,7 +67,9 @@ def test_kill_9_during_enrolment_then_resume(people_dir, tmp_path):
     with Gallery(gallery) as g:
         assert len(g) == done and len(g.index) == done
     # A second run completes the rest and skips what is there.
-    out = subprocess.run(enroll_command(gallery, people_dir), capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        enroll_command(gallery, people_dir), capture_output=True, text=True, check=True
+    )
     assert f"enrolled {15 - done}, already there {done}, rejected 0" in out.stdout
     with Gallery(gallery) as g:
         assert len(g) == 15 and {i.name: i.faces for i in g.list()} == dict.fromkeys(PEOPLE, 5)
@@ -69,16 +81,22 @@ def test_reader_searches_while_a_writer_enrols(tmp_path):
     with Gallery(path, model="ms-celeb-1m") as g:
         v = rng.normal(size=(100, 128)).astype(np.float32)
         g.add_embeddings("seed", v / np.linalg.norm(v, axis=1, keepdims=True))
-    writer = subprocess.Popen([sys.executable, "-c", (
-        "import numpy as np\n"
-        "from faceprint.gallery import Gallery\n"
-        f"g = Gallery({str(path)!r})\n"
-        "rng = np.random.default_rng(1)\n"
-        "for i in range(200):\n"
-        "    v = rng.normal(size=(5, 128)).astype(np.float32)\n"
-        "    g.add_embeddings(f'person{i}', v / np.linalg.norm(v, axis=1, keepdims=True))\n"
-        "g.close()\n"
-    )])
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import numpy as np\n"
+                "from faceprint.gallery import Gallery\n"
+                f"g = Gallery({str(path)!r})\n"
+                "rng = np.random.default_rng(1)\n"
+                "for i in range(200):\n"
+                "    v = rng.normal(size=(5, 128)).astype(np.float32)\n"
+                "    g.add_embeddings(f'person{i}', v / np.linalg.norm(v, axis=1, keepdims=True))\n"
+                "g.close()\n"
+            ),
+        ]
+    )
     reader = Gallery(path)
     searches = 0
     try:

@@ -7,7 +7,9 @@ import pytest
 
 from faceprint.gallery import UNKNOWN, Gallery
 
-pytest.importorskip("pymilvus", reason="the Milvus backend needs pymilvus and milvus-lite (the milvus extra)")
+pytest.importorskip(
+    "pymilvus", reason="the Milvus backend needs pymilvus and milvus-lite (the milvus extra)"
+)
 pytest.importorskip("milvus_lite", reason="Milvus Lite serves the tests")
 
 
@@ -27,7 +29,7 @@ def test_milvus_backend_matches_faiss(tmp_path):
                 g.add_embeddings(name, emb)
             assert len(g.index) == 60
             answers[backend] = g.search(queries, k=3)
-    for a, b in zip(answers["faiss"], answers["milvus"]):
+    for a, b in zip(answers["faiss"], answers["milvus"], strict=True):
         assert a.name == b.name and [m.name for m in a.matches] == [m.name for m in b.matches]
         assert abs(a.distance - b.distance) < 1e-4
     assert [a.name for a in answers["milvus"]] == list(people)

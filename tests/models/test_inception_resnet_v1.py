@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from faceprint import MTCNN, InceptionResnetV1
-from faceprint.errors import UnknownModelError
+from faceprint import MTCNN, InceptionResnetV1, create_model, get_weights, save_model
+from faceprint.errors import UnknownModelError, WeightsChecksumError, WeightsError
 from tests.conftest import DEVICES
 
 facenet_pytorch = pytest.importorskip(
-    "facenet_pytorch", reason="parity needs facenet-pytorch (pip install --no-deps facenet-pytorch==2.6.0)"
+    "facenet_pytorch",
+    reason="parity needs facenet-pytorch (pip install --no-deps facenet-pytorch==2.6.0)",
 )
 
 
@@ -33,14 +36,22 @@ def _reference(num_classes: int) -> torch.nn.Module:
     return ref
 
 
-@pytest.mark.parametrize(("pretrained", "num_classes"), [("vggface2", 8631), ("casia-webface", 10575)])
+@pytest.mark.parametrize(
+    ("pretrained", "num_classes"), [("vggface2", 8631), ("casia-webface", 10575)]
+)
 def test_official_layout_loads_strictly_and_matches(pretrained, num_classes, faces, tmp_path):
     ref = _reference(num_classes)
     state = ref.state_dict()
     path = tmp_path / f"{pretrained}.pt"
     torch.save(state, path)
-    # Through the registry, exactly as the released file would load (strict=True inside).
-    ours = InceptionResnetV1(pretrained=pretrained, weights_path=path)
+    # The pinned checksum refuses this stand-in, as it would a tampered release file...
+    with pytest.raises(WeightsChecksumError, match=f"has {path.stat().st_size} bytes, expected"):
+        InceptionResnetV1(pretrained=pretrained, weights_path=path)
+    # ...so its layout loads through the record without them (strict=True inside), exactly as
+    # the released file would.
+    record = dataclasses.replace(get_weights(pretrained), sha256=None, size=None, path=str(path))
+    ours = InceptionResnetV1(pretrained=record)
+    assert ours.weights.name == pretrained
     assert ours.logits.out_features == num_classes
     assert set(ours.state_dict()) == set(state)
     with torch.inference_mode():
@@ -69,7 +80,9 @@ def test_classify_without_classes_is_refused():
 
 
 def test_unknown_pretrained_name():
-    with pytest.raises(UnknownModelError, match="unknown pretrained weights 'vggface3'; known: .*vggface2"):
+    with pytest.raises(
+        UnknownModelError, match="unknown pretrained weights 'vggface3'; known: .*vggface2"
+    ):
         InceptionResnetV1(pretrained="vggface3")
 
 
@@ -108,3 +121,29 @@ def test_device_and_dtype(device, dtype, faces):
     out = model.to(dtype)(faces[:2].to(device, dtype))
     assert out.dtype == dtype and out.device.type == device
     torch.testing.assert_close(out.float().cpu(), ref.float().cpu(), atol=1e-4, rtol=1e-4)
+
+
+def test_trained_model_file_loads_by_path_wherever_a_name_does(faces, tmp_path):
+    """A model file carries its record: create_model builds the architecture it names."""
+    trained = InceptionResnetV1(num_classes=7).eval()
+    record = dataclasses.replace(get_weights("casia-webface"), num_classes=7)
+    path = tmp_path / "mine.pt"
+    stored = save_model(trained, path, record, name="my-seven-people")
+    assert stored.path == str(path) and stored.sha256 is None
+    loaded = create_model(path)
+    assert isinstance(loaded, InceptionResnetV1) and not loaded.training
+    assert loaded.weights.name == "my-seven-people" and loaded.weights.num_classes == 7
+    assert get_weights(str(path)).name == "my-seven-people"
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(faces), trained(faces))
+        loaded.classify = trained.classify = True
+        torch.testing.assert_close(loaded(faces), trained(faces))
+
+
+def test_a_bare_state_dict_is_not_a_model_file(tmp_path):
+    path = tmp_path / "bare.pt"
+    torch.save(InceptionResnetV1().state_dict(), path)
+    with pytest.raises(WeightsError, match="not a faceprint model file .*weights_path="):
+        create_model(path)
+    with pytest.raises(UnknownModelError, match="known: .*ms-celeb-1m.*or the path"):
+        create_model(tmp_path / "missing.pt")

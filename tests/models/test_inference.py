@@ -20,7 +20,9 @@ def test_folded_model_matches(channels_last):
             module.weight.data.uniform_(0.5, 1.5)
     fast = optimize_for_inference(model, channels_last=channels_last)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()), "the original is untouched"
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()), (
+        "the original is untouched"
+    )
     x = torch.randn(3, 3, 160, 160)
     with torch.inference_mode():
         torch.testing.assert_close(fast(x), model(x), atol=2e-5, rtol=1e-4)

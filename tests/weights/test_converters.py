@@ -38,7 +38,7 @@ def pair_crops(lfw):
 def _auc_and_gap(model, pair_crops):
     batch, pairs = pair_crops
     with torch.inference_mode():
-        emb = torch.cat([model(batch[i:i + 32]) for i in range(0, len(batch), 32)])
+        emb = torch.cat([model(batch[i : i + 32]) for i in range(0, len(batch), 32)])
     dist = np.array([float((emb[a] - emb[b]).norm()) for a, b, _ in pairs])
     same = np.array([s for _, _, s in pairs])
     # AUC as the probability that a same pair is closer than a different pair.

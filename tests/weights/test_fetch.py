@@ -479,3 +479,40 @@ def test_sha256_file(tmp_path: Path) -> None:
     file = tmp_path / "f"
     file.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
     assert fetch.sha256_file(file) == _sha(file.read_bytes())
+
+
+@pytest.mark.parametrize("served", ["short", "long"])
+def test_download_of_the_wrong_size_is_refused_before_it_lands(
+    server: Server, _isolated_env: Path, served: str
+) -> None:
+    data = _saved(_state_dict())
+    body = data[:-10] if served == "short" else data + b"extra"
+    # The record knows the size (as for the official vggface2/casia-webface files).
+    weights = _record(size=len(data), url=server.add("/dummy.pt", body))
+    with pytest.raises(
+        WeightsChecksumError, match=f"announces {len(body)} bytes, expected {len(data)}"
+    ):
+        fetch.load_state_dict(weights, progress=False)
+    assert _leftovers(_isolated_env) == []
+
+
+def test_a_cached_file_of_the_wrong_size_is_refused(_isolated_env: Path) -> None:
+    _isolated_env.mkdir(parents=True, exist_ok=True)
+    (_isolated_env / "dummy.pt").write_bytes(_saved(_state_dict()))
+    weights = _record(size=12)
+    with pytest.raises(WeightsChecksumError, match=r"bytes, expected 12; delete it and retry"):
+        fetch.load_state_dict(weights, progress=False)
+
+
+def test_official_release_files_are_pinned() -> None:
+    from faceprint import get_weights
+
+    vgg, casia = get_weights("vggface2"), get_weights("casia-webface")
+    assert (vgg.sha256, vgg.size) == (
+        "281cebca8662831adb987a874bdcb36e73f5b1c6dc5ee5878f305e985625d99b",
+        111_898_327,
+    )
+    assert (casia.sha256, casia.size) == (
+        "7a67afdbbc995fce5e10128675e318799a70698c2f433ba75dd7eb9a2f096e7d",
+        115_887_415,
+    )

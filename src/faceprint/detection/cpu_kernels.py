@@ -113,7 +113,9 @@ def _bins(length: int, out: int, runs: int) -> tuple[torch.Tensor, torch.Tensor,
         if (found := _BINS_CACHE.get(key)) is not None:
             _BINS_CACHE.move_to_end(key)
             return found
-    start, end = (bound[0] for bound in adaptive_bins(torch.tensor([0]), torch.tensor([length]), out))
+    start, end = (
+        bound[0] for bound in adaptive_bins(torch.tensor([0]), torch.tensor([length]), out)
+    )
     size = end - start
     offsets = torch.cat([size.new_zeros(1), size.cumsum(0)[:-1]])
     members = torch.repeat_interleave(start - offsets, size) + torch.arange(int(size.sum()))
@@ -134,17 +136,23 @@ def _bins(length: int, out: int, runs: int) -> tuple[torch.Tensor, torch.Tensor,
 # Building the bags' indices costs more than the pooling itself for batches of small images,
 # and a stream of same-size batches needs the same ones, so recent ones are kept, up to a total
 # size (functools.lru_cache bounds the number of entries, not their size).
-_BINS_CACHE: OrderedDict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = OrderedDict()
+_BINS_CACHE: OrderedDict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = (
+    OrderedDict()
+)
 _BINS_CACHE_ELEMENTS = 16_000_000  # int32 indices: 64 MB
 _BINS_LOCK = threading.Lock()
 
 
-def adaptive_bins(start: torch.Tensor, end: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def adaptive_bins(
+    start: torch.Tensor, end: torch.Tensor, size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Adaptive pooling's ``size`` bins over each span ``[start, end)``: ``(N, size)`` first and
     one-past-last positions, as torch's ``start_index``/``end_index``."""
     i = torch.arange(size, dtype=start.dtype, device=start.device)
     length = (end - start)[:, None]
-    return start[:, None] + i * length // size, start[:, None] + ((i + 1) * length + size - 1) // size
+    return start[:, None] + i * length // size, start[:, None] + (
+        (i + 1) * length + size - 1
+    ) // size
 
 
 # -- candidate crops ----------------------------------------------------------------------------
@@ -219,7 +227,9 @@ def summed_area_resampler(images: torch.Tensor) -> SummedAreaResampler | None:
 # -- NMS of P-Net's grid boxes ------------------------------------------------------------------
 
 
-def grid_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, threshold: float) -> torch.Tensor:
+def grid_nms(
+    boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, threshold: float
+) -> torch.Tensor:
     """:func:`~faceprint.detection.nms.batched_nms` for boxes with whole-number coordinates,
     such as P-Net's grid cells, in one NMS call for all images.
 
@@ -293,7 +303,11 @@ class PixelRowPReLU(nn.PReLU):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels = x.shape[1] if x.dim() == 4 else 0
-        if not applies(x) or channels % 16 == 0 or not x.is_contiguous(memory_format=torch.channels_last):
+        if (
+            not applies(x)
+            or channels % 16 == 0
+            or not x.is_contiguous(memory_format=torch.channels_last)
+        ):
             return super().forward(x)
         n, c, h, w = x.shape
         pixels = 16 // math.gcd(channels, 16)
@@ -301,7 +315,9 @@ class PixelRowPReLU(nn.PReLU):
         if whole == 0:
             return super().forward(x)
         flat = x.permute(0, 2, 3, 1).reshape(-1)  # a view: the channels-last memory
-        out = nn.functional.prelu(flat[:whole].view(-1, pixels * c), self.weight.repeat(pixels)).view(-1)
+        out = nn.functional.prelu(
+            flat[:whole].view(-1, pixels * c), self.weight.repeat(pixels)
+        ).view(-1)
         if whole < len(flat):
             # The last few pixels (fewer than a row) on torch's path, joined on.
             rest = nn.functional.prelu(flat[whole:].view(-1, c), self.weight).view(-1)
@@ -333,7 +349,8 @@ def pnet_strips(
     if not applies(x) or out_rows * row_cells <= 3 * _STRIP_CELLS or out_rows <= 2 * strip:
         return None
     parts = [
-        maps(x[:, :, 2 * top : 2 * min(out_rows, top + strip) + 10]) for top in range(0, out_rows, strip)
+        maps(x[:, :, 2 * top : 2 * min(out_rows, top + strip) + 10])
+        for top in range(0, out_rows, strip)
     ]
     reg, logits = (torch.cat(m, dim=2) for m in zip(*parts, strict=True))
     return reg, logits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from PIL import Image
 from torch import nn
 
 from faceprint.alignment import extract_face, fixed_image_standardization
+from faceprint.boxes import box_area
 from faceprint.detection.nets import ONet, PNet, RNet
 from faceprint.detection.stages import detect_faces
 from faceprint.images import ImageInput, as_image_list, is_batch, to_pil, to_rgb_array
@@ -83,7 +85,9 @@ class MTCNN(nn.Module):
     ) -> None:
         super().__init__()
         if len(thresholds) != 3 or not all(0 <= t <= 1 for t in thresholds):
-            raise ValueError(f"thresholds must be three probabilities in [0, 1], got {thresholds!r}")
+            raise ValueError(
+                f"thresholds must be three probabilities in [0, 1], got {thresholds!r}"
+            )
         if not 0 < factor < 1:
             raise ValueError(f"factor must be in (0, 1), got {factor}")
         if min_face_size <= 0 or image_size <= 0 or not 0 <= margin < image_size:
@@ -92,7 +96,9 @@ class MTCNN(nn.Module):
                 f"{min_face_size}, {image_size}, {margin}"
             )
         if selection_method is not None and selection_method not in SELECTION_METHODS:
-            raise ValueError(f"selection_method must be one of {SELECTION_METHODS}, got {selection_method!r}")
+            raise ValueError(
+                f"selection_method must be one of {SELECTION_METHODS}, got {selection_method!r}"
+            )
         self.image_size = image_size
         self.margin = margin
         self.min_face_size = min_face_size
@@ -142,12 +148,15 @@ class MTCNN(nn.Module):
         """
         batch = is_batch(img)
         images = self._load(img)
-        boxes, probs, _ = self._detect_arrays(images, landmarks=True, order_by_size=self.select_largest)
+        boxes, probs, _ = self._detect_arrays(
+            images, landmarks=True, order_by_size=self.select_largest
+        )
         if not self.keep_all:
             boxes, probs = self._select(images, boxes, probs)
         paths = _save_paths(save_path, len(images), batch)
         faces = [
-            self._extract(image, b, path) for image, b, path in zip(images, boxes, paths)
+            self._extract(image, b, path)
+            for image, b, path in zip(images, boxes, paths, strict=True)
         ]
         if not self.keep_all:
             probs = [None if p is None else float(p[0]) for p in probs]
@@ -171,7 +180,9 @@ class MTCNN(nn.Module):
             For a batch, each of the three is a list with one entry per image.
         """
         images = self._load(img)
-        boxes, probs, points = self._detect_arrays(images, landmarks, order_by_size=self.select_largest)
+        boxes, probs, points = self._detect_arrays(
+            images, landmarks, order_by_size=self.select_largest
+        )
         if not is_batch(img):
             boxes, probs, points = boxes[0], probs[0], points[0]
         return (boxes, probs, points) if landmarks else (boxes, probs)
@@ -199,17 +210,25 @@ class MTCNN(nn.Module):
         def run(indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
             with torch.inference_mode():
                 stack = np.stack([images[i] for i in indices])
-                # Channels-last (the arrays' own HWC order), which the pyramid resampling reads fastest.
-                tensor = torch.from_numpy(stack).to(param.device).permute(0, 3, 1, 2).to(param.dtype)
+                # Channels-last (the arrays' own HWC order), which the pyramid resampling
+                # reads fastest.
+                tensor = (
+                    torch.from_numpy(stack).to(param.device).permute(0, 3, 1, 2).to(param.dtype)
+                )
                 return detect_faces(
-                    tensor, self.pnet, self.rnet, self.onet,
-                    self.min_face_size, self.thresholds, self.factor,
+                    tensor,
+                    self.pnet,
+                    self.rnet,
+                    self.onet,
+                    self.min_face_size,
+                    self.thresholds,
+                    self.factor,
                 )
 
         results: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(images)
         outputs = _worker_pool().map(run, shards) if len(shards) > 1 else map(run, shards)
-        for indices, found in zip(shards, outputs):
-            for i, r in zip(indices, found):
+        for indices, found in zip(shards, outputs, strict=True):
+            for i, r in zip(indices, found, strict=True):
                 results[i] = r
         boxes, probs, points = [], [], []
         for box, point in results:
@@ -219,7 +238,7 @@ class MTCNN(nn.Module):
                 boxes.append(None), probs.append(None), points.append(None)
                 continue
             if order_by_size:
-                order = np.argsort((box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]))[::-1]
+                order = np.argsort(box_area(box))[::-1]
                 box, point = box[order], point[order]
             boxes.append(np.ascontiguousarray(box[:, :4]))
             probs.append(np.ascontiguousarray(box[:, 4]))
@@ -248,9 +267,9 @@ class MTCNN(nn.Module):
             all_boxes, all_probs, all_points = [all_boxes], [all_probs], [all_points]
         sizes = [_image_size(x) for x in images]
         chosen = _choose_each(all_boxes, all_probs, sizes, method, threshold, center_weight)
-        boxes = [None if c is None else b[[c]] for c, b in zip(chosen, all_boxes)]
-        probs = [None if c is None else float(p[c]) for c, p in zip(chosen, all_probs)]
-        points = [None if c is None else q[[c]] for c, q in zip(chosen, all_points)]
+        boxes = [None if c is None else b[[c]] for c, b in zip(chosen, all_boxes, strict=True)]
+        probs = [None if c is None else float(p[c]) for c, p in zip(chosen, all_probs, strict=True)]
+        points = [None if c is None else q[[c]] for c, q in zip(chosen, all_points, strict=True)]
         if not batch:
             return boxes[0], probs[0], points[0]
         return boxes, probs, points
@@ -259,8 +278,8 @@ class MTCNN(nn.Module):
         sizes = [(x.shape[1], x.shape[0]) for x in images]
         chosen = _choose_each(boxes, probs, sizes, self.selection_method, 0.9, 2.0)
         return (
-            [None if c is None else b[[c]] for c, b in zip(chosen, boxes)],
-            [None if c is None else p[[c]] for c, p in zip(chosen, probs)],
+            [None if c is None else b[[c]] for c, b in zip(chosen, boxes, strict=True)],
+            [None if c is None else p[[c]] for c, p in zip(chosen, probs, strict=True)],
         )
 
     def _extract(self, image: np.ndarray, boxes: np.ndarray | None, path) -> torch.Tensor | None:
@@ -298,7 +317,7 @@ def select_face(
     """
     if boxes is None or len(boxes) == 0:
         return None
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    area = box_area(boxes)
     if method == "largest":
         return int(np.argsort(area)[::-1][0])
     if method == "probability":
@@ -319,7 +338,7 @@ def _choose_each(all_boxes, all_probs, sizes, method, threshold, center_weight) 
     """:func:`select_face` for every image of a batch."""
     return [
         select_face(b, p, size, method, threshold, center_weight)
-        for b, p, size in zip(all_boxes, all_probs, sizes)
+        for b, p, size in zip(all_boxes, all_probs, sizes, strict=True)
     ]
 
 
@@ -334,7 +353,9 @@ def _save_paths(save_path, count: int, batch: bool) -> list:
         return [None] * count
     if isinstance(save_path, (str, os.PathLike)):
         if batch and count > 1:
-            raise ValueError("for a batch, save_path must be a list with one path (or None) per image")
+            raise ValueError(
+                "for a batch, save_path must be a list with one path (or None) per image"
+            )
         return [save_path] * count
     paths = list(save_path)
     if len(paths) != count:
@@ -343,7 +364,8 @@ def _save_paths(save_path, count: int, batch: bool) -> list:
 
 
 def _cpu_workers(device: torch.device) -> int:
-    """Worker threads for a batch: one per intra-op thread on CPU, if thread counts are per thread."""
+    """Worker threads for a batch: one per intra-op thread on CPU, if thread counts are per
+    thread."""
     if device.type != "cpu" or not _per_thread_thread_counts():
         return 1
     return torch.get_num_threads()
@@ -369,7 +391,12 @@ def _shards(indices: list[int], size: tuple[int, int], workers: int) -> list[lis
 
 @functools.cache
 def _worker_pool_for(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(workers, thread_name_prefix="faceprint-mtcnn", initializer=torch.set_num_threads, initargs=(1,))
+    return ThreadPoolExecutor(
+        workers,
+        thread_name_prefix="faceprint-mtcnn",
+        initializer=torch.set_num_threads,
+        initargs=(1,),
+    )
 
 
 # A forked child inherits the cached pool but not its threads; it must start its own.
@@ -386,3 +413,11 @@ def _worker_pool() -> ThreadPoolExecutor:
     ``torch.set_num_threads`` is per thread under OpenMP, so the caller's setting is untouched.
     """
     return _worker_pool_for(torch.get_num_threads())
+
+
+#: MTCNN's constructor defaults (facenet-pytorch's), for callers that expose them as options.
+MTCNN_DEFAULTS: dict[str, Any] = {
+    name: p.default
+    for name, p in inspect.signature(MTCNN.__init__).parameters.items()
+    if p.default is not p.empty
+}

@@ -11,12 +11,11 @@ from collections.abc import Sequence
 import torch
 from torch.nn.functional import adaptive_avg_pool2d, interpolate
 
+from faceprint.alignment import fixed_image_standardization
 from faceprint.detection import cpu_kernels
 from faceprint.detection.nets import ONet, PNet, RNet
 from faceprint.detection.nms import batched_nms, batched_nms_min
 
-_STANDARDIZE_MEAN = 127.5
-_STANDARDIZE_SCALE = 0.0078125
 _PNET_CELL = 12
 _PNET_STRIDE = 2
 
@@ -70,10 +69,12 @@ def detect_faces(
 def _propose(images, pnet, min_face_size, threshold, factor):
     _, _, height, width = images.shape
     boxes, image_inds = [], []
-    resize = cpu_kernels.area_resizer(images) or (lambda size: interpolate(images, size=size, mode="area"))
+    resize = cpu_kernels.area_resizer(images) or (
+        lambda size: interpolate(images, size=size, mode="area")
+    )
     for scale in pyramid_scales(height, width, min_face_size, factor):
         size = (int(height * scale + 1), int(width * scale + 1))
-        scaled = _standardize_(resize(size))
+        scaled = fixed_image_standardization(resize(size), inplace=True)
         # oneDNN's convolutions run about twice as fast on channels-last tensors.
         reg, probs = pnet(scaled.contiguous(memory_format=torch.channels_last))
         boxes_s, inds_s = _grid_boxes(reg, probs[:, 1], scale, threshold)
@@ -119,11 +120,6 @@ def _output(resample, boxes, image_inds, onet, threshold):
     boxes = _regress(boxes, reg)
     pick = batched_nms_min(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
     return boxes[pick], image_inds[pick], points[pick]
-
-
-def _standardize_(x: torch.Tensor) -> torch.Tensor:
-    """``(x - 127.5) / 128`` in place, on a tensor made for the purpose."""
-    return x.sub_(_STANDARDIZE_MEAN).mul_(_STANDARDIZE_SCALE)
 
 
 def _grid_boxes(reg, probs, scale, threshold):
@@ -175,7 +171,13 @@ def _crops(resample, boxes, image_inds, size):
     if len(boxes) == 0:
         return boxes.new_zeros((0, 3, size, size)), boxes, image_inds
     crops = resample(image_inds, torch.stack([x1, y1, x2, y2], dim=1), size)
-    return _standardize_(crops).contiguous(memory_format=torch.channels_last), boxes, image_inds
+    return (
+        fixed_image_standardization(crops, inplace=True).contiguous(
+            memory_format=torch.channels_last
+        ),
+        boxes,
+        image_inds,
+    )
 
 
 class BoxPooler:
@@ -197,10 +199,14 @@ class BoxPooler:
     def __call__(self, image_inds: torch.Tensor, corners: torch.Tensor, size: int) -> torch.Tensor:
         if self._planar is None:
             self._planar = self.images.contiguous()
-        return torch.cat([
-            adaptive_avg_pool2d(self._planar[b : b + 1, :, top:bottom, left:right], size)
-            for b, left, top, right, bottom in zip(image_inds.tolist(), *corners.T.tolist(), strict=True)
-        ])
+        return torch.cat(
+            [
+                adaptive_avg_pool2d(self._planar[b : b + 1, :, top:bottom, left:right], size)
+                for b, left, top, right, bottom in zip(
+                    image_inds.tolist(), *corners.T.tolist(), strict=True
+                )
+            ]
+        )
 
 
 def _chunked(net: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -34,7 +34,9 @@ class VerificationMetrics:
 def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
     """The distance threshold with the highest accuracy on these pairs (same below)."""
     order = np.sort(np.unique(distances))
-    candidates = np.concatenate([[order[0] - 1e-6], (order[1:] + order[:-1]) / 2, [order[-1] + 1e-6]])
+    candidates = np.concatenate(
+        [[order[0] - 1e-6], (order[1:] + order[:-1]) / 2, [order[-1] + 1e-6]]
+    )
     # accuracy(t) = (#same with d < t + #different with d >= t) / n, for all t at once.
     same_sorted = np.sort(distances[same])
     diff_sorted = np.sort(distances[~same])
@@ -44,7 +46,9 @@ def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
     return float(candidates[int(np.argmax(correct))])
 
 
-def kfold_accuracy(distances: np.ndarray, same: np.ndarray, folds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def kfold_accuracy(
+    distances: np.ndarray, same: np.ndarray, folds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Accuracy of each fold, its threshold chosen on all the other folds.
 
     Args:
@@ -56,7 +60,9 @@ def kfold_accuracy(distances: np.ndarray, same: np.ndarray, folds: np.ndarray) -
         ``(accuracies, thresholds)``, each ``(K,)``.
     """
     if len(np.unique(folds)) < 2:
-        raise ValueError("k-fold accuracy needs at least 2 folds (the threshold is chosen on the others)")
+        raise ValueError(
+            "k-fold accuracy needs at least 2 folds (the threshold is chosen on the others)"
+        )
     accuracies, thresholds = [], []
     for k in np.unique(folds):
         test = folds == k
@@ -72,7 +78,9 @@ def roc(distances: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return far, tar
 
 
-def verification_metrics(distances: np.ndarray, same: np.ndarray, folds: np.ndarray) -> VerificationMetrics:
+def verification_metrics(
+    distances: np.ndarray, same: np.ndarray, folds: np.ndarray
+) -> VerificationMetrics:
     """All verification metrics of pair ``distances`` (see :class:`VerificationMetrics`)."""
     distances = np.asarray(distances, dtype=np.float64)
     same = np.asarray(same, dtype=bool)

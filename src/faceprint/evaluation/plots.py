@@ -8,7 +8,9 @@ from collections.abc import Mapping
 import numpy as np
 
 
-def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike, title: str = "ROC") -> None:
+def plot_roc(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike, title: str = "ROC"
+) -> None:
     """Write a ROC plot (log-scale FAR against TAR) with one line per entry of ``curves``.
 
     Args:

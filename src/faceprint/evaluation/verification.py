@@ -21,8 +21,9 @@ from tqdm import tqdm
 
 from faceprint.detection.mtcnn import select_face
 from faceprint.evaluation.metrics import VerificationMetrics, roc, verification_metrics
+from faceprint.files import atomic_path
 from faceprint.images import load_image
-from faceprint.pipeline import FaceRecognizer
+from faceprint.pipeline import FaceRecognizer, Region
 
 logger = logging.getLogger(__name__)
 
@@ -118,11 +119,15 @@ def read_lfw_pairs(pairs_file: str | os.PathLike, images_dir: str | os.PathLike)
     folds = np.arange(len(body)) // per_fold
     missing = [p for p in sorted(set(a) | set(b)) if not p.is_file()]
     if missing:
-        raise FileNotFoundError(f"{len(missing)} images of {pairs_file} are missing, e.g. {missing[0]}")
+        raise FileNotFoundError(
+            f"{len(missing)} images of {pairs_file} are missing, e.g. {missing[0]}"
+        )
     return Pairs(a, b, np.array(same), folds)
 
 
-def folder_pairs(root: str | os.PathLike, pairs_per_kind: int = 3000, n_folds: int = 10, seed: int = 0) -> Pairs:
+def folder_pairs(
+    root: str | os.PathLike, pairs_per_kind: int = 3000, n_folds: int = 10, seed: int = 0
+) -> Pairs:
     """Balanced pairs from your own ``root/<person>/<image>`` folders.
 
     Args:
@@ -138,7 +143,9 @@ def folder_pairs(root: str | os.PathLike, pairs_per_kind: int = 3000, n_folds: i
     }
     people = {k: v for k, v in people.items() if v}
     rng = random.Random(seed)
-    same_pairs = [(x, y) for imgs in people.values() for i, x in enumerate(imgs) for y in imgs[i + 1 :]]
+    same_pairs = [
+        (x, y) for imgs in people.values() for i, x in enumerate(imgs) for y in imgs[i + 1 :]
+    ]
     rng.shuffle(same_pairs)
     same_pairs = same_pairs[:pairs_per_kind]
     names = sorted(people)
@@ -152,7 +159,10 @@ def folder_pairs(root: str | os.PathLike, pairs_per_kind: int = 3000, n_folds: i
     same = np.array([True] * len(same_pairs) + [False] * len(diff_pairs))
     order = np.array(rng.sample(range(len(pairs)), len(pairs)))
     return Pairs(
-        [pairs[i][0] for i in order], [pairs[i][1] for i in order], same[order], np.arange(len(pairs)) % n_folds
+        [pairs[i][0] for i in order],
+        [pairs[i][1] for i in order],
+        same[order],
+        np.arange(len(pairs)) % n_folds,
     )
 
 
@@ -163,7 +173,11 @@ def eval_cache_dir() -> Path:
 
 
 def detect_primary_faces(
-    recognizer: FaceRecognizer, paths: Sequence[Path], cache: bool = True, progress: bool = True, batch_size: int = 32
+    recognizer: FaceRecognizer,
+    paths: Sequence[Path],
+    cache: bool = True,
+    progress: bool = True,
+    batch_size: int = 32,
 ) -> dict[str, np.ndarray]:
     """Detect the subject's face (the large, central one) in each image.
 
@@ -212,30 +226,46 @@ def embed_primary_faces(
         ``(N, D)`` float32 unit embeddings.
     """
     align = recognizer.alignment
-    key = _key("embed", [str(p) for p in paths], recognizer.weights.name, recognizer.precision, asdict(align), asdict(recognizer.fallback),
-               None if detections is None else hashlib.sha256(detections["boxes"].tobytes()).hexdigest())
+    key = _key(
+        "embed",
+        [str(p) for p in paths],
+        recognizer.weights.name,
+        recognizer.precision,
+        asdict(align),
+        asdict(recognizer.fallback),
+        None if detections is None else hashlib.sha256(detections["boxes"].tobytes()).hexdigest(),
+    )
     cached = _load(key) if cache else None
     if cached is not None:
         return cached["embeddings"]
     chunks = []
     with tqdm(total=len(paths), desc="embedding", unit="face", disable=not progress) as bar:
         for start in range(0, len(paths), batch_size):
-            crops = []
-            for i in range(start, min(start + batch_size, len(paths))):
-                image = load_image(paths[i])
-                if detections is None or np.isnan(detections["probs"][i]):
-                    crops.append(recognizer.crop(image))
-                else:
-                    crops.append(recognizer.crop(image, detections["boxes"][i], detections["landmarks"][i]))
-            chunks.append(recognizer.embed_crops(crops))
-            bar.update(len(crops))
+            images = [load_image(p) for p in paths[start : start + batch_size]]
+            regions = [
+                Region(j)
+                if detections is None or np.isnan(detections["probs"][i])
+                else Region(
+                    j,
+                    detections["boxes"][i],
+                    float(detections["probs"][i]),
+                    detections["landmarks"][i],
+                )
+                for j, i in enumerate(range(start, start + len(images)))
+            ]
+            chunks.append(
+                np.stack([face.embedding for face in recognizer.embed_regions(images, regions)])
+            )
+            bar.update(len(images))
     embeddings = np.concatenate(chunks)
     if cache:
         _save(key, {"embeddings": embeddings})
     return embeddings
 
 
-def evaluate(recognizer: FaceRecognizer, pairs: Pairs, cache: bool = True, progress: bool = True) -> VerificationReport:
+def evaluate(
+    recognizer: FaceRecognizer, pairs: Pairs, cache: bool = True, progress: bool = True
+) -> VerificationReport:
     """Run the verification protocol: embed every image once, score every pair, k-fold metrics.
 
     Missed detections are embedded from the fallback centre crop (as published LFW protocols
@@ -253,12 +283,14 @@ def evaluate(recognizer: FaceRecognizer, pairs: Pairs, cache: bool = True, progr
     distances = np.linalg.norm(embeddings[ia] - embeddings[ib], axis=1)
     missed = 0 if detections is None else int(np.isnan(detections["probs"]).sum())
     return VerificationReport(
-        model=recognizer.weights.name + ("" if recognizer.precision == "fp32" else f" ({recognizer.precision})"),
+        model=recognizer.weights.name
+        + ("" if recognizer.precision == "fp32" else f" ({recognizer.precision})"),
         alignment=asdict(recognizer.alignment),
         pairs=len(pairs),
         images=len(paths),
         missed_detections=missed,
-        missed_handling="not applicable (no detection)" if detections is None
+        missed_handling="not applicable (no detection)"
+        if detections is None
         else f"embedded the fixed centre crop ({recognizer.fallback.crop_size} px) instead",
         seconds=time.perf_counter() - started,
         metrics=verification_metrics(distances, pairs.same, pairs.folds),
@@ -286,8 +318,7 @@ def _save(key: str, arrays: dict[str, np.ndarray]) -> None:
     directory = eval_cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".{key}.{os.getpid()}.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, directory / f"{key}.npz")
+        with atomic_path(directory / f"{key}.npz", suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
     except OSError as e:
         logger.warning("cannot write evaluation cache in %s: %s", directory, e)

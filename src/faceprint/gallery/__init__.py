@@ -1,8 +1,10 @@
-"""Who is this? A persistent face gallery (SQLite records + FAISS or Milvus vectors) and clustering."""
+"""Who is this? A persistent face gallery (SQLite records + FAISS or Milvus vectors) and
+clustering."""
 
-from faceprint.gallery.cluster import cluster_embeddings
-from faceprint.gallery.gallery import UNKNOWN, EnrollReport, Gallery, Identification, Match
 from faceprint.errors import GalleryError, ModelMismatchError
+from faceprint.gallery.cluster import cluster_embeddings
+from faceprint.gallery.enroll import EnrollReport, enroll
+from faceprint.gallery.gallery import UNKNOWN, Gallery, Identification, Match
 
 __all__ = [
     "UNKNOWN",
@@ -13,4 +15,5 @@ __all__ = [
     "Match",
     "ModelMismatchError",
     "cluster_embeddings",
+    "enroll",
 ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def cluster_embeddings(embeddings: np.ndarray, eps: float | None = None, min_samples: int = 2) -> np.ndarray:
+def cluster_embeddings(
+    embeddings: np.ndarray, eps: float | None = None, min_samples: int = 2
+) -> np.ndarray:
     """Cluster unit embeddings by L2 distance.
 
     HDBSCAN by default: it needs no radius and does not chain two people together through a

@@ -8,24 +8,28 @@ one machine, by Milvus (``vectors="http://milvus:19530"``, or a Milvus Lite ``*.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from faceprint.gallery.index import FaissIndex, MilvusIndex, VectorIndex
 from faceprint.errors import GalleryError, ModelMismatchError
+from faceprint.gallery.enroll import EnrollReport, enroll
+from faceprint.gallery.exchange import export_gallery, import_gallery
+from faceprint.gallery.index import FaissIndex, MilvusIndex, VectorIndex
 from faceprint.gallery.store import FaceRecord, GalleryStore, IdentityInfo
 from faceprint.images import ImageInput
+from faceprint.weights.calibration import open_set_threshold
+from faceprint.weights.factory import get_weights
 
 logger = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
+#: Default open-set false-alarm rate: 1 in 100 never-enrolled people gets a name.
+DEFAULT_FAR = 0.01
 
 
 @dataclass(frozen=True)
@@ -45,41 +49,38 @@ class Identification:
         name: best identity, or ``"unknown"``.
         distance: L2 distance to the best match (``inf`` for an empty gallery).
         matches: the top-k identities, nearest first (the best one even when unknown).
+        threshold: the distance beyond which the face was called unknown.
     """
 
     name: str
     distance: float
     matches: list[Match]
+    threshold: float = float("nan")
 
     @property
     def known(self) -> bool:
         return self.name != UNKNOWN
 
 
-@dataclass
-class EnrollReport:
-    """What :meth:`Gallery.add` did with each image."""
-
-    added: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    rejected: dict[str, str] = field(default_factory=dict)
-
-
 class Gallery:
     """A persistent face gallery.
 
     Args:
-        path: the gallery file (SQLite). Created on first use.
+        path: the gallery file (SQLite). Created on first use; an existing file that is not a
+            gallery (even an empty one) is refused, never overwritten.
         model: registry name of the embedding model (``"ms-celeb-1m"``); a new gallery records
             it together with ``align``, and an existing one refuses any other.
         align: alignment method (``"box"``, ``"similarity"``, ``"none"``).
-        threshold: L2 distance beyond which a face is ``"unknown"``. Given when the gallery is
-            created, it is stored with it; default: the stored one, else the model's calibrated
-            threshold for ``align``.
+        threshold: L2 distance beyond which a face is ``"unknown"``, fixed whatever the
+            gallery's size. Given when the gallery is created, it is stored with it.
+            Default: the stored one, else the open-set threshold for ``far``.
+        far: the open-set false-alarm rate: the fraction of never-enrolled people who get a
+            name. The threshold is read off the model's impostor-distance distribution for the
+            current number of identities, so it tightens as the gallery grows. Default 1%.
         vectors: None for the embedded FAISS index, or a Milvus URI (``"http://host:19530"``,
             or a Milvus Lite file ``"faces.db"``).
-        recognizer: a ready :class:`faceprint.pipeline.FaceRecognizer` (its model and alignment
-            must be the gallery's); otherwise built on first need.
+        recognizer: a ready :class:`faceprint.FaceRecognizer` (its model and alignment must be
+            the gallery's); otherwise built on first need.
         create: create the gallery if missing.
 
     Raises:
@@ -96,9 +97,8 @@ class Gallery:
         vectors: str | None = None,
         recognizer=None,
         create: bool = True,
+        far: float = DEFAULT_FAR,
     ) -> None:
-        from faceprint.weights.registry import get_weights
-
         self.path = Path(path)
         if recognizer is not None:
             model = model or recognizer.weights.name
@@ -118,22 +118,53 @@ class Gallery:
                 "Use the gallery's model or a new gallery."
             )
         self.model_name, self.align = self.store.model.split("/")
-        stored = self.store.db.execute("SELECT value FROM meta WHERE key='threshold'").fetchone()
         if threshold is not None and not existing:
-            self.store.db.execute("INSERT OR REPLACE INTO meta VALUES ('threshold', ?)", (str(float(threshold)),))
-        if threshold is None:
-            threshold = float(stored[0]) if stored else get_weights(self.model_name).thresholds.get(self.align)
-        if threshold is None:
-            self.store.close()
-            raise GalleryError(
-                f"{self.model_name} has no calibrated threshold for align={self.align!r}; pass threshold= when creating the gallery"
+            self.store.set_meta("threshold", str(float(threshold)))
+        if threshold is None and self.store.meta("threshold", "") != "":
+            threshold = float(self.store.meta("threshold"))
+        self.fixed_threshold = None if threshold is None else float(threshold)
+        self.far = float(far)
+        self._impostors = get_weights(self.model_name).impostor_distances.get(self.align)
+        if self.fixed_threshold is None and self._impostors is None:
+            fallback = get_weights(self.model_name).thresholds.get(self.align)
+            if fallback is None:
+                self.store.close()
+                raise GalleryError(
+                    f"{self.model_name} has no calibrated thresholds for align={self.align!r}; "
+                    "pass threshold= (--threshold)"
+                )
+            logger.warning(
+                "%s/%s has no impostor distribution: using its 1:1 threshold %.3f, which names "
+                "more strangers as the gallery grows; pass threshold= for a stricter one",
+                self.model_name,
+                self.align,
+                fallback,
             )
-        self.threshold = float(threshold)
+            self.fixed_threshold = float(fallback)
         self._recognizer = recognizer
         if recognizer is not None and recognizer.name != self.store.model:
-            raise ModelMismatchError(f"{self.path} holds {self.store.model} embeddings, the recognizer makes {recognizer.name}")
+            raise ModelMismatchError(
+                f"{self.path} holds {self.store.model} embeddings, the recognizer makes "
+                f"{recognizer.name}"
+            )
         self.vectors_uri = vectors
         self.index: VectorIndex = self._open_index()
+
+    @property
+    def model(self) -> str:
+        """What made the embeddings: ``model/alignment``, e.g. ``ms-celeb-1m/box``."""
+        return self.store.model
+
+    @property
+    def threshold(self) -> float:
+        """The distance beyond which a face is ``"unknown"``, for the gallery as it is now.
+
+        A fixed threshold where one was given; else the open-set threshold at ``far`` for the
+        current number of identities.
+        """
+        if self.fixed_threshold is not None:
+            return self.fixed_threshold
+        return open_set_threshold(self._impostors, self.far, self.store.identity_count())
 
     # -- the vector index ------------------------------------------------------------------
     @property
@@ -150,9 +181,10 @@ class Gallery:
             self._fill(index)
             index.save(self._index_path, generation)
             return index
-        index = MilvusIndex(self.vectors_uri, self.store.dim, collection=_collection_name(self.path))
-        synced = self.store.db.execute("SELECT value FROM meta WHERE key='vectors_generation'").fetchone()
-        if synced is None or int(synced[0]) != generation:
+        index = MilvusIndex(
+            self.vectors_uri, self.store.dim, collection=_collection_name(self.path)
+        )
+        if int(self.store.meta("vectors_generation", "-1")) != generation:
             index.reset()
             self._fill(index)
             self._mark_vectors_synced(generation)
@@ -164,7 +196,7 @@ class Gallery:
 
     def _mark_vectors_synced(self, generation: int) -> None:
         if self.vectors_uri is not None:
-            self.store.db.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_generation', ?)", (str(generation),))
+            self.store.set_meta("vectors_generation", str(generation))
 
     def refresh(self) -> None:
         """Reload the index if another process changed the gallery since it was opened."""
@@ -197,24 +229,30 @@ class Gallery:
         """
         embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         if embeddings.shape[1] != self.store.dim:
-            raise ModelMismatchError(f"embeddings of size {embeddings.shape[1]}; this gallery holds {self.store.dim}-d {self.store.model} ones")
+            raise ModelMismatchError(
+                f"embeddings of size {embeddings.shape[1]}; this gallery holds "
+                f"{self.store.dim}-d {self.store.model} ones"
+            )
         if not np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-3):
-            raise ValueError("embeddings must be L2-normalised (unit length), as faceprint's models return them")
+            raise ValueError(
+                "embeddings must be L2-normalised (unit length), as faceprint's models return them"
+            )
         n = len(embeddings)
         meta = metadata if isinstance(metadata, Sequence) else [metadata or {}] * n
-        ids = self.store.add_faces(name, embeddings, sources or [None] * n, source_keys or [None] * n, boxes or [None] * n, meta)
+        ids = self.store.add_faces(
+            name,
+            embeddings,
+            sources or [None] * n,
+            source_keys or [None] * n,
+            boxes or [None] * n,
+            meta,
+        )
         if ids:
             # The store skips already-enrolled sources: index exactly the rows it inserted.
-            vectors = embeddings if len(ids) == n else self._vectors_of(ids)
+            vectors = embeddings if len(ids) == n else self.store.vectors(ids)
             self.index.add(np.asarray(ids, dtype=np.int64), vectors)
         self._mark_vectors_synced(self.store.generation)
         return ids
-
-    def _vectors_of(self, ids: Sequence[int]) -> np.ndarray:
-        rows = dict(self.store.db.execute(
-            f"SELECT id, embedding FROM faces WHERE id IN ({','.join('?' * len(ids))})", list(ids)
-        ).fetchall())
-        return np.stack([np.frombuffer(rows[i], dtype=np.float32) for i in ids])
 
     def add(
         self,
@@ -224,41 +262,9 @@ class Gallery:
         metadata: dict | None = None,
         progress: bool = False,
     ) -> EnrollReport:
-        """Detect, embed and enrol the face in each image under ``name``.
-
-        Each image must hold exactly one face, unless ``largest`` is set (then its largest face
-        is enrolled). Images without a face or with several are reported, not enrolled, and an
-        image already enrolled for ``name`` is skipped. Each image is its own transaction.
-
-        Returns:
-            An :class:`EnrollReport` listing added, skipped and rejected images (with reasons).
-        """
-        from faceprint.images import as_image_list
-
-        items = as_image_list(images)
-        report = EnrollReport()
-        recognizer = self.recognizer
-        for item in tqdm(items, desc=f"enrolling {name}", unit="img", disable=not progress):
-            label = str(item) if isinstance(item, (str, os.PathLike)) else f"image {len(report.added) + len(report.skipped) + len(report.rejected)}"
-            try:
-                key = source_key(item)
-                if self.store.has_source(key, name):
-                    report.skipped.append(label)
-                    continue
-                faces = recognizer.embed(item)
-            except (GalleryError, ValueError, OSError) as e:
-                report.rejected[label] = str(e)
-                continue
-            if not faces:
-                report.rejected[label] = "no face found"
-                continue
-            if len(faces) > 1 and not largest:
-                report.rejected[label] = f"{len(faces)} faces found; enrol one face per image (or pass largest=True)"
-                continue
-            face = max(faces, key=lambda f: float((f.box[2] - f.box[0]) * (f.box[3] - f.box[1])))
-            self.add_embeddings(name, face.embedding[None], [label], [key], [face.box.tolist()], [metadata or {}])
-            report.added.append(label)
-        return report
+        """Detect, embed and enrol the face in each image under ``name``
+        (:func:`faceprint.gallery.enroll.enroll`)."""
+        return enroll(self, name, images, largest=largest, metadata=metadata, progress=progress)
 
     def remove(self, name: str) -> int:
         """Remove an identity and its faces; returns how many faces went."""
@@ -297,18 +303,22 @@ class Gallery:
         """
         queries = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         if queries.shape[1] != self.store.dim:
-            raise ModelMismatchError(f"queries of size {queries.shape[1]}; this gallery holds {self.store.dim}-d {self.store.model} embeddings")
+            raise ModelMismatchError(
+                f"queries of size {queries.shape[1]}; this gallery holds {self.store.dim}-d "
+                f"{self.store.model} embeddings"
+            )
         total = len(self.index)
+        threshold = self.threshold
         if total == 0:
-            return [Identification(UNKNOWN, float("inf"), []) for _ in queries]
+            return [Identification(UNKNOWN, float("inf"), [], threshold) for _ in queries]
         # Several faces may belong to one identity: fetch enough faces to fill k identities.
         depth = min(total, max(k * 8, 32))
         sims, ids = self.index.search(queries, depth)
         names = self.store.names_of(np.unique(ids[ids >= 0]).tolist())
         results = []
-        for row_sims, row_ids in zip(sims, ids):
+        for row_sims, row_ids in zip(sims, ids, strict=True):
             matches: dict[str, Match] = {}
-            for sim, face_id in zip(row_sims, row_ids):
+            for sim, face_id in zip(row_sims, row_ids, strict=True):
                 name = names.get(int(face_id))
                 if name is None or name in matches:
                     continue
@@ -318,8 +328,12 @@ class Gallery:
                     break
             ordered = sorted(matches.values(), key=lambda m: m.distance)
             best = ordered[0] if ordered else None
-            known = best is not None and best.distance < self.threshold
-            results.append(Identification(best.name if known else UNKNOWN, best.distance if best else float("inf"), ordered))
+            known = best is not None and best.distance < threshold
+            name, distance = (
+                (best.name if known else UNKNOWN),
+                (best.distance if best else float("inf")),
+            )
+            results.append(Identification(name, distance, ordered, threshold))
         return results
 
     @property
@@ -328,44 +342,18 @@ class Gallery:
         if self._recognizer is None:
             from faceprint.pipeline import FaceRecognizer
 
-            self._recognizer = FaceRecognizer(model=self.model_name, align=self.align, threshold=self.threshold)
+            self._recognizer = FaceRecognizer(model=self.model_name, align=self.align)
         return self._recognizer
 
     # -- exchange --------------------------------------------------------------------------
-    def export(self, path: str | os.PathLike) -> int:
-        """Write every face (with embedding and records) to an ``.npz`` file; returns the count."""
-        faces = self.store.faces()
-        vectors = {i: v for ids, vs in self.store.iter_vectors() for i, v in zip(ids.tolist(), vs)}
-        identities = {i.name: i.metadata for i in self.store.identities()}
-        np.savez(
-            path,
-            model=np.array(self.store.model),
-            names=np.array([f.identity for f in faces], dtype=str),
-            sources=np.array([f.source or "" for f in faces], dtype=str),
-            keys=np.array([f.source_key or "" for f in faces], dtype=str),
-            records=np.array([json.dumps({"box": f.box, "added": f.added, "metadata": f.metadata}) for f in faces], dtype=str),
-            identities=np.array(json.dumps(identities)),
-            embeddings=np.stack([vectors[f.id] for f in faces]) if faces else np.zeros((0, self.store.dim), np.float32),
-        )
-        return len(faces)
+    def export(self, path: str | os.PathLike) -> Path:
+        """Write every face to an ``.npz`` file (:func:`faceprint.gallery.exchange.export_gallery`);
+        returns the path written, which always ends in ``.npz``."""
+        return export_gallery(self, path)
 
     def import_(self, path: str | os.PathLike) -> int:
         """Merge a file written by :meth:`export` (same model only); returns faces added."""
-        with np.load(path) as f:
-            if str(f["model"]) != self.store.model:
-                raise ModelMismatchError(f"{path} holds {f['model']} embeddings; this gallery holds {self.store.model}")
-            names, sources, records, embeddings = f["names"], f["sources"], f["records"], f["embeddings"]
-            stored_keys = f["keys"] if "keys" in f else np.full(len(names), "")
-        added = 0
-        for name in dict.fromkeys(names.tolist()):
-            rows = np.flatnonzero(names == name)
-            recs = [json.loads(records[i]) for i in rows]
-            # The enrolment's own key where it had one, so importing into the original skips it.
-            keys = [stored_keys[i] or hashlib.sha256(embeddings[i].tobytes()).hexdigest() for i in rows]
-            added += len(self.add_embeddings(
-                name, embeddings[rows], [sources[i] or None for i in rows], keys, [r["box"] for r in recs], [r["metadata"] for r in recs]
-            ))
-        return added
+        return import_gallery(self, path)
 
     def close(self) -> None:
         """Save the FAISS index beside the gallery (for a fast next open) and close. Idempotent."""
@@ -382,19 +370,6 @@ class Gallery:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def source_key(image: ImageInput) -> str:
-    """A content hash identifying an enrolment source (the file's bytes, or the pixels)."""
-    if isinstance(image, (str, os.PathLike)):
-        digest = hashlib.sha256()
-        with open(image, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
-    from faceprint.images import to_rgb_array
-
-    return hashlib.sha256(to_rgb_array(image).tobytes()).hexdigest()
 
 
 def _collection_name(path: Path) -> str:

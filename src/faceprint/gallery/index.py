@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from faceprint.files import atomic_path
+
 logger = logging.getLogger(__name__)
 
 
@@ -49,7 +51,9 @@ class FaissIndex:
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        self.index.add_with_ids(
+            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+        )
 
     def remove(self, ids: np.ndarray) -> None:
         self.index.remove_ids(np.asarray(ids, dtype=np.int64))
@@ -64,16 +68,15 @@ class FaissIndex:
         self.index = self._faiss.IndexIDMap2(self._faiss.IndexFlatIP(self.dim))
 
     def save(self, path: str | os.PathLike, generation: int) -> None:
-        """Write the index atomically to ``path``, stamped with the store ``generation`` it reflects."""
+        """Write the index atomically to ``path``, stamped with the store ``generation`` it
+        reflects."""
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            self._faiss.write_index(self.index, str(tmp))
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                self._faiss.write_index(self.index, str(tmp))
             path.with_name(path.name + ".generation").write_text(str(generation))
-        except OSError as e:  # a cache: losing it only costs a rebuild
+        except (OSError, RuntimeError) as e:  # a cache: losing it only costs a rebuild
             logger.warning("cannot save the vector index %s: %s", path, e)
-            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike, dim: int, generation: int) -> FaissIndex | None:
@@ -106,7 +109,9 @@ class MilvusIndex:
         token: credentials for a secured server (``"user:password"`` or an API key).
     """
 
-    def __init__(self, uri: str, dim: int, collection: str = "faceprint_faces", token: str | None = None) -> None:
+    def __init__(
+        self, uri: str, dim: int, collection: str = "faceprint_faces", token: str | None = None
+    ) -> None:
         from pymilvus import MilvusClient
 
         self.client = MilvusClient(uri=uri, token=token or "")
@@ -116,13 +121,24 @@ class MilvusIndex:
             self._create()
 
     def _create(self) -> None:
-        self.client.create_collection(self.collection, dimension=self.dim, metric_type="IP", auto_id=False,
-                                      id_type="int", consistency_level="Strong")
+        self.client.create_collection(
+            self.collection,
+            dimension=self.dim,
+            metric_type="IP",
+            auto_id=False,
+            id_type="int",
+            consistency_level="Strong",
+        )
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         for start in range(0, len(ids), 10000):
-            rows = [{"id": int(i), "vector": v.tolist()} for i, v in zip(ids[start : start + 10000], vectors[start : start + 10000])]
+            rows = [
+                {"id": int(i), "vector": v.tolist()}
+                for i, v in zip(
+                    ids[start : start + 10000], vectors[start : start + 10000], strict=True
+                )
+            ]
             self.client.upsert(self.collection, rows)
 
     def remove(self, ids: np.ndarray) -> None:
@@ -130,7 +146,12 @@ class MilvusIndex:
             self.client.delete(self.collection, ids=[int(i) for i in ids])
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        hits = self.client.search(self.collection, data=np.asarray(queries, dtype=np.float32).tolist(), limit=k, output_fields=[])
+        hits = self.client.search(
+            self.collection,
+            data=np.asarray(queries, dtype=np.float32).tolist(),
+            limit=k,
+            output_fields=[],
+        )
         sims = np.full((len(queries), k), -np.inf, dtype=np.float32)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         for q, row in enumerate(hits):
@@ -139,7 +160,9 @@ class MilvusIndex:
         return sims, ids
 
     def __len__(self) -> int:
-        return int(self.client.query(self.collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
+        return int(
+            self.client.query(self.collection, filter="", output_fields=["count(*)"])[0]["count(*)"]
+        )
 
     def reset(self) -> None:
         self.client.drop_collection(self.collection)

@@ -81,7 +81,13 @@ class GalleryStore:
         GalleryError: the file is not a faceprint gallery (corrupt, foreign, or newer schema).
     """
 
-    def __init__(self, path: str | os.PathLike, model: str | None = None, dim: int | None = None, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        model: str | None = None,
+        dim: int | None = None,
+        create: bool = True,
+    ) -> None:
         self.path = Path(path)
         exists = self.path.exists()
         if not exists and not create:
@@ -92,7 +98,9 @@ class GalleryStore:
             raise GalleryError(f"{self.path}: a new gallery needs the model and embedding size")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._closed = False
-        self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
         try:
             self._open(exists, model, dim)
         except sqlite3.DatabaseError as e:
@@ -101,27 +109,41 @@ class GalleryStore:
 
     def _open(self, exists: bool, model: str | None, dim: int | None) -> None:
         app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
-        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {
+            r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
         if exists and (app_id != _APPLICATION_ID or "meta" not in tables):
-            if tables or os.path.getsize(self.path) > 0:
-                raise GalleryError(f"{self.path}: a SQLite database, but not a faceprint gallery")
+            # Only a path that did not exist is created: an empty or foreign file is the user's.
+            what = "an empty file" if os.path.getsize(self.path) == 0 else "a SQLite database"
+            raise GalleryError(
+                f"{self.path}: {what}, not a faceprint gallery; it was left as it is"
+            )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         if "meta" not in tables:
-            # DDL is transactional in SQLite: the schema and its metadata appear together or not at all.
+            # DDL is transactional in SQLite: the schema and its metadata appear together or
+            # not at all.
             with self.transaction():
                 self.db.execute(f"PRAGMA application_id={_APPLICATION_ID}")
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     self.db.execute(statement)
                 self.db.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
-                    [("schema", str(SCHEMA_VERSION)), ("model", model), ("dim", str(dim)), ("generation", "0"),
-                     ("created", str(time.time()))],
+                    [
+                        ("schema", str(SCHEMA_VERSION)),
+                        ("model", model),
+                        ("dim", str(dim)),
+                        ("generation", "0"),
+                        ("created", str(time.time())),
+                    ],
                 )
         schema = int(self.meta("schema"))
         if schema > SCHEMA_VERSION:
-            raise GalleryError(f"{self.path}: gallery schema {schema} is newer than this faceprint ({SCHEMA_VERSION}); upgrade faceprint")
+            raise GalleryError(
+                f"{self.path}: gallery schema {schema} is newer than this faceprint "
+                f"({SCHEMA_VERSION}); upgrade faceprint"
+            )
         self.model = self.meta("model")
         self.dim = int(self.meta("dim"))
 
@@ -130,11 +152,18 @@ class GalleryStore:
         """``with store.transaction():`` one atomic write that also bumps the generation."""
         return _Transaction(self.db)
 
-    def meta(self, key: str) -> str:
+    def meta(self, key: str, default: str | None = None) -> str:
+        """The metadata value ``key``; ``default`` where absent (an error if that is None)."""
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        if row is None:
+        if row is not None:
+            return row[0]
+        if default is None:
             raise GalleryError(f"{self.path}: gallery metadata lacks {key!r}")
-        return row[0]
+        return default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store metadata ``key`` (not counted as a change of the records)."""
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     @property
     def generation(self) -> int:
@@ -142,7 +171,9 @@ class GalleryStore:
         return int(self.meta("generation"))
 
     # -- identities ----------------------------------------------------------------------
-    def identity_id(self, name: str, create: bool = False, metadata: dict | None = None) -> int | None:
+    def identity_id(
+        self, name: str, create: bool = False, metadata: dict | None = None
+    ) -> int | None:
         row = self.db.execute("SELECT id FROM identities WHERE name=?", (name,)).fetchone()
         if row is not None:
             return row[0]
@@ -175,7 +206,10 @@ class GalleryStore:
             identity = self.identity_id(name)
             if identity is None:
                 raise GalleryError(f"no identity called {name!r}")
-            ids = [r[0] for r in self.db.execute("SELECT id FROM faces WHERE identity_id=?", (identity,))]
+            ids = [
+                r[0]
+                for r in self.db.execute("SELECT id FROM faces WHERE identity_id=?", (identity,))
+            ]
             self.db.execute("DELETE FROM faces WHERE identity_id=?", (identity,))
             self.db.execute("DELETE FROM identities WHERE id=?", (identity,))
         return ids
@@ -198,12 +232,22 @@ class GalleryStore:
         ids = []
         with self.transaction():
             identity = self.identity_id(name, create=True)
-            for emb, src, key, box, meta in zip(embeddings, sources, source_keys, boxes, metadata):
+            for emb, src, key, box, meta in zip(
+                embeddings, sources, source_keys, boxes, metadata, strict=True
+            ):
                 cur = self.db.execute(
-                    "INSERT OR IGNORE INTO faces (identity_id, source, source_key, box, added, metadata, embedding) "
+                    "INSERT OR IGNORE INTO faces (identity_id, source, source_key, box, added, "
+                    "metadata, embedding) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (identity, src, key, None if box is None else json.dumps([float(v) for v in box]),
-                     time.time(), json.dumps(meta), emb.tobytes()),
+                    (
+                        identity,
+                        src,
+                        key,
+                        None if box is None else json.dumps([float(v) for v in box]),
+                        time.time(),
+                        json.dumps(meta),
+                        emb.tobytes(),
+                    ),
                 )
                 if cur.rowcount:
                     ids.append(cur.lastrowid)
@@ -212,22 +256,56 @@ class GalleryStore:
     def has_source(self, source_key: str, name: str | None = None) -> bool:
         """Whether a face from this source is enrolled (for ``name``, or for anyone)."""
         if name is None:
-            row = self.db.execute("SELECT 1 FROM faces WHERE source_key=? LIMIT 1", (source_key,)).fetchone()
+            row = self.db.execute(
+                "SELECT 1 FROM faces WHERE source_key=? LIMIT 1", (source_key,)
+            ).fetchone()
         else:
             row = self.db.execute(
-                "SELECT 1 FROM faces f JOIN identities i ON f.identity_id=i.id WHERE f.source_key=? AND i.name=? LIMIT 1",
+                "SELECT 1 FROM faces f JOIN identities i ON f.identity_id=i.id WHERE "
+                "f.source_key=? AND i.name=? LIMIT 1",
                 (source_key, name),
             ).fetchone()
         return row is not None
 
     def face_count(self) -> int:
+        """Number of stored faces."""
         return self.db.execute("SELECT COUNT(*) FROM faces").fetchone()[0]
 
+    def identity_count(self) -> int:
+        """Number of identities with at least one face."""
+        return self.db.execute("SELECT COUNT(DISTINCT identity_id) FROM faces").fetchone()[0]
+
+    def vectors(self, face_ids: Sequence[int]) -> np.ndarray:
+        """``(N, D)`` float32 embeddings of these faces, in the given order."""
+        found: dict[int, bytes] = {}
+        ids = [int(i) for i in face_ids]
+        for start in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+            chunk = ids[start : start + 900]
+            rows = self.db.execute(
+                f"SELECT id, embedding FROM faces WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.update(rows)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise GalleryError(f"{self.path}: no faces with ids {missing[:5]}")
+        return (
+            np.stack([np.frombuffer(found[i], dtype=np.float32) for i in ids])
+            if ids
+            else np.zeros((0, self.dim), np.float32)
+        )
+
     def faces(self, name: str | None = None) -> list[FaceRecord]:
-        sql = ("SELECT f.id, i.name, f.source, f.source_key, f.box, f.added, f.metadata FROM faces f "
-               "JOIN identities i ON f.identity_id=i.id")
-        rows = self.db.execute(sql + (" WHERE i.name=?" if name else "") + " ORDER BY f.id", (name,) if name else ())
-        return [FaceRecord(i, n, s, k, None if b is None else json.loads(b), a, json.loads(m)) for i, n, s, k, b, a, m in rows]
+        sql = (
+            "SELECT f.id, i.name, f.source, f.source_key, f.box, f.added, f.metadata FROM faces f "
+            "JOIN identities i ON f.identity_id=i.id"
+        )
+        rows = self.db.execute(
+            sql + (" WHERE i.name=?" if name else "") + " ORDER BY f.id", (name,) if name else ()
+        )
+        return [
+            FaceRecord(i, n, s, k, None if b is None else json.loads(b), a, json.loads(m))
+            for i, n, s, k, b, a, m in rows
+        ]
 
     def names_of(self, face_ids: Sequence[int]) -> dict[int, str]:
         """Identity name of each face id."""
@@ -253,7 +331,9 @@ class GalleryStore:
             if not rows:
                 return
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
+                len(rows), self.dim
+            )
             yield ids, vectors
             last = int(ids[-1])
 
@@ -280,7 +360,9 @@ class _Transaction:
         if not self.outer:
             return
         if kind is None:
-            self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+            self.db.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+            )
             self.db.execute("COMMIT")
         else:
             self.db.execute("ROLLBACK")

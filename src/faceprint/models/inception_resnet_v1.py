@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 class BasicConv2d(nn.Module):
     """Conv (no bias) -> BatchNorm (eps 1e-3, TensorFlow's) -> ReLU."""
 
-    def __init__(self, in_planes: int, out_planes: int, kernel_size, stride: int, padding=0) -> None:
+    def __init__(
+        self, in_planes: int, out_planes: int, kernel_size, stride: int, padding=0
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_planes, out_planes, kernel_size, stride, padding, bias=False)
         self.bn = nn.BatchNorm2d(out_planes, eps=0.001, momentum=0.1, affine=True)
@@ -209,11 +211,17 @@ class InceptionResnetV1(nn.Module):
                 self.weights = dataclasses.replace(self.weights, path=os.fspath(weights_path))
             self.pretrained = self.weights.name
             if self.weights.architecture != "inception_resnet_v1":
-                raise ValueError(f"{self.weights.name!r} holds {self.weights.architecture} weights, not inception_resnet_v1")
+                raise ValueError(
+                    f"{self.weights.name!r} holds {self.weights.architecture} weights, not "
+                    "inception_resnet_v1"
+                )
             embedding_size = self.weights.embedding_size or embedding_size
             pretrained_classes = self.weights.num_classes
         elif classify and num_classes is None:
-            raise ValueError('if "pretrained" is not specified and "classify" is True, "num_classes" must be specified')
+            raise ValueError(
+                'if "pretrained" is not specified and "classify" is True, '
+                '"num_classes" must be specified'
+            )
 
         self.conv2d_1a = BasicConv2d(3, 32, kernel_size=3, stride=2)
         self.conv2d_2a = BasicConv2d(32, 32, kernel_size=3, stride=1)
@@ -266,7 +274,9 @@ class InceptionResnetV1(nn.Module):
             ``(B, D)`` unit-norm embeddings, or ``(B, num_classes)`` logits with ``classify``.
         """
         if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected a (B, 3, H, W) batch of face crops, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"expected a (B, 3, H, W) batch of face crops, got shape {tuple(x.shape)}"
+            )
         if not x.is_floating_point():
             raise TypeError(
                 f"expected a standardized float tensor, got {x.dtype}; "

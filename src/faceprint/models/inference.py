@@ -8,10 +8,18 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
-from faceprint.models.inception_resnet_v1 import BasicConv2d, Block8, Block17, Block35, InceptionResnetV1
+from faceprint.models.inception_resnet_v1 import (
+    BasicConv2d,
+    Block8,
+    Block17,
+    Block35,
+    InceptionResnetV1,
+)
 
 
-def optimize_for_inference(model: InceptionResnetV1, channels_last: bool = True) -> InceptionResnetV1:
+def optimize_for_inference(
+    model: InceptionResnetV1, channels_last: bool = True
+) -> InceptionResnetV1:
     """A copy of ``model`` folded for fast inference (the original is left untouched).
 
     - every BatchNorm is folded into the convolution or linear layer before it;

