@@ -22,6 +22,12 @@ def main() -> None:
     """faceprint: face detection, alignment and recognition for PyTorch."""
 
 
+def _mtcnn_option(flag: str, help: str):
+    """An option whose default is MTCNN's own for the argument of that name."""
+    default = MTCNN_DEFAULTS[flag.removeprefix("--").replace("-", "_")]
+    return click.option(flag, default=default, show_default=True, help=help)
+
+
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
@@ -35,24 +41,9 @@ def main() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Save each face crop into this directory.",
 )
-@click.option(
-    "--image-size",
-    default=MTCNN_DEFAULTS["image_size"],
-    show_default=True,
-    help="Side of the saved crops.",
-)
-@click.option(
-    "--margin",
-    default=MTCNN_DEFAULTS["margin"],
-    show_default=True,
-    help="Crop margin, in crop pixels.",
-)
-@click.option(
-    "--min-face-size",
-    default=MTCNN_DEFAULTS["min_face_size"],
-    show_default=True,
-    help="Smallest face searched for, in pixels.",
-)
+@_mtcnn_option("--image-size", "Side of the saved crops.")
+@_mtcnn_option("--margin", "Crop margin, in crop pixels.")
+@_mtcnn_option("--min-face-size", "Smallest face searched for, in pixels.")
 @click.option("--device", default=None, help="torch device, e.g. cuda.")
 def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, device) -> None:
     """Find faces: boxes, probabilities and 5 landmarks per face."""
@@ -129,6 +120,15 @@ _ALIGN = click.option(
     "or a fixed centre crop.",
 )
 _DEVICE = click.option("--device", default=None, help="torch device, e.g. cuda.")
+
+
+def _RECOGNIZER(command):  # noqa: N802 - used as a decorator, like the options above
+    """--model, --align and --device: the options of every command that embeds faces."""
+    for option in (_DEVICE, _ALIGN, _MODEL):
+        command = option(command)
+    return command
+
+
 _PRECISION = click.option(
     "--precision",
     type=click.Choice(["fp32", "bf16"]),
@@ -150,9 +150,7 @@ def _recognizer(model: str, align: str, device: str | None, precision: str = DEF
 @main.command()
 @click.argument("image_a", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("image_b", type=click.Path(dir_okay=False, path_type=Path))
-@_MODEL
-@_ALIGN
-@_DEVICE
+@_RECOGNIZER
 @click.option(
     "--annotate",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -199,9 +197,7 @@ def verify(image_a, image_b, model, align, device, annotate, as_json) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output .npz or .parquet.",
 )
-@_MODEL
-@_ALIGN
-@_DEVICE
+@_RECOGNIZER
 def embed(inputs, out, model, align, device) -> None:
     """Embed every face in INPUTS (images or directories) into OUT, with paths and boxes."""
     from faceprint.embeddings_io import write_embeddings
@@ -243,9 +239,7 @@ def evaluation() -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Pairs file (default DATA/pairs.txt).",
 )
-@_MODEL
-@_ALIGN
-@_DEVICE
+@_RECOGNIZER
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),

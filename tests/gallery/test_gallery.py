@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from faceprint import get_weights
 from faceprint.errors import GalleryError, ModelMismatchError
 from faceprint.gallery import UNKNOWN, Gallery
 from faceprint.pipeline import FaceRecognizer
@@ -158,8 +159,13 @@ def test_corrupt_and_foreign_files(tmp_path):
 
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
-    with pytest.raises(GalleryError, match="a SQLite database, but not a faceprint gallery"):
+    with pytest.raises(GalleryError, match="a SQLite database, not a faceprint gallery"):
         Gallery(other)
+    empty = tmp_path / "empty.gallery"
+    empty.touch()
+    with pytest.raises(GalleryError, match="an empty file, not a faceprint gallery; it was left"):
+        Gallery(empty)
+    assert empty.stat().st_size == 0, "a user's file is never turned into a gallery"
     with pytest.raises(GalleryError, match="no such gallery"):
         Gallery(tmp_path / "missing.gallery", create=False)
 
@@ -168,3 +174,39 @@ def test_empty_gallery_answers_unknown(tmp_path):
     with Gallery(tmp_path / "empty.gallery") as g:
         (ident,) = g.search(np.eye(1, 128, dtype=np.float32))
         assert ident.name == UNKNOWN and ident.matches == []
+
+
+def _unit_vectors(count: int, seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((count, 128)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_open_set_threshold_tightens_as_people_are_enrolled(tmp_path):
+    from faceprint.weights.calibration import open_set_threshold
+
+    record = get_weights("ms-celeb-1m")
+    impostors, exponent = record.impostor_distances["box"], record.open_set_exponent["box"]
+    with Gallery(tmp_path / "g.gallery", far=0.01) as g:
+        seen = []
+        for count, vector in enumerate(_unit_vectors(300, seed=1), start=1):
+            g.add_embeddings(f"person {count}", vector[None])
+            if count in (1, 100, 300):
+                seen.append(g.threshold)
+                expected = open_set_threshold(impostors, 0.01, count, exponent)
+                assert g.threshold == pytest.approx(expected)
+        (ident,) = g.search(_unit_vectors(1, seed=2))
+        assert ident.threshold == seen[-1]
+    assert seen[0] > seen[1] > seen[2]
+    assert seen[0] == pytest.approx(1.1259, abs=1e-4)  # one identity: the 1:1 rate at 1e-2
+    with Gallery(tmp_path / "g.gallery", far=0.001) as stricter:
+        assert stricter.threshold < seen[-1]
+
+
+def test_a_fixed_threshold_overrides_the_open_set_one(tmp_path):
+    with Gallery(tmp_path / "fixed.gallery", threshold=0.9) as g:
+        g.add_embeddings("someone", _unit_vectors(1, seed=3))
+        assert g.threshold == 0.9
+    with Gallery(tmp_path / "fixed.gallery") as again:  # stored with the gallery
+        assert again.threshold == 0.9
+    with Gallery(tmp_path / "fixed.gallery", threshold=0.8) as given:  # --threshold
+        assert given.threshold == 0.8

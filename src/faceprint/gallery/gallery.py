@@ -124,9 +124,11 @@ class Gallery:
             threshold = float(self.store.meta("threshold"))
         self.fixed_threshold = None if threshold is None else float(threshold)
         self.far = float(far)
-        self._impostors = get_weights(self.model_name).impostor_distances.get(self.align)
+        record = get_weights(self.model_name)
+        self._impostors = record.impostor_distances.get(self.align)
+        self._exponent = record.open_set_exponent.get(self.align, 1.0)
         if self.fixed_threshold is None and self._impostors is None:
-            fallback = get_weights(self.model_name).thresholds.get(self.align)
+            fallback = record.thresholds.get(self.align)
             if fallback is None:
                 self.store.close()
                 raise GalleryError(
@@ -164,7 +166,8 @@ class Gallery:
         """
         if self.fixed_threshold is not None:
             return self.fixed_threshold
-        return open_set_threshold(self._impostors, self.far, self.store.identity_count())
+        identities = self.store.identity_count()
+        return open_set_threshold(self._impostors, self.far, identities, self._exponent)
 
     # -- the vector index ------------------------------------------------------------------
     @property
@@ -254,17 +257,10 @@ class Gallery:
         self._mark_vectors_synced(self.store.generation)
         return ids
 
-    def add(
-        self,
-        name: str,
-        images: ImageInput | Sequence[ImageInput],
-        largest: bool = False,
-        metadata: dict | None = None,
-        progress: bool = False,
-    ) -> EnrollReport:
-        """Detect, embed and enrol the face in each image under ``name``
-        (:func:`faceprint.gallery.enroll.enroll`)."""
-        return enroll(self, name, images, largest=largest, metadata=metadata, progress=progress)
+    def add(self, name: str, images: ImageInput | Sequence[ImageInput], **options) -> EnrollReport:
+        """Detect, embed and enrol the face in each image under ``name``; ``options`` are
+        :func:`faceprint.gallery.enroll.enroll`'s (``largest``, ``metadata``, ``progress``)."""
+        return enroll(self, name, images, **options)
 
     def remove(self, name: str) -> int:
         """Remove an identity and its faces; returns how many faces went."""

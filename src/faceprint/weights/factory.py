@@ -155,6 +155,7 @@ def save_model(
     fields["alignment"] = {k: dict(v) for k, v in stored.alignment.items()}
     fields["thresholds"] = dict(stored.thresholds)
     fields["impostor_distances"] = {k: list(v) for k, v in stored.impostor_distances.items()}
+    fields["open_set_exponent"] = dict(stored.open_set_exponent)
     payload = {"format": MODEL_FILE_FORMAT, "record": fields, "state_dict": model.state_dict()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,9 @@ class Weights:
         thresholds: calibrated L2 distance between unit embeddings below which two faces are the
             same person, per alignment method.
         threshold_source: how ``alignment`` and ``thresholds`` were obtained.
+        open_set_exponent: per alignment method, how many independent tries a gallery of N
+            identities is worth, as ``N ** exponent`` (fitted on LFW View 1 galleries by
+            ``scripts/calibrate_impostors.py``; see :mod:`faceprint.weights.calibration`).
         impostor_distances: per alignment method, the L2 distance below which each false-accept
             rate of :data:`faceprint.weights.calibration.FAR_GRID` of impostor pairs fall
             (measured on LFW View 1 by ``scripts/calibrate_impostors.py``); open-set thresholds
@@ -86,6 +89,7 @@ class Weights:
     thresholds: Mapping[str, float] = field(default_factory=dict)
     threshold_source: str | None = None
     impostor_distances: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    open_set_exponent: Mapping[str, float] = field(default_factory=dict)
     license: str = ""
     paper: str = ""
     description: str = ""
@@ -142,46 +146,62 @@ def _mtcnn(stage: str, sha256: str) -> Weights:
     )
 
 
+def _sandberg_release(
+    name: str,
+    stamp: str,
+    dataset: str,
+    classes: int,
+    lfw: float,
+    data_paper: str,
+    sha256: str,
+    size: int,
+) -> Weights:
+    """One of facenet-pytorch's release files of Sandberg's 512-d models."""
+    return Weights(
+        name=name,
+        architecture="inception_resnet_v1",
+        filename=f"{stamp}-{name}.pt",
+        sha256=sha256,
+        size=size,
+        url=f"{_FACENET_PYTORCH_RELEASE}/{stamp}-{name}.pt",
+        embedding_size=512,
+        num_classes=classes,
+        input_size=160,
+        standardization="fixed",
+        lfw_accuracy=lfw,
+        lfw_source=f"davidsandberg/facenet README, model {stamp}",
+        license=f"MIT (davidsandberg/facenet); {dataset} data is research-only",
+        paper=f"Schroff et al. 2015, FaceNet; {data_paper}, {dataset}",
+        description=f"Inception-ResNet-v1 trained on {dataset} (Sandberg {stamp})",
+    )
+
+
 REGISTRY: dict[str, Weights] = {
     w.name: w
     for w in (
         _mtcnn("pnet", "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f"),
         _mtcnn("rnet", "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86"),
         _mtcnn("onet", "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d"),
-        Weights(
-            name="vggface2",
-            architecture="inception_resnet_v1",
-            filename="20180402-114759-vggface2.pt",
-            # facenet-pytorch publishes no checksum; these agree across independent projects.
-            sha256="281cebca8662831adb987a874bdcb36e73f5b1c6dc5ee5878f305e985625d99b",
-            size=111_898_327,
-            url=f"{_FACENET_PYTORCH_RELEASE}/20180402-114759-vggface2.pt",
-            embedding_size=512,
-            num_classes=8631,
-            input_size=160,
-            standardization="fixed",
-            lfw_accuracy=0.9965,
-            lfw_source="davidsandberg/facenet README, model 20180402-114759",
-            license="MIT (davidsandberg/facenet); VGGFace2 data is research-only",
-            paper="Schroff et al. 2015, FaceNet; Cao et al. 2018, VGGFace2",
-            description="Inception-ResNet-v1 trained on VGGFace2 (Sandberg 20180402-114759)",
+        # facenet-pytorch publishes no checksums; these agree across independent projects.
+        _sandberg_release(
+            "vggface2",
+            "20180402-114759",
+            "VGGFace2",
+            8631,
+            0.9965,
+            "Cao et al. 2018",
+            "281cebca8662831adb987a874bdcb36e73f5b1c6dc5ee5878f305e985625d99b",
+            111_898_327,
         ),
-        Weights(
-            name="casia-webface",
-            architecture="inception_resnet_v1",
-            filename="20180408-102900-casia-webface.pt",
-            sha256="7a67afdbbc995fce5e10128675e318799a70698c2f433ba75dd7eb9a2f096e7d",
-            size=115_887_415,
-            url=f"{_FACENET_PYTORCH_RELEASE}/20180408-102900-casia-webface.pt",
-            embedding_size=512,
-            num_classes=10575,
-            input_size=160,
-            standardization="fixed",
-            lfw_accuracy=0.9905,
-            lfw_source="davidsandberg/facenet README, model 20180408-102900",
-            license="MIT (davidsandberg/facenet); CASIA-WebFace data is research-only",
-            paper="Schroff et al. 2015, FaceNet; Yi et al. 2014, CASIA-WebFace",
-            description="Inception-ResNet-v1 trained on CASIA-WebFace (Sandberg 20180408-102900)",
+        _sandberg_release(
+            "casia-webface",
+            "20180408-102900",
+            "CASIA-WebFace",
+            10575,
+            0.9905,
+            "Yi et al. 2014",
+            "7a67afdbbc995fce5e10128675e318799a70698c2f433ba75dd7eb9a2f096e7d",
+            115_887_415,
         ),
         Weights(
             name="ms-celeb-1m",
@@ -207,6 +227,7 @@ REGISTRY: dict[str, Weights] = {
             thresholds={"box": 1.106, "similarity": 1.098, "none": 1.077},
             threshold_source=_MS_CELEB_CALIBRATION,
             impostor_distances=_MS_CELEB_IMPOSTORS,
+            open_set_exponent={"box": 0.917, "similarity": 0.957},
             lfw_accuracy=0.992,
             lfw_source="davidsandberg/facenet README, model 20170512-110547 (original LFW images)",
             license="MIT (davidsandberg/facenet, nyoki-mtl/keras-facenet); "

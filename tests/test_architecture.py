@@ -1,0 +1,48 @@
+"""The house rules that keep the rooms apart: imports flow one way, SQL stays in the store."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "faceprint"
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """Modules imported when the file is imported: not in functions, not under TYPE_CHECKING."""
+    found: set[str] = set()
+    pending = list(ast.parse(path.read_text()).body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        else:
+            pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted(p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "models").glob("*.py"))
+    + ["detection/nets.py", "detection/stages.py", "detection/cpu_kernels.py", "detection/nms.py"],
+)
+def test_models_never_import_weights_at_module_level(module):
+    imports = _module_level_imports(PACKAGE / module)
+    assert not {m for m in imports if m.startswith("faceprint.weights")}, imports
+
+
+def test_no_sql_outside_the_gallery_store():
+    offenders = [
+        p.relative_to(PACKAGE).as_posix()
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "store.py" and ("db.execute" in p.read_text() or "sqlite3" in p.read_text())
+    ]
+    assert offenders == []
