@@ -18,6 +18,18 @@ DATA = Path(
 )
 
 
+def cpu_path() -> str:
+    """Which matrix path this CPU offers (the lscpu flags that decide it), for the printout."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "CPU flags unknown"
+    wanted = ["amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx_vnni", "avx2"]
+    found = [f for f in wanted if f in flags]
+    path = "AMX" if "amx_bf16" in flags else "AVX-512" if "avx512f" in flags else "AVX2"
+    return f"{path} path (flags: {' '.join(found) or 'none of ' + ', '.join(wanted)})"
+
+
 def peer():
     """facenet-pytorch 2.6.0, the comparison peer (``pip install --no-deps
     facenet-pytorch==2.6.0``)."""

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, agreement, as_list, best_of, peer, report, video_frames  # noqa: E402
+from common import DATA, agreement, as_list, best_of, cpu_path, peer, report, video_frames  # noqa: E402
 
 from faceprint import MTCNN  # noqa: E402
 
@@ -38,7 +38,7 @@ def main() -> None:
     torch.set_grad_enabled(False)
     ours = MTCNN(keep_all=True)
     theirs = peer().MTCNN(keep_all=True)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_path()}")
     rows = []
 
     def compare(name, images, batched, unit_count):

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import best_of, peer, report  # noqa: E402
+from common import best_of, cpu_path, peer, report  # noqa: E402
 
 from faceprint import InceptionResnetV1  # noqa: E402
 from faceprint.models.inference import optimize_for_inference  # noqa: E402
@@ -51,7 +51,7 @@ def main() -> None:
     measured = sgemm_gflops()
     ceiling = max(measured, args.gflops) / GFLOP_PER_FACE
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; torch sgemm now "
+        f"{cpu_path()}; torch {torch.__version__}, {torch.get_num_threads()} threads; sgemm now "
         f"{measured:.0f} GFLOP/s, "
         f"ceiling taken as {max(measured, args.gflops):.0f} GFLOP/s = {ceiling:.0f} faces/s"
     )

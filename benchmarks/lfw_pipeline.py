@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, peak_rss_mb, peer  # noqa: E402
+from common import DATA, cpu_path, peak_rss_mb, peer  # noqa: E402
 
 from faceprint.evaluation.metrics import verification_metrics  # noqa: E402
 from faceprint.evaluation.verification import evaluate, read_lfw_pairs  # noqa: E402
@@ -73,7 +73,7 @@ def main() -> None:
     pairs.same, pairs.folds = pairs.same[keep], pairs.folds[keep]
     paths = pairs.images()
     print(
-        f"{len(pairs)} pairs, {len(paths)} images, torch {torch.__version__}, "
+        f"{cpu_path()}; {len(pairs)} pairs, {len(paths)} images, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
 

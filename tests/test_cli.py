@@ -149,3 +149,70 @@ def test_eval_lfw_fixed_crop_of_chosen_size(run, lfw, tmp_path):
     assert d["missed_detections"] == 0 and d["accuracy"] >= 0.9
     result = run("eval", "lfw", "--data", lfw, "--pairs", pairs, "--crop-size", "120", ok=False)
     assert result.exit_code != 0 and "--crop-size goes with --align none" in result.output
+
+
+def test_verify_prints_how_often_strangers_come_this_close(run, lfw):
+    a = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    c = lfw / "images" / "Abdullah_Gul" / "Abdullah_Gul_0001.jpg"
+    d = json.loads(run("verify", a, c, "--json").stdout)
+    # The default threshold accepts 1 in 1000 View 1 impostor pairs.
+    assert d["threshold"] == pytest.approx(1.0005, abs=1e-4)
+    assert d["same"] is False and d["false_accept_rate"] > 1e-3
+    text = run("verify", a, c).stdout
+    assert "set for 1 in 1,000 strangers" in text and "pairs of strangers come this close" in text
+    loose = json.loads(run("verify", a, c, "--far", "0.5", "--json").stdout)
+    assert loose["threshold"] > d["threshold"]
+    fixed = json.loads(run("verify", a, c, "--threshold", "1.5", "--json").stdout)
+    assert fixed["threshold"] == 1.5 and fixed["same"] is True
+
+
+def test_embed_usage_errors_and_failures(run, lfw, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run("embed", empty, "--out", tmp_path / "e.npz", ok=False)
+    assert result.exit_code == 2 and "no image files in" in result.output
+    result = run("embed", empty, "--out", tmp_path / "e.txt", ok=False)
+    assert result.exit_code == 2 and "must end in .npz or .parquet" in result.output
+    bad = tmp_path / "bad" / "broken.jpg"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    result = run("embed", bad.parent, "--out", tmp_path / "b.npz", ok=False)
+    assert result.exit_code == 1 and "1 of 1 images failed" in result.output
+    assert result.output.count("broken.jpg") == 1, "the file is named once"
+    with np.load(tmp_path / "b.npz") as f:
+        assert f["embedding"].shape == (0, 128)
+    faceless = tmp_path / "faceless.png"
+    Image.new("RGB", (200, 200), (90, 120, 200)).save(faceless)
+    photo = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    out = run("embed", faceless, photo, "--out", tmp_path / "ok.npz").stdout
+    assert "1 faces from 2 images" in out and "1 images without a face" in out
+
+
+def test_eval_lfw_bad_pairs_files_are_usage_errors(run, lfw, tmp_path):
+    result = run("eval", "lfw", "--data", tmp_path, ok=False)
+    assert result.exit_code == 2 and "no such pairs file" in result.output
+    junk = tmp_path / "junk.txt"
+    junk.write_text("this is not\na pairs file\n")
+    result = run("eval", "lfw", "--data", lfw, "--pairs", junk, ok=False)
+    assert result.exit_code == 2 and "not an LFW pairs file" in result.output
+
+
+def test_cluster_writes_face_crops_and_refuses_an_empty_folder(run, lfw, multiface, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run("cluster", empty, "--out", tmp_path / "c", ok=False)
+    assert result.exit_code == 2 and not (tmp_path / "c").exists()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in (1, 2, 3):
+        (photos / f"powell_{i}.jpg").symlink_to(
+            lfw / "images" / "Colin_Powell" / f"Colin_Powell_{i:04d}.jpg"
+        )
+    (photos / "group.jpg").symlink_to(multiface)
+    run("cluster", photos, "--out", tmp_path / "sorted")
+    crops = sorted(p.name for p in (tmp_path / "sorted").rglob("*.png"))
+    # Three portraits (one subject each) and the six faces of the group photo, as crops.
+    assert len(crops) == 9 and all(
+        Image.open(p).size == (160, 160) for p in (tmp_path / "sorted").rglob("*.png")
+    )
+    assert len([c for c in crops if c.startswith("group_")]) == 6

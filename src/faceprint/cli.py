@@ -9,11 +9,24 @@ from pathlib import Path
 
 import click
 import numpy as np
+from tqdm import tqdm
 
 from faceprint.detection.mtcnn import MTCNN_DEFAULTS
 from faceprint.errors import FaceprintError
 from faceprint.gallery.gallery import DEFAULT_FAR
-from faceprint.pipeline import DEFAULT_MODEL, DEFAULT_PRECISION
+from faceprint.pipeline import DEFAULT_MODEL, DEFAULT_PRECISION, DEFAULT_VERIFY_FAR
+
+
+def _error(message: object) -> None:
+    """One "error:" line on stderr, written above any progress bar."""
+    tqdm.write(f"error: {message}", file=sys.stderr)
+
+
+def _finish(failed: int, total: int, noun: str = "inputs") -> None:
+    """Exit 1 with a summary line when any input failed (0 otherwise: every input handled)."""
+    if failed:
+        click.echo(f"{failed} of {total} {noun} failed", err=True)
+        sys.exit(1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,12 +42,13 @@ def _mtcnn_option(flag: str, help: str):
 
 
 @main.command()
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
 @click.option(
     "--annotate",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Draw the detections into this PNG/JPEG (name_<image> for several images).",
+    help="Draw the detections into this PNG/JPEG; for several images, a folder of "
+    "<image>.png files.",
 )
 @click.option(
     "--crops",
@@ -60,13 +74,14 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
         device=device,
     )
     report, failed = [], 0
-    for path in images:
+    paths = _image_files(images)
+    for path in tqdm(paths, desc="detecting", unit="img", disable=len(paths) < 2):
         try:
             pil = load_image(path)
             boxes, probs, points = mtcnn.detect(pil, landmarks=True)
         except FaceprintError as e:
             failed += 1
-            click.echo(f"error: {e}", err=True)
+            _error(e)
             report.append({"image": str(path), "error": str(e), "faces": []})
             continue
         faces = (
@@ -83,26 +98,28 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
         )
         report.append({"image": str(path), "faces": faces})
         if annotate:
-            target = (
-                annotate
-                if len(images) == 1
-                else annotate.with_name(f"{annotate.stem}_{path.stem}{annotate.suffix}")
-            )
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target = _annotation_path(annotate, path, len(paths))
             draw(pil, boxes, None if probs is None else [f"{p:.3f}" for p in probs], points).save(
                 target
             )
         for i, box in enumerate([] if boxes is None or not crops else boxes):
             extract_face(pil, box, image_size, margin, save_path=crops / f"{path.stem}_{i + 1}.png")
         if not as_json:
-            click.echo(f"{path}: {len(faces)} face(s)")
+            tqdm.write(f"{path}: {len(faces)} face(s)")
             for i, f in enumerate(faces):
                 marks = " ".join(f"({x:.0f},{y:.0f})" for x, y in f["landmarks"])
-                click.echo(f"  {i}: box={f['box']} p={f['probability']:.4f} landmarks={marks}")
+                tqdm.write(f"  {i}: box={f['box']} p={f['probability']:.4f} landmarks={marks}")
     if as_json:
         click.echo(json.dumps(report, indent=2))
-    if failed:
-        sys.exit(1)
+    _finish(failed, len(paths), "images")
+
+
+def _annotation_path(annotate: Path, image: Path, count: int) -> Path:
+    """Where the picture of ``image`` goes: ``--annotate`` names a file for one image; for
+    several, a folder (one ``<image>.png`` each)."""
+    target = annotate if count == 1 and annotate.suffix else annotate / f"{image.stem}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
 
 
 _MODEL = click.option(
@@ -122,27 +139,42 @@ _ALIGN = click.option(
 _DEVICE = click.option("--device", default=None, help="torch device, e.g. cuda.")
 
 
+_PRECISION = click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default=DEFAULT_PRECISION,
+    show_default=True,
+    help="Embedding precision: auto picks bf16 where the CPU (AMX, AVX-512 BF16) or GPU "
+    "computes it natively, else fp32.",
+)
+
+
 def _RECOGNIZER(command):  # noqa: N802 - used as a decorator, like the options above
-    """--model, --align and --device: the options of every command that embeds faces."""
-    for option in (_DEVICE, _ALIGN, _MODEL):
+    """--model, --align, --device and --precision: the options of every command that embeds."""
+    for option in (_PRECISION, _DEVICE, _ALIGN, _MODEL):
         command = option(command)
     return command
 
 
-_PRECISION = click.option(
-    "--precision",
-    type=click.Choice(["fp32", "bf16"]),
-    default=DEFAULT_PRECISION,
-    show_default=True,
-    help="Embedding precision; bf16 is faster on CPUs with AVX-512 BF16.",
-)
-
-
-def _recognizer(model: str, align: str, device: str | None, precision: str = DEFAULT_PRECISION):
+def _recognizer(
+    model: str,
+    align: str,
+    device: str | None,
+    precision: str = DEFAULT_PRECISION,
+    far: float = DEFAULT_VERIFY_FAR,
+    threshold: float | None = None,
+):
     from faceprint.pipeline import FaceRecognizer
 
     try:
-        return FaceRecognizer(model=model, align=align, device=device, precision=precision)
+        return FaceRecognizer(
+            model=model,
+            align=align,
+            device=device,
+            precision=precision,
+            far=far,
+            threshold=threshold,
+        )
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
 
@@ -152,17 +184,32 @@ def _recognizer(model: str, align: str, device: str | None, precision: str = DEF
 @click.argument("image_b", type=click.Path(dir_okay=False, path_type=Path))
 @_RECOGNIZER
 @click.option(
+    "--far",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=DEFAULT_VERIFY_FAR,
+    show_default=True,
+    help="False-accept rate the threshold is set for: the fraction of pairs of strangers "
+    "called the same person.",
+)
+@click.option("--threshold", type=float, default=None, help="A fixed distance threshold instead.")
+@click.option(
     "--annotate",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write both photos side by side with the verdict.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def verify(image_a, image_b, model, align, device, annotate, as_json) -> None:
-    """Are IMAGE_A and IMAGE_B the same person? Prints distance, verdict and threshold."""
+def verify(
+    image_a, image_b, model, align, device, precision, far, threshold, annotate, as_json
+) -> None:
+    """Are IMAGE_A and IMAGE_B the same person? Prints distance, verdict and threshold.
+
+    The default threshold accepts about 1 in 1000 pairs of strangers (--far 1e-3); the output
+    also says how often strangers come as close as these two faces.
+    """
     from faceprint.drawing import verification_panel
     from faceprint.images import load_image
 
-    recognizer = _recognizer(model, align, device)
+    recognizer = _recognizer(model, align, device, precision, far=far, threshold=threshold)
     try:
         a, b = load_image(image_a), load_image(image_b)
         result = recognizer.verify(a, b)
@@ -177,16 +224,30 @@ def verify(image_a, image_b, model, align, device, annotate, as_json) -> None:
                     "distance": result.distance,
                     "same": result.same,
                     "threshold": result.threshold,
+                    "false_accept_rate": result.false_accept_rate,
                     "model": recognizer.name,
                 }
             )
         )
     else:
         verdict = "same person" if result.same else "different people"
+        basis = f"set for {_one_in(far)} strangers" if threshold is None else "given"
         click.echo(
-            f"distance {result.distance:.4f} (threshold {result.threshold:.4f}, "
-            f"{recognizer.name}): {verdict}"
+            f"distance {result.distance:.4f}: {verdict} (threshold {result.threshold:.4f}, "
+            f"{basis}; {recognizer.name})"
         )
+        if result.false_accept_rate is not None:
+            click.echo(
+                f"{_one_in(result.false_accept_rate)} pairs of strangers come this close "
+                "(LFW View 1 impostor pairs)"
+            )
+
+
+def _one_in(rate: float) -> str:
+    """``1e-3`` -> ``"1 in 1,000"``; the recorded distribution ends at 1e-7."""
+    if rate <= 1.01e-7:
+        return "fewer than 1 in 10,000,000"
+    return f"1 in {round(1 / rate):,}"
 
 
 @main.command()
@@ -198,33 +259,37 @@ def verify(image_a, image_b, model, align, device, annotate, as_json) -> None:
     help="Output .npz or .parquet.",
 )
 @_RECOGNIZER
-def embed(inputs, out, model, align, device) -> None:
+def embed(inputs, out, model, align, device, precision) -> None:
     """Embed every face in INPUTS (images or directories) into OUT, with paths and boxes."""
-    from faceprint.embeddings_io import write_embeddings
+    from faceprint.embeddings_io import check_writable, write_embeddings
 
-    paths = _image_files(inputs)
-    recognizer = _recognizer(model, align, device)
-    rows, failed = [], 0
-    from tqdm import tqdm
-
+    try:
+        check_writable(out)
+    except FaceprintError as e:
+        raise click.BadParameter(str(e), param_hint="--out") from None
+    paths = _image_files(inputs, required=True)
+    recognizer = _recognizer(model, align, device, precision)
+    rows, failed, faceless = [], 0, 0
     for path in tqdm(paths, desc="embedding", unit="img"):
         try:
             faces = recognizer.embed(path)
         except FaceprintError as e:
             failed += 1
-            click.echo(f"error: {e}", err=True)
+            _error(e)
             continue
+        faceless += not faces
         rows += [(str(path), i, f) for i, f in enumerate(faces)]
-    write_embeddings(out, rows, recognizer.name)
+    write_embeddings(out, rows, recognizer.name, dim=recognizer.embedding_size)
     click.echo(
         f"{len(rows)} faces from {len(paths) - failed} images -> {out}"
-        + (f" ({failed} unreadable)" if failed else "")
+        + (f"; {faceless} images without a face" if faceless else "")
     )
+    _finish(failed, len(paths), "images")
 
 
 @main.group(name="eval")
 def evaluation() -> None:
-    """Benchmarks."""
+    """Evaluate a model on a benchmark protocol (LFW's 10-fold verification)."""
 
 
 @evaluation.command("lfw")
@@ -247,7 +312,6 @@ def evaluation() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--no-cache", is_flag=True, help="Recompute detections and embeddings.")
-@_PRECISION
 @click.option(
     "--crop-size",
     type=int,
@@ -270,9 +334,11 @@ def eval_lfw(
         if align != "none":
             raise click.UsageError("--crop-size goes with --align none")
         recognizer.alignment = dataclasses.replace(recognizer.alignment, crop_size=crop_size)
-    report = evaluate(
-        recognizer, read_lfw_pairs(pairs_file, images), cache=not no_cache, progress=True
-    )
+    try:
+        labelled = read_lfw_pairs(pairs_file, images)
+    except (OSError, ValueError) as e:
+        raise click.BadParameter(str(e), param_hint="--pairs/--data") from None
+    report = evaluate(recognizer, labelled, cache=not no_cache, progress=True)
     d = report.to_dict()
     if plot:
         plot_roc(
@@ -325,6 +391,7 @@ def _open_gallery(
     create: bool = False,
     threshold: float | None = None,
     far: float = DEFAULT_FAR,
+    device: str | None = None,
 ):
     from faceprint.gallery import Gallery
 
@@ -337,12 +404,15 @@ def _open_gallery(
             create=create,
             threshold=threshold,
             far=far,
+            device=device,
         )
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
 
 
-def _image_files(inputs) -> list[Path]:
+def _image_files(inputs, required: bool = True) -> list[Path]:
+    """Image files of INPUTS (folders are searched recursively, by suffix); with ``required``,
+    none at all is a usage error (exit 2)."""
     from faceprint.evaluation.verification import IMAGE_SUFFIXES
 
     out = []
@@ -351,6 +421,11 @@ def _image_files(inputs) -> list[Path]:
             sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
             if item.is_dir()
             else [item]
+        )
+    if required and not out:
+        names = ", ".join(str(i) for i in inputs)
+        raise click.UsageError(
+            f"no image files in {names} (looked for {', '.join(IMAGE_SUFFIXES)})"
         )
     return out
 
@@ -383,14 +458,24 @@ _VECTORS = click.option(
     help="Alignment of a new gallery (default box).",
 )
 @click.option(
-    "--largest", is_flag=True, help="Enrol the largest face of photos with several faces."
+    "--largest",
+    "choice",
+    flag_value="largest",
+    help="Enrol the largest face of every photo, even among faces of similar size.",
+)
+@click.option(
+    "--strict", "choice", flag_value="strict", help="Enrol only photos with exactly one face."
 )
 @_VECTORS
-def enroll(gallery_path, args, model, align, largest, vectors) -> None:
+@_DEVICE
+def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
     """Enrol faces: NAME IMAGE... for one person, or DIR holding one folder per person.
 
-    Each photo must show exactly one face (or pass --largest). Re-running skips photos that
-    are already enrolled, so an interrupted enrolment resumes where it stopped.
+    A photo with several faces is enrolled by its largest face when that face is clearly the
+    subject (at least twice the area of the next); photos with faces of similar size are
+    refused as ambiguous (--largest takes the largest anyway, --strict wants exactly one face).
+    Re-running skips photos already enrolled, so an interrupted enrolment resumes where it
+    stopped. Exit status 1 when any photo was not enrolled.
     """
     first = Path(args[0])
     if len(args) == 1 and first.is_dir():
@@ -399,25 +484,28 @@ def enroll(gallery_path, args, model, align, largest, vectors) -> None:
         people = [(args[0], _image_files([Path(a) for a in args[1:]]))]
     else:
         raise click.UsageError("give NAME IMAGE... or a DIR with one folder per person")
-    gallery = _open_gallery(gallery_path, model, align, vectors, create=True)
+    total = sum(len(p) for _, p in people)
+    if total == 0:
+        raise click.UsageError(f"no image files in {', '.join(args[1:] or args)}")
+    gallery = _open_gallery(gallery_path, model, align, vectors, create=True, device=device)
     added = skipped = rejected = 0
-    from tqdm import tqdm
-
-    with gallery, tqdm(total=sum(len(p) for _, p in people), desc="enrolling", unit="img") as bar:
+    with gallery, tqdm(total=total, desc="enrolling", unit="img") as bar:
         for name, paths in people:
             for path in paths:
-                report = gallery.add(name, path, largest=largest)
+                report = gallery.add(name, path, faces=choice or "dominant")
                 added += len(report.added)
                 skipped += len(report.skipped)
                 for label, why in report.rejected.items():
                     rejected += 1
-                    tqdm.write(f"not enrolled: {label}: {why}", file=sys.stderr)
+                    hint = "; --largest takes the largest" if label in report.ambiguous else ""
+                    _error(f"not enrolled: {label}: {why}{hint}")
                 bar.update(1)
         identities = len(gallery.list())
     click.echo(
         f"enrolled {added}, already there {skipped}, rejected {rejected}; {identities} "
         f"identities in {gallery_path}"
     )
+    _finish(rejected, total, "photos")
 
 
 @main.command()
@@ -426,8 +514,8 @@ def enroll(gallery_path, args, model, align, largest, vectors) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
 @click.option(
     "--annotate",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Write each photo with names drawn into this directory.",
+    type=click.Path(path_type=Path),
+    help="Draw the names into this PNG/JPEG; for several images, a folder of <image>.png files.",
 )
 @click.option("-k", default=1, show_default=True, help="Candidate identities per face.")
 @click.option(
@@ -436,8 +524,7 @@ def enroll(gallery_path, args, model, align, largest, vectors) -> None:
     default=DEFAULT_FAR,
     show_default=True,
     help="Open-set false-alarm rate: the fraction of never-enrolled people given a name. "
-    "The threshold "
-    "follows from it and the number of enrolled identities.",
+    "The threshold follows from it and the number of enrolled identities.",
 )
 @click.option(
     "--threshold",
@@ -446,22 +533,26 @@ def enroll(gallery_path, args, model, align, largest, vectors) -> None:
     help="A fixed distance beyond which a face is unknown, instead of the --far threshold.",
 )
 @_VECTORS
-def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors) -> None:
+@_DEVICE
+def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors, device) -> None:
     """Who is in each photo? Every face is named from the gallery, or "unknown"."""
     from faceprint.drawing import annotate as draw
     from faceprint.images import load_image
 
-    gallery = _open_gallery(gallery_path, vectors=vectors, threshold=threshold, far=far)
+    paths = _image_files(images)
+    gallery = _open_gallery(
+        gallery_path, vectors=vectors, threshold=threshold, far=far, device=device
+    )
     recognizer = gallery.recognizer
     out, failed = [], 0
     with gallery:
-        for path in _image_files(images):
+        for path in tqdm(paths, desc="identifying", unit="img", disable=len(paths) < 2):
             try:
                 image = load_image(path)
                 found = recognizer.identify(image, gallery, k=k)
             except FaceprintError as e:
                 failed += 1
-                click.echo(f"error: {e}", err=True)
+                _error(e)
                 out.append({"image": str(path), "error": str(e), "faces": []})
                 continue
             faces = [
@@ -478,19 +569,17 @@ def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors
             ]
             out.append({"image": str(path), "faces": faces})
             if annotate:
-                annotate.mkdir(parents=True, exist_ok=True)
                 boxes = np.stack([f.box for f, _ in found]) if found else None
                 labels = [f"{i.name} {i.distance:.2f}" for _, i in found]
-                draw(image, boxes, labels).save(annotate / f"{path.stem}.png")
+                draw(image, boxes, labels).save(_annotation_path(annotate, path, len(paths)))
             if not as_json:
                 names = (
                     ", ".join(f"{f['identity']} ({f['distance']:.3f})" for f in faces) or "no face"
                 )
-                click.echo(f"{path}: {names}")
+                tqdm.write(f"{path}: {names}")
     if as_json:
         click.echo(json.dumps(out, indent=2))
-    if failed:
-        sys.exit(1)
+    _finish(failed, len(paths), "images")
 
 
 @main.group(name="gallery")
@@ -500,7 +589,7 @@ def gallery_group() -> None:
 
 @gallery_group.command("list")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of identities.")
 def gallery_list(path, as_json) -> None:
     """Identities with their face counts."""
     with _open_gallery(path) as gallery:
@@ -578,34 +667,43 @@ def gallery_import(path, source) -> None:
     "--out",
     required=True,
     type=click.Path(path_type=Path),
-    help="A directory (one folder per person, plus noise/) or a .csv file.",
+    help="A directory (one folder per person, plus noise/, holding face crops) or a .csv file.",
 )
-@_MODEL
-@_ALIGN
+@_RECOGNIZER
 @click.option(
     "--eps", type=float, default=None, help="Use DBSCAN with this L2 radius instead of HDBSCAN."
 )
 @click.option(
     "--min-samples", default=2, show_default=True, help="Faces needed to found a cluster."
 )
-@_DEVICE
-def cluster(directory, out, model, align, eps, min_samples, device) -> None:
+@click.option(
+    "--all-faces",
+    is_flag=True,
+    help="Cluster every detected face, bystanders included (default: each photo's subject, "
+    "or all its faces where none is clearly the subject).",
+)
+def cluster(directory, out, model, align, device, precision, eps, min_samples, all_faces) -> None:
     """Group the faces of unlabeled photos in DIRECTORY by person (HDBSCAN, or DBSCAN with
-    --eps)."""
+    --eps). A folder per person gets a crop of each face, named after its photo."""
     import csv
-    import shutil
 
-    from tqdm import tqdm
-
+    from faceprint.alignment import crop_box
     from faceprint.gallery.cluster import cluster_embeddings
+    from faceprint.gallery.enroll import subject_faces
+    from faceprint.images import load_image
 
-    recognizer = _recognizer(model, align, device)
-    rows = []
-    for path in tqdm(_image_files([directory]), desc="embedding", unit="img"):
+    paths = _image_files([directory])
+    recognizer = _recognizer(model, align, device, precision)
+    rows, failed = [], 0
+    for path in tqdm(paths, desc="embedding", unit="img"):
         try:
-            rows += [(path, i, f) for i, f in enumerate(recognizer.embed(path))]
+            found = recognizer.embed(path)
         except FaceprintError as e:
-            click.echo(f"error: {e}", err=True)
+            failed += 1
+            _error(e)
+            continue
+        kept = {id(f) for f in (found if all_faces else subject_faces(found))}
+        rows += [(path, i, f) for i, f in enumerate(found) if id(f) in kept]
     labels = cluster_embeddings(
         np.stack([f.embedding for _, _, f in rows]) if rows else np.zeros((0, 1)),
         eps=eps,
@@ -617,23 +715,16 @@ def cluster(directory, out, model, align, eps, min_samples, device) -> None:
             writer = csv.writer(f)
             writer.writerow(["path", "face", "cluster", "x1", "y1", "x2", "y2"])
             for (path, i, face), label in zip(rows, labels, strict=True):
-                writer.writerow(
-                    [
-                        path,
-                        i,
-                        "noise" if label < 0 else label,
-                        *[round(float(v), 1) for v in face.box],
-                    ]
-                )
+                cells = [round(float(v), 1) for v in face.box]
+                writer.writerow([path, i, "noise" if label < 0 else label, *cells])
     else:
-        for (path, _, _), label in zip(rows, labels, strict=True):
+        for (path, i, face), label in zip(rows, labels, strict=True):
             folder = out / ("noise" if label < 0 else f"person_{label:03d}")
             folder.mkdir(parents=True, exist_ok=True)
-            target = folder / path.name
-            if not target.exists():
-                shutil.copy2(path, target)
+            crop_box(load_image(path), face.box, 160, 32).save(folder / f"{path.stem}_{i}.png")
     n = len(set(labels[labels >= 0].tolist())) if len(labels) else 0
     click.echo(f"{len(rows)} faces -> {n} people, {int((labels < 0).sum())} noise -> {out}")
+    _finish(failed, len(paths), "images")
 
 
 @main.group()

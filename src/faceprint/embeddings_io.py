@@ -8,11 +8,31 @@ from pathlib import Path
 
 import numpy as np
 
+from faceprint.errors import FaceprintError
 from faceprint.pipeline import Face
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Refuse, before any work, an output :func:`write_embeddings` could not write.
+
+    Raises:
+        FaceprintError: the suffix is neither ``.npz`` nor ``.parquet``, or ``.parquet`` is
+            asked for without pyarrow installed.
+    """
+    suffix = Path(path).suffix
+    if suffix not in (".npz", ".parquet"):
+        raise FaceprintError(f"{path}: the output must end in .npz or .parquet")
+    if suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise FaceprintError(
+                "writing .parquet needs pyarrow (pip install 'faceprint[parquet]'), or use .npz"
+            ) from None
+
+
 def write_embeddings(
-    path: str | os.PathLike, rows: Sequence[tuple[str, int, Face]], model: str
+    path: str | os.PathLike, rows: Sequence[tuple[str, int, Face]], model: str, dim: int
 ) -> None:
     """Write faces to ``path``.
 
@@ -20,12 +40,13 @@ def write_embeddings(
         path: ``.npz`` or ``.parquet`` file.
         rows: ``(image path, face index in image, Face)`` per face.
         model: what made the embeddings, e.g. ``ms-celeb-1m/box``.
+        dim: embedding size D (so that a file without faces still has the right columns).
 
     Columns: ``path``, ``face``, ``box`` (4 floats), ``probability`` (NaN for fallback crops),
     ``embedding`` (D floats); ``model`` is stored once.
     """
+    check_writable(path)
     path = Path(path)
-    dim = rows[0][2].embedding.shape[0] if rows else 0
     columns = {
         "path": np.array([r[0] for r in rows], dtype=str),
         "face": np.array([r[1] for r in rows], dtype=np.int32),
@@ -39,14 +60,10 @@ def write_embeddings(
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".npz":
         np.savez(path, model=np.array(model), **columns)
-    elif path.suffix == ".parquet":
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ValueError(
-                "writing .parquet needs pyarrow (pip install pyarrow), or use .npz"
-            ) from None
+    else:  # .parquet (check_writable allows nothing else)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         table = pa.table(
             {
                 "path": columns["path"].tolist(),
@@ -57,8 +74,6 @@ def write_embeddings(
             }
         )
         pq.write_table(table.replace_schema_metadata({"model": model}), path)
-    else:
-        raise ValueError(f"{path}: the output must end in .npz or .parquet")
 
 
 def read_embeddings(path: str | os.PathLike) -> dict[str, np.ndarray]:

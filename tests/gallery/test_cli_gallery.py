@@ -23,8 +23,13 @@ def test_enroll_identify_manage(lfw, multiface, tmp_path):
         photos = [lfw / "images" / name / f"{name}_{i:04d}.jpg" for i in (1, 2)]
         out = run("enroll", "--gallery", g, name, *photos).stdout
         assert "enrolled 2, already there 0, rejected 0" in out
-    rejected = run("enroll", "--gallery", g, "Crowd", multiface)
-    assert "enrolled 0" in rejected.stdout and "6 faces found" in rejected.output
+    rejected = run("enroll", "--gallery", g, "Crowd", multiface, ok=False)
+    assert rejected.exit_code == 1 and "enrolled 0" in rejected.stdout
+    assert (
+        "6 faces of similar size" in rejected.output
+        and "--largest takes the largest" in rejected.output
+    )
+    assert "1 of 1 photos failed" in rejected.output
     query = lfw / "images" / "Tony_Blair" / "Tony_Blair_0009.jpg"
     report = json.loads(
         run(
@@ -39,7 +44,8 @@ def test_enroll_identify_manage(lfw, multiface, tmp_path):
     listing = json.loads(run("gallery", "list", g, "--json").stdout)
     assert {r["name"]: r["faces"] for r in listing} == {"Colin_Powell": 2, "Tony_Blair": 2}
     run("gallery", "rename", g, "Tony_Blair", "Blair")
-    run("gallery", "export", g, tmp_path / "g.npz")
+    exported = run("gallery", "export", g, tmp_path / "g")
+    assert f"-> {tmp_path / 'g.npz'}" in exported.stdout  # the file numpy really wrote
     assert "removed Blair (2 faces)" in run("gallery", "remove", g, "Blair").stdout
     assert "imported 2 faces" in run("gallery", "import", g, tmp_path / "g.npz").stdout
     assert "no identity called 'nobody'" in run("gallery", "remove", g, "nobody", ok=False).output
@@ -50,3 +56,44 @@ def test_identify_refuses_a_foreign_file(tmp_path, multiface):
     junk.write_text("hello")
     result = run("identify", "--gallery", junk, multiface, ok=False)
     assert result.exit_code != 0 and "not a faceprint gallery" in result.output
+
+
+PEOPLE = ["Colin_Powell", "Tony_Blair", "Gerhard_Schroeder", "Donald_Rumsfeld"]
+
+
+def test_a_bystander_is_not_named_as_an_enrolled_person(lfw, tmp_path):
+    """Colin_Powell_0010: Powell and a bystander; with 4 people enrolled, only Powell is named."""
+    g = tmp_path / "four.gallery"
+    for name in PEOPLE:
+        run("enroll", "--gallery", g, name, lfw / "images" / name / f"{name}_0001.jpg")
+    photo = lfw / "images" / "Colin_Powell" / "Colin_Powell_0010.jpg"
+    (answer,) = json.loads(run("identify", "--gallery", g, photo, "--json").stdout)
+    named = [f["identity"] for f in answer["faces"]]
+    assert named.count("Colin_Powell") == 1 and len(named) >= 2
+    assert set(named) == {"Colin_Powell", "unknown"}
+
+
+def test_the_dominant_face_of_a_photo_with_bystanders_is_enrolled(lfw, tmp_path):
+    photo = lfw / "images" / "Colin_Powell" / "Colin_Powell_0010.jpg"  # Powell 2.8x the next
+    strict = run(
+        "enroll", "--gallery", tmp_path / "s.gallery", "Powell", photo, "--strict", ok=False
+    )
+    assert strict.exit_code == 1 and "3 faces found; exactly one is wanted" in strict.output
+    out = run("enroll", "--gallery", tmp_path / "d.gallery", "Powell", photo).stdout
+    assert "enrolled 1, already there 0, rejected 0" in out
+    listing = json.loads(run("gallery", "list", tmp_path / "d.gallery", "--json").stdout)
+    assert listing[0]["faces"] == 1
+
+
+def test_enroll_and_identify_exit_codes(lfw, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    usage = run("enroll", "--gallery", tmp_path / "g.gallery", "Nobody", empty, ok=False)
+    assert usage.exit_code == 2 and "no image files" in usage.output
+    assert not (tmp_path / "g.gallery").exists(), "nothing is created for a usage error"
+    user_file = tmp_path / "mine.gallery"
+    user_file.touch()
+    photo = lfw / "images" / "Tony_Blair" / "Tony_Blair_0001.jpg"
+    refused = run("enroll", "--gallery", user_file, "Tony", photo, ok=False)
+    assert refused.exit_code == 1 and "an empty file, not a faceprint gallery" in refused.output
+    assert user_file.stat().st_size == 0

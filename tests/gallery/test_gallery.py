@@ -72,11 +72,15 @@ def test_no_face_and_many_faces_are_rejected(gallery, multiface):
     corner = np.asarray(Image.open(multiface).convert("RGB"))[:40, 1000:1200]
     report = gallery.add("Crowd", [multiface, corner])
     assert report.added == [] and len(report.rejected) == 2
-    assert "6 faces found" in report.rejected[str(multiface)]
+    assert "6 faces of similar size" in report.rejected[str(multiface)]
+    assert "ambiguous" in report.rejected[str(multiface)]
+    assert report.ambiguous == [str(multiface)]
     assert "no face found" in report.rejected["image 1"]
     assert "Crowd" not in {i.name for i in gallery.list()}
-    report = gallery.add("Crowd", multiface, largest=True)
-    assert len(report.added) == 1
+    report = gallery.add("Crowd", multiface, faces="largest")
+    assert len(report.added) == 1 and report.others_ignored == {str(multiface): 5}
+    with pytest.raises(ValueError, match="faces must be 'dominant', 'largest' or 'strict'"):
+        gallery.add("Crowd", multiface, faces="biggest")
 
 
 def test_remove_and_rename(gallery, recognizer, lfw):

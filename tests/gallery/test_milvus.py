@@ -52,3 +52,34 @@ def test_milvus_remove_rename_and_resync(tmp_path):
     with Gallery(path, vectors=uri) as g:
         assert len(g.index) == 2
         assert g.search(v[2:3])[0].name == "carol"
+
+
+def test_milvus_gallery_is_searched_from_a_fresh_process(tmp_path, lfw):
+    """Enrol in one process, identify in another: the CLI and the Python API."""
+    import json
+    import subprocess
+    import sys
+
+    gallery, uri = tmp_path / "g.gallery", str(tmp_path / "g.db")
+    photo = lfw / "images" / "Tony_Blair" / "Tony_Blair_0001.jpg"
+    query = lfw / "images" / "Tony_Blair" / "Tony_Blair_0009.jpg"
+    cli = [sys.executable, "-m", "faceprint.cli"]
+    common = ["--gallery", str(gallery), "--vectors", uri]
+    enrolled = subprocess.run(
+        [*cli, "enroll", *common, "Tony Blair", str(photo)], capture_output=True, text=True
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    found = subprocess.run(
+        [*cli, "identify", *common, str(query), "--json"], capture_output=True, text=True
+    )
+    assert found.returncode == 0, found.stderr
+    assert [f["identity"] for f in json.loads(found.stdout)[0]["faces"]] == ["Tony Blair"]
+    code = (
+        "import numpy as np\n"
+        "from faceprint import Gallery\n"
+        f"with Gallery({str(gallery)!r}, vectors={uri!r}) as g:\n"
+        "    print(len(g.index), g.search(np.eye(1, 128, dtype=np.float32))[0].matches[0].name)\n"
+    )
+    api = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert api.returncode == 0, api.stderr
+    assert api.stdout.split() == ["1", "Tony", "Blair"]

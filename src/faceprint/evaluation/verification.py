@@ -95,8 +95,19 @@ def read_lfw_pairs(pairs_file: str | os.PathLike, images_dir: str | os.PathLike)
     (``name i j``) and ``per_fold`` different-person lines (``name1 i name2 j``). View 1 starts
     with the count and is one fold.
     """
-    lines = [line.split() for line in Path(pairs_file).read_text().splitlines() if line.strip()]
-    header, body = lines[0], lines[1:]
+    pairs_file = Path(pairs_file)
+    if not pairs_file.is_file():
+        raise FileNotFoundError(f"{pairs_file}: no such pairs file (LFW's is pairs.txt)")
+    lines = [
+        line.split() for line in pairs_file.read_text(errors="replace").splitlines() if line.strip()
+    ]
+    header = lines[0] if lines else []
+    if not header or not all(h.isdigit() for h in header) or len(header) > 2:
+        raise ValueError(
+            f"{pairs_file}: not an LFW pairs file; its first line must be 'FOLDS PAIRS' (View 2) "
+            "or 'PAIRS' (View 1)"
+        )
+    body = lines[1:]
     n_folds = int(header[0]) if len(header) == 2 else 1
     root = Path(images_dir)
 
@@ -105,16 +116,14 @@ def read_lfw_pairs(pairs_file: str | os.PathLike, images_dir: str | os.PathLike)
 
     a, b, same = [], [], []
     for line in body:
-        if len(line) == 3:
-            a.append(path(line[0], line[1]))
-            b.append(path(line[0], line[2]))
-            same.append(True)
-        elif len(line) == 4:
-            a.append(path(line[0], line[1]))
-            b.append(path(line[2], line[3]))
-            same.append(False)
-        else:
+        if len(line) not in (3, 4) or not (line[1].isdigit() and line[-1].isdigit()):
             raise ValueError(f"{pairs_file}: cannot read pair line {' '.join(line)!r}")
+        first, second = line[0], line[0 if len(line) == 3 else 2]
+        a.append(path(first, line[1]))
+        b.append(path(second, line[-1]))
+        same.append(len(line) == 3)
+    if not body:
+        raise ValueError(f"{pairs_file}: holds no pairs")
     per_fold = len(body) // n_folds
     folds = np.arange(len(body)) // per_fold
     missing = [p for p in sorted(set(a) | set(b)) if not p.is_file()]
@@ -285,7 +294,7 @@ def evaluate(
     return VerificationReport(
         model=recognizer.weights.name
         + ("" if recognizer.precision == "fp32" else f" ({recognizer.precision})"),
-        alignment=asdict(recognizer.alignment),
+        alignment=recognizer.alignment.parameters(),
         pairs=len(pairs),
         images=len(paths),
         missed_detections=missed,

@@ -82,6 +82,7 @@ class Gallery:
         recognizer: a ready :class:`faceprint.FaceRecognizer` (its model and alignment must be
             the gallery's); otherwise built on first need.
         create: create the gallery if missing.
+        device: where the recognizer built on first need runs (e.g. ``"cuda"``).
 
     Raises:
         GalleryError: the path is not a faceprint gallery (corrupt or foreign file).
@@ -98,6 +99,7 @@ class Gallery:
         recognizer=None,
         create: bool = True,
         far: float = DEFAULT_FAR,
+        device: str | None = None,
     ) -> None:
         self.path = Path(path)
         if recognizer is not None:
@@ -144,6 +146,7 @@ class Gallery:
             )
             self.fixed_threshold = float(fallback)
         self._recognizer = recognizer
+        self._device = device
         if recognizer is not None and recognizer.name != self.store.model:
             raise ModelMismatchError(
                 f"{self.path} holds {self.store.model} embeddings, the recognizer makes "
@@ -259,7 +262,7 @@ class Gallery:
 
     def add(self, name: str, images: ImageInput | Sequence[ImageInput], **options) -> EnrollReport:
         """Detect, embed and enrol the face in each image under ``name``; ``options`` are
-        :func:`faceprint.gallery.enroll.enroll`'s (``largest``, ``metadata``, ``progress``)."""
+        :func:`faceprint.gallery.enroll.enroll`'s (``faces``, ``metadata``, ``progress``)."""
         return enroll(self, name, images, **options)
 
     def remove(self, name: str) -> int:
@@ -338,7 +341,9 @@ class Gallery:
         if self._recognizer is None:
             from faceprint.pipeline import FaceRecognizer
 
-            self._recognizer = FaceRecognizer(model=self.model_name, align=self.align)
+            self._recognizer = FaceRecognizer(
+                model=self.model_name, align=self.align, device=self._device
+            )
         return self._recognizer
 
     # -- exchange --------------------------------------------------------------------------

@@ -117,7 +117,11 @@ class MilvusIndex:
         self.client = MilvusClient(uri=uri, token=token or "")
         self.collection = collection
         self.dim = dim
-        if not self.client.has_collection(collection):
+        if self.client.has_collection(collection):
+            # A collection another process created is "released" here until loaded; searching
+            # it unloaded fails with "call load() before search".
+            self.client.load_collection(collection)
+        else:
             self._create()
 
     def _create(self) -> None:

@@ -493,7 +493,8 @@ def _all_failed(
         error: WeightsError = WeightsChecksumError(message)
     else:
         error = WeightsNotFoundError(message)
-    error.__cause__ = failures[-1][1] if failures else None
+    # The message lists every source's failure: no chained traceback to read past.
+    error.__suppress_context__ = True
     return error
 
 
