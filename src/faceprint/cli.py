@@ -471,9 +471,10 @@ _VECTORS = click.option(
 def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
     """Enrol faces: NAME IMAGE... for one person, or DIR holding one folder per person.
 
-    A photo with several faces is enrolled by its largest face when that face is clearly the
-    subject (at least twice the area of the next); photos with faces of similar size are
-    refused as ambiguous (--largest takes the largest anyway, --strict wants exactly one face).
+    A photo with several faces is enrolled by the face that is clearly its subject: the
+    largest by twice the area, or among faces of similar size the one at most half as far from
+    the centre as any other. Photos where none stands out are refused as ambiguous (--largest
+    takes the largest anyway, --strict wants exactly one face).
     Re-running skips photos already enrolled, so an interrupted enrolment resumes where it
     stopped. Exit status 1 when any photo was not enrolled.
     """
@@ -536,6 +537,7 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
 @_DEVICE
 def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors, device) -> None:
     """Who is in each photo? Every face is named from the gallery, or "unknown"."""
+    from faceprint.drawing import BOX_COLOUR, UNKNOWN_COLOUR
     from faceprint.drawing import annotate as draw
     from faceprint.images import load_image
 
@@ -571,7 +573,9 @@ def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors
             if annotate:
                 boxes = np.stack([f.box for f, _ in found]) if found else None
                 labels = [f"{i.name} {i.distance:.2f}" for _, i in found]
-                draw(image, boxes, labels).save(_annotation_path(annotate, path, len(paths)))
+                colours = [BOX_COLOUR if i.known else UNKNOWN_COLOUR for _, i in found]
+                target = _annotation_path(annotate, path, len(paths))
+                draw(image, boxes, labels, colours=colours).save(target)
             if not as_json:
                 names = (
                     ", ".join(f"{f['identity']} ({f['distance']:.3f})" for f in faces) or "no face"
@@ -690,7 +694,7 @@ def cluster(directory, out, model, align, device, precision, eps, min_samples, a
     from faceprint.alignment import crop_box
     from faceprint.gallery.cluster import cluster_embeddings
     from faceprint.gallery.enroll import subject_faces
-    from faceprint.images import load_image
+    from faceprint.images import image_size, load_image
 
     paths = _image_files([directory])
     recognizer = _recognizer(model, align, device, precision)
@@ -702,7 +706,8 @@ def cluster(directory, out, model, align, device, precision, eps, min_samples, a
             failed += 1
             _error(e)
             continue
-        kept = {id(f) for f in (found if all_faces else subject_faces(found))}
+        subjects = found if all_faces else subject_faces(found, image_size(path))
+        kept = {id(f) for f in subjects}
         rows += [(path, i, f) for i, f in enumerate(found) if id(f) in kept]
     labels = cluster_embeddings(
         np.stack([f.embedding for _, _, f in rows]) if rows else np.zeros((0, 1)),

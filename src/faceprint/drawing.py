@@ -7,7 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-_BOX_COLOUR = (0, 220, 90)
+BOX_COLOUR = (0, 220, 90)
+#: Faces a gallery could not name.
+UNKNOWN_COLOUR = (255, 150, 30)
 _POINT_COLOUR = (255, 60, 60)
 
 
@@ -16,28 +18,41 @@ def annotate(
     boxes: np.ndarray | None,
     labels: Sequence[str] | None = None,
     points: np.ndarray | None = None,
+    colours: Sequence[tuple[int, int, int]] | None = None,
 ) -> Image.Image:
     """Return a copy of ``image`` with boxes, labels and landmarks drawn on it.
+
+    Line width and label size scale with the image, and every label stays inside it.
 
     Args:
         image: RGB PIL image.
         boxes: ``(N, 4)`` as ``x1, y1, x2, y2`` in pixels, or None.
         labels: N strings written above the boxes (e.g. probabilities or names).
         points: ``(N, 5, 2)`` landmarks, or None.
+        colours: N RGB colours of the boxes and label backgrounds (default: all green).
     """
     out = image.convert("RGB")
     if boxes is None or len(boxes) == 0:
         return out
     draw = ImageDraw.Draw(out)
-    width = max(2, round(max(out.size) / 400))
-    font = ImageFont.load_default(size=max(12, round(max(out.size) / 60)))
+    longest = max(out.size)
+    width = max(2, round(longest / 400))
+    font = ImageFont.load_default(size=max(14, round(longest / 40)))
     for i, box in enumerate(np.asarray(boxes, dtype=float)):
-        draw.rectangle(box.tolist(), outline=_BOX_COLOUR, width=width)
+        colour = colours[i] if colours is not None else BOX_COLOUR
+        draw.rectangle(box.tolist(), outline=colour, width=width)
         if labels is not None:
-            x, y = box[0], max(0.0, box[1] - font.size - 2 * width)
-            text_box = draw.textbbox((x, y), labels[i], font=font)
-            draw.rectangle(text_box, fill=_BOX_COLOUR)
-            draw.text((x, y), labels[i], fill=(0, 0, 0), font=font)
+            left, top, right, bottom = draw.textbbox((0, 0), labels[i], font=font)
+            text_w, text_h = right - left, bottom - top
+            x = min(max(0.0, box[0]), max(0.0, out.width - text_w - 2 * width))
+            y = box[1] - text_h - 3 * width
+            if y < 0:  # no room above the box: write inside its top edge
+                y = max(0.0, box[1]) + width
+            pad = width
+            draw.rectangle(
+                (x - pad, y - pad, x + text_w + pad, y + text_h + pad + top), fill=colour
+            )
+            draw.text((x - left, y), labels[i], fill=(0, 0, 0), font=font)
         if points is not None:
             r = width * 1.5
             for px, py in np.asarray(points[i], dtype=float):

@@ -42,6 +42,13 @@ def as_image_list(images: ImageInput | Sequence[ImageInput]) -> list[ImageInput]
     return list(images)  # type: ignore[arg-type]
 
 
+def image_size(image: ImageInput) -> tuple[int, int]:
+    """``(width, height)`` of one image as faceprint sees it (upright, EXIF applied)."""
+    if isinstance(image, (np.ndarray, torch.Tensor)):
+        return int(image.shape[1]), int(image.shape[0])
+    return to_pil(image).size
+
+
 def load_image(path: str | os.PathLike) -> Image.Image:
     """Read an image file as an upright RGB PIL image.
 

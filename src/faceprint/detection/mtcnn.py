@@ -18,7 +18,7 @@ from faceprint.alignment import extract_face, fixed_image_standardization
 from faceprint.boxes import box_area
 from faceprint.detection.nets import ONet, PNet, RNet
 from faceprint.detection.stages import detect_faces
-from faceprint.images import ImageInput, as_image_list, is_batch, to_pil, to_rgb_array
+from faceprint.images import ImageInput, as_image_list, image_size, is_batch, to_rgb_array
 
 _SHARD_PIXELS = 1_000_000
 SELECTION_METHODS = ("probability", "largest", "largest_over_threshold", "center_weighted_size")
@@ -265,7 +265,7 @@ class MTCNN(nn.Module):
         images = as_image_list(imgs)
         if not batch:
             all_boxes, all_probs, all_points = [all_boxes], [all_probs], [all_points]
-        sizes = [_image_size(x) for x in images]
+        sizes = [image_size(x) for x in images]
         chosen = _choose_each(all_boxes, all_probs, sizes, method, threshold, center_weight)
         boxes = [None if c is None else b[[c]] for c, b in zip(chosen, all_boxes, strict=True)]
         probs = [None if c is None else float(p[c]) for c, p in zip(chosen, all_probs, strict=True)]
@@ -340,12 +340,6 @@ def _choose_each(all_boxes, all_probs, sizes, method, threshold, center_weight) 
         select_face(b, p, size, method, threshold, center_weight)
         for b, p, size in zip(all_boxes, all_probs, sizes, strict=True)
     ]
-
-
-def _image_size(image: ImageInput) -> tuple[int, int]:
-    if isinstance(image, (np.ndarray, torch.Tensor)):
-        return int(image.shape[1]), int(image.shape[0])
-    return to_pil(image).size
 
 
 def _save_paths(save_path, count: int, batch: bool) -> list:

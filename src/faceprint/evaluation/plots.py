@@ -24,13 +24,18 @@ def plot_roc(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
+    lowest = 1.0
     for label, (far, tar) in curves.items():
-        keep = far > 0
-        ax.plot(far[keep], tar[keep], label=label)
+        keep = far >= _FAR_MIN
+        ax.plot(far[keep], tar[keep], label=label, drawstyle="steps-post")
+        lowest = min(lowest, float(tar[keep].min()) if keep.any() else 1.0)
     ax.set_xscale("log")
-    ax.set_xlim(1e-4, 1)
-    ax.set_ylim(0.5, 1.001)
-    ax.set_xlabel("false accept rate")
+    ax.set_xlim(_FAR_MIN, 1)
+    # Zoom on the curves: a near-perfect one would otherwise hug the top border.
+    ax.set_ylim(
+        max(0.0, lowest - 0.2 * (1.0 - lowest) - 0.005), 1.0 + 0.05 * (1.0 - lowest) + 0.002
+    )
+    ax.set_xlabel("false accept rate (log scale)")
     ax.set_ylabel("true accept rate")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
@@ -38,3 +43,6 @@ def plot_roc(
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+_FAR_MIN = 1e-4

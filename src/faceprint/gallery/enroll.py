@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 from tqdm import tqdm
 
 from faceprint.boxes import box_area
 from faceprint.errors import FaceprintError
 from faceprint.files import sha256_file
-from faceprint.images import ImageInput, as_image_list, to_rgb_array
+from faceprint.images import ImageInput, as_image_list, image_size, to_rgb_array
 
 if TYPE_CHECKING:
     from faceprint.gallery.gallery import Gallery
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 #: A photo with several faces is enrolled by its largest face when that face has at least this
 #: many times the area of the next: the subject, with bystanders behind.
 DOMINANT_AREA_RATIO = 2.0
+
+#: Beyond this many faces of similar size a photo is a group, whichever face is central.
+_MAX_SIMILAR_FACES = 3
 
 FaceChoice = Literal["dominant", "largest", "strict"]
 
@@ -59,9 +63,9 @@ def enroll(
 
     Which face of a photo is the subject (``faces``):
 
-    - ``"dominant"`` (default): the only face, or the largest when it has at least
-      :data:`DOMINANT_AREA_RATIO` times the area of the next (bystanders behind the subject).
-      Photos with several faces of similar size are ambiguous and rejected.
+    - ``"dominant"`` (default): the face :func:`dominant_face` finds clearly the subject: the
+      only one, the largest by twice the area, or the clearly central one among faces of
+      similar size. Photos where none stands out are ambiguous and rejected.
     - ``"largest"``: always the largest face.
     - ``"strict"``: only photos with exactly one face.
 
@@ -95,7 +99,7 @@ def enroll(
         except (FaceprintError, OSError) as e:
             report.rejected[label] = str(e)
             continue
-        subject = _subject(found, choice, label, report)
+        subject = _subject(found, image_size(item), choice, label, report)
         if subject is None:
             continue
         gallery.add_embeddings(
@@ -105,47 +109,65 @@ def enroll(
     return report
 
 
-def dominant_face(found: Sequence[Face]) -> Face | None:
-    """The only face, or the largest when it has :data:`DOMINANT_AREA_RATIO` times the area of
-    the next; None where no face is clearly the subject (or there is none)."""
+def dominant_face(found: Sequence[Face], size: tuple[int, int]) -> Face | None:
+    """The face that is clearly a photo's subject, or None where none is.
+
+    The subject is the only face; or the largest, when it has :data:`DOMINANT_AREA_RATIO`
+    times the area of the next; or, among two or three faces of at least half the largest's
+    area, the one at most half as far from the image centre as any other (a portrait's subject
+    beside a bystander of similar size). More faces of similar size make a group photo.
+
+    Args:
+        found: the faces of one image.
+        size: ``(width, height)`` of the image.
+    """
     ordered = sorted(found, key=lambda f: -float(box_area(f.box)))
-    if len(ordered) == 1 or (len(ordered) > 1 and _area_ratio(ordered) >= DOMINANT_AREA_RATIO):
+    if len(ordered) < 2:
+        return ordered[0] if ordered else None
+    areas = np.array([float(box_area(f.box)) for f in ordered])
+    if areas[0] >= DOMINANT_AREA_RATIO * areas[1]:
         return ordered[0]
+    large = [f for f, a in zip(ordered, areas, strict=True) if a * DOMINANT_AREA_RATIO >= areas[0]]
+    if len(large) > _MAX_SIMILAR_FACES:  # a group photo: its middle face is no more the subject
+        return None
+    centre = np.array(size, dtype=float) / 2
+    offsets = np.array([np.hypot(*((f.box[:2] + f.box[2:]) / 2 - centre)) for f in large])
+    order = np.argsort(offsets)
+    if offsets[order[0]] * 2 <= offsets[order[1]]:
+        return large[order[0]]
     return None
 
 
-def subject_faces(found: Sequence[Face]) -> list[Face]:
+def subject_faces(found: Sequence[Face], size: tuple[int, int]) -> list[Face]:
     """A photo's subject: its dominant face, or every face where none dominates (a group)."""
-    dominant = dominant_face(found)
+    dominant = dominant_face(found, size)
     return list(found) if dominant is None else [dominant]
 
 
-def _area_ratio(ordered: Sequence[Face]) -> float:
-    """Area of the largest face over that of the next (faces sorted by area, largest first)."""
-    return float(box_area(ordered[0].box)) / max(float(box_area(ordered[1].box)), 1e-6)
-
-
-def _subject(found: list[Face], choice: str, label: str, report: EnrollReport) -> Face | None:
+def _subject(
+    found: list[Face], size: tuple[int, int], choice: str, label: str, report: EnrollReport
+) -> Face | None:
     """The face to enrol among ``found``, or None (the reason recorded in ``report``)."""
     if not found:
         report.rejected[label] = "no face found"
         return None
-    found = sorted(found, key=lambda f: -float(box_area(f.box)))
-    if len(found) > 1 and choice == "strict":
+    if len(found) == 1:
+        return found[0]
+    if choice == "strict":
         report.rejected[label] = f"{len(found)} faces found; exactly one is wanted"
         return None
-    if len(found) > 1 and choice == "dominant":
-        ratio = _area_ratio(found)
-        if ratio < DOMINANT_AREA_RATIO:
+    subject = max(found, key=lambda f: float(box_area(f.box)))
+    if choice == "dominant":
+        subject = dominant_face(found, size)
+        if subject is None:
             report.rejected[label] = (
-                f"{len(found)} faces of similar size (the largest has {ratio:.1f}x the area of "
-                "the next): which one is the subject is ambiguous"
+                f"{len(found)} faces of similar size, none clearly central: which one is the "
+                "subject is ambiguous"
             )
             report.ambiguous.append(label)
             return None
-    if len(found) > 1:
-        report.others_ignored[label] = len(found) - 1
-    return found[0]
+    report.others_ignored[label] = len(found) - 1
+    return subject
 
 
 def source_key(image: ImageInput) -> str:
