@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.evaluation.verification import (
-    detect_primary_faces,
-    embed_primary_faces,
+    impostor_distances,
+    primary_embeddings,
     read_lfw_pairs,
 )
 from faceprint.pipeline import FaceRecognizer
@@ -32,11 +32,7 @@ GALLERY_SIZES = (10, 30, 100, 300, 1000)
 
 def impostor_quantiles(embeddings: np.ndarray, people: np.ndarray) -> tuple[np.ndarray, int]:
     """Distances at :data:`FAR_GRID` over all cross-person pairs, and how many pairs there were."""
-    gram = embeddings @ embeddings.T
-    upper = np.triu_indices(len(embeddings), k=1)
-    cross = people[upper[0]] != people[upper[1]]
-    sims = gram[upper][cross]
-    distances = np.sqrt(np.clip(2.0 - 2.0 * sims, 0.0, None))
+    distances = impostor_distances(embeddings, people)
     return np.quantile(distances, FAR_GRID), len(distances)
 
 
@@ -94,8 +90,7 @@ def main() -> None:
     print(f"View 1: {len(paths)} images of {len(set(people))} people")
     for align in args.align or ["box"]:
         recognizer = FaceRecognizer(model=args.model, align=align)
-        detections = None if align == "none" else detect_primary_faces(recognizer, paths)
-        embeddings = embed_primary_faces(recognizer, paths, detections)
+        embeddings = primary_embeddings(recognizer, paths)
         quantiles, count = impostor_quantiles(embeddings, people)
         quantiles = np.round(quantiles, 4)
         exponent, effective = open_set_exponent(embeddings, people, quantiles)

@@ -216,3 +216,31 @@ def test_cluster_writes_face_crops_and_refuses_an_empty_folder(run, lfw, multifa
         Image.open(p).size == (160, 160) for p in (tmp_path / "sorted").rglob("*.png")
     )
     assert len([c for c in crops if c.startswith("group_")]) == 6
+
+
+def test_eval_lfw_on_a_view_1_file_cross_validates_within_it(run, lfw, tmp_path):
+    lines = (lfw / "pairsDevTest.txt").read_text().splitlines()
+    pairs = tmp_path / "dev.txt"
+    pairs.write_text("\n".join(["20", *lines[1:11], *lines[501:511]]) + "\n")  # 10 same, 10 not
+    d = json.loads(run("eval", "lfw", "--data", lfw, "--pairs", pairs, "--json").stdout)
+    assert d["pairs"] == 20 and len(d["fold_accuracies"]) == 10 and d["accuracy"] >= 0.8
+
+
+def test_every_command_and_option_has_help():
+    import click
+
+    missing = []
+
+    def walk(command, path):
+        if not (command.help or command.short_help):
+            missing.append(path)
+        missing.extend(
+            f"{path} {p.opts[0]}"
+            for p in command.params
+            if isinstance(p, click.Option) and not p.help
+        )
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(main, "faceprint")
+    assert missing == []

@@ -93,3 +93,16 @@ def test_none_alignment_embeds_the_centre_crop(lfw):
 def test_unknown_alignment():
     with pytest.raises(ValueError, match="alignment method must be"):
         Alignment(method="affine")
+
+
+def test_unlikely_and_tiny_detections_are_not_recognised(recognizer, portraits):
+    """The Jolie portrait: MTCNN keeps two boxes on the lace dress (p 0.845 and 0.802, facenet-
+    pytorch's answers too); recognition ignores them and counts them."""
+    boxes, probs = MTCNN(keep_all=True).detect(portraits[0])
+    assert len(boxes) == 3 and sorted(np.round(probs, 3))[:2] == [0.802, 0.845]
+    before = recognizer.ignored
+    faces = recognizer.embed(portraits[0])
+    assert len(faces) == 1 and faces[0].probability > 0.99
+    assert recognizer.ignored - before == 2
+    lenient = FaceRecognizer(model="ms-celeb-1m", min_probability=0.5, min_face_size=0)
+    assert len(lenient.embed(portraits[0])) == 3

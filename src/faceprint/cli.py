@@ -22,6 +22,16 @@ def _error(message: object) -> None:
     tqdm.write(f"error: {message}", file=sys.stderr)
 
 
+def _report_ignored(recognizer) -> None:
+    """Say how many detections recognition passed over (MTCNN false positives, tiny faces)."""
+    if recognizer.ignored:
+        tqdm.write(
+            f"ignored {recognizer.ignored} detection(s) less likely than p="
+            f"{recognizer.min_probability:g} or smaller than {recognizer.min_face_size:g} px",
+            file=sys.stderr,
+        )
+
+
 def _finish(failed: int, total: int, noun: str = "inputs") -> None:
     """Exit 1 with a summary line when any input failed (0 otherwise: every input handled)."""
     if failed:
@@ -215,6 +225,7 @@ def verify(
         result = recognizer.verify(a, b)
     except (FaceprintError, ValueError) as e:
         raise click.ClickException(str(e)) from None
+    _report_ignored(recognizer)
     if annotate:
         verification_panel(a, b, result).save(annotate)
     if as_json:
@@ -280,6 +291,7 @@ def embed(inputs, out, model, align, device, precision) -> None:
         faceless += not faces
         rows += [(str(path), i, f) for i, f in enumerate(faces)]
     write_embeddings(out, rows, recognizer.name, dim=recognizer.embedding_size)
+    _report_ignored(recognizer)
     click.echo(
         f"{len(rows)} faces from {len(paths) - failed} images -> {out}"
         + (f"; {faceless} images without a face" if faceless else "")
@@ -318,12 +330,20 @@ def evaluation() -> None:
     default=None,
     help="--align none: side of the centre crop in pixels (default: the model's tuned one).",
 )
+@click.option(
+    "--protocol",
+    type=click.Choice(["pairs", "all-pairs"]),
+    default="pairs",
+    show_default=True,
+    help="pairs: LFW's 6000 pairs in 10 folds. all-pairs: TAR at FAR 1e-2, 1e-3 and 1e-4 over "
+    "every pair of the pairs.txt images, thresholds set on View 1's (pairsDev*.txt) impostors.",
+)
 def eval_lfw(
-    data, pairs, model, align, device, plot, as_json, no_cache, precision, crop_size
+    data, pairs, model, align, device, plot, as_json, no_cache, precision, crop_size, protocol
 ) -> None:
-    """LFW's 10-fold verification protocol: accuracy, AUC, EER, TAR@FAR=1e-3."""
+    """LFW's 10-fold verification protocol (accuracy, AUC, EER, TAR@FAR=1e-3), or every pair."""
     from faceprint.evaluation.plots import plot_roc
-    from faceprint.evaluation.verification import evaluate, read_lfw_pairs
+    from faceprint.evaluation.verification import evaluate, evaluate_all_pairs, read_lfw_pairs
 
     images = data / "images" if (data / "images").is_dir() else data
     pairs_file = pairs or (
@@ -336,8 +356,16 @@ def eval_lfw(
         recognizer.alignment = dataclasses.replace(recognizer.alignment, crop_size=crop_size)
     try:
         labelled = read_lfw_pairs(pairs_file, images)
+        if protocol == "all-pairs":
+            root = pairs_file.parent
+            view1 = [read_lfw_pairs(root / f"pairsDev{k}.txt", images) for k in ("Train", "Test")]
     except (OSError, ValueError) as e:
         raise click.BadParameter(str(e), param_hint="--pairs/--data") from None
+    if protocol == "all-pairs":
+        _all_pairs(
+            evaluate_all_pairs(recognizer, labelled, _joined(view1), cache=not no_cache), as_json
+        )
+        return
     report = evaluate(recognizer, labelled, cache=not no_cache, progress=True)
     d = report.to_dict()
     if plot:
@@ -362,12 +390,41 @@ def eval_lfw(
     click.echo(f"{d['seconds']:.1f} s" + (f"; ROC curve -> {plot}" if plot else ""))
 
 
+def _joined(parts):
+    """One set of pairs from several (View 1's DevTrain and DevTest)."""
+    from faceprint.evaluation.verification import Pairs
+
+    return Pairs(
+        [p for part in parts for p in part.a],
+        [p for part in parts for p in part.b],
+        np.concatenate([part.same for part in parts]),
+        np.concatenate([part.folds for part in parts]),
+    )
+
+
+def _all_pairs(report, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+        return
+    click.echo(
+        f"model {report.model}: {report.images} images, {report.genuine_pairs:,} same-person and "
+        f"{report.impostor_pairs:,} cross-person pairs; thresholds from "
+        f"{report.calibration_impostor_pairs:,} View 1 impostor pairs"
+    )
+    for row in report.rows:
+        click.echo(
+            f"FAR {row['far']:g}: threshold {row['threshold']:.4f}, TAR {row['tar']:.4f} "
+            f"(realized FAR {row['realized_far']:.2e})"
+        )
+
+
 @main.command()
 @click.option(
     "--out",
     default="faceprint-demo.png",
     show_default=True,
     type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the picture of both comparisons.",
 )
 @_MODEL
 @_DEVICE
@@ -502,6 +559,7 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
                     _error(f"not enrolled: {label}: {why}{hint}")
                 bar.update(1)
         identities = len(gallery.list())
+        _report_ignored(gallery.recognizer)
     click.echo(
         f"enrolled {added}, already there {skipped}, rejected {rejected}; {identities} "
         f"identities in {gallery_path}"
@@ -581,6 +639,7 @@ def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors
                     ", ".join(f"{f['identity']} ({f['distance']:.3f})" for f in faces) or "no face"
                 )
                 tqdm.write(f"{path}: {names}")
+    _report_ignored(recognizer)
     if as_json:
         click.echo(json.dumps(out, indent=2))
     _finish(failed, len(paths), "images")
@@ -727,6 +786,7 @@ def cluster(directory, out, model, align, device, precision, eps, min_samples, a
             folder = out / ("noise" if label < 0 else f"person_{label:03d}")
             folder.mkdir(parents=True, exist_ok=True)
             crop_box(load_image(path), face.box, 160, 32).save(folder / f"{path.stem}_{i}.png")
+    _report_ignored(recognizer)
     n = len(set(labels[labels >= 0].tolist())) if len(labels) else 0
     click.echo(f"{len(rows)} faces -> {n} people, {int((labels < 0).sum())} noise -> {out}")
     _finish(failed, len(paths), "images")

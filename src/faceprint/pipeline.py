@@ -144,6 +144,13 @@ class FaceRecognizer:
             ``"auto"`` picks bf16 where the device computes it natively
             (:func:`native_precision`), else fp32.
 
+        min_probability: detections less likely than this are not faces to recognise
+            (MTCNN's false positives on patterned cloth, for example); default: the model's
+            record, tuned on LFW View 1.
+        min_face_size: detections whose shorter side is below this many pixels are too small
+            to recognise; default: the model's record, tuned on LFW View 1. Ignored detections
+            are counted in :attr:`ignored`.
+
     Standardization follows the weights' record, so callers never handle it.
     """
 
@@ -154,6 +161,8 @@ class FaceRecognizer:
         device: str | torch.device | None = None,
         threshold: float | None = None,
         far: float = DEFAULT_VERIFY_FAR,
+        min_probability: float | None = None,
+        min_face_size: float | None = None,
         batch_size: int = 32,
         detector: MTCNN | None = None,
         weights_path: str | os.PathLike | None = None,
@@ -184,6 +193,14 @@ class FaceRecognizer:
             )
         self.threshold = float(threshold)
         self.batch_size = batch_size
+        self.min_probability = (
+            self.weights.min_face_probability if min_probability is None else min_probability
+        ) or 0.0
+        self.min_face_size = (
+            self.weights.min_face_size if min_face_size is None else min_face_size
+        ) or 0.0
+        #: Detections passed over so far as too unlikely or too small to recognise.
+        self.ignored = 0
 
     @property
     def embedding_size(self) -> int:
@@ -236,15 +253,25 @@ class FaceRecognizer:
             for i, (image_boxes, image_probs, image_points) in enumerate(
                 zip(boxes, probs, points, strict=True)
             ):
-                if image_boxes is None:
-                    regions += [Region(i)] if fallback else []
-                    continue
-                for box, prob, marks in zip(image_boxes, image_probs, image_points, strict=True):
-                    regions.append(Region(i, box, float(prob), marks))
+                found = []
+                if image_boxes is not None:
+                    detections = zip(image_boxes, image_probs, image_points, strict=True)
+                    found = [Region(i, b, float(p), m) for b, p, m in detections]
+                kept = [r for r in found if self.recognisable(r)]
+                self.ignored += len(found) - len(kept)
+                regions += kept or ([Region(i)] if fallback else [])
         faces: list[list[Face]] = [[] for _ in pils]
         for region, face in zip(regions, self.embed_regions(pils, regions), strict=True):
             faces[region.image].append(face)
         return faces
+
+    def recognisable(self, region: Region) -> bool:
+        """Whether a detection is likely and large enough to be recognised."""
+        if region.box is None:
+            return True
+        x1, y1, x2, y2 = region.box
+        side = min(x2 - x1, y2 - y1)
+        return (region.probability or 0.0) >= self.min_probability and side >= self.min_face_size
 
     def embed_regions(self, images: Sequence[Image.Image], regions: Sequence[Region]) -> list[Face]:
         """Crop and embed given face regions: the one crop-then-embed step every caller uses.

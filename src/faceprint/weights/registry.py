@@ -61,6 +61,10 @@ class Weights:
         open_set_exponent: per alignment method, how many independent tries a gallery of N
             identities is worth, as ``N ** exponent`` (fitted on LFW View 1 galleries by
             ``scripts/calibrate_impostors.py``; see :mod:`faceprint.weights.calibration`).
+        min_face_probability: detections less likely than this are ignored by recognition
+            (``scripts/tune_face_filter.py``, LFW View 1).
+        min_face_size: detections whose shorter side is below this many pixels are ignored by
+            recognition (``scripts/tune_face_filter.py``, LFW View 1).
         impostor_distances: per alignment method, the L2 distance below which each false-accept
             rate of :data:`faceprint.weights.calibration.FAR_GRID` of impostor pairs fall
             (measured on LFW View 1 by ``scripts/calibrate_impostors.py``); open-set thresholds
@@ -90,6 +94,8 @@ class Weights:
     threshold_source: str | None = None
     impostor_distances: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     open_set_exponent: Mapping[str, float] = field(default_factory=dict)
+    min_face_probability: float | None = None
+    min_face_size: float | None = None
     license: str = ""
     paper: str = ""
     description: str = ""
@@ -125,6 +131,11 @@ _MS_CELEB_IMPOSTORS = {
         0.3571, 0.4045, 0.5098, 0.5219, 0.6180, 0.6675, 0.7129, 0.7509, 0.7758, 0.7992,
         0.8271, 0.8492, 0.8771, 0.9047, 0.9314, 0.9601, 0.9887, 1.0182, 1.0495, 1.0816,
         1.1143, 1.1482, 1.1830, 1.2190, 1.2569, 1.2982, 1.3461, 1.4095,
+    ),
+    "none": (
+        0.3220, 0.4231, 0.5311, 0.5560, 0.6505, 0.7048, 0.7323, 0.7577, 0.7816, 0.8003,
+        0.8278, 0.8526, 0.8792, 0.9052, 0.9332, 0.9609, 0.9895, 1.0186, 1.0491, 1.0805,
+        1.1128, 1.1460, 1.1802, 1.2156, 1.2529, 1.2937, 1.3411, 1.4041,
     ),
 }
 # fmt: on
@@ -227,7 +238,11 @@ REGISTRY: dict[str, Weights] = {
             thresholds={"box": 1.106, "similarity": 1.098, "none": 1.077},
             threshold_source=_MS_CELEB_CALIBRATION,
             impostor_distances=_MS_CELEB_IMPOSTORS,
-            open_set_exponent={"box": 0.917, "similarity": 0.957},
+            open_set_exponent={"box": 0.917, "similarity": 0.957, "none": 0.962},
+            # scripts/tune_face_filter.py: 99.94% of View 1 subject faces have p >= 0.98; faces
+            # shrunk to 32 px score 0.973 on View 1's test pairs against 0.988 at full size.
+            min_face_probability=0.98,
+            min_face_size=32,
             lfw_accuracy=0.992,
             lfw_source="davidsandberg/facenet README, model 20170512-110547 (original LFW images)",
             license="MIT (davidsandberg/facenet, nyoki-mtl/keras-facenet); "

@@ -1,0 +1,77 @@
+"""Tune, on LFW View 1 only, which detections recognition commands should ignore.
+
+1. **Probability:** the subject faces of every View 1 image (4992) have detection probabilities;
+   the minimum is set where it keeps at least 99.9% of them.
+2. **Size:** the View 1 test pairs (``pairsDevTest.txt``, 1000 pairs) are scored with each
+   face first shrunk to ``s`` x ``s`` pixels (box crop -> s -> the model's input), as a face of
+   side ``s`` in a photo would be. The minimum is the smallest ``s`` whose 10-fold accuracy
+   stays within 2 points of the full-size faces'.
+
+    python scripts/tune_face_filter.py --data ../shared/data/lfw
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from faceprint.evaluation.metrics import kfold_accuracy
+from faceprint.evaluation.verification import detect_primary_faces, read_lfw_pairs
+from faceprint.images import load_image
+from faceprint.pipeline import FaceRecognizer
+
+SIDES = (16, 20, 24, 32, 40, 48, 0)  # 0: the face as detected
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/lfw"))
+    parser.add_argument("--model", default="ms-celeb-1m")
+    args = parser.parse_args()
+    images = args.data / "images"
+    train = read_lfw_pairs(args.data / "pairsDevTrain.txt", images)
+    test = read_lfw_pairs(args.data / "pairsDevTest.txt", images)
+    recognizer = FaceRecognizer(model=args.model, align="box")
+
+    view1 = sorted(set(train.images()) | set(test.images()))
+    probs = detect_primary_faces(recognizer, view1)["probs"]
+    probs = probs[~np.isnan(probs)]
+    keep = float(np.floor(np.quantile(probs, 0.001) * 100) / 100)
+    print(
+        f"probability: {len(probs)} subject faces; minimum {probs.min():.4f}; 0.1% quantile "
+        f"{np.quantile(probs, 0.001):.4f} -> keep p >= {keep:.2f} ({np.mean(probs >= keep):.4%})"
+    )
+
+    paths = test.images()
+    det = detect_primary_faces(recognizer, paths)
+    index = {p: i for i, p in enumerate(paths)}
+    ia = np.array([index[p] for p in test.a])
+    ib = np.array([index[p] for p in test.b])
+    folds = np.arange(len(test)) % 10
+    size = recognizer.alignment.image_size
+    accuracies = {}
+    for side in SIDES:
+        crops = []
+        for i, path in enumerate(tqdm(paths, desc=f"side {side or 'full'}", leave=False)):
+            image = load_image(path)
+            box = None if np.isnan(det["probs"][i]) else det["boxes"][i]
+            crop = recognizer.crop(image, box, None if box is None else det["landmarks"][i])
+            if side:
+                crop = crop.resize((side, side), Image.BILINEAR).resize(
+                    (size, size), Image.BILINEAR
+                )
+            crops.append(crop)
+        emb = recognizer.embed_crops(crops)
+        distances = np.linalg.norm(emb[ia] - emb[ib], axis=1)
+        accuracies[side] = kfold_accuracy(distances, test.same, folds)[0].mean()
+        print(f"side {side or 'full':>4}: View 1 test accuracy {accuracies[side]:.4f}", flush=True)
+    smallest = min(s for s in SIDES if s and accuracies[s] >= accuracies[0] - 0.02)
+    print(f"size: keep faces of at least {smallest} px")
+
+
+if __name__ == "__main__":
+    main()
