@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceprint.evaluation.verification import eval_cache_dir, evaluate, folder_pairs, read_lfw_pairs
+from faceprint.evaluation.verification import (
+    eval_cache_dir,
+    evaluate,
+    evaluate_all_pairs,
+    folder_pairs,
+    read_lfw_pairs,
+)
 from faceprint.pipeline import FaceRecognizer
 
 
@@ -33,7 +39,9 @@ def test_read_view2_and_view1(lfw):
     assert len(view2.images()) == 7701
     assert view2.same[:300].all() and not view2.same[300:600].any()
     view1 = read_lfw_pairs(lfw / "pairsDevTrain.txt", lfw / "images")
-    assert len(view1) == 2200 and set(view1.folds) == {0}
+    # One set, cross-validated in 10 interleaved folds of 110 same and 110 different pairs.
+    assert len(view1) == 2200 and np.bincount(view1.folds).tolist() == [220] * 10
+    assert all(view1.same[view1.folds == k].sum() == 110 for k in range(10))
 
 
 def test_missing_images_are_named(lfw, tmp_path):
@@ -78,3 +86,24 @@ def test_folder_pairs(lfw, tmp_path):
     )
     report = evaluate(FaceRecognizer(model="ms-celeb-1m"), pairs, progress=False)
     assert report.metrics.accuracy >= 0.85
+
+
+def test_all_pairs_protocol_counts_every_pair_against_a_brute_force(lfw, tmp_path):
+    test = read_lfw_pairs(small_pairs_file(lfw, tmp_path / "test.txt", per_kind=6), lfw / "images")
+    calibration = read_lfw_pairs(small_pairs_file(lfw, tmp_path / "cal.txt"), lfw / "images")
+    recognizer = FaceRecognizer(model="ms-celeb-1m")
+    report = evaluate_all_pairs(recognizer, test, calibration, fars=(0.05, 0.2), progress=False)
+    from faceprint.evaluation.verification import primary_embeddings
+
+    paths = test.images()
+    emb = primary_embeddings(recognizer, paths, progress=False)
+    people = np.array([p.parent.name for p in paths])
+    i, j = np.triu_indices(len(paths), k=1)
+    distances = np.linalg.norm(emb[i] - emb[j], axis=1)
+    same = people[i] == people[j]
+    assert (report.genuine_pairs, report.impostor_pairs) == (same.sum(), (~same).sum())
+    assert report.images == len(paths) and report.calibration_images == len(calibration.images())
+    for row in report.rows:
+        assert row["tar"] == pytest.approx(np.mean(distances[same] < row["threshold"]), abs=1e-9)
+        assert row["realized_far"] == pytest.approx(np.mean(distances[~same] < row["threshold"]))
+    assert report.rows[0]["threshold"] < report.rows[1]["threshold"]
