@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.evaluation.verification import detect_primary_faces, embed_primary_faces
+from faceprint.evaluation.verification import people_images, primary_embeddings
 from faceprint.gallery import Gallery
 from faceprint.pipeline import FaceRecognizer
 
@@ -27,17 +27,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/lfw"))
     parser.add_argument("--people", type=int, default=300)
     args = parser.parse_args()
-    people = {
-        d.name: sorted(d.glob("*.jpg"))
-        for d in sorted((args.data / "images").iterdir())
-        if d.is_dir()
-    }
+    people = people_images(args.data / "images")
     candidates = [n for n, imgs in people.items() if len(imgs) >= 2]
     chosen = sorted(random.Random(0).sample(candidates, args.people))
     probes = [(n, p) for n in chosen for p in people[n][1:]]
     recognizer = FaceRecognizer(model="ms-celeb-1m", align="box")
     paths = [p for _, p in probes]
-    queries = embed_primary_faces(recognizer, paths, detect_primary_faces(recognizer, paths))
+    queries = primary_embeddings(recognizer, paths)
     truth = np.array([n for n, _ in probes])
     print("| rule | enrolled | refused | rank-1 |")
     print("| --- | --- | --- | --- |")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.evaluation.verification import detect_primary_faces, embed_primary_faces
+from faceprint.evaluation.verification import people_images, primary_embeddings
 from faceprint.gallery import Gallery
 from faceprint.gallery.gallery import DEFAULT_FAR
 from faceprint.pipeline import FaceRecognizer
@@ -41,19 +41,14 @@ def main() -> None:
     )
     parser.add_argument("--far", type=float, default=DEFAULT_FAR, help="open-set false-alarm rate")
     args = parser.parse_args()
-    people = {
-        d.name: sorted(d.glob("*.jpg"))
-        for d in sorted((args.data / "images").iterdir())
-        if d.is_dir()
-    }
+    people = people_images(args.data / "images")
     candidates = [n for n, imgs in people.items() if len(imgs) >= 2]
     strangers = [n for n, imgs in people.items() if len(imgs) == 1]
     paths = sorted({p for n in candidates for p in people[n]} | {people[n][0] for n in strangers})
 
     recognizer = FaceRecognizer(model=args.model, align=args.align)
     started = time.perf_counter()
-    detections = None if args.align == "none" else detect_primary_faces(recognizer, paths)
-    emb = dict(zip(paths, embed_primary_faces(recognizer, paths, detections), strict=True))
+    emb = dict(zip(paths, primary_embeddings(recognizer, paths), strict=True))
     print(f"embedded {len(paths)} images in {time.perf_counter() - started:.0f} s")
     print(f"{recognizer.name}, far {args.far}, {len(strangers)} impostors")
     print("| enrolled | probes | rank-1 | threshold | realized FAR | DIR | oracle | DIR |")

@@ -45,6 +45,17 @@ def main() -> None:
     """faceprint: face detection, alignment and recognition for PyTorch."""
 
 
+def _far_option(default: float, help: str):
+    """``--far``: a rate in (0, 1) from which a threshold follows."""
+    return click.option(
+        "--far",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
 def _mtcnn_option(flag: str, help: str):
     """An option whose default is MTCNN's own for the argument of that name."""
     default = MTCNN_DEFAULTS[flag.removeprefix("--").replace("-", "_")]
@@ -193,13 +204,10 @@ def _recognizer(
 @click.argument("image_a", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("image_b", type=click.Path(dir_okay=False, path_type=Path))
 @_RECOGNIZER
-@click.option(
-    "--far",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=DEFAULT_VERIFY_FAR,
-    show_default=True,
-    help="False-accept rate the threshold is set for: the fraction of pairs of strangers "
-    "called the same person.",
+@_far_option(
+    DEFAULT_VERIFY_FAR,
+    "False-accept rate the threshold is set for: the fraction of pairs of strangers called "
+    "the same person.",
 )
 @click.option("--threshold", type=float, default=None, help="A fixed distance threshold instead.")
 @click.option(
@@ -577,13 +585,10 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
     help="Draw the names into this PNG/JPEG; for several images, a folder of <image>.png files.",
 )
 @click.option("-k", default=1, show_default=True, help="Candidate identities per face.")
-@click.option(
-    "--far",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=DEFAULT_FAR,
-    show_default=True,
-    help="Open-set false-alarm rate: the fraction of never-enrolled people given a name. "
-    "The threshold follows from it and the number of enrolled identities.",
+@_far_option(
+    DEFAULT_FAR,
+    "Open-set false-alarm rate: the fraction of never-enrolled people given a name. The "
+    "threshold follows from it and the number of enrolled identities.",
 )
 @click.option(
     "--threshold",

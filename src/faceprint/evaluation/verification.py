@@ -138,6 +138,15 @@ def read_lfw_pairs(pairs_file: str | os.PathLike, images_dir: str | os.PathLike)
     return Pairs(a, b, np.array(same), folds)
 
 
+def people_images(images_dir: str | os.PathLike) -> dict[str, list[Path]]:
+    """``{person: sorted image paths}`` of a ``<person>/<image>`` folder (LFW's ``images/``)."""
+    return {
+        d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for d in sorted(Path(images_dir).iterdir())
+        if d.is_dir()
+    }
+
+
 def folder_pairs(
     root: str | os.PathLike, pairs_per_kind: int = 3000, n_folds: int = 10, seed: int = 0
 ) -> Pairs:
@@ -149,12 +158,7 @@ def folder_pairs(
         n_folds: folds to split the pairs into.
         seed: random seed of the pair sampling.
     """
-    people = {
-        d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        for d in sorted(Path(root).iterdir())
-        if d.is_dir()
-    }
-    people = {k: v for k, v in people.items() if v}
+    people = {k: v for k, v in people_images(root).items() if v}
     rng = random.Random(seed)
     same_pairs = [
         (x, y) for imgs in people.values() for i, x in enumerate(imgs) for y in imgs[i + 1 :]
