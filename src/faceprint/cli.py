@@ -255,11 +255,10 @@ def verify(
             f"distance {result.distance:.4f}: {verdict} (threshold {result.threshold:.4f}, "
             f"{basis}; {recognizer.name})"
         )
-        if result.false_accept_rate is not None:
-            click.echo(
-                f"{_one_in(result.false_accept_rate)} pairs of strangers come this close "
-                "(LFW View 1 impostor pairs)"
-            )
+        rate = result.false_accept_rate
+        if rate is not None:
+            share = "over half of all" if rate >= 0.5 else _one_in(rate)
+            click.echo(f"{share} pairs of strangers come this close (LFW View 1 impostor pairs)")
 
 
 def _one_in(rate: float) -> str:
