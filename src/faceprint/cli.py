@@ -717,7 +717,7 @@ def gallery_import(path, source) -> None:
     from faceprint.gallery.exchange import exported_model
 
     try:
-        model, align = exported_model(source).split("/")
+        model, align = exported_model(source).rsplit("/", 1)
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
     with _open_gallery(path, model, align, create=True) as gallery:

@@ -119,7 +119,7 @@ class Gallery:
                 f"{self.path} holds {self.store.model} embeddings; it cannot take {wanted} ones. "
                 "Use the gallery's model or a new gallery."
             )
-        self.model_name, self.align = self.store.model.split("/")
+        self.model_name, self.align = self.store.model.rsplit("/", 1)
         if threshold is not None and not existing:
             self.store.set_meta("threshold", str(float(threshold)))
         if threshold is None and self.store.meta("threshold", "") != "":
