@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -99,7 +99,7 @@ def enroll(
         except (FaceprintError, OSError) as e:
             report.rejected[label] = str(e)
             continue
-        subject = _subject(found, image_size(item), choice, label, report)
+        subject = _subject(found, lambda item=item: image_size(item), choice, label, report)
         if subject is None:
             continue
         gallery.add_embeddings(
@@ -145,9 +145,17 @@ def subject_faces(found: Sequence[Face], size: tuple[int, int]) -> list[Face]:
 
 
 def _subject(
-    found: list[Face], size: tuple[int, int], choice: str, label: str, report: EnrollReport
+    found: list[Face],
+    size: Callable[[], tuple[int, int]],
+    choice: str,
+    label: str,
+    report: EnrollReport,
 ) -> Face | None:
-    """The face to enrol among ``found``, or None (the reason recorded in ``report``)."""
+    """The face to enrol among ``found``, or None (the reason recorded in ``report``).
+
+    ``size`` gives the image's ``(width, height)``; it is called only for photos with several
+    faces, as decoding the image again just for its size is wasted work otherwise.
+    """
     if not found:
         report.rejected[label] = "no face found"
         return None
@@ -158,7 +166,7 @@ def _subject(
         return None
     subject = max(found, key=lambda f: float(box_area(f.box)))
     if choice == "dominant":
-        subject = dominant_face(found, size)
+        subject = dominant_face(found, size())
         if subject is None:
             report.rejected[label] = (
                 f"{len(found)} faces of similar size, none clearly central: which one is the "
