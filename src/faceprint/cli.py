@@ -285,7 +285,7 @@ def embed(inputs, out, model, align, device, precision) -> None:
         check_writable(out)
     except FaceprintError as e:
         raise click.BadParameter(str(e), param_hint="--out") from None
-    paths = _image_files(inputs, required=True)
+    paths = _image_files(inputs)
     recognizer = _recognizer(model, align, device, precision)
     rows, failed, faceless = [], 0, 0
     for path in tqdm(paths, desc="embedding", unit="img"):
@@ -544,9 +544,11 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
     """
     first = Path(args[0])
     if len(args) == 1 and first.is_dir():
-        people = [(d.name, _image_files([d])) for d in sorted(first.iterdir()) if d.is_dir()]
+        folders = sorted(d for d in first.iterdir() if d.is_dir())
+        # A person's empty folder is passed over; only no image at all is a usage error.
+        people = [(d.name, _image_files([d], required=False)) for d in folders]
     elif len(args) >= 2:
-        people = [(args[0], _image_files([Path(a) for a in args[1:]]))]
+        people = [(args[0], _image_files([Path(a) for a in args[1:]], required=False))]
     else:
         raise click.UsageError("give NAME IMAGE... or a DIR with one folder per person")
     total = sum(len(p) for _, p in people)

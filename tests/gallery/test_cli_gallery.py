@@ -93,6 +93,12 @@ def test_enroll_and_identify_exit_codes(lfw, tmp_path):
     usage = run("enroll", "--gallery", tmp_path / "g.gallery", "Nobody", empty, ok=False)
     assert usage.exit_code == 2 and "no image files" in usage.output
     assert not (tmp_path / "g.gallery").exists(), "nothing is created for a usage error"
+    by_person = tmp_path / "people"
+    (by_person / "Nobody").mkdir(parents=True)  # an empty folder does not stop the others
+    (by_person / "Tony").mkdir()
+    (by_person / "Tony" / "1.jpg").symlink_to(lfw / "images" / "Tony_Blair" / "Tony_Blair_0001.jpg")
+    out = run("enroll", "--gallery", tmp_path / "p.gallery", by_person).stdout
+    assert "enrolled 1, already there 0, rejected 0; 1 identities" in out
     user_file = tmp_path / "mine.gallery"
     user_file.touch()
     photo = lfw / "images" / "Tony_Blair" / "Tony_Blair_0001.jpg"
