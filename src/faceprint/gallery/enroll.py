@@ -121,10 +121,11 @@ def dominant_face(found: Sequence[Face], size: tuple[int, int]) -> Face | None:
         found: the faces of one image.
         size: ``(width, height)`` of the image.
     """
-    ordered = sorted(found, key=lambda f: -float(box_area(f.box)))
-    if len(ordered) < 2:
-        return ordered[0] if ordered else None
-    areas = np.array([float(box_area(f.box)) for f in ordered])
+    if len(found) < 2:
+        return found[0] if found else None
+    areas = box_area(np.stack([f.box for f in found]))
+    order = np.argsort(-areas, kind="stable")
+    areas, ordered = areas[order], [found[i] for i in order]
     if areas[0] >= DOMINANT_AREA_RATIO * areas[1]:
         return ordered[0]
     large = [f for f, a in zip(ordered, areas, strict=True) if a * DOMINANT_AREA_RATIO >= areas[0]]
@@ -164,8 +165,9 @@ def _subject(
     if choice == "strict":
         report.rejected[label] = f"{len(found)} faces found; exactly one is wanted"
         return None
-    subject = max(found, key=lambda f: float(box_area(f.box)))
-    if choice == "dominant":
+    if choice == "largest":
+        subject = max(found, key=lambda f: float(box_area(f.box)))
+    else:
         subject = dominant_face(found, size())
         if subject is None:
             report.rejected[label] = (
