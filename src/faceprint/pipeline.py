@@ -143,7 +143,6 @@ class FaceRecognizer:
             on recent GPUs; its LFW accuracy is within 0.1 pp of fp32 (see the README).
             ``"auto"`` picks bf16 where the device computes it natively
             (:func:`native_precision`), else fp32.
-
         min_probability: detections less likely than this are not faces to recognise
             (MTCNN's false positives on patterned cloth, for example); default: the model's
             record, tuned on LFW View 1.

@@ -122,8 +122,9 @@ class Gallery:
         self.model_name, self.align = self.store.model.rsplit("/", 1)
         if threshold is not None and not existing:
             self.store.set_meta("threshold", str(float(threshold)))
-        if threshold is None and self.store.meta("threshold", "") != "":
-            threshold = float(self.store.meta("threshold"))
+        stored = self.store.meta("threshold", "")
+        if threshold is None and stored:
+            threshold = float(stored)
         self.fixed_threshold = None if threshold is None else float(threshold)
         self.far = float(far)
         record = get_weights(self.model_name)
