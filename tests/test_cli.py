@@ -118,6 +118,23 @@ def test_demo(run, tmp_path):
     assert (tmp_path / "demo.png").is_file()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["demo", "--out", "{out}"],
+        ["verify", "{img}", "{img}", "--annotate", "{out}"],
+        ["eval", "lfw", "--plot", "{out}"],
+    ],
+)
+def test_picture_paths_need_a_picture_suffix(run, multiface, tmp_path, command):
+    out = tmp_path / "picture"
+    args = [a.format(out=out, img=multiface) for a in command]
+    result = run(*args, ok=False)
+    assert result.exit_code == 2
+    assert f"'{out}' needs a picture suffix: one of .png" in result.output
+    assert not out.exists()
+
+
 def test_embed_parquet(run, multiface, tmp_path):
     pytest.importorskip("pyarrow", reason="parquet output needs pyarrow (the parquet extra)")
     from faceprint.embeddings_io import read_embeddings

