@@ -20,20 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.evaluation.verification import (
-    impostor_distances,
+    impostor_quantiles,
     primary_embeddings,
     read_lfw_pairs,
 )
 from faceprint.pipeline import FaceRecognizer
-from faceprint.weights.calibration import FAR_GRID, far_at_distance
+from faceprint.weights.calibration import far_at_distance
 
 GALLERY_SIZES = (10, 30, 100, 300, 1000)
-
-
-def impostor_quantiles(embeddings: np.ndarray, people: np.ndarray) -> tuple[np.ndarray, int]:
-    """Distances at :data:`FAR_GRID` over all cross-person pairs, and how many pairs there were."""
-    distances = impostor_distances(embeddings, people)
-    return np.quantile(distances, FAR_GRID), len(distances)
 
 
 def open_set_exponent(

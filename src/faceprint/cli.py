@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -811,6 +812,275 @@ def cluster(directory, out, model, align, device, precision, eps, min_samples, a
     _report_ignored(recognizer)
     n = len(set(labels[labels >= 0].tolist())) if len(labels) else 0
     click.echo(f"{len(rows)} faces -> {n} people, {int((labels < 0).sum())} noise -> {out}")
+    _finish(failed, len(paths), "images")
+
+
+@main.command()
+@click.argument("src_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--align",
+    type=click.Choice(["box", "similarity"]),
+    default="box",
+    show_default=True,
+    help="Detection box with margin, or 5-point similarity warp.",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(32, 1024),
+    default=160,
+    show_default=True,
+    help="Side of the square crops, in pixels.",
+)
+@click.option(
+    "--margin",
+    type=float,
+    default=None,
+    help="Margin around the box in output pixels (--align box); default: the model's.",
+)
+@_MODEL
+@_DEVICE
+def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
+    """Align the face of every photo of SRC_DIR/<person>/ into OUT_DIR/<person>/.
+
+    Resumable: crops already in OUT_DIR are kept. Photos without a usable face (none, several
+    of similar size, unreadable) are listed with the reason in OUT_DIR/skipped.csv.
+    """
+    from faceprint.alignment import Alignment
+    from faceprint.training.data import crop_tree, scan_folder
+    from faceprint.weights.factory import get_weights
+
+    try:
+        record = get_weights(model)
+        folder = scan_folder(src_dir, "SRC_DIR")
+    except FaceprintError as e:
+        raise click.UsageError(str(e)) from None
+    parameters = dict(record.alignment.get(align, {}), image_size=size)
+    if margin is not None:
+        if align != "box":
+            raise click.UsageError("--margin goes with --align box")
+        parameters["margin"] = margin
+    report = crop_tree(
+        folder,
+        out_dir,
+        Alignment(method=align, **parameters),
+        record.min_face_probability or 0.0,
+        record.min_face_size or 0.0,
+        device=device,
+    )
+    _warn_ignored_files(folder)
+    click.echo(
+        f"{report.written} crops written, {report.kept} already there -> {out_dir}"
+        + (
+            f"; {len(report.skipped)} photos skipped (see {out_dir / 'skipped.csv'})"
+            if report.skipped
+            else ""
+        )
+    )
+    _finish(len(report.skipped), len(folder.paths), "photos")
+
+
+def _warn_ignored_files(folder) -> None:
+    if folder.ignored:
+        _error(
+            f"{len(folder.ignored)} files are not images and were left out: "
+            + ", ".join(str(p) for p in folder.ignored[:3])
+            + (", ..." if len(folder.ignored) > 3 else "")
+        )
+
+
+@main.command()
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder: model.pt, summary.json, metrics.csv, curves.png, checkpoint.",
+)
+@click.option(
+    "--val",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Validation photos of the same people; default: --val-split of DATA_DIR.",
+)
+@click.option(
+    "--val-split",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="Fraction of each person's photos held out for validation.",
+)
+@click.option(
+    "--model",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="Registry name or faceprint model file to fine-tune.",
+)
+@click.option("--scratch", is_flag=True, help="Start from random weights instead of --model.")
+@click.option(
+    "--loss",
+    type=click.Choice(["softmax", "arcface", "triplet"]),
+    default="softmax",
+    show_default=True,
+    help="Cross-entropy on a linear head, ArcFace, or semi-hard triplet loss.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    help="Passes over the training images.",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(2), default=32, show_default=True, help="Images per step."
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(0, min_open=True),
+    default=1e-3,
+    show_default=True,
+    help="Adam learning rate; divided by 10 after epochs 5 and 10.",
+)
+@click.option(
+    "--freeze",
+    default="auto",
+    show_default=True,
+    help="Blocks not trained: none, backbone (train the bottleneck and head only), a "
+    "block name (it and all before it, e.g. repeat_3), or auto (repeat_3 when "
+    "fine-tuning, none from scratch).",
+)
+@click.option(
+    "--align",
+    type=click.Choice(["box", "similarity"]),
+    default="box",
+    show_default=True,
+    help="How photos are cropped (ignored with --cropped).",
+)
+@click.option(
+    "--cropped", is_flag=True, help="DATA_DIR (and --val) hold aligned crops from `faceprint crop`."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0),
+    default=2,
+    show_default=True,
+    help="Data-loading worker processes.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds the split, the sampling and the initial weights.",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@_PRECISION
+@_DEVICE
+def train(
+    data_dir,
+    out,
+    val,
+    val_split,
+    model,
+    scratch,
+    loss,
+    epochs,
+    batch_size,
+    lr,
+    freeze,
+    align,
+    cropped,
+    workers,
+    seed,
+    resume,
+    precision,
+    device,
+) -> None:
+    """Fine-tune (or train from scratch) on DATA_DIR/<person>/<photo>.
+
+    Writes OUT/model.pt, which every command takes as --model, with OUT/summary.json,
+    metrics.csv and curves.png. Runs under torchrun too (python -m faceprint train ...).
+    """
+    from faceprint.errors import TrainingError
+    from faceprint.training import TrainConfig
+    from faceprint.training import train as run_training
+
+    config = TrainConfig(
+        data=data_dir,
+        out=out,
+        val=val,
+        val_split=val_split,
+        model=model,
+        scratch=scratch,
+        loss=loss,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        freeze=freeze,
+        device=device,
+        workers=workers,
+        seed=seed,
+        cropped=cropped,
+        align=align,
+        precision=precision,
+        resume=resume,
+    )
+    try:
+        summary = run_training(config)
+    except TrainingError as e:
+        _error(e)
+        sys.exit(1)
+    except FaceprintError as e:
+        raise click.UsageError(str(e)) from None
+    if int(os.environ.get("RANK", "0")) == 0:
+        click.echo(
+            f"val top-1 {summary['val_top1']:.4f} (epoch {summary['best_epoch']} of "
+            f"{summary['epochs']}), {summary['classes']} people, threshold "
+            f"{summary['threshold']:.4f} -> {summary['model']}"
+        )
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--model",
+    required=True,
+    help="A model file from `faceprint train` (its classes are the people).",
+)
+@click.option(
+    "--top-k", type=click.IntRange(1), default=5, show_default=True, help="Names listed per face."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_DEVICE
+def classify(images, model, top_k, as_json, device) -> None:
+    """Name each face in IMAGES among the people a trained model learned, with probabilities."""
+    from faceprint.training.classify import classify_faces
+
+    recognizer = _recognizer(model, "box", device)
+    if not recognizer.weights.classes:
+        raise click.BadParameter(
+            f"{model} has no named classes; pass a model file from `faceprint train`",
+            param_hint="--model",
+        )
+    paths = _image_files(images)
+    report, failed = [], 0
+    for path in tqdm(paths, desc="classifying", unit="img", disable=as_json):
+        try:
+            faces = classify_faces(recognizer, path, top_k)
+        except FaceprintError as e:
+            failed += 1
+            _error(e)
+            report.append({"image": str(path), "error": str(e), "faces": []})
+            continue
+        report.append({"image": str(path), "faces": faces})
+        if not as_json:
+            tqdm.write(f"{path}: {len(faces)} face(s)")
+            for i, face in enumerate(faces):
+                names = ", ".join(f"{c['name']} {c['probability']:.3f}" for c in face["top"])
+                tqdm.write(f"  {i}: {names}")
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    _report_ignored(recognizer)
     _finish(failed, len(paths), "images")
 
 

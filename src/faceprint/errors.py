@@ -40,3 +40,11 @@ class GalleryError(FaceprintError):
 
 class ModelMismatchError(GalleryError):
     """Embeddings from another model or alignment than the gallery's."""
+
+
+class DatasetError(FaceprintError, ValueError):
+    """A training or validation folder that cannot be used as it is."""
+
+
+class TrainingError(FaceprintError):
+    """A training run that cannot go on: a NaN loss, a checkpoint that does not fit."""

@@ -354,6 +354,16 @@ def impostor_distances(embeddings: np.ndarray, people: np.ndarray) -> np.ndarray
     return np.sqrt(np.clip(2.0 - 2.0 * gram[upper][cross], 0.0, None))
 
 
+def impostor_quantiles(embeddings: np.ndarray, people: np.ndarray) -> tuple[np.ndarray, int]:
+    """Distances at :data:`~faceprint.weights.calibration.FAR_GRID` over all cross-person
+    pairs of ``(N, D)`` unit ``embeddings`` of ``(N,)`` ``people``, and how many pairs there
+    were: a record's ``impostor_distances``."""
+    from faceprint.weights.calibration import FAR_GRID
+
+    distances = impostor_distances(embeddings, people)
+    return np.quantile(distances, FAR_GRID), len(distances)
+
+
 def evaluate_all_pairs(
     recognizer: FaceRecognizer,
     test: Pairs,

@@ -264,6 +264,24 @@ class InceptionResnetV1(nn.Module):
         """Length D of the embeddings."""
         return self.last_linear.out_features
 
+    #: Children in forward order; ``--freeze NAME`` freezes every one up to and including NAME.
+    BLOCKS = (
+        "conv2d_1a",
+        "conv2d_2a",
+        "conv2d_2b",
+        "maxpool_3a",
+        "conv2d_3b",
+        "conv2d_4a",
+        "conv2d_4b",
+        "repeat_1",
+        "mixed_6a",
+        "repeat_2",
+        "mixed_7a",
+        "repeat_3",
+        "block8",
+        "avgpool_1a",
+    )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embed standardized face crops.
 
@@ -272,6 +290,32 @@ class InceptionResnetV1(nn.Module):
 
         Returns:
             ``(B, D)`` unit-norm embeddings, or ``(B, num_classes)`` logits with ``classify``.
+        """
+        x = self.features(x)
+        if self.classify:
+            return self.logits(x)
+        return F.normalize(x, p=2, dim=1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The bottleneck output before L2 normalisation, which the classifier head reads.
+
+        Args:
+            x: ``(B, 3, H, W)`` standardized float crops.
+
+        Returns:
+            ``(B, D)`` float features (not unit-norm).
+        """
+        return self.head_features(self.trunk(x))
+
+    def trunk(self, x: torch.Tensor, until: str = "avgpool_1a") -> torch.Tensor:
+        """Run the convolutional blocks of :data:`BLOCKS` up to and including ``until``.
+
+        Args:
+            x: ``(B, 3, H, W)`` standardized float crops.
+            until: the last block to run.
+
+        Returns:
+            That block's output, e.g. ``(B, 1792, 1, 1)`` after ``avgpool_1a``.
         """
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(
@@ -284,23 +328,16 @@ class InceptionResnetV1(nn.Module):
             )
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = self.conv2d_1a(x)
-        x = self.conv2d_2a(x)
-        x = self.conv2d_2b(x)
-        x = self.maxpool_3a(x)
-        x = self.conv2d_3b(x)
-        x = self.conv2d_4a(x)
-        x = self.conv2d_4b(x)
-        x = self.repeat_1(x)
-        x = self.mixed_6a(x)
-        x = self.repeat_2(x)
-        x = self.mixed_7a(x)
-        x = self.repeat_3(x)
-        x = self.block8(x)
-        x = self.avgpool_1a(x)
-        x = self.dropout(x)
-        x = self.last_linear(x.flatten(1))
-        x = self.last_bn(x)
-        if self.classify:
-            return self.logits(x)
-        return F.normalize(x, p=2, dim=1)
+        for name in self.BLOCKS[: self.BLOCKS.index(until) + 1]:
+            x = getattr(self, name)(x)
+        return x
+
+    def rest_of_trunk(self, x: torch.Tensor, after: str) -> torch.Tensor:
+        """Run the blocks after ``after`` up to ``avgpool_1a``, on ``trunk(x, after)``'s output."""
+        for name in self.BLOCKS[self.BLOCKS.index(after) + 1 :]:
+            x = getattr(self, name)(x)
+        return x
+
+    def head_features(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Dropout, bottleneck and batch norm: ``(B, 1792, 1, 1)`` pooled maps to ``(B, D)``."""
+        return self.last_bn(self.last_linear(self.dropout(pooled).flatten(1)))

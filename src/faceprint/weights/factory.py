@@ -181,6 +181,7 @@ def _read_record(path: Path) -> Weights:
     fields["impostor_distances"] = {
         k: tuple(v) for k, v in fields.get("impostor_distances", {}).items()
     }
+    fields["classes"] = tuple(fields.get("classes", ()))
     known = {f.name for f in dataclasses.fields(Weights)}
     record = Weights(**{k: v for k, v in fields.items() if k in known})
     return dataclasses.replace(

@@ -71,6 +71,7 @@ class Weights:
             rate of :data:`faceprint.weights.calibration.FAR_GRID` of impostor pairs fall
             (measured on LFW View 1 by ``scripts/calibrate_impostors.py``); open-set thresholds
             are read off it.
+        classes: names of the classes of the classifier head, in order (trained models).
         license: licence note.
         paper: the paper or project that produced the weights.
         description: one line for listings.
@@ -98,6 +99,7 @@ class Weights:
     open_set_exponent: Mapping[str, float] = field(default_factory=dict)
     min_face_probability: float | None = None
     min_face_size: float | None = None
+    classes: tuple[str, ...] = ()
     license: str = ""
     paper: str = ""
     description: str = ""
