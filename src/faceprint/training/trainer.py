@@ -195,7 +195,7 @@ class _Run:
                 sampler.set_epoch(epoch)
             trainable.train_mode()
             tic = time.perf_counter()
-            losses, seen, means = [], 0, _ClassMeans(len(classes), model.embedding_size)
+            losses, seen = [], 0
             bar = tqdm(
                 loader,
                 desc=f"epoch {epoch + 1}/{config.epochs}",
@@ -208,10 +208,10 @@ class _Run:
                 with torch.autocast(
                     self.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
                 ):
-                    loss, features = wrapped(x, y)
+                    loss, _ = wrapped(x, y)
                 if not torch.isfinite(loss):
                     raise TrainingError(
-                        f"the loss is {float(loss)} at epoch {epoch + 1}, batch {batch + 1}; "
+                        f"the loss is {loss.item()} at epoch {epoch + 1}, batch {batch + 1}; "
                         f"the run stopped without saving (the last checkpoint is epoch "
                         f"{state['epoch']}); lower --lr or check the data"
                     )
@@ -221,13 +221,12 @@ class _Run:
                 scaler.update()
                 losses.append(loss.item())
                 seen += len(y)
-                means.add(features.detach().float(), y)
                 bar.set_postfix(loss=f"{np.mean(losses):.4f}")
             scheduler.step()
             seconds = time.perf_counter() - tic
             if self.world > 1:
                 torch.distributed.barrier()
-            val_top1 = self._val_top1(trainable, val_x, val_set.labels, means)
+            val_top1 = self._val_top1(trainable, train_x, train_labels, val_x, val_set.labels)
             row = {
                 "epoch": epoch + 1,
                 "train_loss": float(np.mean(losses)),
@@ -446,11 +445,14 @@ class _Run:
             out = [trainable.features(x.to(self.device)).float().cpu() for x, _ in loader]
         return torch.cat(out)
 
-    def _val_top1(self, trainable, val_x, labels: np.ndarray, means: _ClassMeans) -> float:
+    def _val_top1(self, trainable, train_x, train_labels, val_x, labels: np.ndarray) -> float:
         features = self._embed(trainable, val_x)
         logits = trainable.objective.logits(features.to(self.device))
-        if logits is None:  # triplet: nearest class mean of this epoch's training embeddings
-            logits = F.normalize(features, dim=1) @ means.unit().T
+        if logits is None:  # triplet: the nearest mean of each person's training embeddings
+            train_unit = F.normalize(self._embed(trainable, train_x), dim=1)
+            sums = torch.zeros(int(train_labels.max()) + 1, train_unit.shape[1])
+            means = F.normalize(sums.index_add_(0, train_labels, train_unit), dim=1)
+            logits = F.normalize(features, dim=1) @ means.T
         return float((logits.argmax(1).cpu() == torch.as_tensor(labels)).float().mean())
 
     def _save_model(self, trainable, train_x, train_labels, val_x, val_set, classes) -> None:
@@ -557,19 +559,6 @@ class _Trainable(nn.Module):
         if self.frozen is not None:
             for name in InceptionResnetV1.BLOCKS[: InceptionResnetV1.BLOCKS.index(self.frozen) + 1]:
                 getattr(self.model, name).eval()
-
-
-class _ClassMeans:
-    """Running sums of each class's embeddings during an epoch."""
-
-    def __init__(self, classes: int, size: int) -> None:
-        self.sums = torch.zeros(classes, size)
-
-    def add(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        self.sums.index_add_(0, labels.cpu(), F.normalize(features.cpu(), dim=1))
-
-    def unit(self) -> torch.Tensor:
-        return F.normalize(self.sums, dim=1)
 
 
 def _fit_head(head: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> None:
