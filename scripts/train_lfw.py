@@ -65,7 +65,7 @@ def main() -> None:
         {
             "model": "ms-celeb-1m (pretrained), nearest class mean",
             "top1": _nearest_mean_top1(base, train_set, val_set),
-            "devtest": evaluate(base, devtest, progress=False).accuracy,
+            "devtest": evaluate(base, devtest, progress=False).to_dict()["accuracy"],
             "seconds": 0.0,
             "ips": float("nan"),
         }
@@ -97,7 +97,7 @@ def main() -> None:
                 "model": f"{loss}{' from scratch' if scratch else ''}, {epochs} epochs "
                 f"(freeze {summary['freeze']})",
                 "top1": summary["val_top1"],
-                "devtest": evaluate(trained, devtest, progress=False).accuracy,
+                "devtest": evaluate(trained, devtest, progress=False).to_dict()["accuracy"],
                 "seconds": summary["seconds"],
                 "ips": summary["images_per_second"],
             }

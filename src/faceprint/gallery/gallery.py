@@ -62,6 +62,9 @@ class Identification:
         return self.name != UNKNOWN
 
 
+_MODEL_FILE = "model_file"
+
+
 class Gallery:
     """A persistent face gallery.
 
@@ -110,9 +113,14 @@ class Gallery:
             from faceprint.pipeline import DEFAULT_MODEL
 
             model = DEFAULT_MODEL
-        wanted = None if model is None else f"{model}/{align or 'box'}"
-        dim = None if model is None else get_weights(model).embedding_size
+        # A model file's record is stored by name, and its path kept so the gallery can
+        # rebuild its recognizer when reopened.
+        given = None if model is None else get_weights(model)
+        wanted = None if given is None else f"{given.name}/{align or 'box'}"
+        dim = None if given is None else given.embedding_size
         self.store = GalleryStore(self.path, model=wanted, dim=dim, create=create)
+        if given is not None and given.path and not existing:
+            self.store.set_meta(_MODEL_FILE, str(Path(given.path).resolve()))
         if wanted is not None and existing and wanted != self.store.model:
             self.store.close()
             raise ModelMismatchError(
@@ -127,7 +135,7 @@ class Gallery:
             threshold = float(stored)
         self.fixed_threshold = None if threshold is None else float(threshold)
         self.far = float(far)
-        record = get_weights(self.model_name)
+        record = get_weights(self._model_source)
         self._impostors = record.impostor_distances.get(self.align)
         self._exponent = record.open_set_exponent.get(self.align, 1.0)
         if self.fixed_threshold is None and self._impostors is None:
@@ -155,6 +163,11 @@ class Gallery:
             )
         self.vectors_uri = vectors
         self.index: VectorIndex = self._open_index()
+
+    @property
+    def _model_source(self) -> str:
+        """What builds the gallery's model: its registry name, or the model file it came from."""
+        return self.store.meta(_MODEL_FILE, "") or self.model_name
 
     @property
     def model(self) -> str:
@@ -343,7 +356,7 @@ class Gallery:
             from faceprint.pipeline import FaceRecognizer
 
             self._recognizer = FaceRecognizer(
-                model=self.model_name, align=self.align, device=self._device
+                model=self._model_source, align=self.align, device=self._device
             )
         return self._recognizer
 

@@ -1,0 +1,102 @@
+"""`faceprint crop`, `train` and `classify`, and trained models through every command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from faceprint.cli import main
+from tests.training.conftest import PEOPLE
+
+
+def _run(*args, code=0):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result
+
+
+def test_crop_command_reports_skipped_photos_and_exit_1(photos, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(photos, src, symlinks=True)
+    (src / PEOPLE[0] / "empty.jpg").write_bytes(b"")
+    out = tmp_path / "out"
+    result = _run("crop", src, out, "--size", 112, code=1)
+    assert "30 crops written, 0 already there" in result.output
+    assert "1 photos skipped" in result.output and "1 of 31 photos failed" in result.output
+    assert "empty.jpg" in (out / "skipped.csv").read_text()
+    again = _run("crop", src, out, "--size", 112, code=1)
+    assert "0 crops written, 30 already there" in again.output
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ("flat", "has no person subfolders"),
+        ("empty-person", "every person needs at least one image; nobody has no images"),
+    ],
+)
+def test_train_refuses_bad_folders_before_work(tmp_path, crops, layout, message):
+    data = tmp_path / "data"
+    data.mkdir()
+    if layout == "empty-person":
+        shutil.copytree(crops / PEOPLE[0], data / PEOPLE[0], symlinks=True)
+        (data / "nobody").mkdir()
+    result = _run("train", data, "--cropped", "--out", tmp_path / "run", code=2)
+    assert message in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_refuses_val_people_it_does_not_learn(tmp_path, crops):
+    val = tmp_path / "val"
+    shutil.copytree(crops / PEOPLE[0], val / "Someone_Else", symlinks=True)
+    result = _run("train", crops, "--cropped", "--val", val, "--out", tmp_path / "run", code=2)
+    assert "--val has 1 people the training data does not: Someone_Else" in result.output
+
+
+def test_classify_names_the_person(trained, lfw):
+    photo = lfw / "images" / "Tony_Blair" / "Tony_Blair_0030.jpg"  # not among the 6 trained on
+    report = json.loads(
+        _run("classify", photo, "--model", trained / "model.pt", "--top-k", 3, "--json").stdout
+    )
+    top = report[0]["faces"][0]["top"]
+    assert top[0]["name"] == "Tony_Blair" and len(top) == 3
+    assert top[0]["probability"] > top[1]["probability"] > 0
+    assert sum(t["probability"] for t in top) <= 1.0 + 1e-6
+
+
+def test_classify_refuses_a_model_without_classes():
+    result = _run("classify", __file__, "--model", "ms-celeb-1m", code=2)
+    assert "has no named classes" in result.output
+
+
+def test_trained_model_through_verify_enroll_identify(trained, lfw, tmp_path, monkeypatch):
+    model = trained / "model.pt"
+    powell = lfw / "images" / "Colin_Powell"
+    verdict = json.loads(
+        _run(
+            "verify",
+            powell / "Colin_Powell_0030.jpg",
+            powell / "Colin_Powell_0031.jpg",
+            "--model",
+            model,
+            "--json",
+        ).stdout
+    )
+    assert verdict["same"] is True
+    gallery = tmp_path / "g.gallery"
+    people = tmp_path / "people"
+    for person in PEOPLE:
+        (people / person).mkdir(parents=True)
+        photo = sorted((lfw / "images" / person).iterdir())[7]
+        os.symlink(photo, people / person / photo.name)
+    _run("enroll", "--gallery", gallery, people, "--model", model)
+    found = json.loads(
+        _run("identify", "--gallery", gallery, powell / "Colin_Powell_0040.jpg", "--json").stdout
+    )
+    assert found[0]["faces"][0]["identity"] == "Colin_Powell"
+    refused = _run("enroll", "--gallery", gallery, people, "--model", "ms-celeb-1m", code=1)
+    assert "cannot take ms-celeb-1m/box" in refused.output
