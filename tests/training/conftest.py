@@ -44,3 +44,15 @@ def trained(crops, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "run"
     train(TrainConfig(data=crops, out=out, cropped=True, epochs=2, batch_size=8, workers=0))
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _frozen_cache(tmp_path_factory):
+    """Frozen-block outputs of the tests' crops go to a temporary cache, not the user's."""
+    previous = os.environ.get("FACEPRINT_TRAIN_CACHE")
+    os.environ["FACEPRINT_TRAIN_CACHE"] = str(tmp_path_factory.mktemp("train-cache"))
+    yield
+    if previous is None:
+        del os.environ["FACEPRINT_TRAIN_CACHE"]
+    else:
+        os.environ["FACEPRINT_TRAIN_CACHE"] = previous

@@ -59,6 +59,15 @@ class ArcFace(Objective):
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         return self.loss.get_logits(F.normalize(features.float(), dim=1))
 
+    def imprint(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Start each class's weight at the mean direction of its ``(N, D)`` features
+        (weight imprinting): with a pretrained model the margin then refines good centres
+        instead of learning them from random ones."""
+        unit = F.normalize(features.float(), dim=1)
+        sums = torch.zeros(self.loss.W.shape[1], unit.shape[1]).index_add_(0, labels, unit)
+        with torch.no_grad():
+            self.loss.W.copy_(F.normalize(sums, dim=1).T)
+
 
 class Triplet(Objective):
     """Triplet loss on unit embeddings with online semi-hard mining (Schroff et al. 2015):

@@ -69,6 +69,9 @@ class TrainConfig:
         loss: ``"softmax"``, ``"arcface"`` or ``"triplet"``.
         epochs, batch_size, lr: the schedule; the learning rate is divided by 10 at each of
             ``milestones`` (epochs), as in facenet-pytorch's notebook.
+        pretrained_lr_scale: when fine-tuning, pretrained layers learn at ``lr`` times this
+            (the new classifier head at ``lr``), so the embedding keeps what it knew about
+            people it is not shown.
         freeze: ``"none"``, ``"backbone"`` (train the bottleneck and head only), a block of
             :data:`InceptionResnetV1.BLOCKS` (freeze it and all before it), or ``"auto"``:
             ``"repeat_3"`` when fine-tuning, ``"none"`` from scratch.
@@ -94,6 +97,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-3
     milestones: tuple[int, ...] = (5, 10)
+    pretrained_lr_scale: float = 0.1
     freeze: str = "auto"
     device: str | None = None
     workers: int = 2
@@ -127,6 +131,14 @@ class _Run:
             raise DatasetError(
                 f"--freeze must be one of {', '.join(FREEZE_CHOICES)}, got {config.freeze!r}"
             )
+        if config.loss != "softmax":
+            try:
+                import pytorch_metric_learning  # noqa: F401
+            except ImportError:
+                raise DatasetError(
+                    f"--loss {config.loss} needs pytorch-metric-learning: "
+                    "pip install 'faceprint[train]'"
+                ) from None
         if config.epochs < 1 or config.batch_size < 2:
             raise DatasetError("--epochs must be at least 1 and --batch-size at least 2")
         self.config = config
@@ -173,8 +185,16 @@ class _Run:
         model.to(self.device)
         objective.to(self.device)
         trainable = _Trainable(model, objective, frozen)
-        params = [p for p in trainable.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=config.lr)
+        new = {id(p) for p in (*model.logits.parameters(), *objective.parameters())}
+        trained = [p for p in trainable.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in trained if id(p) in new], "lr": config.lr},
+            {
+                "params": [p for p in trained if id(p) not in new],
+                "lr": config.lr * (1.0 if config.scratch else config.pretrained_lr_scale),
+            },
+        ]
+        optimizer = torch.optim.Adam([g for g in groups if g["params"]])
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.milestones), 0.1)
 
         train_x, val_x = (
@@ -185,6 +205,8 @@ class _Run:
         state = {"epoch": 0, "history": [], "best": None}
         if config.resume and checkpoint_path.exists():
             state = self._restore(checkpoint_path, trainable, optimizer, scheduler, classes)
+        elif hasattr(objective, "imprint") and not config.scratch:
+            objective.imprint(self._embed(trainable, train_x), torch.as_tensor(train_set.labels))
         wrapped = trainable
         if self.world > 1:
             wrapped = nn.parallel.DistributedDataParallel(trainable)
@@ -342,6 +364,11 @@ class _Run:
         dataset = CropDataset(folder, model.standardization)
         if frozen is None:
             return dataset
+        cached = _frozen_cache_path(self.base, frozen, model.standardization, folder)
+        if cached.exists():
+            return torch.utils.data.TensorDataset(
+                torch.load(cached, weights_only=True), torch.as_tensor(folder.labels)
+            )
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=64, num_workers=self.config.workers, shuffle=False
         )
@@ -356,7 +383,12 @@ class _Run:
                 leave=False,
             ):
                 parts.append(model.trunk(x.to(self.device), until=frozen).float().cpu())
-        return torch.utils.data.TensorDataset(torch.cat(parts), torch.as_tensor(folder.labels))
+        outputs = torch.cat(parts)
+        if self.rank == 0:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(cached) as tmp:
+                torch.save(outputs, tmp)
+        return torch.utils.data.TensorDataset(outputs, torch.as_tensor(folder.labels))
 
     def _loader(self, dataset, labels: np.ndarray, needs_pairs: bool):
         config = self.config
@@ -580,6 +612,23 @@ def _fit_head(head: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> 
 
         optimizer.step(closure)
         head.requires_grad_(False)
+
+
+def frozen_cache_dir() -> Path:
+    """Where the frozen blocks' outputs are kept between runs (``$FACEPRINT_TRAIN_CACHE``)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "faceprint" / "train"
+    return Path(os.environ.get("FACEPRINT_TRAIN_CACHE", default))
+
+
+def _frozen_cache_path(record: Weights, frozen: str, standardization: str, folder) -> Path:
+    """The cache file of the frozen blocks' outputs: keyed by the weights, the last frozen
+    block and every crop's path, size and modification time, so a changed crop misses."""
+    stats = [os.stat(p) for p in folder.paths]
+    files = [
+        (str(p), st.st_size, st.st_mtime_ns) for p, st in zip(folder.paths, stats, strict=True)
+    ]
+    key = json.dumps([record.name, record.path, frozen, standardization, files])
+    return frozen_cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt"
 
 
 def _digest(model: nn.Module) -> str:
