@@ -178,7 +178,7 @@ _PRECISION = click.option(
     type=click.Choice(["auto", "fp32", "bf16"]),
     default=DEFAULT_PRECISION,
     show_default=True,
-    help="Embedding precision: auto picks bf16 where the CPU (AMX, AVX-512 BF16) or GPU "
+    help="Precision of the network: auto picks bf16 where the CPU (AMX, AVX-512 BF16) or GPU "
     "computes it natively, else fp32.",
 )
 
@@ -815,16 +815,20 @@ def cluster(directory, out, model, align, device, precision, eps, min_samples, a
     _finish(failed, len(paths), "images")
 
 
-@main.command()
-@click.argument("src_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
+_CROP_ALIGN = click.option(
     "--align",
     type=click.Choice(["box", "similarity"]),
     default="box",
     show_default=True,
-    help="Detection box with margin, or 5-point similarity warp.",
+    help="How faces are cut: detection box with margin, or 5-point similarity warp "
+    "(train: ignored with --cropped).",
 )
+
+
+@main.command()
+@click.argument("src_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@_CROP_ALIGN
 @click.option(
     "--size",
     type=click.IntRange(32, 1024),
@@ -939,7 +943,15 @@ def _warn_ignored_files(folder) -> None:
     type=click.FloatRange(0, min_open=True),
     default=1e-3,
     show_default=True,
-    help="Adam learning rate; divided by 10 after epochs 5 and 10.",
+    help="Adam learning rate of the new classifier head; divided by 10 after epochs 5 and 10.",
+)
+@click.option(
+    "--pretrained-lr-scale",
+    type=click.FloatRange(0),
+    default=0.1,
+    show_default=True,
+    help="When fine-tuning, pretrained layers learn at --lr times this (so the embedding "
+    "keeps what it knew about other people).",
 )
 @click.option(
     "--freeze",
@@ -949,13 +961,7 @@ def _warn_ignored_files(folder) -> None:
     "block name (it and all before it, e.g. repeat_3), or auto (repeat_3 when "
     "fine-tuning, none from scratch).",
 )
-@click.option(
-    "--align",
-    type=click.Choice(["box", "similarity"]),
-    default="box",
-    show_default=True,
-    help="How photos are cropped (ignored with --cropped).",
-)
+@_CROP_ALIGN
 @click.option(
     "--cropped", is_flag=True, help="DATA_DIR (and --val) hold aligned crops from `faceprint crop`."
 )
@@ -987,6 +993,7 @@ def train(
     epochs,
     batch_size,
     lr,
+    pretrained_lr_scale,
     freeze,
     align,
     cropped,
@@ -1016,6 +1023,7 @@ def train(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
+        pretrained_lr_scale=pretrained_lr_scale,
         freeze=freeze,
         device=device,
         workers=workers,

