@@ -881,7 +881,7 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
             else ""
         )
     )
-    _finish(len(report.skipped), len(folder.paths), "photos")
+    _finish(report.unreadable, len(folder.paths), "photos (unreadable)")
 
 
 def _warn_ignored_files(folder) -> None:
@@ -1046,6 +1046,7 @@ def train(
             f"{summary['epochs']}), {summary['classes']} people, threshold "
             f"{summary['threshold']:.4f} -> {summary['model']}"
         )
+        _finish(summary["unreadable_photos"], summary["photos"], "photos (unreadable)")
 
 
 @main.command()

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from faceprint.cli import main
 from tests.training.conftest import PEOPLE
@@ -23,11 +24,17 @@ def test_crop_command_reports_skipped_photos_and_exit_1(photos, tmp_path):
     src = tmp_path / "src"
     shutil.copytree(photos, src, symlinks=True)
     (src / PEOPLE[0] / "empty.jpg").write_bytes(b"")
+    Image.new("RGB", (250, 250), (90, 90, 90)).save(src / PEOPLE[1] / "wall.jpg")
     out = tmp_path / "out"
     result = _run("crop", src, out, "--size", 112, code=1)
     assert "30 crops written, 0 already there" in result.output
-    assert "1 photos skipped" in result.output and "1 of 31 photos failed" in result.output
-    assert "empty.jpg" in (out / "skipped.csv").read_text()
+    assert "2 photos skipped" in result.output
+    assert "1 of 32 photos (unreadable) failed" in result.output  # a wall is handled
+    assert not (out / PEOPLE[1] / "wall.png").exists()
+    assert f"{src / PEOPLE[0] / 'empty.jpg'},unreadable: " in (out / "skipped.csv").read_text()
+    assert (
+        str(src / PEOPLE[0] / "empty.jpg") not in (out / "skipped.csv").read_text().split(",")[-1]
+    )
     again = _run("crop", src, out, "--size", 112, code=1)
     assert "0 crops written, 30 already there" in again.output
 

@@ -25,6 +25,9 @@ from faceprint.files import atomic_path
 from faceprint.images import load_image
 
 SKIPPED_CSV = "skipped.csv"
+#: How ``skipped.csv`` starts the reason of a photo that could not be read (a failed input;
+#: a photo without a usable face is handled).
+UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,11 @@ class CropReport:
     skipped: dict[str, str] = field(default_factory=dict)
     out: Path | None = None
 
+    @property
+    def unreadable(self) -> int:
+        """Photos that could not be read: the failed inputs."""
+        return sum(reason.startswith(UNREADABLE) for reason in self.skipped.values())
+
 
 def crop_tree(
     folder: FaceFolder,
@@ -232,7 +240,7 @@ def crop_tree(
                     images.append(load_image(path))
                 except FaceprintError as e:
                     images.append(None)
-                    report.skipped[str(path)] = f"unreadable: {e}"
+                    report.skipped[str(path)] = f"{UNREADABLE}: {str(e).removeprefix(f'{path}: ')}"
             ready = [(i, im) for i, im in enumerate(images) if im is not None]
             found = detector.detect([im for _, im in ready], landmarks=True) if ready else ([],) * 3
             for (i, image), boxes, probs, points in zip(ready, *found, strict=True):

@@ -150,6 +150,8 @@ class _Run:
             raise DatasetError("--epochs must be at least 1 and --batch-size at least 2")
         self.config = config
         self.out = Path(config.out)
+        #: Photos cropped in this call, and those that could not be read (failed inputs).
+        self.photos = self.unreadable = 0
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.device = torch.device(
@@ -302,6 +304,8 @@ class _Run:
             "threshold": self._threshold,
             "model": str(self.out / "model.pt"),
             "world_size": self.world,
+            "photos": self.photos,
+            "unreadable_photos": self.unreadable,
         }
         if self.rank == 0:
             with atomic_path(self.out / "summary.json") as tmp:
@@ -354,9 +358,12 @@ class _Run:
                 device=self.device,
                 progress=self.config.progress,
             )
+            self.unreadable += report.unreadable
+            self.photos += len(folder.paths)
             if report.skipped:
+                count = len(report.skipped)
                 tqdm.write(
-                    f"{len(report.skipped)} images gave no usable face; reasons in "
+                    f"{count} photo{'' if count == 1 else 's'} gave no usable face; reasons in "
                     f"{out / 'skipped.csv'}"
                 )
         if self.world > 1:
