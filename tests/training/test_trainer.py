@@ -21,7 +21,7 @@ from tests.training.conftest import PEOPLE
 
 
 def _config(crops: Path, out: Path, **changes) -> TrainConfig:
-    fields = dict(data=crops, out=out, cropped=True, epochs=1, batch_size=8, workers=0)
+    fields = dict(data=crops, out=out, cropped=True, epochs=1, batch_size=8, workers=0, lr=0.01)
     return TrainConfig(**(fields | changes))
 
 
