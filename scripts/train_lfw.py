@@ -54,8 +54,9 @@ def main() -> None:
     print(f"crops: {report.written} new, {report.kept} kept, {len(report.skipped)} skipped")
     crops = scan_folder(work / "crops")
     train_set, val_set = split_per_class(crops, 0.3, seed=0)
-    train_dir, val_dir = _link(train_set, work / "split" / "train"), _link(
-        val_set, work / "split" / "val"
+    train_dir, val_dir = (
+        _link(train_set, work / "split" / "train"),
+        _link(val_set, work / "split" / "val"),
     )
     print(f"split: {len(train_set.paths)} train, {len(val_set.paths)} validation crops")
 
