@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import os
 import random
@@ -262,7 +261,8 @@ class _Run:
             seconds = time.perf_counter() - tic
             if self.world > 1:
                 torch.distributed.barrier()
-            val_top1 = self._val_top1(trainable, train_x, train_labels, val_x, val_set.labels)
+            val_features = self._embed(trainable, val_x)
+            val_top1 = self._val_top1(trainable, train_x, train_labels, val_features, val_set)
             row = {
                 "epoch": epoch + 1,
                 "train_loss": float(np.mean(losses)),
@@ -278,7 +278,7 @@ class _Run:
                 state["best"] = {"epoch": epoch + 1, "val_top1": val_top1}
             if self.rank == 0:
                 if improved:
-                    self._save_model(trainable, train_x, train_labels, val_x, val_set, classes)
+                    self._save_model(trainable, train_x, train_labels, val_features, val_set)
                 self._log(state["history"])
                 self._checkpoint(checkpoint_path, trainable, optimizer, scheduler, state, classes)
                 if config.progress:
@@ -499,8 +499,9 @@ class _Run:
             out = [trainable.features(x.to(self.device)).float().cpu() for x, _ in loader]
         return torch.cat(out)
 
-    def _val_top1(self, trainable, train_x, train_labels, val_x, labels: np.ndarray) -> float:
-        features = self._embed(trainable, val_x)
+    def _val_top1(self, trainable, train_x, train_labels, features, val_set) -> float:
+        """Top-1 of the ``(N, D)`` validation ``features`` among the training people."""
+        labels = val_set.labels
         logits = trainable.objective.logits(features.to(self.device))
         if logits is None:  # triplet: the nearest mean of each person's training embeddings
             train_unit = F.normalize(self._embed(trainable, train_x), dim=1)
@@ -509,11 +510,12 @@ class _Run:
             logits = F.normalize(features, dim=1) @ means.T
         return float((logits.argmax(1).cpu() == torch.as_tensor(labels)).float().mean())
 
-    def _save_model(self, trainable, train_x, train_labels, val_x, val_set, classes) -> None:
+    def _save_model(self, trainable, train_x, train_labels, val_features, val_set) -> None:
+        classes = val_set.classes
         model = trainable.model
         if self.config.loss != "softmax":
             _fit_head(model.logits, self._embed(trainable, train_x), train_labels)
-        val_unit = F.normalize(self._embed(trainable, val_x), dim=1).numpy()
+        val_unit = F.normalize(val_features, dim=1).numpy()
         quantiles, _ = impostor_quantiles(val_unit, val_set.labels)
         self._threshold = distance_at_far(quantiles, MODEL_FAR)
         align = self.config.align
@@ -654,9 +656,12 @@ def _frozen_cache_path(record: Weights, frozen: str, standardization: str, folde
 
 
 def _digest(model: nn.Module) -> str:
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return hashlib.sha256(buffer.getvalue()).hexdigest()[:8]
+    """8 hex digits of the weights: trained models of one run folder name get told apart."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()[:8]
 
 
 def _seed(seed: int) -> None:
