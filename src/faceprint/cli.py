@@ -872,7 +872,8 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
         record.min_face_size or 0.0,
         device=device,
     )
-    _warn_ignored_files(folder)
+    if folder.ignored:
+        _error(folder.ignored_note())
     click.echo(
         f"{report.written} crops written, {report.kept} already there -> {out_dir}"
         + (
@@ -882,15 +883,6 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
         )
     )
     _finish(report.unreadable, len(folder.paths), "photos (unreadable)")
-
-
-def _warn_ignored_files(folder) -> None:
-    if folder.ignored:
-        _error(
-            f"{len(folder.ignored)} files are not images and were left out: "
-            + ", ".join(str(p) for p in folder.ignored[:3])
-            + (", ..." if len(folder.ignored) > 3 else "")
-        )
 
 
 @main.command()

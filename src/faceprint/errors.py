@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def listed(items, limit: int = 5) -> str:
+    """The first ``limit`` of ``items`` for a message, as ``"a, b, c, ..."`` when more follow."""
+    items = [str(item) for item in items]
+    return ", ".join(items[:limit]) + (", ..." if len(items) > limit else "")
+
+
 class FaceprintError(Exception):
     """Base class of every error faceprint raises on purpose."""
 

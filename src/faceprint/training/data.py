@@ -19,7 +19,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from faceprint.alignment import Alignment, standardize
-from faceprint.errors import DatasetError, FaceprintError
+from faceprint.errors import DatasetError, FaceprintError, listed
 from faceprint.evaluation.verification import IMAGE_SUFFIXES
 from faceprint.files import atomic_path
 from faceprint.images import load_image
@@ -57,6 +57,14 @@ class FaceFolder:
             self.labels[np.asarray(indices, dtype=np.int64)],
         )
 
+    def ignored_note(self) -> str:
+        """One line naming the files left out as not images ("" where there are none)."""
+        if not self.ignored:
+            return ""
+        return f"{len(self.ignored)} files are not images and were left out: " + listed(
+            self.ignored, 3
+        )
+
     def counts(self) -> np.ndarray:
         """``(C,)`` images per class."""
         return np.bincount(self.labels, minlength=len(self.classes))
@@ -87,8 +95,8 @@ def scan_folder(root: str | os.PathLike, what: str = "DATA_DIR", min_images: int
         )
     if loose:
         raise DatasetError(
-            f"{what} {root} holds images outside any person folder ({', '.join(loose[:3])}"
-            f"{', ...' if len(loose) > 3 else ''}): move each into {root}/<person>/"
+            f"{what} {root} holds images outside any person folder ({listed(loose, 3)}): "
+            f"move each into {root}/<person>/"
         )
     paths, labels, ignored, problems = [], [], [], []
     for label, person in enumerate(people):
@@ -155,7 +163,7 @@ def match_classes(train: FaceFolder, val: FaceFolder) -> FaceFolder:
     if unknown:
         raise DatasetError(
             f"--val has {len(unknown)} people the training data does not: "
-            f"{', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}; a classifier can only "
+            f"{listed(unknown)}; a classifier can only "
             "be validated on the people it learns"
         )
     index = {name: i for i, name in enumerate(train.classes)}

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from faceprint.alignment import Alignment
-from faceprint.errors import DatasetError, TrainingError
+from faceprint.errors import DatasetError, TrainingError, listed
 from faceprint.evaluation.verification import impostor_quantiles
 from faceprint.files import atomic_path
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1
@@ -322,15 +322,13 @@ class _Run:
             train = data
             if missing := sorted(set(data.classes) - {data.classes[k] for k in val.labels}):
                 raise DatasetError(
-                    f"--val has no images of {', '.join(missing[:5])}"
-                    f"{', ...' if len(missing) > 5 else ''}: every person needs some to validate"
+                    f"--val has no images of {listed(missing)}: every person needs some to validate"
                 )
         else:
             short = [c for c, n in zip(data.classes, data.counts(), strict=True) if n < 2]
             if short:
                 raise DatasetError(
-                    f"DATA_DIR {config.data}: {', '.join(short[:5])}"
-                    f"{', ...' if len(short) > 5 else ''} "
+                    f"DATA_DIR {config.data}: {listed(short)} "
                     f"{'has' if len(short) == 1 else 'have'} a single usable image; each person "
                     "needs at least 2 (one to train, one to validate), or pass --val DIR"
                 )
@@ -340,11 +338,7 @@ class _Run:
     def _crops(self, folder: FaceFolder, name: str) -> FaceFolder:
         """The aligned crops of ``folder`` (itself when ``cropped``), made by rank 0."""
         if folder.ignored and self.rank == 0:
-            tqdm.write(
-                f"ignoring {len(folder.ignored)} files that are not images: "
-                + ", ".join(str(p) for p in folder.ignored[:3])
-                + (", ..." if len(folder.ignored) > 3 else "")
-            )
+            tqdm.write(folder.ignored_note())
         if self.config.cropped:
             return folder
         out = self.out / name
@@ -369,12 +363,11 @@ class _Run:
         if self.world > 1:
             torch.distributed.barrier()
         crops = scan_folder(out, "the crops of " + str(folder.root))
-        # People whose every photo was skipped keep their class (and are reported).
+        # A person whose every photo was skipped would silently lose their class: refuse.
         empty = sorted(set(folder.classes) - set(crops.classes))
         if empty:
             raise DatasetError(
-                f"no usable face in any photo of {', '.join(empty[:5])}"
-                f"{', ...' if len(empty) > 5 else ''}; see {out / 'skipped.csv'}"
+                f"no usable face in any photo of {listed(empty)}; see {out / 'skipped.csv'}"
             )
         return crops
 
