@@ -118,6 +118,16 @@ class Verification:
     false_accept_rate: float | None = None
 
 
+def recognisable(region: Region, min_probability: float, min_face_size: float) -> bool:
+    """Whether a detection is at least ``min_probability`` likely and its box's shorter side
+    at least ``min_face_size`` pixels (a region without a box is the fallback crop: kept)."""
+    if region.box is None:
+        return True
+    x1, y1, x2, y2 = region.box
+    side = min(x2 - x1, y2 - y1)
+    return (region.probability or 0.0) >= min_probability and side >= min_face_size
+
+
 class FaceRecognizer:
     """Detector -> alignment -> embedding model, built from a registry name.
 
@@ -248,29 +258,33 @@ class FaceRecognizer:
         if self.alignment.method == "none":
             regions = [Region(i) for i in range(len(pils))]
         else:
-            boxes, probs, points = self.detector.detect(pils, landmarks=True)
-            for i, (image_boxes, image_probs, image_points) in enumerate(
-                zip(boxes, probs, points, strict=True)
-            ):
-                found = []
-                if image_boxes is not None:
-                    detections = zip(image_boxes, image_probs, image_points, strict=True)
-                    found = [Region(i, b, float(p), m) for b, p, m in detections]
-                kept = [r for r in found if self.recognisable(r)]
-                self.ignored += len(found) - len(kept)
+            for i, kept in enumerate(self.detect_regions(pils)):
                 regions += kept or ([Region(i)] if fallback else [])
         faces: list[list[Face]] = [[] for _ in pils]
         for region, face in zip(regions, self.embed_regions(pils, regions), strict=True):
             faces[region.image].append(face)
         return faces
 
+    def detect_regions(self, images: Sequence[Image.Image]) -> list[list[Region]]:
+        """The recognisable detections of each RGB image (``Region.image`` is its index);
+        the others are counted in :attr:`ignored`."""
+        boxes, probs, points = self.detector.detect(list(images), landmarks=True)
+        out = []
+        for i, (image_boxes, image_probs, image_points) in enumerate(
+            zip(boxes, probs, points, strict=True)
+        ):
+            found = []
+            if image_boxes is not None:
+                detections = zip(image_boxes, image_probs, image_points, strict=True)
+                found = [Region(i, b, float(p), m) for b, p, m in detections]
+            kept = [r for r in found if self.recognisable(r)]
+            self.ignored += len(found) - len(kept)
+            out.append(kept)
+        return out
+
     def recognisable(self, region: Region) -> bool:
         """Whether a detection is likely and large enough to be recognised."""
-        if region.box is None:
-            return True
-        x1, y1, x2, y2 = region.box
-        side = min(x2 - x1, y2 - y1)
-        return (region.probability or 0.0) >= self.min_probability and side >= self.min_face_size
+        return recognisable(region, self.min_probability, self.min_face_size)
 
     def embed_regions(self, images: Sequence[Image.Image], regions: Sequence[Region]) -> list[Face]:
         """Crop and embed given face regions: the one crop-then-embed step every caller uses.

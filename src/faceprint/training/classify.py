@@ -8,7 +8,7 @@ import torch
 
 from faceprint.alignment import standardize
 from faceprint.images import ImageInput, to_pil
-from faceprint.pipeline import FaceRecognizer, Region
+from faceprint.pipeline import FaceRecognizer
 
 
 def classify_faces(recognizer: FaceRecognizer, image: ImageInput, top_k: int = 5) -> list[dict]:
@@ -25,14 +25,7 @@ def classify_faces(recognizer: FaceRecognizer, image: ImageInput, top_k: int = 5
         probabilities in [0, 1], most likely first.
     """
     pil = to_pil(image)
-    boxes, probs, points = recognizer.detector.detect(pil, landmarks=True)
-    regions = (
-        []
-        if boxes is None
-        else [Region(0, b, float(p), m) for b, p, m in zip(boxes, probs, points, strict=True)]
-    )
-    kept = [r for r in regions if recognizer.recognisable(r)]
-    recognizer.ignored += len(regions) - len(kept)
+    kept = recognizer.detect_regions([pil])[0]
     if not kept:
         return []
     crops = np.stack([np.asarray(recognizer.crop(pil, r.box, r.landmarks)) for r in kept])

@@ -222,7 +222,7 @@ def crop_tree(
     """
     from faceprint.detection.mtcnn import MTCNN
     from faceprint.gallery.enroll import dominant_face
-    from faceprint.pipeline import Region
+    from faceprint.pipeline import Region, recognisable
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -253,16 +253,12 @@ def crop_tree(
             found = detector.detect([im for _, im in ready], landmarks=True) if ready else ([],) * 3
             for (i, image), boxes, probs, points in zip(ready, *found, strict=True):
                 path, target = chunk[i]
-                regions = (
-                    []
-                    if boxes is None
-                    else [
-                        Region(0, b, float(p), m)
-                        for b, p, m in zip(boxes, probs, points, strict=True)
-                        if float(p) >= min_probability
-                        and min(b[2] - b[0], b[3] - b[1]) >= min_face_size
-                    ]
-                )
+                found = [] if boxes is None else zip(boxes, probs, points, strict=True)
+                regions = [
+                    region
+                    for region in (Region(0, b, float(p), m) for b, p, m in found)
+                    if recognisable(region, min_probability, min_face_size)
+                ]
                 if not regions:
                     report.skipped[str(path)] = (
                         "no face found"
