@@ -215,16 +215,16 @@ class _Run:
             self._inputs(model, frozen, val_set),
         )
         loader, sampler = self._loader(train_x, train_set.labels, objective.needs_pairs)
+        train_labels = torch.as_tensor(train_set.labels)
         state = {"epoch": 0, "history": [], "best": None}
         if config.resume and checkpoint_path.exists():
             state = self._restore(checkpoint_path, trainable, optimizer, scheduler, classes)
         elif hasattr(objective, "imprint") and not config.scratch:
-            objective.imprint(self._embed(trainable, train_x), torch.as_tensor(train_set.labels))
+            objective.imprint(self._embed(trainable, train_x), train_labels)
         wrapped = trainable
         if self.world > 1:
             wrapped = nn.parallel.DistributedDataParallel(trainable)
-        autocast_dtype, scaler = self._precision()
-        train_labels = torch.as_tensor(train_set.labels)
+        autocast_dtype = self._autocast_dtype()
         for epoch in range(state["epoch"], config.epochs):
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
@@ -251,9 +251,8 @@ class _Run:
                         f"{state['epoch']}); lower --lr or check the data"
                     )
                 optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+                loss.backward()
+                optimizer.step()
                 losses.append(loss.item())
                 seen += len(y)
                 bar.set_postfix(loss=f"{np.mean(losses):.4f}")
@@ -473,14 +472,15 @@ class _Run:
             getattr(model, name).requires_grad_(False)
         return last
 
-    def _precision(self) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
+    def _autocast_dtype(self) -> torch.dtype | None:
+        """bf16 where chosen (or, for "auto", computed natively), else None: fp32. bf16 keeps
+        fp32's exponent range, so no loss scaling is needed."""
         from faceprint.pipeline import native_precision
 
         choice = self.config.precision
         if choice == "auto":
             choice = native_precision(self.device)
-        dtype = torch.bfloat16 if choice == "bf16" else None
-        return dtype, torch.amp.GradScaler(self.device.type, enabled=False)
+        return torch.bfloat16 if choice == "bf16" else None
 
     # -- evaluation and outputs ---------------------------------------------------------------
 
