@@ -135,7 +135,9 @@ class Gallery:
             threshold = float(stored)
         self.fixed_threshold = None if threshold is None else float(threshold)
         self.far = float(far)
-        record = get_weights(self._model_source)
+        # The record already read for `model` serves when it is the gallery's own.
+        same = given is not None and given.name == self.model_name
+        record = given if same else get_weights(self._model_source)
         self._impostors = record.impostor_distances.get(self.align)
         self._exponent = record.open_set_exponent.get(self.align, 1.0)
         if self.fixed_threshold is None and self._impostors is None:
