@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from faceprint import FaceRecognizer
+from faceprint.images import load_image
 from faceprint.losses import IdentityLoss, face_input
+from tests.conftest import DEVICES
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +23,6 @@ def recognizer():
 
 
 def _crop(recognizer, path):
-    from faceprint.images import load_image
-
     image = load_image(path)
     face = recognizer.embed(image)[0]
     return recognizer.crop(image, face.box, face.landmarks)
@@ -42,6 +42,87 @@ def test_face_input_gradcheck(standardization, crop):
         return face_input(x, (-1.0, 1.0), crop, 6, standardization)
 
     assert torch.autograd.gradcheck(prepare, (images,), eps=1e-6, atol=1e-5)
+
+
+def test_warp_path_gradcheck():
+    """Crop, warp and standardization are differentiable (float64, small sizes)."""
+    images = (torch.rand(2, 3, 12, 10, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    angle = 0.3
+    warp = torch.tensor(
+        [
+            [0.4 * np.cos(angle), -0.4 * np.sin(angle), 1.0],
+            [0.4 * np.sin(angle), 0.4 * np.cos(angle), 0.5],
+            [0.0, 0.0, 1.0],
+        ],
+        dtype=torch.float64,
+    ).expand(2, 3, 3)
+
+    def prepare(x):
+        return face_input(x, (-1.0, 1.0), None, 5, "per_image", warp=warp)
+
+    assert torch.autograd.gradcheck(prepare, (images,), eps=1e-6, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def landmark_loss():
+    return IdentityLoss(align="landmarks")
+
+
+def _photo(lfw, person, number=1) -> torch.Tensor:
+    image = load_image(lfw / "images" / person / f"{person}_{number:04d}.jpg")
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1).float()[None] / 127.5 - 1
+
+
+def test_landmark_warp_cuts_what_the_similarity_alignment_cuts(landmark_loss, lfw):
+    """The differentiable warp gives the PIL-warped crop's embedding (uint8 rounding apart),
+    and still does on a 4x larger copy (antialiased before the warp)."""
+    recognizer = FaceRecognizer(align="similarity")
+    path = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    theirs = recognizer.embed(path)[0].embedding
+    photo = _photo(lfw, "Colin_Powell")
+    assert float(landmark_loss.embed(photo)[0].detach().numpy() @ theirs) > 0.9999
+    large = torch.nn.functional.interpolate(photo, scale_factor=4, mode="bicubic").clamp(-1, 1)
+    assert float(landmark_loss.embed(large)[0].detach().numpy() @ theirs) > 0.995
+
+
+def test_landmarks_found_on_the_target_cut_the_generated_image(landmark_loss, lfw):
+    target = torch.cat([_photo(lfw, "Colin_Powell"), _photo(lfw, "Tony_Blair")])
+    generated = torch.flip(target, dims=[3]).requires_grad_(True)  # mirrored: same people
+    landmarks = landmark_loss.landmarks(target)
+    assert landmarks.shape == (2, 5, 2)
+    losses = landmark_loss(generated, target)
+    losses.backward()
+    assert 0.0 < losses.item() < 0.6
+    assert float(generated.grad.abs().sum()) > 0
+    # Landmarks given, embeddings as the target: the same number without a detection.
+    embeddings = landmark_loss.embed(target, landmarks).detach()
+    again = landmark_loss(generated, embeddings, landmarks=landmarks)
+    assert again.item() == pytest.approx(losses.item(), abs=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_autocast_keeps_the_loss_and_its_gradient(loss, recognizer, lfw, device):
+    """bf16 autocast (CPU) or fp16 (CUDA): float32 loss within 0.02 of fp32, finite grads."""
+    loss = loss.to(device)
+    crop = _crop(recognizer, lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg")
+    other = _crop(recognizer, lfw / "images" / "Colin_Powell" / "Colin_Powell_0002.jpg")
+    generated, target = _tensor(crop).to(device), _tensor(other).to(device)
+    exact = loss(generated, target).item()
+    dtype = torch.bfloat16 if device == "cpu" else torch.float16
+    pixels = generated.clone().requires_grad_(True)
+    with torch.autocast(device, dtype=dtype):
+        value = loss(pixels, target)
+    value.backward()
+    assert value.dtype == torch.float32 and value.item() == pytest.approx(exact, abs=0.02)
+    assert torch.isfinite(pixels.grad).all() and float(pixels.grad.abs().sum()) > 0
+    loss.to("cpu")
+
+
+def test_one_target_serves_a_batch(loss, recognizer, lfw):
+    crop = _crop(recognizer, lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg")
+    generated = _tensor(crop).expand(3, 3, 160, 160)
+    per_image = loss(generated, _tensor(crop))
+    assert per_image.item() == pytest.approx(0.0, abs=1e-5)
 
 
 def test_embedding_equals_the_recognizers(loss, recognizer, lfw):
@@ -102,6 +183,41 @@ def test_a_small_perturbation_turns_one_person_into_another(loss, recognizer, lf
 def test_bad_inputs(images, kwargs, message):
     with pytest.raises(ValueError, match=message):
         face_input(images, (-1, 1), kwargs.get("crop"), 160, "fixed")
+
+
+def _with_nan() -> torch.Tensor:
+    images = torch.zeros(2, 3, 160, 160)
+    images[1, 0, 5, 5] = float("nan")
+    return images
+
+
+@pytest.mark.parametrize(
+    ("generated", "target", "message"),
+    [
+        (torch.zeros(0, 3, 160, 160), torch.zeros(1, 128), r"generated: empty batch \(B = 0\)"),
+        (torch.zeros(2, 4, 160, 160), torch.zeros(2, 128), r"expected \(B, 3, H, W\) float"),
+        (torch.full((1, 3, 160, 160), 254.0), torch.zeros(1, 128), "outside input_range -1..1"),
+        (_with_nan(), torch.zeros(2, 128), "generated: the images hold NaN"),
+        (torch.zeros(1, 3, 160, 160), torch.zeros(1, 512), "target embeddings have 512 dim"),
+        (torch.zeros(3, 3, 160, 160), torch.zeros(2, 128), "2 targets for 3 generated images"),
+        (torch.zeros(1, 3, 160, 160), torch.full((1, 3, 160, 160), 2.0), "target: values span"),
+    ],
+)
+def test_bad_tensors_are_named(loss, generated, target, message):
+    with pytest.raises(ValueError, match=message):
+        loss(generated, target)
+
+
+def test_bad_settings_and_faceless_targets_are_named(landmark_loss):
+    with pytest.raises(ValueError, match="pass crop=None"):
+        IdentityLoss(crop="ffhq", align="landmarks")
+    with pytest.raises(ValueError, match="align must be 'fixed' or 'landmarks'"):
+        IdentityLoss(align="eyes")
+    wall = torch.zeros(2, 3, 160, 160)
+    with pytest.raises(ValueError, match=r"no face found in image\(s\) \[0, 1\]"):
+        landmark_loss(wall, wall)
+    with pytest.raises(ValueError, match="needs landmarks="):
+        landmark_loss(wall, torch.zeros(2, 128))
 
 
 def test_ffhq_crop_scales_with_the_image():

@@ -8,6 +8,8 @@ faceprint's own are beside them:
 - :class:`FaceRecognizer`: image -> faces -> embeddings, verification and identification;
 - :class:`Alignment`: how faces are cut before embedding;
 - :class:`Gallery`: a persistent, searchable gallery of known people;
+- :func:`similarity`: how much identity generated images keep of reference images
+  (``faceprint.losses.IdentityLoss`` is its differentiable twin, for training);
 - :func:`optimize_for_inference`: a folded, channels-last copy of an embedder for fast inference.
 """
 
@@ -22,6 +24,16 @@ from faceprint.weights.factory import create_model, get_weights, list_models, sa
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # Loaded on first use: evaluation imports scikit-learn, which `import faceprint` should not.
+    if name in ("similarity", "SimilarityReport"):
+        from faceprint.evaluation import similarity as module
+
+        return getattr(module, name)
+    raise AttributeError(f"module 'faceprint' has no attribute {name!r}")
+
+
 __all__ = [
     "MTCNN",
     "Alignment",
@@ -35,6 +47,7 @@ __all__ = [
     "ONet",
     "PNet",
     "RNet",
+    "SimilarityReport",
     "Verification",
     "create_model",
     "extract_face",
@@ -44,4 +57,5 @@ __all__ = [
     "optimize_for_inference",
     "prewhiten",
     "save_model",
+    "similarity",
 ]

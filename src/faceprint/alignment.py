@@ -113,19 +113,38 @@ def warp_to_template(
         template: ``(5, 2)`` destination points in output pixels.
         image_size: output side in pixels.
     """
-    source = np.asarray(landmarks, dtype=np.float64)
-    if hasattr(SimilarityTransform, "from_estimate"):  # scikit-image >= 0.26
-        transform = SimilarityTransform.from_estimate(source, template)
-    else:
-        transform = SimilarityTransform()
-        transform = transform if transform.estimate(source, template) else None
-    if not transform:
-        raise ValueError(f"cannot fit a similarity transform to landmarks {source.tolist()}")
+    transform = similarity_transform(landmarks, template)
     # PIL maps output pixels back to input pixels: hand it the inverse, as its 6 affine terms.
-    inverse = np.linalg.inv(transform.params)
+    inverse = np.linalg.inv(transform)
     return image.transform(
         (image_size, image_size), Image.AFFINE, inverse[:2].ravel().tolist(), Image.BILINEAR
     )
+
+
+def similarity_transform(landmarks: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """The least-squares similarity that maps ``landmarks`` onto ``template``.
+
+    Args:
+        landmarks: ``(5, 2)`` source points ``(x, y)`` in image pixels.
+        template: ``(5, 2)`` destination points in output pixels.
+
+    Returns:
+        ``(3, 3)`` float64 homogeneous matrix from image to output pixels.
+
+    Raises:
+        ValueError: the points admit no similarity (all equal, or not finite).
+    """
+    source = np.asarray(landmarks, dtype=np.float64)
+    transform = None
+    if source.shape == (5, 2) and np.isfinite(source).all():
+        if hasattr(SimilarityTransform, "from_estimate"):  # scikit-image >= 0.26
+            transform = SimilarityTransform.from_estimate(source, template) or None
+        else:
+            transform = SimilarityTransform()
+            transform = transform if transform.estimate(source, template) else None
+    if transform is None or not np.isfinite(transform.params).all():
+        raise ValueError(f"cannot fit a similarity transform to landmarks {source.tolist()}")
+    return transform.params
 
 
 def center_crop(

@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from faceprint.detection.mtcnn import MTCNN_DEFAULTS
-from faceprint.errors import FaceprintError
+from faceprint.errors import FaceprintError, listed
 from faceprint.gallery.gallery import DEFAULT_FAR
 from faceprint.pipeline import DEFAULT_MODEL, DEFAULT_PRECISION, DEFAULT_VERIFY_FAR
 
@@ -442,6 +442,125 @@ def _all_pairs(report, as_json: bool) -> None:
 
 
 @main.command()
+@click.argument("ref", type=click.Path(exists=True, path_type=Path))
+@click.argument("gens", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@_RECOGNIZER
+@_far_option(
+    DEFAULT_VERIFY_FAR,
+    "False-accept rate the preserved-identity threshold is set for (as in verify).",
+)
+@click.option(
+    "--matrix",
+    "all_pairs",
+    is_flag=True,
+    help="Score every generated face against every reference face, even where names pair.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for pairs.csv, matrix.npy, heatmap.png, histogram.png and worst.png.",
+)
+@click.option("--worst", default=16, show_default=True, help="Pairs shown in worst.png.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per GEN, a line each.")
+def similarity(
+    ref, gens, model, align, device, precision, far, all_pairs, out, worst, as_json
+) -> None:
+    """How much identity do generated images keep? Scores GENS against REF.
+
+    REF and each GEN are an image file or a folder. Images pair by relative path without
+    extension (ref/a/001.png with gen/a/001.jpg); where no names pair, or with --matrix, every
+    generated face is scored against every reference face. Each image's largest face counts.
+    Prints mean, std, median, min and max of the cosine similarity, the rate of pairs that
+    verify as one person (preserved) and ID retrieval top-1, one row per GEN.
+    """
+    from faceprint.evaluation.similarity import (
+        compare_face_sets,
+        embed_face_set,
+        report_labels,
+        save_similarity_files,
+    )
+
+    recognizer = _recognizer(model, align, device, precision, far=far)
+    try:
+        ref_set = embed_face_set(recognizer, ref, progress=True, desc=f"reference {ref.name}")
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    reports, failed = [], 0
+    for gen in gens:
+        try:
+            gen_set = embed_face_set(recognizer, gen, progress=True)
+        except ValueError as e:
+            failed += 1
+            _error(e)
+            continue
+        reports.append(
+            compare_face_sets(ref_set, gen_set, recognizer.name, recognizer.threshold, all_pairs)
+        )
+    face_sets = [ref_set, *(r.gen_faces for r in reports)]
+    unreadable = [why for f in face_sets for why in f.missed.values() if why.startswith("unread")]
+    for why in unreadable:
+        _error(why.removeprefix("unreadable: "))
+    if reports and out:
+        save_similarity_files(reports, out, recognizer, worst)
+    if as_json:
+        for report in reports:
+            click.echo(json.dumps(report.summary()))
+    elif reports:
+        _similarity_table(reports, report_labels(reports), ref_set, out)
+    _report_ignored(recognizer)
+    images = sum(len(f.names) + len(f.missed) for f in face_sets)
+    _finish(failed + len(unreadable), failed + images, "inputs")
+
+
+def _similarity_table(reports, labels, ref_set, out) -> None:
+    first = reports[0]
+    threshold = first.threshold
+    click.echo(
+        f"{first.model}: same person below distance {threshold:.4f} (cosine above "
+        f"{1 - threshold**2 / 2:.3f}); reference {first.ref}: {len(ref_set.names)} faces"
+        + (f", {len(ref_set.missed)} missed" if ref_set.missed else "")
+    )
+    width = max(8, *(len(label) for label in labels))
+    click.echo(
+        f"{'GEN':<{width}}  {'pairing':<7}  {'pairs':>6}  {'mean':>6} {'± std':>6}  "
+        f"{'median':>6}  {'min':>6}  {'max':>6}  {'preserved':>9}  {'ID top-1':>8}  missed"
+    )
+    for label, report in zip(labels, reports, strict=True):
+        d = report.summary()
+        number = "{:6.3f}".format
+        stats = (
+            f"{number(d['mean'])} {d['std']:6.3f}  {number(d['median'])}  {number(d['min'])}  "
+            f"{number(d['max'])}  {d['preserved_rate']:9.3f}"
+            if report.pairs
+            else f"{'':6} {'':6}  {'':6}  {'':6}  {'':6}  {'':9}"
+        )
+        top1 = d["id_retrieval_top1"]
+        click.echo(
+            f"{label:<{width}}  {'name' if report.paired else 'all':<7}  {report.pairs:>6}  "
+            f"{stats}  {'' if top1 is None else f'{top1:8.3f}':>8}  {len(report.missed_gen)}"
+        )
+    for label, report in zip(labels, reports, strict=True):
+        for title, names in (
+            ("without a face or unreadable", report.missed_gen),
+            ("no reference of that name", report.unpaired_gen),
+        ):
+            if names:
+                click.echo(f"{label}: {len(names)} {title}: {listed(names)}", err=True)
+    if first.unpaired_ref and first.paired:
+        click.echo(
+            f"{len(first.unpaired_ref)} references without a generated image of their name: "
+            f"{listed(first.unpaired_ref)}",
+            err=True,
+        )
+    if ref_set.missed:
+        click.echo(
+            f"reference: {len(ref_set.missed)} without a face: {listed(ref_set.missed)}", err=True
+        )
+    if out:
+        click.echo(f"pairs.csv, matrix.npy, heatmap.png, histogram.png, worst.png -> {out}")
+
+
+@main.command()
 @click.option(
     "--out",
     default="faceprint-demo.png",
@@ -494,7 +613,7 @@ def _open_gallery(
 def _image_files(inputs, required: bool = True) -> list[Path]:
     """Image files of INPUTS (folders are searched recursively, by suffix); with ``required``,
     none at all is a usage error (exit 2)."""
-    from faceprint.evaluation.verification import IMAGE_SUFFIXES
+    from faceprint.images import IMAGE_SUFFIXES
 
     out = []
     for item in inputs:

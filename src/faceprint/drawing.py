@@ -92,3 +92,32 @@ def verification_panel(image_a: Image.Image, image_b: Image.Image, result) -> Im
         font=font,
     )
     return panel
+
+
+def contact_sheet(
+    rows: Sequence[tuple[Image.Image, Image.Image, str]],
+    headers: tuple[str, str] = ("reference", "generated"),
+    tile: int = 128,
+) -> Image.Image:
+    """Pairs of faces side by side, one pair a row, each with its caption to the right.
+
+    Args:
+        rows: ``(first face, second face, caption)`` per pair.
+        headers: titles of the two columns of faces.
+        tile: side of each face, in pixels.
+    """
+    font = ImageFont.load_default(size=max(12, tile // 8))
+    gap = 6
+    header = tile // 5
+    sheet = Image.new(
+        "RGB", (5 * tile + 3 * gap, header + max(1, len(rows)) * (tile + gap) + gap), "white"
+    )
+    draw = ImageDraw.Draw(sheet)
+    for column, title in enumerate(headers):
+        draw.text((gap + column * (tile + gap), 2), title, fill=(90, 90, 90), font=font)
+    for i, (first, second, caption) in enumerate(rows):
+        y = header + gap + i * (tile + gap)
+        sheet.paste(first.resize((tile, tile), Image.BILINEAR), (gap, y))
+        sheet.paste(second.resize((tile, tile), Image.BILINEAR), (2 * gap + tile, y))
+        draw.multiline_text((3 * gap + 2 * tile, y + 4), caption, fill=(0, 0, 0), font=font)
+    return sheet

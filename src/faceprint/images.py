@@ -25,6 +25,8 @@ MAX_PIXELS: int = Image.MAX_IMAGE_PIXELS or 89_478_485
 #: Smallest side, in pixels, that MTCNN's 12x12 proposal window can scan.
 MIN_SIDE: int = 12
 
+#: File suffixes taken for images when a folder is searched.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
 
 

@@ -208,7 +208,9 @@ class MTCNN(nn.Module):
         ]
 
         def run(indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-            with torch.inference_mode():
+            # Detection runs in its own precision, whatever autocast a caller (a training loop
+            # with IdentityLoss) has on.
+            with torch.inference_mode(), torch.autocast(param.device.type, enabled=False):
                 stack = np.stack([images[i] for i in indices])
                 # Channels-last (the arrays' own HWC order), which the pyramid resampling
                 # reads fastest.

@@ -22,12 +22,10 @@ from tqdm import tqdm
 from faceprint.detection.mtcnn import select_face
 from faceprint.evaluation.metrics import VerificationMetrics, roc, verification_metrics
 from faceprint.files import atomic_path
-from faceprint.images import load_image
+from faceprint.images import IMAGE_SUFFIXES, load_image
 from faceprint.pipeline import FaceRecognizer, Region
 
 logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 @dataclass

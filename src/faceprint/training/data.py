@@ -20,9 +20,8 @@ from tqdm import tqdm
 
 from faceprint.alignment import Alignment, standardize
 from faceprint.errors import DatasetError, FaceprintError, listed
-from faceprint.evaluation.verification import IMAGE_SUFFIXES
 from faceprint.files import atomic_path
-from faceprint.images import load_image
+from faceprint.images import IMAGE_SUFFIXES, load_image
 
 SKIPPED_CSV = "skipped.csv"
 #: How ``skipped.csv`` starts the reason of a photo that could not be read (a failed input;
