@@ -54,3 +54,7 @@ class DatasetError(FaceprintError, ValueError):
 
 class TrainingError(FaceprintError):
     """A training run that cannot go on: a NaN loss, a checkpoint that does not fit."""
+
+
+class VideoError(FaceprintError, ValueError):
+    """A video file cannot be read (not a video, no video stream, no frames) or written."""

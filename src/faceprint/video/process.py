@@ -1,0 +1,276 @@
+"""A video file in, who appears, when and where out: batched detection, tracking, naming, and
+the annotated video, the JSON and the best face of each track.
+
+Detection runs on batches of frames (where faceprint's detector is fastest); the annotated
+video is a second decoding pass, so that every frame of a track carries the name its whole
+track voted for. Memory holds a batch of frames and the tracks' boxes, however long the video.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from faceprint.video.io import VideoInfo, VideoWriter, probe, read_frames
+from faceprint.video.tracker import FaceTracker, Track, track_embeddings
+
+
+@dataclass(frozen=True)
+class FrameFaces:
+    """The faces detected in one frame.
+
+    Attributes:
+        index: frame index.
+        time: its time in seconds.
+        tracks: the tracks detected in it (``track.box`` is this frame's box while the
+            generator is at this frame).
+    """
+
+    index: int
+    time: float
+    tracks: list[Track]
+
+
+@dataclass
+class VideoTracks:
+    """Every track of a video.
+
+    Attributes:
+        info: the video's size, rate and length.
+        frames: frames decoded.
+        tracks: tracks of at least ``min_track`` detections, in order of appearance.
+        seconds: wall time of the job.
+    """
+
+    info: VideoInfo
+    frames: int
+    tracks: list[Track]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """The ``--json`` document."""
+        return {
+            "video": str(self.info.path),
+            "frames": self.frames,
+            "fps": self.info.fps,
+            "width": self.info.width,
+            "height": self.info.height,
+            "seconds": self.info.seconds,
+            "tracks": [t.to_dict() for t in self.tracks],
+        }
+
+
+def process(
+    video: str | os.PathLike,
+    tracker: FaceTracker,
+    every: int = 1,
+    batch: int = 8,
+    progress: bool = False,
+) -> Iterator[FrameFaces]:
+    """Detect and track faces through a video, frame by frame.
+
+    Args:
+        video: the video file.
+        tracker: the :class:`FaceTracker` that keeps the tracks (call its ``finish()`` after).
+        every: detect in every ``every``-th frame only (tracks bridge the others).
+        batch: frames detected together.
+        progress: show a progress bar (frames and frames per second).
+
+    Yields:
+        :class:`FrameFaces` for each detected frame, in order.
+    """
+    if every < 1 or batch < 1:
+        raise ValueError(f"every and batch must be at least 1, got {every} and {batch}")
+    info = probe(video)
+    total = info.frames or None
+    with tqdm(total=total, desc="video", unit="frame", disable=not progress) as bar:
+        pending = []
+        for frame in read_frames(video, every=every):
+            pending.append(frame)
+            if len(pending) == batch:
+                yield from _track_batch(tracker, pending)
+                bar.update(min(len(pending) * every, (total or 1 << 62) - bar.n))
+                pending = []
+        if pending:
+            yield from _track_batch(tracker, pending)
+            bar.update(max(0, (total or bar.n + len(pending) * every) - bar.n))
+
+
+def _track_batch(tracker: FaceTracker, frames) -> Iterator[FrameFaces]:
+    images = [Image.fromarray(f.image) for f in frames]
+    regions = tracker.recognizer.detect_regions(images)
+    for frame, image, found in zip(frames, images, regions, strict=True):
+        yield FrameFaces(
+            frame.index, frame.time, tracker.step(image, found, frame.index, frame.time)
+        )
+
+
+def track_video(
+    video: str | os.PathLike,
+    tracker: FaceTracker,
+    every: int = 1,
+    min_track: int = 3,
+    cluster: bool = False,
+    batch: int = 8,
+    progress: bool = False,
+) -> VideoTracks:
+    """Every face track of a video, named by the tracker's gallery, or grouped by person.
+
+    Args:
+        video: the video file.
+        tracker: a :class:`FaceTracker` (with a gallery, tracks are named).
+        every: detect in every ``every``-th frame.
+        min_track: tracks detected in fewer frames are dropped (flickering false detections).
+        cluster: give unnamed tracks of one person a shared label (``"person 1"``, ...).
+        batch: frames detected together.
+        progress: show a progress bar.
+    """
+    import time as clock
+
+    start = clock.perf_counter()
+    info = probe(video)
+    last = -1
+    for frame in process(video, tracker, every, batch, progress):
+        last = frame.index
+    tracks = [t for t in tracker.finish() if len(t.boxes) >= min_track]
+    for number, track in enumerate(tracks, start=1):
+        track.id = number
+    if cluster:
+        cluster_tracks(tracks, tracker)
+    return VideoTracks(info, last + 1, tracks, clock.perf_counter() - start)
+
+
+def cluster_tracks(tracks: list[Track], tracker: FaceTracker) -> None:
+    """Label the unnamed tracks by person: ``"person 1"``, ``"person 2"``, ... in order of
+    appearance.
+
+    Longest tracks first, each joins the nearest person (mean embedding) within the tracker's
+    re-identification distance whose tracks never share a frame with it, else starts a new
+    person. Not the gallery's HDBSCAN: two tracks seen in one frame are two people, a
+    constraint density clustering can't take (on the sample video it put three people walking
+    side by side into one cluster).
+    """
+    unnamed = [t for t in tracks if t.identity is None]
+    if not unnamed:
+        return
+    embeddings = track_embeddings(unnamed, tracker.recognizer)
+    people: list[list[int]] = []
+    for i in sorted(range(len(unnamed)), key=lambda k: -len(unnamed[k].boxes)):
+        spans = set(int(b[0]) for b in unnamed[i].boxes)
+        best, best_distance = None, tracker.reid_distance
+        for person in people:
+            if any(spans.intersection(int(b[0]) for b in unnamed[k].boxes) for k in person):
+                continue
+            mean = embeddings[person].mean(axis=0)
+            distance = float(np.linalg.norm(mean / np.linalg.norm(mean) - embeddings[i]))
+            if distance < best_distance:
+                best, best_distance = person, distance
+        if best is None:
+            people.append([i])
+        else:
+            best.append(i)
+    people.sort(key=lambda person: min(unnamed[k].id for k in person))
+    for number, person in enumerate(people, start=1):
+        for k in person:
+            unnamed[k].identity = f"person {number}"
+
+
+def boxes_at(
+    tracks: list[Track], max_gap: int
+) -> Iterator[tuple[int, list[tuple[Track, np.ndarray]]]]:
+    """``(frame, [(track, box)])`` for every frame from 0 on, boxes interpolated between a
+    track's detections up to ``max_gap`` frames apart."""
+    frames = [[int(b[0]) for b in t.boxes] for t in tracks]
+    end = max((t.last_frame for t in tracks), default=-1)
+    for frame in range(end + 1):
+        shown = []
+        for track, detected in zip(tracks, frames, strict=True):
+            if not track.first_frame <= frame <= track.last_frame:
+                continue
+            k = bisect.bisect_left(detected, frame)
+            after = np.asarray(track.boxes[k][1:5])
+            if detected[k] == frame:
+                shown.append((track, after))
+                continue
+            before = np.asarray(track.boxes[k - 1][1:5])
+            span = detected[k] - detected[k - 1]
+            if span <= max_gap:
+                w = (frame - detected[k - 1]) / span
+                shown.append((track, (1 - w) * before + w * after))
+        yield frame, shown
+
+
+_PALETTE = [
+    (0, 220, 90),
+    (30, 144, 255),
+    (255, 150, 30),
+    (220, 60, 220),
+    (0, 200, 200),
+    (240, 220, 0),
+    (255, 80, 80),
+    (150, 110, 255),
+]
+
+
+def write_annotated(
+    video: str | os.PathLike, result: VideoTracks, out: str | os.PathLike, progress: bool = False
+) -> Path:
+    """Decode the video again and write it with each track's box, id and name drawn (H.264,
+    the source's size and frame rate).
+
+    Returns:
+        The written file.
+    """
+    from faceprint.drawing import annotate
+
+    info = result.info
+    max_gap = max(1, round(info.fps or 25))  # bridge up to a second of missed detections
+    overlays = boxes_at(result.tracks, max_gap)
+    pending = next(overlays, None)
+    with VideoWriter(out, info.width, info.height, info.fps, source=video) as writer:
+        for frame in tqdm(
+            read_frames(video),
+            total=info.frames or None,
+            desc="annotating",
+            unit="frame",
+            disable=not progress,
+        ):
+            shown = []
+            while pending is not None and pending[0] <= frame.index:
+                if pending[0] == frame.index:
+                    shown = pending[1]
+                pending = next(overlays, None)
+            if not shown:
+                writer.write(frame.image)
+                continue
+            labels = [f"#{t.id} {t.identity or ''}".strip() for t, _ in shown]
+            colours = [_PALETTE[(t.id - 1) % len(_PALETTE)] for t, _ in shown]
+            drawn = annotate(
+                Image.fromarray(frame.image), np.stack([b for _, b in shown]), labels, None, colours
+            )
+            writer.write(np.asarray(drawn))
+    return Path(out)
+
+
+def save_best_faces(tracks: list[Track], directory: str | os.PathLike) -> list[Path]:
+    """Write each track's best face crop as ``track_<id>[_<identity>].png``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for track in tracks:
+        if not track.best:
+            continue
+        name = f"track_{track.id}" + (
+            f"_{track.identity.replace(' ', '_')}" if track.identity else ""
+        )
+        path = directory / f"{name.replace(os.sep, '_')}.png"
+        track.best[0][2].save(path)
+        written.append(path)
+    return written
