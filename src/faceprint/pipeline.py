@@ -265,10 +265,18 @@ class FaceRecognizer:
             faces[region.image].append(face)
         return faces
 
-    def detect_regions(self, images: Sequence[Image.Image]) -> list[list[Region]]:
+    def detect_regions(
+        self, images: Sequence[Image.Image], detector: MTCNN | None = None
+    ) -> list[list[Region]]:
         """The recognisable detections of each RGB image (``Region.image`` is its index);
-        the others are counted in :attr:`ignored`."""
-        boxes, probs, points = self.detector.detect(list(images), landmarks=True)
+        the others are counted in :attr:`ignored`.
+
+        Args:
+            images: RGB PIL images.
+            detector: another detector than :attr:`detector` (e.g. one that searches only
+                faces large enough to recognise).
+        """
+        boxes, probs, points = (detector or self.detector).detect(list(images), landmarks=True)
         out = []
         for i, (image_boxes, image_probs, image_points) in enumerate(
             zip(boxes, probs, points, strict=True)

@@ -16,7 +16,7 @@ from faceprint.video.process import (
     track_video,
     write_annotated,
 )
-from faceprint.video.tracker import FaceTracker, Track, name_tracks
+from faceprint.video.tracker import FaceTracker, Track, vote
 
 __all__ = [
     "FaceTracker",
@@ -26,11 +26,11 @@ __all__ = [
     "VideoInfo",
     "VideoTracks",
     "VideoWriter",
-    "name_tracks",
     "probe",
     "process",
     "read_frames",
     "save_best_faces",
     "track_video",
+    "vote",
     "write_annotated",
 ]

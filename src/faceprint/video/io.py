@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -72,7 +73,13 @@ def _open(path: Path):
     try:
         container = av.open(str(path))
     except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as e:
-        raise VideoError(f"{path}: not a video file PyAV can read ({e})") from None
+        hint = ""
+        if path.suffix.lower() in (".mp4", ".mov", ".m4v"):
+            hint = "; an MP4/MOV cut short before its index (moov) cannot be read at all"
+        raise VideoError(f"{path}: not a video file PyAV can read ({e}){hint}") from None
+    if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+        container.close()
+        raise VideoError(f"{path}: a still image, not a video (faceprint detect reads images)")
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["no"]
         container.close()
@@ -141,36 +148,41 @@ def read_frames(path: str | os.PathLike, every: int = 1) -> Iterator[VideoFrame]
         VideoError: as :func:`probe`. Damage after the first frame ends the frames with a
             warning (logged and issued as ``RuntimeWarning``) naming the last good frame.
     """
-    import warnings
-
     av = _av()
     info = probe(path)
-    index = -1
+    index, last_time = -1, 0.0
     with _open(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         try:
             for frame in container.decode(stream):
                 index += 1
+                last_time = (
+                    float(frame.time) if frame.time is not None else index / (info.fps or 25)
+                )
                 if index % every:
                     continue
-                time = float(frame.time) if frame.time is not None else index / (info.fps or 25)
                 image = _upright(frame.to_ndarray(format="rgb24"), info.rotation)
-                yield VideoFrame(index, time, image)
+                yield VideoFrame(index, last_time, image)
         except (av.error.InvalidDataError, av.error.FFmpegError, EOFError) as e:
-            message = (
-                f"{info.path}: decoding stopped after frame {index} ({e}); the file is damaged"
-            )
-            logger.warning(message)
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            _warn(f"{info.path}: decoding stopped after frame {index} ({e}): the file is damaged")
             return
+    step = 1.0 / (info.fps or 25)
     if info.frames and index + 1 < info.frames:
-        message = (
+        _warn(
             f"{info.path}: {index + 1} frames decoded of the {info.frames} the file declares; "
             "it is truncated"
         )
-        logger.warning(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    elif info.seconds and last_time + 2 * step < info.seconds:
+        _warn(
+            f"{info.path}: the frames end at {last_time + step:.2f} s of the {info.seconds:.2f} s "
+            "the file declares; it is truncated"
+        )
+
+
+def _warn(message: str) -> None:
+    logger.warning(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 class VideoWriter:

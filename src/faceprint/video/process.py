@@ -19,7 +19,21 @@ from PIL import Image
 from tqdm import tqdm
 
 from faceprint.video.io import VideoInfo, VideoWriter, probe, read_frames
-from faceprint.video.tracker import FaceTracker, Track, track_embeddings
+from faceprint.video.tracker import FaceTracker, Track
+
+#: Detections per second of video by default: tracks bridge the frames between (a face moves
+#: little in 1/12 s), which halves the detector's work at 25-30 fps.
+DETECTIONS_PER_SECOND = 12.5
+
+
+def detection_step(fps: float, every: int | None = None) -> int:
+    """Detect in every n-th frame: ``every``, or by default about
+    :data:`DETECTIONS_PER_SECOND` detections per second (every frame below 19 fps)."""
+    if every is not None:
+        if every < 1:
+            raise ValueError(f"every must be at least 1, got {every}")
+        return every
+    return max(1, round((fps or 25.0) / DETECTIONS_PER_SECOND))
 
 
 @dataclass(frozen=True)
@@ -46,12 +60,14 @@ class VideoTracks:
         info: the video's size, rate and length.
         frames: frames decoded.
         tracks: tracks of at least ``min_track`` detections, in order of appearance.
+        every: faces were detected in every ``every``-th frame.
         seconds: wall time of the job.
     """
 
     info: VideoInfo
     frames: int
     tracks: list[Track]
+    every: int = 1
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -63,6 +79,7 @@ class VideoTracks:
             "width": self.info.width,
             "height": self.info.height,
             "seconds": self.info.seconds,
+            "detected_every": self.every,
             "tracks": [t.to_dict() for t in self.tracks],
         }
 
@@ -70,7 +87,7 @@ class VideoTracks:
 def process(
     video: str | os.PathLike,
     tracker: FaceTracker,
-    every: int = 1,
+    every: int | None = None,
     batch: int = 8,
     progress: bool = False,
 ) -> Iterator[FrameFaces]:
@@ -79,16 +96,18 @@ def process(
     Args:
         video: the video file.
         tracker: the :class:`FaceTracker` that keeps the tracks (call its ``finish()`` after).
-        every: detect in every ``every``-th frame only (tracks bridge the others).
+        every: detect in every ``every``-th frame only (tracks bridge the others); default
+            :func:`detection_step` of the video's frame rate.
         batch: frames detected together.
         progress: show a progress bar (frames and frames per second).
 
     Yields:
         :class:`FrameFaces` for each detected frame, in order.
     """
-    if every < 1 or batch < 1:
-        raise ValueError(f"every and batch must be at least 1, got {every} and {batch}")
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
     info = probe(video)
+    every = detection_step(info.fps, every)
     total = info.frames or None
     with tqdm(total=total, desc="video", unit="frame", disable=not progress) as bar:
         pending = []
@@ -105,7 +124,7 @@ def process(
 
 def _track_batch(tracker: FaceTracker, frames) -> Iterator[FrameFaces]:
     images = [Image.fromarray(f.image) for f in frames]
-    regions = tracker.recognizer.detect_regions(images)
+    regions = tracker.detect(images)
     for frame, image, found in zip(frames, images, regions, strict=True):
         yield FrameFaces(
             frame.index, frame.time, tracker.step(image, found, frame.index, frame.time)
@@ -115,7 +134,7 @@ def _track_batch(tracker: FaceTracker, frames) -> Iterator[FrameFaces]:
 def track_video(
     video: str | os.PathLike,
     tracker: FaceTracker,
-    every: int = 1,
+    every: int | None = None,
     min_track: int = 3,
     cluster: bool = False,
     batch: int = 8,
@@ -126,7 +145,7 @@ def track_video(
     Args:
         video: the video file.
         tracker: a :class:`FaceTracker` (with a gallery, tracks are named).
-        every: detect in every ``every``-th frame.
+        every: detect in every ``every``-th frame (default: :func:`detection_step`).
         min_track: tracks detected in fewer frames are dropped (flickering false detections).
         cluster: give unnamed tracks of one person a shared label (``"person 1"``, ...).
         batch: frames detected together.
@@ -136,6 +155,7 @@ def track_video(
 
     start = clock.perf_counter()
     info = probe(video)
+    every = detection_step(info.fps, every)
     last = -1
     for frame in process(video, tracker, every, batch, progress):
         last = frame.index
@@ -143,16 +163,17 @@ def track_video(
     for number, track in enumerate(tracks, start=1):
         track.id = number
     if cluster:
-        cluster_tracks(tracks, tracker)
-    return VideoTracks(info, last + 1, tracks, clock.perf_counter() - start)
+        cluster_tracks(tracks, tracker.reid_distance)
+    frames = last + 1 if info.frames == 0 or last + every < info.frames else info.frames
+    return VideoTracks(info, frames, tracks, every, clock.perf_counter() - start)
 
 
-def cluster_tracks(tracks: list[Track], tracker: FaceTracker) -> None:
+def cluster_tracks(tracks: list[Track], reid_distance: float) -> None:
     """Label the unnamed tracks by person: ``"person 1"``, ``"person 2"``, ... in order of
     appearance.
 
-    Longest tracks first, each joins the nearest person (mean embedding) within the tracker's
-    re-identification distance whose tracks never share a frame with it, else starts a new
+    Longest tracks first, each joins the nearest person (mean embedding) within
+    ``reid_distance`` whose tracks never share a frame with it, else starts a new
     person. Not the gallery's HDBSCAN: two tracks seen in one frame are two people, a
     constraint density clustering can't take (on the sample video it put three people walking
     side by side into one cluster).
@@ -160,11 +181,11 @@ def cluster_tracks(tracks: list[Track], tracker: FaceTracker) -> None:
     unnamed = [t for t in tracks if t.identity is None]
     if not unnamed:
         return
-    embeddings = track_embeddings(unnamed, tracker.recognizer)
+    embeddings = np.stack([t.embedding for t in unnamed])
     people: list[list[int]] = []
     for i in sorted(range(len(unnamed)), key=lambda k: -len(unnamed[k].boxes)):
         spans = set(int(b[0]) for b in unnamed[i].boxes)
-        best, best_distance = None, tracker.reid_distance
+        best, best_distance = None, reid_distance
         for person in people:
             if any(spans.intersection(int(b[0]) for b in unnamed[k].boxes) for k in person):
                 continue

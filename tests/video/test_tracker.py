@@ -1,0 +1,71 @@
+"""Tracking and naming against the synthetic video's truth (py-motmetrics), and the live API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faceprint import FaceRecognizer
+from faceprint.gallery import Gallery
+from faceprint.video import FaceTracker, process, read_frames, track_video
+from faceprint.video.process import boxes_at
+from faceprint.video.synthetic import score
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return FaceRecognizer()
+
+
+@pytest.mark.parametrize("every", [1, 2])
+def test_tracks_and_names_meet_the_targets(synthetic, recognizer, every):
+    with Gallery(synthetic.gallery, recognizer=recognizer) as gallery:
+        result = track_video(synthetic.video, FaceTracker(recognizer, gallery), every=every)
+    s = score(result.tracks, synthetic.truth)
+    assert s["crossings"] >= 1  # the paths do cross
+    assert s["idf1"] >= 0.9 and s["mota"] >= 0.9
+    assert s["switches"] <= s["crossings"]
+    assert s["named_right"] >= 0.95
+    assert len(result.tracks) == 4
+    assert {t.identity for t in result.tracks} == {w.name for w in synthetic.walkers}
+
+
+def test_live_tracker_follows_frame_by_frame(synthetic, recognizer):
+    tracker = FaceTracker(recognizer)
+    seen = {}
+    for frame in read_frames(synthetic.video):
+        for track in tracker.update(frame.image, frame.time):
+            seen.setdefault(track.id, 0)
+            seen[track.id] += 1
+    tracks = tracker.finish()
+    assert len([t for t in tracks if len(t.boxes) >= 3]) == 4
+    assert (
+        sorted(seen.values(), reverse=True)[:4]
+        == sorted((len(t.boxes) for t in tracks), reverse=True)[:4]
+    )
+    assert all(t.identity is None for t in tracks)  # no gallery, no names
+
+
+def test_process_yields_each_detected_frame_in_order(synthetic, recognizer):
+    frames = [f.index for f in process(synthetic.video, FaceTracker(recognizer), every=3, batch=4)]
+    assert frames == list(range(0, 60, 3))
+
+
+def test_strangers_are_grouped_by_person_never_two_in_one_frame(synthetic, recognizer):
+    result = track_video(synthetic.video, FaceTracker(recognizer, max_missed=2), cluster=True)
+    labels = {t.identity for t in result.tracks}
+    assert all(label.startswith("person ") for label in labels)
+    assert len(labels) == 4
+    for a in result.tracks:
+        for b in result.tracks:
+            if a is not b and a.identity == b.identity:
+                assert not {f[0] for f in a.boxes} & {f[0] for f in b.boxes}
+
+
+def test_boxes_are_interpolated_between_detections(synthetic, recognizer):
+    result = track_video(synthetic.video, FaceTracker(recognizer), every=3)
+    track = result.tracks[0]
+    shown = dict((frame, boxes) for frame, boxes in boxes_at([track], max_gap=5))
+    a, b = np.asarray(track.boxes[0][1:5]), np.asarray(track.boxes[1][1:5])
+    frame = int(track.boxes[0][0]) + 1
+    np.testing.assert_allclose(shown[frame][0][1], a + (b - a) / 3, atol=1e-6)
