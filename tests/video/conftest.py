@@ -20,3 +20,19 @@ def synthetic(lfw, tmp_path_factory):
         height=360,
         fps=15,
     )
+
+
+@pytest.fixture(scope="session")
+def truncated(synthetic, tmp_path_factory):
+    """The synthetic video as MKV (which keeps its index up front), cut at 60% of its bytes."""
+    from faceprint.video import VideoWriter, read_frames
+
+    folder = tmp_path_factory.mktemp("truncated")
+    whole = folder / "whole.mkv"
+    with VideoWriter(whole, 640, 360, 15) as writer:
+        for frame in read_frames(synthetic.video):
+            writer.write(frame.image)
+    data = whole.read_bytes()
+    cut = folder / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    return cut
