@@ -288,12 +288,77 @@ def _one_in(rate: float) -> str:
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Output .npz or .parquet.",
+    type=click.Path(path_type=Path),
+    help="A .npz or .parquet file, or a folder: a Parquet dataset the job fills and resumes.",
 )
 @_RECOGNIZER
-def embed(inputs, out, model, align, device, precision) -> None:
-    """Embed every face in INPUTS (images or directories) into OUT, with paths and boxes."""
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Folder output: run here, or on Ray Data (pip install 'faceprint[ray]').",
+)
+@click.option(
+    "--address", default=None, help="Ray cluster: auto, ray://host:port (default: a local Ray)."
+)
+@click.option(
+    "--actors", default=1, show_default=True, type=click.IntRange(min=1), help="Ray actors."
+)
+@click.option(
+    "--batch-size",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Images per batch.",
+)
+@click.option(
+    "--gpus-per-actor",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Ray GPUs.",
+)
+def embed(
+    inputs,
+    out,
+    model,
+    align,
+    device,
+    precision,
+    engine,
+    address,
+    actors,
+    batch_size,
+    gpus_per_actor,
+) -> None:
+    """Embed every face in INPUTS into OUT, with paths, boxes and landmarks.
+
+    INPUTS are images or folders, or for a folder OUT also text or Parquet files listing image
+    paths. A folder OUT is a Parquet dataset, one row per face (an image without a face, or
+    that can't be read, is a row too); rerunning the job skips the inputs it already holds.
+    """
+    if out.suffix in (".npz", ".parquet") and not out.is_dir():
+        if engine != "local":
+            raise click.UsageError("--engine ray writes a folder: give --out a folder name")
+        _embed_file(inputs, out, model, align, device, precision)
+        return
+    _embed_dataset(
+        inputs,
+        out,
+        model,
+        align,
+        device,
+        precision,
+        engine,
+        address,
+        actors,
+        batch_size,
+        gpus_per_actor,
+    )
+
+
+def _embed_file(inputs, out, model, align, device, precision) -> None:
     from faceprint.embeddings_io import check_writable, write_embeddings
 
     try:
@@ -319,6 +384,43 @@ def embed(inputs, out, model, align, device, precision) -> None:
         + (f"; {faceless} images without a face" if faceless else "")
     )
     _finish(failed, len(paths), "images")
+
+
+def _embed_dataset(
+    inputs,
+    out,
+    model,
+    align,
+    device,
+    precision,
+    engine,
+    address,
+    actors,
+    batch_size,
+    gpus_per_actor,
+) -> None:
+    from faceprint.batch import dataset_summary, list_inputs, run_local, run_ray
+
+    try:
+        listed = list(dict.fromkeys(p for item in inputs for p in list_inputs(item)))
+    except FaceprintError as e:
+        raise click.UsageError(str(e)) from None
+    try:
+        if engine == "ray":
+            done = run_ray(listed, out, model, align, actors, batch_size, gpus_per_actor, address)
+        else:
+            recognizer = _recognizer(model, align, device, precision)
+            done = run_local(recognizer, listed, out, batch_size, progress=True)
+    except FaceprintError as e:
+        raise click.ClickException(str(e)) from None
+    summary = dataset_summary(out, listed)
+    click.echo(
+        f"{len(listed)} inputs ({len(listed) - done} already in {out}): {summary['faces']} faces, "
+        f"{summary['faceless']} images without a face, {summary['errors']} unreadable"
+    )
+    for _, error in summary["error_rows"][:5]:
+        _error(error)
+    _finish(summary["errors"], len(listed), "inputs")
 
 
 @main.group(name="eval")
@@ -973,22 +1075,53 @@ def gallery_export(path, out) -> None:
 
 
 @gallery_group.command("import")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def gallery_import(path, source) -> None:
-    """Merge an exported SOURCE (.npz) into the gallery PATH (created if new)."""
-    from faceprint.gallery.exchange import exported_model
+@click.argument("args", nargs=-1, required=True)
+@click.option(
+    "--gallery",
+    "gallery_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The gallery (created if new); without it: PATH SOURCE.",
+)
+@_VECTORS
+@click.option(
+    "--name-from",
+    type=click.Choice(["parent-dir"]),
+    default="parent-dir",
+    show_default=True,
+    help="Dataset import: each face's name is its image's folder.",
+)
+def gallery_import(args, gallery_path, vectors, name_from) -> None:
+    """Merge SOURCE into a gallery: an exported .npz, or an embed job's Parquet dataset folder
+    (streamed, never loaded whole).
 
+    \b
+    faceprint gallery import OUT_DIR --gallery people.db [--vectors URI]
+    faceprint gallery import people.db exported.npz
+    """
+    from faceprint.gallery.exchange import dataset_model, exported_model, import_face_rows
+
+    if gallery_path is None and len(args) == 2:
+        gallery_path, source = Path(args[0]), Path(args[1])
+    elif gallery_path is not None and len(args) == 1:
+        source = Path(args[0])
+    else:
+        raise click.UsageError("give SOURCE --gallery PATH, or PATH SOURCE")
+    if not source.exists():
+        raise click.BadParameter(f"{source}: no such file or folder", param_hint="SOURCE")
     try:
-        model, align = exported_model(source).rsplit("/", 1)
+        made_by = dataset_model(source) if source.is_dir() else exported_model(source)
+        model, align = made_by.rsplit("/", 1)
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
-    with _open_gallery(path, model, align, create=True) as gallery:
+    with _open_gallery(gallery_path, model, align, vectors=vectors, create=True) as gallery:
         try:
-            n = gallery.import_(source)
+            if source.is_dir():
+                n = import_face_rows(gallery, source, name_from)
+            else:
+                n = gallery.import_(source)
         except FaceprintError as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"imported {n} faces into {path}")
+    click.echo(f"imported {n} faces into {gallery_path}")
 
 
 @main.command()

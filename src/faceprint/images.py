@@ -7,6 +7,7 @@ list or tuple of those, or a ``(B, H, W, 3)`` array or tensor. Sizes may differ 
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Sequence
@@ -63,22 +64,34 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such image file")
+    return _decode(path, str(path))
+
+
+def image_from_bytes(data: bytes, name: str = "image") -> Image.Image:
+    """Decode an image file's bytes (an upload, an object-store blob) as :func:`load_image`
+    reads a file; errors name the image ``name``."""
+    if not data:
+        raise ImageError(f"{name}: an empty (zero-byte) file")
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source, name: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                _check_pixels(img.size, str(path))
+            with Image.open(source) as img:
+                _check_pixels(img.size, name)
                 img.load()
                 return to_rgb_pil(img)
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{path}: {e} Downscale it first.") from None
+        raise ImageError(f"{name}: {e} Downscale it first.") from None
     except UnidentifiedImageError:
         raise ImageError(
-            f"{path}: not an image file Pillow can decode (corrupt or wrong format)"
+            f"{name}: not an image file Pillow can decode (corrupt or wrong format)"
         ) from None
     except OSError as e:
         raise ImageError(
-            f"{path}: cannot decode image ({e}); the file is corrupt or truncated"
+            f"{name}: cannot decode image ({e}); the file is corrupt or truncated"
         ) from None
 
 

@@ -85,3 +85,56 @@ def import_gallery(gallery: Gallery, path: str | os.PathLike) -> int:
             )
         )
     return added
+
+
+def dataset_model(path: str | os.PathLike) -> str:
+    """The ``model/alignment`` of an embed job's Parquet dataset (from its first face row)."""
+    import pyarrow.dataset as ds
+
+    for batch in ds.dataset(str(path), format="parquet").to_batches(
+        columns=["model", "alignment", "embedding"]
+    ):
+        for model, align, emb in zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True):
+            if emb is not None:
+                return f"{model}/{align}"
+    raise GalleryError(f"{path}: the dataset holds no face to import")
+
+
+def import_face_rows(
+    gallery: Gallery, path: str | os.PathLike, name_from: str = "parent-dir", rows: int = 4096
+) -> int:
+    """Stream an embed job's Parquet dataset into ``gallery``, ``rows`` at a time (never the
+    whole dataset in memory); each face is named by its image's folder. Returns faces added;
+    a face already imported (same path and face index) is skipped.
+    """
+    import pyarrow.dataset as ds
+
+    if name_from != "parent-dir":
+        raise ValueError(f"name_from must be 'parent-dir', got {name_from!r}")
+    added = 0
+    columns = ["path", "face", "box", "embedding", "model", "alignment"]
+    for batch in ds.dataset(str(path), format="parquet").to_batches(
+        columns=columns, batch_size=rows
+    ):
+        data = {name: batch.column(name).to_pylist() for name in columns}
+        groups: dict[str, list[int]] = {}
+        for i, embedding in enumerate(data["embedding"]):
+            if embedding is None:
+                continue
+            made_by = f"{data['model'][i]}/{data['alignment'][i]}"
+            if made_by != gallery.model:
+                raise ModelMismatchError(
+                    f"{path} holds {made_by} embeddings; this gallery holds {gallery.model}"
+                )
+            groups.setdefault(os.path.basename(os.path.dirname(data["path"][i])), []).append(i)
+        for name, members in groups.items():
+            added += len(
+                gallery.add_embeddings(
+                    name,
+                    np.asarray([data["embedding"][i] for i in members], dtype=np.float32),
+                    [data["path"][i] for i in members],
+                    [f"{data['path'][i]}#{data['face'][i]}" for i in members],
+                    [data["box"][i] for i in members],
+                )
+            )
+    return added

@@ -1,0 +1,166 @@
+"""One row schema for every engine of the embed job, and the one function that makes rows.
+
+A row per face: ``path``, ``face`` (index in the image), ``box``, ``probability``,
+``landmarks``, ``embedding``, ``model``, ``alignment``, ``error``. An image without a face is a
+row with ``face`` and ``embedding`` null; an unreadable one a row with ``error`` set. Neither
+fails the job.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from faceprint.errors import FaceprintError, ImageError
+from faceprint.images import image_from_bytes
+
+COLUMNS = (
+    "path",
+    "face",
+    "box",
+    "probability",
+    "landmarks",
+    "embedding",
+    "model",
+    "alignment",
+    "error",
+)
+
+
+def schema(dim: int):
+    """The pyarrow schema of the rows, with ``dim``-float embeddings."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("path", pa.string()),
+            ("face", pa.int32()),
+            ("box", pa.list_(pa.float32(), 4)),
+            ("probability", pa.float32()),
+            ("landmarks", pa.list_(pa.float32(), 10)),
+            ("embedding", pa.list_(pa.float32(), dim)),
+            ("model", pa.string()),
+            ("alignment", pa.string()),
+            ("error", pa.string()),
+        ]
+    )
+
+
+def read_input(path: str) -> bytes:
+    """The bytes of one listed input, local or any filesystem fsspec knows (``s3://...``).
+
+    Raises:
+        ImageError: missing, a directory, or unreadable.
+    """
+    if "://" in path and not path.startswith("file://"):
+        try:
+            import fsspec
+
+            with fsspec.open(path, "rb") as f:
+                return f.read()
+        except ImportError:
+            raise ImageError(f"{path}: reading URLs needs fsspec (pip install fsspec)") from None
+        except (OSError, ValueError) as e:
+            raise ImageError(f"{path}: cannot read ({e})") from None
+    local = Path(path.removeprefix("file://"))
+    if local.is_dir():
+        raise ImageError(f"{path}: a directory, not an image file")
+    if not local.is_file():
+        raise ImageError(f"{path}: no such image file")
+    try:
+        return local.read_bytes()
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read ({e})") from None
+
+
+def embed_rows(recognizer, paths: Sequence[str], payloads: Sequence[bytes | str]) -> list[dict]:
+    """Rows for a batch of inputs.
+
+    Args:
+        recognizer: a :class:`faceprint.FaceRecognizer`.
+        paths: the inputs' names.
+        payloads: each input's bytes, or an error message where it could not be read.
+
+    Returns:
+        One row per face, or one row per image without a face or with an error, in input order.
+    """
+    model, alignment = recognizer.weights.name, recognizer.alignment.method
+    images, rows_by_input = [], [[] for _ in paths]
+    for i, (path, payload) in enumerate(zip(paths, payloads, strict=True)):
+        if isinstance(payload, str):
+            rows_by_input[i].append(_row(path, model, alignment, error=payload))
+            continue
+        try:
+            images.append((i, image_from_bytes(payload, path)))
+        except FaceprintError as e:
+            rows_by_input[i].append(_row(path, model, alignment, error=str(e)))
+    found = recognizer.embed([image for _, image in images]) if images else []
+    for (i, _), faces in zip(images, found, strict=True):
+        if not faces:
+            rows_by_input[i].append(_row(paths[i], model, alignment))
+        for k, face in enumerate(faces):
+            rows_by_input[i].append(
+                _row(
+                    paths[i],
+                    model,
+                    alignment,
+                    face=k,
+                    box=face.box.tolist(),
+                    probability=face.probability,
+                    landmarks=None if face.landmarks is None else face.landmarks.ravel().tolist(),
+                    embedding=face.embedding.tolist(),
+                )
+            )
+    return [row for rows in rows_by_input for row in rows]
+
+
+def _row(path: str, model: str, alignment: str, **values) -> dict:
+    row = dict.fromkeys(COLUMNS)
+    row.update(path=path, model=model, alignment=alignment, **values)
+    return row
+
+
+def list_inputs(source: str | os.PathLike) -> list[str]:
+    """The inputs of a job: the images under a folder (recursive, by suffix, sorted), or the
+    paths listed in a text file (one a line) or a Parquet file (its ``path`` column).
+
+    Raises:
+        FaceprintError: the source is missing, empty, or a Parquet file without ``path``.
+    """
+    from faceprint.images import IMAGE_SUFFIXES
+
+    source = Path(source)
+    if source.is_dir():
+        found = sorted(str(p) for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    elif source.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(source)
+        if "path" not in table.column_names:
+            raise FaceprintError(f"{source}: a Parquet list needs a 'path' column")
+        found = [str(p) for p in table.column("path").to_pylist() if p]
+    elif source.is_file():
+        found = [line.strip() for line in source.read_text().splitlines() if line.strip()]
+    else:
+        raise FaceprintError(f"{source}: no such folder or list file")
+    if not found:
+        raise FaceprintError(f"{source}: no inputs")
+    return list(dict.fromkeys(found))
+
+
+def rows_to_table(rows: list[dict], dim: int):
+    """A pyarrow table of rows, in :func:`schema`."""
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=schema(dim))
+
+
+def embeddings_of(table) -> np.ndarray:
+    """``(N, D)`` float32 embeddings of a table's rows that have one."""
+    column = table.column("embedding").drop_null()
+    if len(column) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.asarray(column.combine_chunks().flatten(), dtype=np.float32).reshape(len(column), -1)
