@@ -24,13 +24,13 @@ logger = logging.getLogger(__name__)
 
 
 def part_files(out: str | os.PathLike) -> list[Path]:
-    """The dataset's part files, sorted."""
-    return sorted(Path(out).glob("*.parquet"))
+    """The dataset's part files, sorted (not the hidden ``_``/``.`` ones, as pyarrow)."""
+    return sorted(p for p in Path(out).glob("*.parquet") if not p.name.startswith(("_", ".")))
 
 
 def done_inputs(out: str | os.PathLike) -> set[str]:
     """The inputs the output already holds. Unreadable part files (a writer killed mid-file)
-    are renamed ``*.broken`` and their inputs count as not done.
+    are renamed ``_broken.<name>`` and their inputs count as not done.
 
     Raises:
         FaceprintError: ``out`` exists but is not a folder.
@@ -48,7 +48,8 @@ def done_inputs(out: str | os.PathLike) -> set[str]:
             logger.warning(
                 "%s: unreadable part file set aside (%s); its inputs are redone", part, e
             )
-            part.rename(part.with_suffix(".broken"))
+            # A leading "_" hides it from pyarrow's and Ray's dataset readers.
+            part.rename(part.with_name(f"_broken.{part.name}"))
     return done
 
 
