@@ -289,7 +289,8 @@ def _one_in(rate: float) -> str:
     "--out",
     required=True,
     type=click.Path(path_type=Path),
-    help="A .npz or .parquet file, or a folder: a Parquet dataset the job fills and resumes.",
+    help="A .npz or .parquet file, or a folder (no suffix): a Parquet dataset the job fills "
+    "and resumes.",
 )
 @_RECOGNIZER
 @click.option(
@@ -338,7 +339,7 @@ def embed(
     paths. A folder OUT is a Parquet dataset, one row per face (an image without a face, or
     that can't be read, is a row too); rerunning the job skips the inputs it already holds.
     """
-    if out.suffix in (".npz", ".parquet") and not out.is_dir():
+    if out.suffix and not out.is_dir():
         if engine != "local":
             raise click.UsageError("--engine ray writes a folder: give --out a folder name")
         _embed_file(inputs, out, model, align, device, precision)

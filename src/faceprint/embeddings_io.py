@@ -21,7 +21,9 @@ def check_writable(path: str | os.PathLike) -> None:
     """
     suffix = Path(path).suffix
     if suffix not in (".npz", ".parquet"):
-        raise FaceprintError(f"{path}: the output must end in .npz or .parquet")
+        raise FaceprintError(
+            f"{path}: the output must end in .npz or .parquet, or be a folder (no suffix)"
+        )
     if suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401

@@ -95,3 +95,27 @@ def test_dataset_streams_into_a_gallery_named_by_folder(tmp_path, job_inputs, re
     assert names == {p.split("/")[-2] for p in photos[:20]}
     embedding = np.asarray(table.column("embedding").drop_null()[0].as_py())
     assert abs(np.linalg.norm(embedding) - 1) < 1e-5
+
+
+def test_commands_embed_a_list_into_a_dataset_and_import_it(tmp_path, job_inputs):
+    from click.testing import CliRunner
+
+    from faceprint.cli import main
+
+    photos, bad = job_inputs
+    listing = tmp_path / "inputs.txt"
+    listing.write_text("\n".join(photos[:6] + bad))
+    out = tmp_path / "faces"
+    runner = CliRunner()
+    result = runner.invoke(main, ["embed", str(listing), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "10 inputs (0 already in" in result.stdout and "4 unreadable" in result.stdout
+    assert "error: " in result.stderr and "4 of 10 inputs failed" in result.stderr
+    again = runner.invoke(main, ["embed", str(listing), "--out", str(out)])
+    assert "10 inputs (10 already in" in again.stdout
+    gallery = tmp_path / "g.db"
+    result = runner.invoke(main, ["gallery", "import", str(out), "--gallery", str(gallery)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("imported 6 faces into")
+    result = runner.invoke(main, ["gallery", "import", str(out)])
+    assert result.exit_code == 2 and "give SOURCE --gallery PATH, or PATH SOURCE" in result.output
