@@ -344,19 +344,28 @@ def embed(
             raise click.UsageError("--engine ray writes a folder: give --out a folder name")
         _embed_file(inputs, out, model, align, device, precision)
         return
-    _embed_dataset(
-        inputs,
-        out,
-        model,
-        align,
-        device,
-        precision,
-        engine,
-        address,
-        actors,
-        batch_size,
-        gpus_per_actor,
+    from faceprint.batch import dataset_summary, list_inputs, run_local, run_ray
+
+    try:
+        listed = list(dict.fromkeys(p for item in inputs for p in list_inputs(item)))
+    except FaceprintError as e:
+        raise click.UsageError(str(e)) from None
+    try:
+        if engine == "ray":
+            done = run_ray(listed, out, model, align, actors, batch_size, gpus_per_actor, address)
+        else:
+            recognizer = _recognizer(model, align, device, precision)
+            done = run_local(recognizer, listed, out, batch_size, progress=True)
+    except FaceprintError as e:
+        raise click.ClickException(str(e)) from None
+    summary = dataset_summary(out, listed)
+    click.echo(
+        f"{len(listed)} inputs ({len(listed) - done} already in {out}): {summary['faces']} faces, "
+        f"{summary['faceless']} images without a face, {summary['errors']} unreadable"
     )
+    for _, error in summary["error_rows"][:5]:
+        _error(error)
+    _finish(summary["errors"], len(listed), "inputs")
 
 
 def _embed_file(inputs, out, model, align, device, precision) -> None:
@@ -385,43 +394,6 @@ def _embed_file(inputs, out, model, align, device, precision) -> None:
         + (f"; {faceless} images without a face" if faceless else "")
     )
     _finish(failed, len(paths), "images")
-
-
-def _embed_dataset(
-    inputs,
-    out,
-    model,
-    align,
-    device,
-    precision,
-    engine,
-    address,
-    actors,
-    batch_size,
-    gpus_per_actor,
-) -> None:
-    from faceprint.batch import dataset_summary, list_inputs, run_local, run_ray
-
-    try:
-        listed = list(dict.fromkeys(p for item in inputs for p in list_inputs(item)))
-    except FaceprintError as e:
-        raise click.UsageError(str(e)) from None
-    try:
-        if engine == "ray":
-            done = run_ray(listed, out, model, align, actors, batch_size, gpus_per_actor, address)
-        else:
-            recognizer = _recognizer(model, align, device, precision)
-            done = run_local(recognizer, listed, out, batch_size, progress=True)
-    except FaceprintError as e:
-        raise click.ClickException(str(e)) from None
-    summary = dataset_summary(out, listed)
-    click.echo(
-        f"{len(listed)} inputs ({len(listed) - done} already in {out}): {summary['faces']} faces, "
-        f"{summary['faceless']} images without a face, {summary['errors']} unreadable"
-    )
-    for _, error in summary["error_rows"][:5]:
-        _error(error)
-    _finish(summary["errors"], len(listed), "inputs")
 
 
 @main.group(name="eval")
