@@ -1,0 +1,204 @@
+"""Every network to ONNX or TorchScript, each file carrying what a caller in another language
+needs to feed it (standardization, input size, embedding size, source record).
+
+- embedders (registry names or faceprint model files): ``(B, 3, S, S)`` standardized crops in,
+  ``(B, D)`` unit embeddings out, the batch axis dynamic;
+- MTCNN: P-Net with dynamic batch, height and width (a 12x12 input is the classic mistake: the
+  network is fully convolutional and runs on whole pyramid levels), R-Net and O-Net with a
+  dynamic batch of 24x24 and 48x48 crops.
+
+ONNX files hold the facts as metadata properties (``faceprint``: a JSON object); TorchScript
+files as the extra file ``faceprint.json``. The faceprint CPU kernels are switched off while
+tracing, so the graphs hold plain torch ops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from faceprint.errors import FaceprintError
+
+FORMATS = ("onnx", "torchscript")
+DEFAULT_OPSET = 17
+#: The opsets this exporter writes and ONNX Runtime 1.16+ runs.
+OPSETS = range(13, 22)
+
+
+class _PNetGraph(nn.Module):
+    """P-Net as one graph: its maps over the whole input (no cache-sized strips), softmax."""
+
+    def __init__(self, pnet: nn.Module) -> None:
+        super().__init__()
+        self.pnet = pnet
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        reg, logits = self.pnet._maps(x)
+        return reg, self.pnet.softmax4_1(logits)
+
+
+def _spec(name: str) -> tuple[nn.Module, torch.Tensor, list[str], list[str], dict, dict]:
+    """Module, example input, input/output names, dynamic axes and metadata of one network."""
+    from faceprint.detection.nets import ONet, PNet, RNet
+
+    if name == "pnet":
+        return (
+            _PNetGraph(PNet().eval()),
+            torch.zeros(1, 3, 60, 80),
+            ["images"],
+            ["boxes", "probabilities"],
+            {"images": {0: "batch", 2: "height", 3: "width"}},
+            {"input": "(B, 3, H, W) float32, (RGB - 127.5) / 128, any H, W >= 12"},
+        )
+    net, size, outputs = {
+        "rnet": (RNet, 24, ["boxes", "probabilities"]),
+        "onet": (ONet, 48, ["boxes", "landmarks", "probabilities"]),
+    }[name]
+    return (
+        net().eval(),
+        torch.zeros(2, 3, size, size),
+        ["crops"],
+        outputs,
+        {"crops": {0: "batch"}},
+        {"input": f"(B, 3, {size}, {size}) float32 crops, (RGB - 127.5) / 128"},
+    )
+
+
+def _embedder_spec(model: str | os.PathLike):
+    from faceprint.weights.factory import create_model
+
+    net = create_model(model).eval()
+    record = net.weights
+    size = record.input_size or 160
+    facts = {
+        "input": f"(B, 3, {size}, {size}) float32 RGB face crops",
+        "standardization": record.standardization or "fixed",
+        "standardization_formula": "(x - 127.5) / 128"
+        if (record.standardization or "fixed") == "fixed"
+        else "per image: (x - mean) / max(std, 1 / sqrt(numel))",
+        "input_size": size,
+        "embedding_size": int(record.embedding_size or net.embedding_size),
+        "output": "(B, D) float32 unit embeddings",
+        "source": record.name,
+        "sha256": record.sha256 or "",
+    }
+    return (
+        net,
+        torch.zeros(2, 3, size, size),
+        ["crops"],
+        ["embeddings"],
+        {
+            "crops": {0: "batch"},
+            "embeddings": {0: "batch"},
+        },
+        facts,
+    )
+
+
+def export(
+    model: str | os.PathLike,
+    fmt: str = "onnx",
+    out: str | os.PathLike = ".",
+    opset: int = DEFAULT_OPSET,
+    force: bool = False,
+) -> list[Path]:
+    """Export a network (or ``"mtcnn"``: its three) to ``out``.
+
+    Args:
+        model: a registry name, a faceprint model file, or ``"mtcnn"``.
+        fmt: ``"onnx"`` or ``"torchscript"``.
+        out: the folder to write to (created).
+        opset: ONNX opset (13..21).
+        force: overwrite existing files.
+
+    Returns:
+        The files written: ``<name>.onnx`` or ``<name>.pt`` per network.
+
+    Raises:
+        FaceprintError: an unknown format or opset, an existing file without ``force``, an
+            unknown model.
+    """
+    from faceprint.detection import cpu_kernels
+
+    if fmt not in FORMATS:
+        raise FaceprintError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "onnx" and opset not in OPSETS:
+        raise FaceprintError(
+            f"opset {opset} is not one ONNX Runtime runs from this exporter; use "
+            f"{OPSETS.start}..{OPSETS.stop - 1} (default {DEFAULT_OPSET})"
+        )
+    if str(model) == "mtcnn":
+        specs = {name: _spec(name) for name in ("pnet", "rnet", "onet")}
+    else:
+        stem = Path(model).stem if Path(model).suffix else str(model)
+        specs = {stem: _embedder_spec(model)}
+    out = Path(out)
+    suffix = ".onnx" if fmt == "onnx" else ".pt"
+    targets = {name: out / f"{name}{suffix}" for name in specs}
+    existing = [str(p) for p in targets.values() if p.exists()]
+    if existing and not force:
+        raise FaceprintError(f"{', '.join(existing)} already exist(s); pass --force to replace")
+    out.mkdir(parents=True, exist_ok=True)
+    previous = cpu_kernels.set_enabled(False)
+    try:
+        for name, (module, example, inputs, outputs, axes, facts) in specs.items():
+            facts = {"name": name, "format": fmt, **facts}
+            if fmt == "onnx":
+                _write_onnx(module, example, inputs, outputs, axes, facts, targets[name], opset)
+            else:
+                _write_torchscript(module, example, facts, targets[name])
+    finally:
+        cpu_kernels.set_enabled(previous)
+    return list(targets.values())
+
+
+def _write_onnx(module, example, inputs, outputs, axes, facts, path: Path, opset: int) -> None:
+    import onnx
+
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter: it traces P-Net's dynamic height and width without
+        # the onnxscript dependency the newer exporter brings.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (example,),
+            str(path),
+            dynamo=False,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes={**axes, **{o: {0: "batch"} for o in outputs if o not in axes}},
+            opset_version=opset,
+        )
+    graph = onnx.load(str(path))
+    prop = graph.metadata_props.add()
+    prop.key, prop.value = "faceprint", json.dumps(facts)
+    onnx.save(graph, str(path))
+
+
+def _write_torchscript(module, example, facts, path: Path) -> None:
+    with warnings.catch_warnings():
+        # TorchScript is deprecated in favour of torch.export, but it is what libtorch loads.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(module, example)
+        torch.jit.save(traced, str(path), _extra_files={"faceprint.json": json.dumps(facts)})
+
+
+def read_facts(path: str | os.PathLike) -> dict:
+    """The metadata an exported file carries (ONNX metadata or TorchScript extra file)."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        import onnx
+
+        graph = onnx.load(str(path), load_external_data=False)
+        return json.loads({p.key: p.value for p in graph.metadata_props}["faceprint"])
+    extra = {"faceprint.json": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.load(str(path), _extra_files=extra)
+    return json.loads(extra["faceprint.json"])
