@@ -3,7 +3,9 @@
     python benchmarks/embedding.py [--repeat 3]
 
 Prints faces/s at batch 1 and 64, the ratio, the share of the fp32 compute ceiling reached
-(2.84 GFLOP per 160x160 face against a measured sgemm rate) and the largest embedding difference.
+(2.84 GFLOP per 160x160 face against a measured sgemm rate) and the largest embedding difference;
+with onnxruntime installed, also the same weights exported by ``faceprint export`` and run in
+ONNX Runtime (fp32, CPU provider, the same thread count).
 """
 
 from __future__ import annotations
@@ -70,7 +72,43 @@ def main() -> None:
                 f"max |diff| {diff:.1e}; {batch / t_ours / ceiling:.0%} of ceiling",
             )
         )
+    rows += onnx_rows(ours, theirs, args.repeat, ceiling)
     report(rows, "f/s")
+
+
+def onnx_rows(ours, theirs, repeat: int, ceiling: float) -> list:
+    """The same weights in ONNX Runtime: a faceprint model file, exported, loaded."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return []
+    import tempfile
+
+    from faceprint import get_weights, save_model
+    from faceprint.export import export
+    from faceprint.models.onnx_runtime import OnnxNetwork
+
+    with tempfile.TemporaryDirectory() as tmp:
+        record = get_weights("vggface2")
+        save_model(ours, f"{tmp}/same.pt", record, name="same")
+        (path,) = export(f"{tmp}/same.pt", "onnx", tmp)
+        runner = OnnxNetwork(path)
+        rows = []
+        for batch in (1, 64):
+            x = torch.randn(batch, 3, 160, 160)
+            with torch.inference_mode():
+                t_theirs, e_theirs = best_of(lambda x=x: theirs(x), repeat)
+                t_onnx, e_onnx = best_of(lambda x=x: runner(x), repeat)
+            diff = float((e_onnx - e_theirs).abs().max())
+            rows.append(
+                (
+                    f"ONNX Runtime fp32, batch {batch}",
+                    batch / t_onnx,
+                    batch / t_theirs,
+                    f"max |diff| {diff:.1e}; {batch / t_onnx / ceiling:.0%} of ceiling",
+                )
+            )
+    return rows
 
 
 if __name__ == "__main__":

@@ -63,6 +63,29 @@ def _mtcnn_option(flag: str, help: str):
     return click.option(flag, default=default, show_default=True, help=help)
 
 
+def _remember_backend(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    ctx.meta["faceprint.backend"] = value
+    return value
+
+
+# Not passed to the command functions: _recognizer() and detect read it from the context, so
+# that every command that embeds or detects takes it without one more parameter each.
+_BACKEND = click.option(
+    "--backend",
+    type=click.Choice(["torch", "onnxruntime"]),
+    default="torch",
+    show_default=True,
+    expose_value=False,
+    callback=_remember_backend,
+    help="Run the networks in torch, or as ONNX exports in ONNX Runtime (pip install "
+    "'faceprint[onnx]'; exported once and cached).",
+)
+
+
+def _backend() -> str:
+    return click.get_current_context().meta.get("faceprint.backend", "torch")
+
+
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
@@ -81,6 +104,7 @@ def _mtcnn_option(flag: str, help: str):
 @_mtcnn_option("--margin", "Crop margin, in crop pixels.")
 @_mtcnn_option("--min-face-size", "Smallest face searched for, in pixels.")
 @click.option("--device", default=None, help="torch device, e.g. cuda.")
+@_BACKEND
 def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, device) -> None:
     """Find faces: boxes, probabilities and 5 landmarks per face."""
     from faceprint.alignment import extract_face
@@ -94,6 +118,7 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
         min_face_size=min_face_size,
         keep_all=True,
         device=device,
+        backend=_backend(),
     )
     report, failed = [], 0
     paths = _image_files(images)
@@ -184,8 +209,9 @@ _PRECISION = click.option(
 
 
 def _RECOGNIZER(command):  # noqa: N802 - used as a decorator, like the options above
-    """--model, --align, --device and --precision: the options of every command that embeds."""
-    for option in (_PRECISION, _DEVICE, _ALIGN, _MODEL):
+    """--model, --align, --device, --precision and --backend: the options of every command
+    that embeds."""
+    for option in (_BACKEND, _PRECISION, _DEVICE, _ALIGN, _MODEL):
         command = option(command)
     return command
 
@@ -208,6 +234,7 @@ def _recognizer(
             precision=precision,
             far=far,
             threshold=threshold,
+            backend=_backend(),
         )
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None

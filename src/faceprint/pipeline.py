@@ -21,6 +21,7 @@ from faceprint.errors import ModelMismatchError, NoFaceError
 from faceprint.images import ImageInput, as_image_list, is_batch, to_pil
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 from faceprint.models.inference import optimize_for_inference
+from faceprint.models.onnx_runtime import check_backend
 from faceprint.weights.calibration import distance_at_far, far_at_distance
 from faceprint.weights.factory import create_model, get_weights
 
@@ -153,6 +154,9 @@ class FaceRecognizer:
             on recent GPUs; its LFW accuracy is within 0.1 pp of fp32 (see the README).
             ``"auto"`` picks bf16 where the device computes it natively
             (:func:`native_precision`), else fp32.
+        backend: ``"torch"`` or ``"onnxruntime"``: the embedder and MTCNN's networks run as
+            ONNX exports in ONNX Runtime (exported once, cached); the cascade and the pipeline
+            around them are the same code.
         min_probability: detections less likely than this are not faces to recognise
             (MTCNN's false positives on patterned cloth, for example); default: the model's
             record, tuned on LFW View 1.
@@ -176,20 +180,34 @@ class FaceRecognizer:
         detector: MTCNN | None = None,
         weights_path: str | os.PathLike | None = None,
         precision: str = DEFAULT_PRECISION,
+        backend: str = "torch",
     ) -> None:
+        check_backend(backend)
         if precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
         self.precision = native_precision(device) if precision == "auto" else precision
         self.weights = get_weights(model)
         self.model = create_model(self.weights, weights_path=weights_path, device=device).eval()
-        fusable = isinstance(self.model, InceptionResnetV1)
-        self._embedder = optimize_for_inference(self.model) if fusable else self.model
+        self.backend = backend
+        if backend == "onnxruntime":
+            from faceprint.files import sha256_file
+            from faceprint.models.onnx_runtime import OnnxNetwork, cached_onnx
+
+            is_file = os.path.isfile(model) if isinstance(model, (str, os.PathLike)) else False
+            sha = sha256_file(model) if is_file else self.weights.sha256
+            files = cached_onnx(model if is_file else self.weights.name, sha)
+            self._embedder = OnnxNetwork(next(iter(files.values())))
+            self.precision = "fp32"  # the exported graph is float32
+        elif isinstance(self.model, InceptionResnetV1):
+            self._embedder = optimize_for_inference(self.model)
+        else:
+            self._embedder = self.model
         if isinstance(align, Alignment):
             self.alignment = align
         else:
             self.alignment = Alignment(method=align, **self.weights.alignment.get(align, {}))
         self.fallback = Alignment(method="none", **self.weights.alignment.get("none", {}))
-        self.detector = detector or MTCNN(keep_all=True, device=device)
+        self.detector = detector or MTCNN(keep_all=True, device=device, backend=backend)
         self.impostor_distances = self.weights.impostor_distances.get(self.alignment.method)
         if threshold is None and self.impostor_distances is not None:
             threshold = distance_at_far(self.impostor_distances, far)
@@ -355,7 +373,7 @@ class FaceRecognizer:
             crops = torch.from_numpy(
                 np.stack([np.asarray(c, dtype=np.uint8) for c in crops])
             ).permute(0, 3, 1, 2)
-        param = next(self._embedder.parameters())
+        param = next(self.model.parameters())
         out = []
         autocast = torch.autocast(
             param.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"

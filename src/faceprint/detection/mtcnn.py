@@ -53,6 +53,8 @@ class MTCNN(nn.Module):
         keep_all: return every face, not only the selected one. Default False.
         device: where the networks run, e.g. ``"cuda"``. Moving the module later with
             ``.to(device)`` works too, as do ``.double()`` and, on CUDA, ``.half()``.
+        backend: ``"torch"`` or ``"onnxruntime"`` (the three networks as cached ONNX exports;
+            pyramid, NMS, crops and selection stay the same code).
         weights_dir: directory holding ``pnet.pt``, ``rnet.pt`` and ``onet.pt``; by default the
             weights come from the registry (user directory, cache, download).
 
@@ -82,8 +84,14 @@ class MTCNN(nn.Module):
         keep_all: bool = False,
         device: str | torch.device | None = None,
         weights_dir: str | os.PathLike | None = None,
+        backend: str = "torch",
     ) -> None:
         super().__init__()
+        from faceprint.models.onnx_runtime import check_backend
+
+        check_backend(backend)
+        if backend == "onnxruntime" and weights_dir is not None:
+            raise ValueError("backend='onnxruntime' runs the registry weights; drop weights_dir")
         if len(thresholds) != 3 or not all(0 <= t <= 1 for t in thresholds):
             raise ValueError(
                 f"thresholds must be three probabilities in [0, 1], got {thresholds!r}"
@@ -119,6 +127,13 @@ class MTCNN(nn.Module):
         self.to(memory_format=torch.channels_last)
         if device is not None:
             self.to(device)
+        self.backend = backend
+        self._runners = (self.pnet, self.rnet, self.onet)
+        if backend == "onnxruntime":
+            from faceprint.models.onnx_runtime import mtcnn_networks
+
+            # Outside the module tree: the torch networks stay what state_dict() and .to() see.
+            object.__setattr__(self, "_runners", mtcnn_networks())
 
     @property
     def device(self) -> torch.device:
@@ -219,9 +234,7 @@ class MTCNN(nn.Module):
                 )
                 return detect_faces(
                     tensor,
-                    self.pnet,
-                    self.rnet,
-                    self.onet,
+                    *self._runners,
                     self.min_face_size,
                     self.thresholds,
                     self.factor,
