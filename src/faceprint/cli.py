@@ -86,6 +86,22 @@ def _backend() -> str:
     return click.get_current_context().meta.get("faceprint.backend", "torch")
 
 
+def _remember_calibration(ctx: click.Context, param: click.Parameter, value: Path | None):
+    ctx.meta["faceprint.calibration"] = value
+    return value
+
+
+_CALIBRATION = click.option(
+    "--calibration",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    expose_value=False,
+    callback=_remember_calibration,
+    help="--precision int8: a folder of face photos that sets the quantization ranges the first "
+    "time the int8 model is built (eval lfw uses LFW's View 1).",
+)
+
+
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
@@ -200,18 +216,23 @@ _DEVICE = click.option("--device", default=None, help="torch device, e.g. cuda."
 
 _PRECISION = click.option(
     "--precision",
-    type=click.Choice(["auto", "fp32", "bf16"]),
+    type=click.Choice(["auto", "fp32", "bf16", "int8"]),
     default=DEFAULT_PRECISION,
     show_default=True,
     help="Precision of the network: auto picks bf16 where the CPU (AMX, AVX-512 BF16) or GPU "
-    "computes it natively, else fp32.",
+    "computes it natively, else fp32. int8: quantized in ONNX Runtime, built once from "
+    "--calibration photos.",
 )
+
+
+def _calibration():
+    return click.get_current_context().meta.get("faceprint.calibration")
 
 
 def _RECOGNIZER(command):  # noqa: N802 - used as a decorator, like the options above
     """--model, --align, --device, --precision and --backend: the options of every command
     that embeds."""
-    for option in (_BACKEND, _PRECISION, _DEVICE, _ALIGN, _MODEL):
+    for option in (_CALIBRATION, _BACKEND, _PRECISION, _DEVICE, _ALIGN, _MODEL):
         command = option(command)
     return command
 
@@ -235,6 +256,7 @@ def _recognizer(
             far=far,
             threshold=threshold,
             backend=_backend(),
+            calibration=_calibration(),
         )
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
@@ -474,6 +496,13 @@ def eval_lfw(
     pairs_file = pairs or (
         data / "pairs.txt" if (data / "pairs.txt").is_file() else data.parent / "pairs.txt"
     )
+    view1 = pairs_file.parent / "pairsDevTrain.txt"
+    if precision == "int8" and _calibration() is None and view1.is_file():
+        # Calibrated on View 1 only: View 2, the pairs scored here, stays unseen.
+        train = read_lfw_pairs(view1, images)
+        click.get_current_context().meta["faceprint.calibration"] = sorted(
+            set(map(str, train.a)) | set(map(str, train.b))
+        )
     recognizer = _recognizer(model, align, device, precision)
     if crop_size is not None:
         if align != "none":

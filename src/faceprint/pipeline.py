@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from tqdm import tqdm
 from faceprint.alignment import Alignment, AlignMethod, center_box, standardize
 from faceprint.boxes import box_area
 from faceprint.detection.mtcnn import MTCNN
-from faceprint.errors import ModelMismatchError, NoFaceError
+from faceprint.errors import FaceprintError, ModelMismatchError, NoFaceError
 from faceprint.images import ImageInput, as_image_list, is_batch, to_pil
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 from faceprint.models.inference import optimize_for_inference
@@ -154,9 +155,13 @@ class FaceRecognizer:
             on recent GPUs; its LFW accuracy is within 0.1 pp of fp32 (see the README).
             ``"auto"`` picks bf16 where the device computes it natively
             (:func:`native_precision`), else fp32.
+            ``"int8"`` runs the embedder quantized in ONNX Runtime (built once, see
+            ``calibration``).
         backend: ``"torch"`` or ``"onnxruntime"``: the embedder and MTCNN's networks run as
             ONNX exports in ONNX Runtime (exported once, cached); the cascade and the pipeline
             around them are the same code.
+        calibration: ``precision="int8"``: face photos (a folder or a list) whose crops set the
+            quantization ranges the first time the int8 model is built (later uses load it).
         min_probability: detections less likely than this are not faces to recognise
             (MTCNN's false positives on patterned cloth, for example); default: the model's
             record, tuned on LFW View 1.
@@ -181,27 +186,19 @@ class FaceRecognizer:
         weights_path: str | os.PathLike | None = None,
         precision: str = DEFAULT_PRECISION,
         backend: str = "torch",
+        calibration: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     ) -> None:
         check_backend(backend)
-        if precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
+        if precision not in ("auto", "fp32", "bf16", "int8"):
+            raise ValueError(
+                f"precision must be 'auto', 'fp32', 'bf16' or 'int8', got {precision!r}"
+            )
+        if precision == "int8":
+            check_backend("onnxruntime")
         self.precision = native_precision(device) if precision == "auto" else precision
         self.weights = get_weights(model)
         self.model = create_model(self.weights, weights_path=weights_path, device=device).eval()
         self.backend = backend
-        if backend == "onnxruntime":
-            from faceprint.files import sha256_file
-            from faceprint.models.onnx_runtime import OnnxNetwork, cached_onnx
-
-            is_file = os.path.isfile(model) if isinstance(model, (str, os.PathLike)) else False
-            sha = sha256_file(model) if is_file else self.weights.sha256
-            files = cached_onnx(model if is_file else self.weights.name, sha)
-            self._embedder = OnnxNetwork(next(iter(files.values())))
-            self.precision = "fp32"  # the exported graph is float32
-        elif isinstance(self.model, InceptionResnetV1):
-            self._embedder = optimize_for_inference(self.model)
-        else:
-            self._embedder = self.model
         if isinstance(align, Alignment):
             self.alignment = align
         else:
@@ -228,6 +225,53 @@ class FaceRecognizer:
         ) or 0.0
         #: Detections passed over so far as too unlikely or too small to recognise.
         self.ignored = 0
+        self._embedder = self._make_embedder(model, calibration)
+
+    def _make_embedder(self, model, calibration):
+        """The network embed_crops runs: torch (folded), or an ONNX Runtime session (fp32 or
+        int8)."""
+        if self.backend == "torch" and self.precision != "int8":
+            if isinstance(self.model, InceptionResnetV1):
+                return optimize_for_inference(self.model)
+            return self.model
+        from faceprint.files import sha256_file
+        from faceprint.models.onnx_runtime import OnnxNetwork, cached_onnx, quantized_onnx
+
+        is_file = isinstance(model, (str, os.PathLike)) and os.path.isfile(model)
+        sha = sha256_file(model) if is_file else self.weights.sha256
+        fp32 = next(iter(cached_onnx(model if is_file else self.weights.name, sha).values()))
+        if self.precision != "int8":
+            self.precision = "fp32"  # the exported graph is float32
+            return OnnxNetwork(fp32)
+        try:
+            return OnnxNetwork(quantized_onnx(fp32))
+        except FaceprintError:
+            if calibration is None:
+                raise
+        return OnnxNetwork(quantized_onnx(fp32, self.calibration_crops(calibration)))
+
+    def calibration_crops(
+        self, images: str | os.PathLike | Sequence[str | os.PathLike], limit: int = 256
+    ) -> np.ndarray:
+        """Standardized face crops of up to ``limit`` photos (a folder, searched recursively,
+        or a list of files) for int8 calibration: ``(N, 3, S, S)`` float32."""
+        from faceprint.images import IMAGE_SUFFIXES, load_image
+
+        if isinstance(images, (str, os.PathLike)):
+            root = Path(images)
+            images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        crops = []
+        for path in tqdm(list(images), desc="calibration crops", unit="img"):
+            if len(crops) == limit:
+                break
+            image = load_image(path)
+            regions = self.detect_regions([image])[0]
+            if regions:
+                crops.append(np.asarray(self.crop(image, regions[0].box, regions[0].landmarks)))
+        if not crops:
+            raise NoFaceError(f"no face found in the calibration photos {images}")
+        tensor = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
+        return standardize(tensor, self.weights.standardization).numpy()
 
     @property
     def embedding_size(self) -> int:

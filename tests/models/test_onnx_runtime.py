@@ -74,3 +74,45 @@ def test_commands_take_the_backend(lfw):
     assert abs(distances[0] - distances[1]) < 1e-4
     result = runner.invoke(main, ["detect", str(a), "--backend", "onnxruntime", "--json"])
     assert result.exit_code == 0 and '"probability"' in result.stdout
+
+
+@pytest.fixture(scope="module")
+def calibration_folder(lfw, tmp_path_factory):
+    """32 photos of LFW View 1 people (pairsDevTrain), as a folder."""
+    from faceprint.evaluation.verification import read_lfw_pairs
+
+    folder = tmp_path_factory.mktemp("calibration")
+    train = read_lfw_pairs(lfw / "pairsDevTrain.txt", lfw / "images")
+    for path in sorted(set(train.a))[:32]:
+        (folder / path.name).symlink_to(path)
+    return folder
+
+
+def test_int8_is_built_once_checked_and_close_to_fp32(
+    recognizers, calibration_folder, tmp_path, caplog, lfw
+):
+    import shutil
+
+    from faceprint.errors import FaceprintError
+    from faceprint.models.onnx_runtime import OnnxNetwork, quantized_onnx
+
+    torch_path, onnx_path = recognizers
+    fp32 = tmp_path / "ms-celeb-1m.onnx"
+    shutil.copy(onnx_path._embedder.path, fp32)
+    with pytest.raises(FaceprintError, match="builds its model once from face photos"):
+        quantized_onnx(fp32)
+    crops = torch_path.calibration_crops(calibration_folder)
+    assert crops.shape == (32, 3, 160, 160) and abs(float(crops.mean())) < 0.1
+    int8 = quantized_onnx(fp32, crops, progress=False)
+    assert quantized_onnx(fp32) == int8  # later uses load it
+    others = sorted((lfw / "images").glob("Z*/*.jpg"))[:8]  # nobody of View 1's first 32
+    held_out = torch.from_numpy(torch_path.calibration_crops(others))
+    a = OnnxNetwork(fp32)(held_out).numpy()
+    b = OnnxNetwork(int8)(held_out).numpy()
+    assert (a * b).sum(axis=1).mean() > 0.99
+    with open(int8, "ab") as f:
+        f.write(b"x")
+    with caplog.at_level("WARNING"):
+        rebuilt = quantized_onnx(fp32, crops, progress=False)
+    assert "stale or changed int8 model; rebuilding it" in caplog.text
+    assert not rebuilt.read_bytes().endswith(b"x")
