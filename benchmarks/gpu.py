@@ -90,6 +90,35 @@ def main() -> None:
         f"max |diff| fp32 {float((e_fast - e_ref).abs().max()):.1e}, fp16 "
         f"{float((e_16.float() - e_ref).abs().max()):.1e}"
     )
+    onnx_cuda(model, ref, x, t_ref)
+
+
+def onnx_cuda(model, ref, x, t_ref: float) -> None:
+    """The same embedder exported and run by ONNX Runtime's CUDA provider (onnxruntime-gpu)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        print("ONNX Runtime: not installed (pip install onnxruntime-gpu)")
+        return
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        print("ONNX Runtime: no CUDAExecutionProvider (install onnxruntime-gpu)")
+        return
+    import tempfile
+
+    from faceprint import get_weights, save_model
+    from faceprint.export import export
+    from faceprint.models.onnx_runtime import OnnxNetwork
+
+    with tempfile.TemporaryDirectory() as tmp:
+        save_model(model.cpu(), f"{tmp}/same.pt", get_weights("vggface2"), name="same")
+        (path,) = export(f"{tmp}/same.pt", "onnx", tmp)
+        runner = OnnxNetwork(path)
+        t_onnx, e_onnx = timed(lambda: runner(x))
+    e_ref = ref(x).detach().cpu()
+    print(
+        f"ONNX Runtime CUDA fp32, batch 64: {64 / t_onnx:.0f} f/s ({t_ref / t_onnx:.2f}x "
+        f"facenet); max |diff| {float((e_onnx - e_ref).abs().max()):.1e}"
+    )
 
 
 if __name__ == "__main__":
