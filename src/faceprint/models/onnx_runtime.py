@@ -165,6 +165,11 @@ def quantized_onnx(
             "precision='int8' builds its model once from face photos: pass calibration= (a "
             "folder of photos, e.g. LFW's View 1 people; CLI: --calibration DIR)"
         )
+    if len(calibration) < 32:
+        logger.warning(
+            "int8 calibrated on %d face crops only; 100 or more set its ranges reliably",
+            len(calibration),
+        )
     _quantize(fp32, path, calibration[:CALIBRATION_CROPS], progress)
     with atomic_path(record) as tmp:
         tmp.write_text(json.dumps({"int8": sha256_file(path), "source": sha256_file(fp32)}))
