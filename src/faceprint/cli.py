@@ -907,15 +907,11 @@ def _open_gallery(
 def _image_files(inputs, required: bool = True) -> list[Path]:
     """Image files of INPUTS (folders are searched recursively, by suffix); with ``required``,
     none at all is a usage error (exit 2)."""
-    from faceprint.images import IMAGE_SUFFIXES
+    from faceprint.images import IMAGE_SUFFIXES, image_files
 
     out = []
     for item in inputs:
-        out += (
-            sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if item.is_dir()
-            else [item]
-        )
+        out += image_files(item) if item.is_dir() else [item]
     if required and not out:
         names = ", ".join(str(i) for i in inputs)
         raise click.UsageError(

@@ -52,6 +52,12 @@ def image_size(image: ImageInput) -> tuple[int, int]:
     return to_pil(image).size
 
 
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files under ``folder``, searched recursively by :data:`IMAGE_SUFFIXES`,
+    sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def load_image(path: str | os.PathLike) -> Image.Image:
     """Read an image file as an upright RGB PIL image.
 

@@ -8,7 +8,6 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -255,11 +254,10 @@ class FaceRecognizer:
     ) -> np.ndarray:
         """Standardized face crops of up to ``limit`` photos (a folder, searched recursively,
         or a list of files) for int8 calibration: ``(N, 3, S, S)`` float32."""
-        from faceprint.images import IMAGE_SUFFIXES, load_image
+        from faceprint.images import image_files, load_image
 
         if isinstance(images, (str, os.PathLike)):
-            root = Path(images)
-            images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            images = image_files(images)
         crops = []
         for path in tqdm(list(images), desc="calibration crops", unit="img"):
             if len(crops) == limit:

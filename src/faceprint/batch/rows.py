@@ -130,11 +130,11 @@ def list_inputs(source: str | os.PathLike) -> list[str]:
     Raises:
         FaceprintError: the source is missing, empty, or a Parquet file without ``path``.
     """
-    from faceprint.images import IMAGE_SUFFIXES
+    from faceprint.images import image_files
 
     source = Path(source)
     if source.is_dir():
-        found = sorted(str(p) for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        found = [str(p) for p in image_files(source)]
     elif source.suffix == ".parquet":
         import pyarrow.parquet as pq
 

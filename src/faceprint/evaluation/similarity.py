@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from faceprint.errors import ImageError
 from faceprint.files import atomic_path
-from faceprint.images import IMAGE_SUFFIXES, load_image
+from faceprint.images import IMAGE_SUFFIXES, image_files, load_image
 
 
 @dataclass
@@ -150,8 +150,7 @@ def image_names(root: str | os.PathLike) -> list[tuple[str, Path]]:
         return [(root.stem, root)]
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such file or folder")
-    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    return [(p.relative_to(root).with_suffix("").as_posix(), p) for p in found]
+    return [(p.relative_to(root).with_suffix("").as_posix(), p) for p in image_files(root)]
 
 
 def embed_face_set(
