@@ -134,12 +134,15 @@ def _first_frame(container, path: Path):
     raise VideoError(f"{path}: the video stream holds no frames")
 
 
-def read_frames(path: str | os.PathLike, every: int = 1) -> Iterator[VideoFrame]:
+def read_frames(
+    path: str | os.PathLike, every: int = 1, info: VideoInfo | None = None
+) -> Iterator[VideoFrame]:
     """Decode a video frame by frame, upright, as RGB arrays.
 
     Args:
         path: the video file.
         every: yield every ``every``-th frame (the others are decoded, not converted).
+        info: its :func:`probe`, where the caller has it already.
 
     Yields:
         :class:`VideoFrame` in order. Memory holds one frame at a time.
@@ -149,7 +152,7 @@ def read_frames(path: str | os.PathLike, every: int = 1) -> Iterator[VideoFrame]
             warning (logged and issued as ``RuntimeWarning``) naming the last good frame.
     """
     av = _av()
-    info = probe(path)
+    info = info or probe(path)
     index, last_time = -1, 0.0
     with _open(info.path) as container:
         stream = container.streams.video[0]

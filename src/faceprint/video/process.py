@@ -104,14 +104,19 @@ def process(
     Yields:
         :class:`FrameFaces` for each detected frame, in order.
     """
+    info = probe(video)
+    yield from _tracked(info, tracker, detection_step(info.fps, every), batch, progress)
+
+
+def _tracked(
+    info: VideoInfo, tracker: FaceTracker, every: int, batch: int, progress: bool
+) -> Iterator[FrameFaces]:
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
-    info = probe(video)
-    every = detection_step(info.fps, every)
     total = info.frames or None
     with tqdm(total=total, desc="video", unit="frame", disable=not progress) as bar:
         pending = []
-        for frame in read_frames(video, every=every):
+        for frame in read_frames(info.path, every=every, info=info):
             pending.append(frame)
             if len(pending) == batch:
                 yield from _track_batch(tracker, pending)
@@ -157,7 +162,7 @@ def track_video(
     info = probe(video)
     every = detection_step(info.fps, every)
     last = -1
-    for frame in process(video, tracker, every, batch, progress):
+    for frame in _tracked(info, tracker, every, batch, progress):
         last = frame.index
     tracks = [t for t in tracker.finish() if len(t.boxes) >= min_track]
     for number, track in enumerate(tracks, start=1):
@@ -257,7 +262,7 @@ def write_annotated(
     pending = next(overlays, None)
     with VideoWriter(out, info.width, info.height, info.fps, source=video) as writer:
         for frame in tqdm(
-            read_frames(video),
+            read_frames(video, info=info),
             total=info.frames or None,
             desc="annotating",
             unit="frame",
