@@ -63,40 +63,34 @@ def _mtcnn_option(flag: str, help: str):
     return click.option(flag, default=default, show_default=True, help=help)
 
 
-def _remember_backend(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    ctx.meta["faceprint.backend"] = value
-    return value
+def _context_option(flag: str, **settings):
+    """An option kept in the click context (``ctx.meta[flag]``) instead of passed to the
+    command: _recognizer() and detect read it there with :func:`_from_context`, so that every
+    command that embeds or detects takes it without one more parameter each."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value):
+        ctx.meta[flag] = value
+        return value
+
+    return click.option(flag, expose_value=False, callback=remember, **settings)
 
 
-# Not passed to the command functions: _recognizer() and detect read it from the context, so
-# that every command that embeds or detects takes it without one more parameter each.
-_BACKEND = click.option(
+def _from_context(flag: str, default=None):
+    return click.get_current_context().meta.get(flag, default)
+
+
+_BACKEND = _context_option(
     "--backend",
     type=click.Choice(["torch", "onnxruntime"]),
     default="torch",
     show_default=True,
-    expose_value=False,
-    callback=_remember_backend,
     help="Run the networks in torch, or as ONNX exports in ONNX Runtime (pip install "
     "'faceprint[onnx]'; exported once and cached).",
 )
-
-
-def _backend() -> str:
-    return click.get_current_context().meta.get("faceprint.backend", "torch")
-
-
-def _remember_calibration(ctx: click.Context, param: click.Parameter, value: Path | None):
-    ctx.meta["faceprint.calibration"] = value
-    return value
-
-
-_CALIBRATION = click.option(
+_CALIBRATION = _context_option(
     "--calibration",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    expose_value=False,
-    callback=_remember_calibration,
     help="--precision int8: a folder of face photos that sets the quantization ranges the first "
     "time the int8 model is built (eval lfw uses LFW's View 1).",
 )
@@ -134,7 +128,7 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
         min_face_size=min_face_size,
         keep_all=True,
         device=device,
-        backend=_backend(),
+        backend=_from_context("--backend", "torch"),
     )
     report, failed = [], 0
     paths = _image_files(images)
@@ -225,10 +219,6 @@ _PRECISION = click.option(
 )
 
 
-def _calibration():
-    return click.get_current_context().meta.get("faceprint.calibration")
-
-
 def _RECOGNIZER(command):  # noqa: N802 - used as a decorator, like the options above
     """--model, --align, --device, --precision and --backend: the options of every command
     that embeds."""
@@ -255,8 +245,8 @@ def _recognizer(
             precision=precision,
             far=far,
             threshold=threshold,
-            backend=_backend(),
-            calibration=_calibration(),
+            backend=_from_context("--backend", "torch"),
+            calibration=_from_context("--calibration"),
         )
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
@@ -497,10 +487,10 @@ def eval_lfw(
         data / "pairs.txt" if (data / "pairs.txt").is_file() else data.parent / "pairs.txt"
     )
     view1 = pairs_file.parent / "pairsDevTrain.txt"
-    if precision == "int8" and _calibration() is None and view1.is_file():
+    if precision == "int8" and _from_context("--calibration") is None and view1.is_file():
         # Calibrated on View 1 only: View 2, the pairs scored here, stays unseen.
         train = read_lfw_pairs(view1, images)
-        click.get_current_context().meta["faceprint.calibration"] = sorted(
+        click.get_current_context().meta["--calibration"] = sorted(
             set(map(str, train.a)) | set(map(str, train.b))
         )
     recognizer = _recognizer(model, align, device, precision)
