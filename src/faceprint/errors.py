@@ -58,3 +58,7 @@ class TrainingError(FaceprintError):
 
 class VideoError(FaceprintError, ValueError):
     """A video file cannot be read (not a video, no video stream, no frames) or written."""
+
+
+class ApiKeyError(FaceprintError, ValueError):
+    """A keys file of ``faceprint serve`` that cannot be read, or a key request it refuses."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,24 +74,38 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     return _decode(path, str(path))
 
 
-def image_from_bytes(data: bytes, name: str = "image") -> Image.Image:
+def image_from_bytes(
+    data: bytes, name: str = "image", max_pixels: int | None = None
+) -> Image.Image:
     """Decode an image file's bytes (an upload, an object-store blob) as :func:`load_image`
-    reads a file; errors name the image ``name``."""
+    reads a file; errors name the image ``name``.
+
+    Args:
+        data: the file's bytes.
+        name: what errors call the image.
+        max_pixels: refuse images larger than this, judged from the header before decoding
+            (default :data:`MAX_PIXELS`).
+    """
     if not data:
         raise ImageError(f"{name}: an empty (zero-byte) file")
-    return _decode(io.BytesIO(data), name)
+    return _decode(io.BytesIO(data), name, max_pixels or MAX_PIXELS)
 
 
-def _decode(source, name: str) -> Image.Image:
+def _decode(source, name: str, max_pixels: int | None = None) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(source) as img:
-                _check_pixels(img.size, name)
+                _check_pixels(img.size, name, max_pixels or MAX_PIXELS)
                 img.load()
                 return to_rgb_pil(img)
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{name}: {e} Downscale it first.") from None
+        declared = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{declared.group(1)} pixels" if declared else "too many pixels"
+        raise ImageError(
+            f"{name}: declares {size}, more than the {max_pixels or MAX_PIXELS} faceprint decodes "
+            "(a decompression bomb?); downscale it first"
+        ) from None
     except UnidentifiedImageError:
         raise ImageError(
             f"{name}: not an image file Pillow can decode (corrupt or wrong format)"
@@ -136,13 +151,22 @@ def to_rgb_array(image: ImageInput, name: str = "image") -> np.ndarray:
             f"{name}: unsupported type {type(image).__name__}; pass a file path, a PIL image, "
             "or an (H, W, 3) uint8 numpy array or torch tensor"
         )
-    h, w = arr.shape[:2]
-    if min(h, w) < MIN_SIDE:
+    check_min_side((arr.shape[1], arr.shape[0]), name)
+    return np.ascontiguousarray(arr)
+
+
+def check_min_side(size: tuple[int, int], name: str = "image") -> None:
+    """Refuse an image of ``(width, height)`` too small for MTCNN to scan.
+
+    Raises:
+        ImageError: a side is below :data:`MIN_SIDE`.
+    """
+    w, h = size
+    if min(w, h) < MIN_SIDE:
         raise ImageError(
             f"{name} is {w}x{h} pixels: too small to hold a face "
             f"(MTCNN needs at least {MIN_SIDE}x{MIN_SIDE})"
         )
-    return np.ascontiguousarray(arr)
 
 
 def to_pil(image: ImageInput, name: str = "image") -> Image.Image:
@@ -187,10 +211,12 @@ def _array_to_rgb(image: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
     return image[:, :, :3]
 
 
-def _check_pixels(size: tuple[int, int], name: str) -> None:
+def _check_pixels(size: tuple[int, int], name: str, limit: int | None = None) -> None:
     w, h = size
-    if w * h > MAX_PIXELS:
+    limit = limit or MAX_PIXELS
+    if w * h > limit:
+        raise_it = " or raise faceprint.images.MAX_PIXELS" if limit == MAX_PIXELS else ""
         raise ImageError(
-            f"{name} is {w}x{h} = {w * h} pixels, more than the {MAX_PIXELS} faceprint decodes "
-            "(a decompression-bomb guard); downscale it first or raise faceprint.images.MAX_PIXELS"
+            f"{name} is {w}x{h} = {w * h} pixels, more than the {limit} faceprint decodes "
+            f"(a decompression-bomb guard); downscale it first{raise_it}"
         )

@@ -336,6 +336,18 @@ class FaceRecognizer:
             detector: another detector than :attr:`detector` (e.g. one that searches only
                 faces large enough to recognise).
         """
+        out = []
+        for found in self.detect_all(images, detector):
+            kept = [r for r in found if self.recognisable(r)]
+            self.ignored += len(found) - len(kept)
+            out.append(kept)
+        return out
+
+    def detect_all(
+        self, images: Sequence[Image.Image], detector: MTCNN | None = None
+    ) -> list[list[Region]]:
+        """Every detection of each RGB image, recognisable or not, largest first
+        (``Region.image`` is the image's index); :meth:`detect_regions` keeps the recognisable."""
         boxes, probs, points = (detector or self.detector).detect(list(images), landmarks=True)
         out = []
         for i, (image_boxes, image_probs, image_points) in enumerate(
@@ -345,9 +357,7 @@ class FaceRecognizer:
             if image_boxes is not None:
                 detections = zip(image_boxes, image_probs, image_points, strict=True)
                 found = [Region(i, b, float(p), m) for b, p, m in detections]
-            kept = [r for r in found if self.recognisable(r)]
-            self.ignored += len(found) - len(kept)
-            out.append(kept)
+            out.append(found)
         return out
 
     def recognisable(self, region: Region) -> bool:

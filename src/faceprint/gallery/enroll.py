@@ -145,6 +145,51 @@ def subject_faces(found: Sequence[Face], size: tuple[int, int]) -> list[Face]:
     return list(found) if dominant is None else [dominant]
 
 
+@dataclass(frozen=True)
+class SubjectChoice:
+    """Which face of a photo to enrol, or why none.
+
+    Attributes:
+        face: the subject, or None.
+        reason: why no face was chosen (None when one was).
+        ambiguous: several faces of similar size, none clearly the subject.
+        others: faces passed over for the subject.
+    """
+
+    face: Face | None
+    reason: str | None = None
+    ambiguous: bool = False
+    others: int = 0
+
+
+def choose_subject(
+    found: Sequence[Face], size: Callable[[], tuple[int, int]], choice: FaceChoice = "dominant"
+) -> SubjectChoice:
+    """The face to enrol among ``found`` by ``choice`` (see :func:`enroll`).
+
+    ``size`` gives the image's ``(width, height)``; it is called only for photos with several
+    faces, as decoding the image again just for its size is wasted work otherwise.
+    """
+    if not found:
+        return SubjectChoice(None, "no face found")
+    if len(found) == 1:
+        return SubjectChoice(found[0])
+    if choice == "strict":
+        return SubjectChoice(None, f"{len(found)} faces found; exactly one is wanted")
+    if choice == "largest":
+        subject = max(found, key=lambda f: float(box_area(f.box)))
+    else:
+        subject = dominant_face(found, size())
+        if subject is None:
+            return SubjectChoice(
+                None,
+                f"{len(found)} faces of similar size, none clearly central: which one is the "
+                "subject is ambiguous",
+                ambiguous=True,
+            )
+    return SubjectChoice(subject, others=len(found) - 1)
+
+
 def _subject(
     found: list[Face],
     size: Callable[[], tuple[int, int]],
@@ -152,32 +197,15 @@ def _subject(
     label: str,
     report: EnrollReport,
 ) -> Face | None:
-    """The face to enrol among ``found``, or None (the reason recorded in ``report``).
-
-    ``size`` gives the image's ``(width, height)``; it is called only for photos with several
-    faces, as decoding the image again just for its size is wasted work otherwise.
-    """
-    if not found:
-        report.rejected[label] = "no face found"
-        return None
-    if len(found) == 1:
-        return found[0]
-    if choice == "strict":
-        report.rejected[label] = f"{len(found)} faces found; exactly one is wanted"
-        return None
-    if choice == "largest":
-        subject = max(found, key=lambda f: float(box_area(f.box)))
-    else:
-        subject = dominant_face(found, size())
-        if subject is None:
-            report.rejected[label] = (
-                f"{len(found)} faces of similar size, none clearly central: which one is the "
-                "subject is ambiguous"
-            )
+    """:func:`choose_subject`, with the reason or the faces passed over recorded in ``report``."""
+    chosen = choose_subject(found, size, choice)
+    if chosen.face is None:
+        report.rejected[label] = chosen.reason
+        if chosen.ambiguous:
             report.ambiguous.append(label)
-            return None
-    report.others_ignored[label] = len(found) - 1
-    return subject
+    elif chosen.others:
+        report.others_ignored[label] = chosen.others
+    return chosen.face
 
 
 def source_key(image: ImageInput) -> str:

@@ -137,7 +137,7 @@ class Gallery:
         self.far = float(far)
         # The record already read for `model` serves when it is the gallery's own.
         same = given is not None and given.name == self.model_name
-        record = given if same else get_weights(self._model_source)
+        record = given if same else get_weights(self.model_source)
         self._impostors = record.impostor_distances.get(self.align)
         self._exponent = record.open_set_exponent.get(self.align, 1.0)
         if self.fixed_threshold is None and self._impostors is None:
@@ -167,7 +167,7 @@ class Gallery:
         self.index: VectorIndex = self._open_index()
 
     @property
-    def _model_source(self) -> str:
+    def model_source(self) -> str:
         """What builds the gallery's model: its registry name, or the model file it came from."""
         return self.store.meta(_MODEL_FILE, "") or self.model_name
 
@@ -288,6 +288,14 @@ class Gallery:
         self._mark_vectors_synced(self.store.generation)
         return len(ids)
 
+    def remove_face(self, face_id: int) -> str:
+        """Remove one face by id (an identity left without faces goes too); returns the name
+        it belonged to."""
+        name = self.store.remove_face(face_id)
+        self.index.remove(np.asarray([face_id], dtype=np.int64))
+        self._mark_vectors_synced(self.store.generation)
+        return name
+
     def rename(self, old: str, new: str) -> None:
         """Rename an identity (its faces follow)."""
         self.store.rename(old, new)
@@ -358,7 +366,7 @@ class Gallery:
             from faceprint.pipeline import FaceRecognizer
 
             self._recognizer = FaceRecognizer(
-                model=self._model_source, align=self.align, device=self._device
+                model=self.model_source, align=self.align, device=self._device
             )
         return self._recognizer
 

@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,27 @@ CREATE TABLE faces (
 CREATE INDEX faces_identity ON faces(identity_id);
 CREATE INDEX faces_source_key ON faces(source_key);
 """
+
+
+def check_identity_name(name: str) -> str:
+    """Return ``name`` if it can name an identity: 1-128 characters, no control characters, no
+    leading or trailing space, and nothing a path could read as a directory (``/``, ``\\``,
+    ``.``, ``..``), as names end up in file names and URLs.
+
+    Raises:
+        GalleryError: the name says what is wrong with it.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise GalleryError("an identity name must be a non-empty string")
+    if len(name) > 128:
+        raise GalleryError(f"identity name of {len(name)} characters; at most 128")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        raise GalleryError(f"identity name {name!r} holds control characters")
+    if name != name.strip():
+        raise GalleryError(f"identity name {name!r} starts or ends with white space")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise GalleryError(f"identity name {name!r} looks like a path; a name has no / or \\")
+    return name
 
 
 @dataclass(frozen=True)
@@ -179,6 +201,7 @@ class GalleryStore:
             return row[0]
         if not create:
             return None
+        check_identity_name(name)
         cur = self.db.execute(
             "INSERT INTO identities (name, created, metadata) VALUES (?, ?, ?)",
             (name, time.time(), json.dumps(metadata or {})),
@@ -198,6 +221,7 @@ class GalleryStore:
                 raise GalleryError(f"no identity called {old!r}")
             if self.identity_id(new) is not None:
                 raise GalleryError(f"an identity called {new!r} exists already")
+            check_identity_name(new)
             self.db.execute("UPDATE identities SET name=? WHERE name=?", (new, old))
 
     def remove(self, name: str) -> list[int]:
@@ -213,6 +237,27 @@ class GalleryStore:
             self.db.execute("DELETE FROM faces WHERE identity_id=?", (identity,))
             self.db.execute("DELETE FROM identities WHERE id=?", (identity,))
         return ids
+
+    def remove_face(self, face_id: int) -> str:
+        """Delete one face; an identity left without faces goes too. Returns its identity.
+
+        Raises:
+            GalleryError: no face has that id.
+        """
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT identity_id FROM faces WHERE id=?", (int(face_id),)
+            ).fetchone()
+            if row is None:
+                raise GalleryError(f"no face with id {face_id}")
+            name = self.db.execute("SELECT name FROM identities WHERE id=?", row).fetchone()[0]
+            self.db.execute("DELETE FROM faces WHERE id=?", (int(face_id),))
+            self.db.execute(
+                "DELETE FROM identities WHERE id=? AND NOT EXISTS "
+                "(SELECT 1 FROM faces WHERE identity_id=?)",
+                (row[0], row[0]),
+            )
+        return name
 
     # -- faces ---------------------------------------------------------------------------
     def add_faces(
