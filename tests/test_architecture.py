@@ -46,3 +46,25 @@ def test_no_sql_outside_the_gallery_store():
         if p.name != "store.py" and ("db.execute" in p.read_text() or "sqlite3" in p.read_text())
     ]
     assert offenders == []
+
+
+def test_only_the_cli_reaches_the_service():
+    """serve/ sits on top: the library never imports it (nor, so, FastAPI)."""
+    offenders = [
+        p.relative_to(PACKAGE).as_posix()
+        for p in PACKAGE.rglob("*.py")
+        if "serve" not in p.relative_to(PACKAGE).parts
+        and p.name != "cli.py"
+        and any(m.startswith("faceprint.serve") for m in _module_level_imports(p))
+    ]
+    assert offenders == []
+
+
+def test_import_faceprint_loads_no_web_framework():
+    import subprocess
+    import sys
+
+    web = "{'fastapi', 'uvicorn', 'starlette'}"
+    code = f"import sys, faceprint; print(sorted({web} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1604,7 +1604,9 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 )
 @_VECTORS
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
+)
 @click.option(
     "--keys",
     "keys_path",
@@ -1661,6 +1663,7 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 @_DEVICE
 @_PRECISION
 @_BACKEND
+@_CALIBRATION
 def serve(
     gallery_path,
     vectors,
@@ -1702,6 +1705,7 @@ def serve(
         device=device,
         precision=precision,
         backend=_from_context("--backend", "torch"),
+        calibration=_from_context("--calibration"),
         max_bytes=max_bytes,
         max_pixels=max_pixels,
         rate=rate,
@@ -1711,9 +1715,11 @@ def serve(
     )
     try:
         if keys_path is not None:
-            valid = sum(k.revoked is None for k in KeyFile(keys_path).records())
-            if not valid:
-                raise click.UsageError(f"{keys_path} holds no valid key; add one with keys create")
+            create = f"`faceprint keys create {keys_path} NAME --scope admin`"
+            if not keys_path.exists():
+                raise click.UsageError(f"{keys_path}: no such keys file; make one with {create}")
+            if not any(k.revoked is None for k in KeyFile(keys_path).records()):
+                raise click.UsageError(f"{keys_path} holds no valid key; add one with {create}")
         app = create_app(config)
     except FaceprintError as e:
         raise click.UsageError(str(e)) from None

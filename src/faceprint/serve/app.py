@@ -75,6 +75,8 @@ class ServeConfig:
         device: torch device.
         precision: ``auto``, ``fp32``, ``bf16`` or ``int8``.
         backend: ``torch`` or ``onnxruntime``.
+        calibration: ``precision="int8"``: face photos that set the quantization ranges the
+            first time the int8 model is built.
         max_bytes: largest request body, in bytes.
         max_pixels: largest image, in pixels (judged from its header, before decoding).
         rate: requests a second per key (per client address without keys); None: no limit.
@@ -93,6 +95,7 @@ class ServeConfig:
     device: str | None = None
     precision: str = DEFAULT_PRECISION
     backend: str = "torch"
+    calibration: Path | None = None
     max_bytes: int = 10_000_000
     max_pixels: int = 40_000_000
     rate: float | None = None
@@ -111,7 +114,13 @@ class Service:
         self.gallery: Gallery | None = None
         model = config.model
         if config.gallery is not None:
-            probe = Gallery(config.gallery, model=model, align=config.align, create=True)
+            probe = Gallery(
+                config.gallery,
+                model=model,
+                align=config.align,
+                vectors=config.vectors,
+                create=True,
+            )
             model, align = probe.model_source, probe.align
             probe.close()
         else:
@@ -122,6 +131,7 @@ class Service:
             device=config.device,
             precision=config.precision,
             backend=config.backend,
+            calibration=config.calibration,
             far=config.verify_far,
         )
         if config.gallery is not None:
