@@ -169,3 +169,19 @@ def test_docs_and_page(server):
     assert "multipart/form-data" in spec["paths"]["/v1/verify"]["post"]["requestBody"]["content"]
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     assert page.status_code == 200 and 'id="verdict"' in page.text
+
+
+def test_verify_without_a_face_is_422_naming_the_image(server, lfw_image, tmp_path):
+    from PIL import Image
+
+    blank = tmp_path / "wall.png"
+    Image.new("RGB", (300, 200), (200, 190, 180)).save(blank)
+    with server.client(headers=server.headers("read")) as client:
+        answer = client.post(
+            "/v1/verify",
+            files={"image_a": lfw_image("Colin_Powell", 1), "image_b": blank.read_bytes()},
+        )
+        embedded = client.post("/v1/embed", files={"image": blank.read_bytes()})
+    assert answer.status_code == 422
+    assert answer.json() == {"error": "no_face", "detail": "no face found in 'image_b'"}
+    assert embedded.status_code == 200 and embedded.json()["faces"] == []

@@ -254,6 +254,16 @@ class Service:
     async def faces(self, images: list[Image.Image], embed: bool = True) -> list[FacesOf]:
         return await self.batcher.faces(images, embed=embed)
 
+    async def remove(self, request: Request, method: str, item: str | int):
+        """A write-scope removal from the gallery (``Gallery.remove`` or ``remove_face``);
+        an unknown identity or face is 404."""
+        self.authorize(request, "write")
+        gallery = self.need_gallery()
+        try:
+            return await self.in_gallery(getattr(gallery, method), item)
+        except GalleryError as e:
+            raise ApiError(404, "not_found", str(e)) from None
+
     async def in_gallery(self, function, *args):
         """Run a gallery call in a worker thread, one at a time."""
 
@@ -520,22 +530,12 @@ def create_app(config: ServeConfig) -> FastAPI:
         "/v1/identities/{name:identity}", summary="Remove an identity and its faces (write)"
     )
     async def remove_identity(request: Request, name: str) -> dict:
-        service.authorize(request, "write")
-        gallery = service.need_gallery()
-        try:
-            removed = await service.in_gallery(gallery.remove, name)
-        except GalleryError as e:
-            raise ApiError(404, "not_found", str(e)) from None
+        removed = await service.remove(request, "remove", name)
         return {"name": name, "removed_faces": removed}
 
     @app.delete("/v1/faces/{face_id}", summary="Remove one face (write)")
     async def remove_face(request: Request, face_id: int) -> dict:
-        service.authorize(request, "write")
-        gallery = service.need_gallery()
-        try:
-            name = await service.in_gallery(gallery.remove_face, face_id)
-        except GalleryError as e:
-            raise ApiError(404, "not_found", str(e)) from None
+        name = await service.remove(request, "remove_face", face_id)
         return {"face_id": face_id, "name": name}
 
     return app
