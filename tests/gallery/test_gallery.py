@@ -214,3 +214,37 @@ def test_a_fixed_threshold_overrides_the_open_set_one(tmp_path):
         assert again.threshold == 0.9
     with Gallery(tmp_path / "fixed.gallery", threshold=0.8) as given:  # --threshold
         assert given.threshold == 0.8
+
+
+def test_remove_one_face_then_the_last(gallery):
+    first, second = (f.id for f in gallery.faces("Tony_Blair"))
+    removed = gallery.store.vectors([first])
+    assert gallery.remove_face(first) == "Tony_Blair"
+    assert [f.id for f in gallery.faces("Tony_Blair")] == [second]
+    [ident] = gallery.search(removed, k=4)
+    assert first not in [m.face_id for m in ident.matches]
+    gallery.remove_face(second)
+    assert "Tony_Blair" not in [i.name for i in gallery.list()]
+    with pytest.raises(GalleryError, match=f"no face with id {second}"):
+        gallery.remove_face(second)
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("../../etc", "looks like a path"),
+        ("a/b", "looks like a path"),
+        ("..", "looks like a path"),
+        ("back\\slash", "looks like a path"),
+        ("line\nbreak", "control characters"),
+        (" padded", "white space"),
+        ("", "non-empty"),
+        ("x" * 129, "at most 128"),
+    ],
+)
+def test_identity_names_are_names_not_paths(gallery, name, why):
+    vector = np.eye(1, gallery.store.dim, dtype=np.float32)
+    with pytest.raises(GalleryError, match=why):
+        gallery.add_embeddings(name, vector)
+    with pytest.raises(GalleryError, match=why):
+        gallery.rename("Colin_Powell", name)
