@@ -239,16 +239,20 @@ def main() -> None:
             server.stop()
             server = spawn_server(common + options, tmp / "off.log")
         asyncio.run(drive(server.url, key["read"], requests[:64], args.clients))  # warm-up
+        before = server.rss_mib()
         results[mode] = asyncio.run(drive(server.url, key["read"], requests, args.clients))
         results[mode]["batch"] = mean_batch(server.url, key["admin"])
+        results[mode]["rss"] = (before, server.rss_mib())
     print(f"\nmixed load: {args.requests} requests (verify/identify 50/50), {args.clients} clients")
     print(
-        f"{'mode':<13} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'images/batch':>13}  statuses, errors"
+        f"{'mode':<13} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'images/batch':>13} {'RSS MiB':>12}  statuses, errors"
     )
     for mode, r in results.items():
+        rss = f"{r['rss'][0]:.0f}->{r['rss'][1]:.0f}"
         print(
             f"{mode:<13} {r['throughput']:7.2f} {r['p50']:8.0f} {r['p95']:8.0f} {r['p99']:8.0f} "
-            f"{r['batch']:13.1f}  {r['statuses']} {r['errors'] or 'none'}"
+            f"{r['batch']:13.1f} {rss:>12}  {r['statuses']} {r['errors'] or 'none'}"
         )
     ratio = results["batching on"]["throughput"] / results["batching off"]["throughput"]
     print(f"batching on / off: {ratio:.2f}x throughput")
