@@ -244,19 +244,27 @@ def extract_face(
     return torch.from_numpy(np.asarray(face, dtype=np.float32).transpose(2, 0, 1).copy())
 
 
+#: Mean R, G, B that dlib's ``input_rgb_image`` subtracts (stored in dlib's network file).
+DLIB_MEAN_RGB = (122.782, 117.001, 104.298)
+
+
 def standardize(crops: torch.Tensor, method: str) -> torch.Tensor:
     """Standardize a batch of 0..255 crops as a model's weights expect.
 
     Args:
         crops: ``(B, 3, H, W)`` float, values 0..255.
-        method: ``"fixed"`` (:func:`fixed_image_standardization`) or ``"per_image"``
-            (:func:`prewhiten` of each crop on its own).
+        method: ``"fixed"`` (:func:`fixed_image_standardization`), ``"per_image"``
+            (:func:`prewhiten` of each crop on its own) or ``"dlib"`` (``(x - mean) / 256``
+            with dlib's :data:`DLIB_MEAN_RGB`, about -0.48..0.58).
     """
     if method == "fixed":
         return fixed_image_standardization(crops)
     if method == "per_image":
         return _whiten(crops, start_dim=1)
-    raise ValueError(f"standardization must be 'fixed' or 'per_image', got {method!r}")
+    if method == "dlib":
+        mean = torch.tensor(DLIB_MEAN_RGB, dtype=crops.dtype, device=crops.device)
+        return (crops - mean.view(1, 3, 1, 1)) / 256.0
+    raise ValueError(f"standardization must be 'fixed', 'per_image' or 'dlib', got {method!r}")
 
 
 def fixed_image_standardization(image_tensor: torch.Tensor, inplace: bool = False) -> torch.Tensor:

@@ -19,6 +19,7 @@ from faceprint.boxes import box_area
 from faceprint.detection.mtcnn import MTCNN
 from faceprint.errors import FaceprintError, ModelMismatchError, NoFaceError
 from faceprint.images import ImageInput, as_image_list, is_batch, to_pil
+from faceprint.models.dlib_resnet import DlibResNet
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 from faceprint.models.inference import optimize_for_inference
 from faceprint.models.onnx_runtime import check_backend
@@ -230,7 +231,7 @@ class FaceRecognizer:
         """The network embed_crops runs: torch (folded), or an ONNX Runtime session (fp32 or
         int8)."""
         if self.backend == "torch" and self.precision != "int8":
-            if isinstance(self.model, InceptionResnetV1):
+            if isinstance(self.model, (InceptionResnetV1, DlibResNet)):
                 return optimize_for_inference(self.model)
             return self.model
         from faceprint.files import sha256_file

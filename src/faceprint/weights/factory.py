@@ -33,6 +33,12 @@ def _inception_resnet_v1(record: Weights, **kwargs: Any) -> nn.Module:
     return InceptionResnetV1(pretrained=record, **kwargs)
 
 
+def _dlib_resnet(record: Weights, **kwargs: Any) -> nn.Module:
+    from faceprint.models.dlib_resnet import DlibResNet
+
+    return DlibResNet(pretrained=record, **kwargs)
+
+
 def _mtcnn_stage(stage: str) -> Callable[..., nn.Module]:
     def build(record: Weights, **kwargs: Any) -> nn.Module:
         from faceprint.detection import nets
@@ -46,6 +52,7 @@ def _mtcnn_stage(stage: str) -> Callable[..., nn.Module]:
 #: the record's weights loaded.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "inception_resnet_v1": _inception_resnet_v1,
+    "dlib_resnet": _dlib_resnet,
     "pnet": _mtcnn_stage("PNet"),
     "rnet": _mtcnn_stage("RNet"),
     "onet": _mtcnn_stage("ONet"),

