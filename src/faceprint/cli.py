@@ -12,6 +12,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
+from faceprint.alignment import ALIGN_METHODS
 from faceprint.detection.mtcnn import MTCNN_DEFAULTS
 from faceprint.errors import FaceprintError, listed
 from faceprint.gallery.gallery import DEFAULT_FAR
@@ -199,11 +200,11 @@ _MODEL = click.option(
 )
 _ALIGN = click.option(
     "--align",
-    type=click.Choice(["box", "similarity", "none"]),
-    default="box",
-    show_default=True,
-    help="How faces are cut: detection box with margin, 5-point similarity warp, "
-    "or a fixed centre crop.",
+    type=click.Choice(list(ALIGN_METHODS)),
+    default=None,
+    help="How faces are cut: detection box with margin, 5-point similarity warp, dlib's "
+    "5-point chip, or a fixed centre crop (default: the model's own: box; dlib for "
+    "dlib-resnet-v1; each member's own for an ensemble).",
 )
 _DEVICE = click.option("--device", default=None, help="torch device, e.g. cuda.")
 
@@ -229,7 +230,7 @@ def _RECOGNIZER(command):  # noqa: N802 - used as a decorator, like the options 
 
 def _recognizer(
     model: str,
-    align: str,
+    align: str | None,
     device: str | None,
     precision: str = DEFAULT_PRECISION,
     far: float = DEFAULT_VERIFY_FAR,
@@ -933,9 +934,9 @@ _VECTORS = click.option(
 )
 @click.option(
     "--align",
-    type=click.Choice(["box", "similarity", "none"]),
+    type=click.Choice(list(ALIGN_METHODS)),
     default=None,
-    help="Alignment of a new gallery (default box).",
+    help="Alignment of a new gallery (default: the model's own).",
 )
 @click.option(
     "--largest",

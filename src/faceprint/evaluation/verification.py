@@ -246,8 +246,8 @@ def embed_primary_faces(
         [str(p) for p in paths],
         recognizer.weights.name,
         recognizer.precision,
-        asdict(align),
-        asdict(recognizer.fallback),
+        _alignment_key(align),
+        _alignment_key(recognizer.fallback),
         None if detections is None else hashlib.sha256(detections["boxes"].tobytes()).hexdigest(),
     )
     cached = _load(key) if cache else None
@@ -419,6 +419,15 @@ def evaluate_all_pairs(
             for far, t, g, i in zip(fars, thresholds, genuine_hits, impostor_hits, strict=True)
         ],
     )
+
+
+def _alignment_key(alignment) -> dict:
+    """An alignment's fields for a cache key; the ``dlib`` method's own fields join only for
+    it, so the keys (and caches) of the other methods are those from before it existed."""
+    fields = asdict(alignment)
+    if alignment.method != "dlib":
+        fields.pop("padding")
+    return fields
 
 
 def _key(*parts: object) -> str:

@@ -72,6 +72,11 @@ class Weights:
             rate of :data:`faceprint.weights.calibration.FAR_GRID` of impostor pairs fall
             (measured on LFW View 1 by ``scripts/calibrate_impostors.py``); open-set thresholds
             are read off it.
+        default_align: the alignment method used where the caller names none (``"box"``;
+            ``"dlib"`` for dlib's network, which was trained on dlib's chips).
+        members: an ensemble's member models (registry names), for ``architecture="ensemble"``.
+        member_weights: an ensemble's weight per member: each member's unit embedding is
+            scaled by its weight, the scaled vectors concatenated and re-normalised.
         classes: names of the classes of the classifier head, in order (trained models).
         license: licence note.
         paper: the paper or project that produced the weights.
@@ -100,6 +105,9 @@ class Weights:
     open_set_exponent: Mapping[str, float] = field(default_factory=dict)
     min_face_probability: float | None = None
     min_face_size: float | None = None
+    default_align: str = "box"
+    members: tuple[str, ...] = ()
+    member_weights: tuple[float, ...] = ()
     classes: tuple[str, ...] = ()
     license: str = ""
     paper: str = ""
@@ -119,6 +127,14 @@ _MTCNN_PAPER = "Zhang et al. 2016, Joint Face Detection and Alignment using MTCN
 _MS_CELEB_CALIBRATION = (
     "alignment tuned on LFW View 1 (pairsDevTrain.txt); threshold = mean of the 10 fold "
     "thresholds of the LFW View 2 protocol (deep-funneled LFW) for that alignment"
+)
+
+
+# How the dlib-resnet-v1 alignment and threshold were obtained: the MTCNN-to-dlib template
+# (alignment.DLIB_MTCNN_TEMPLATE) fitted by scripts/fit_dlib_template.py and the threshold (mean
+# of the 10 fold thresholds of scripts/tune_alignment.py), both on LFW View 1 alone.
+_DLIB_CALIBRATION = (
+    "alignment template and threshold fitted on LFW View 1 (pairsDevTrain.txt) alone"
 )
 
 
@@ -277,6 +293,10 @@ REGISTRY: dict[str, Weights] = {
             embedding_size=128,
             input_size=150,
             standardization="dlib",
+            default_align="dlib",
+            alignment={"dlib": {"padding": 0.25}},
+            thresholds={"dlib": 0.427},
+            threshold_source=_DLIB_CALIBRATION,
             lfw_accuracy=0.9938,
             lfw_source="dlib.net, dnn_face_recognition_ex.cpp (LFW, dlib's own alignment)",
             # LICENSE of face_recognition_models 0.3.0 (its PKG-INFO says MIT but its
@@ -291,19 +311,67 @@ REGISTRY: dict[str, Weights] = {
 }
 
 
+#: Joins the members of an ensemble's name: ``"ms-celeb-1m+dlib-resnet-v1"``.
+ENSEMBLE_SEPARATOR = "+"
+
+
+def embedding_models() -> list[str]:
+    """Registry names of the face-embedding models (what an ensemble may combine)."""
+    return sorted(
+        w.name
+        for w in REGISTRY.values()
+        if w.embedding_size is not None and w.architecture != "ensemble"
+    )
+
+
+def ensemble(name: str) -> Weights:
+    """The record of an ensemble of registered models, ``"a+b"``: the registered one where it
+    is (fitted weights, calibrated thresholds), else equal weights and no calibration.
+
+    Raises:
+        UnknownModelError: a member is not a registered embedding model (the message lists
+            those that are), or a member is named twice.
+    """
+    if name in REGISTRY:
+        return REGISTRY[name]
+    names = name.split(ENSEMBLE_SEPARATOR)
+    known = embedding_models()
+    unknown = [n for n in names if n not in known]
+    if unknown or len(set(names)) != len(names) or len(names) < 2:
+        why = f"unknown member {', '.join(map(repr, unknown))}" if unknown else "repeated member"
+        raise UnknownModelError(
+            f"cannot make ensemble {name!r}: {why}; an ensemble joins two or more different "
+            f"embedding models with {ENSEMBLE_SEPARATOR!r}; known models: {', '.join(known)}"
+        )
+    members = [REGISTRY[n] for n in names]
+    return Weights(
+        name=name,
+        architecture="ensemble",
+        filename="",
+        members=tuple(names),
+        member_weights=(1.0,) * len(names),
+        embedding_size=sum(m.embedding_size or 0 for m in members),
+        default_align=members[0].default_align,
+        license="; ".join(f"{m.name}: {m.license}" for m in members),
+        description=f"ensemble of {', '.join(names)} (equal weights, not calibrated)",
+    )
+
+
 def registered(name: str) -> Weights:
-    """Return the registry record called ``name``.
+    """Return the registry record called ``name`` (or of the ensemble it names, ``"a+b"``).
 
     Raises:
         UnknownModelError: ``name`` is not registered; the message lists the names that are.
     """
+    if ENSEMBLE_SEPARATOR in name:
+        return ensemble(name)
     try:
         return REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(REGISTRY))
         raise UnknownModelError(
-            f"unknown pretrained weights {name!r}; known: {known}, or the path of a faceprint "
-            f"model file"
+            f"unknown pretrained weights {name!r}; known: {known}, an ensemble of models joined "
+            f"with {ENSEMBLE_SEPARATOR!r}, or the path of a faceprint model file"
         ) from None
 
 
