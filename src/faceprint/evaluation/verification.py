@@ -17,12 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from faceprint.detection.mtcnn import select_face
 from faceprint.evaluation.metrics import VerificationMetrics, roc, verification_metrics
 from faceprint.files import atomic_path
 from faceprint.images import IMAGE_SUFFIXES, load_image
+from faceprint.models.ensemble import fuse_embeddings
 from faceprint.pipeline import FaceRecognizer, Region
 
 logger = logging.getLogger(__name__)
@@ -240,6 +242,15 @@ def embed_primary_faces(
     Returns:
         ``(N, D)`` float32 unit embeddings.
     """
+    if recognizer.members:
+        # An ensemble's embedding fuses its members' (each cached on its own).
+        members = [
+            torch.from_numpy(
+                embed_primary_faces(member, paths, detections, cache, progress, batch_size)
+            )
+            for member in recognizer.members
+        ]
+        return fuse_embeddings(members, recognizer.weights.member_weights).numpy()
     align = recognizer.alignment
     key = _key(
         "embed",

