@@ -174,6 +174,18 @@ _DLIB_IMPOSTORS = {
 # fmt: on
 
 
+# scripts/calibrate_impostors.py --model ms-celeb-1m+dlib-resnet-v1 on LFW View 1.
+# fmt: off
+_ENSEMBLE_IMPOSTORS = {
+    "box": (
+        0.2807, 0.3327, 0.3619, 0.4127, 0.4258, 0.4576, 0.4790, 0.4940, 0.5104, 0.5265,
+        0.5449, 0.5614, 0.5779, 0.5948, 0.6120, 0.6297, 0.6475, 0.6656, 0.6840, 0.7031,
+        0.7228, 0.7436, 0.7656, 0.7888, 0.8138, 0.8409, 0.8718, 0.9116,
+    ),
+}
+# fmt: on
+
+
 def _mtcnn(stage: str, sha256: str) -> Weights:
     return Weights(
         name=f"mtcnn-{stage}",
@@ -331,6 +343,8 @@ REGISTRY: dict[str, Weights] = {
             member_weights=(1.0, 1.55),
             embedding_size=256,
             thresholds={"box": 0.702},
+            impostor_distances=_ENSEMBLE_IMPOSTORS,
+            open_set_exponent={"box": 0.932},
             threshold_source="member weight and threshold fitted on LFW View 1 "
             "(pairsDevTrain.txt) alone, scripts/fuse_ensemble.py",
             min_face_probability=0.98,
