@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from faceprint.alignment import Alignment, AlignMethod, center_box, standardize
@@ -181,7 +182,8 @@ class FaceRecognizer:
             to recognise; default: the model's record, tuned on LFW View 1. Ignored detections
             are counted in :attr:`ignored`.
 
-    Standardization follows the weights' record, so callers never handle it.
+    Standardization follows the weights' record, so callers never handle it; so does
+    ``flip_average`` (the mirror image embedded too, for dlib-resnet-v1).
     """
 
     def __init__(
@@ -493,9 +495,12 @@ class FaceRecognizer:
         with torch.inference_mode(), autocast:
             for start in range(0, len(crops), self.batch_size):
                 x = crops[start : start + self.batch_size].to(param.device, param.dtype)
-                out.append(
-                    self._embedder(standardize(x, self.weights.standardization)).float().cpu()
-                )
+                x = standardize(x, self.weights.standardization)
+                embeddings = self._embedder(x).float()
+                if self.weights.flip_average:
+                    mirrored = self._embedder(torch.flip(x, dims=[3])).float()
+                    embeddings = F.normalize(embeddings + mirrored, p=2, dim=1)
+                out.append(embeddings.cpu())
         return torch.cat(out).numpy()
 
     def identify(self, images: ImageInput | Sequence[ImageInput], gallery, k: int = 1):

@@ -112,3 +112,14 @@ def test_recognizer_verifies_lfw_with_dlib_resnet(lfw, port):
         lfw / "images/Abdullah_Gul/Abdullah_Gul_0001.jpg",
     )
     assert same.same and not other.same, (same.distance, other.distance)
+
+
+def test_recognizer_averages_each_chip_with_its_mirror(port, expected):
+    recognizer = FaceRecognizer("dlib-resnet-v1")
+    assert recognizer.weights.flip_average
+    chips = torch.from_numpy(expected["chips"][:2]).permute(0, 3, 1, 2)
+    x = standardize(chips.float(), "dlib")
+    with torch.inference_mode():
+        both = port(x) + port(torch.flip(x, dims=[3]))
+    expected_embeddings = torch.nn.functional.normalize(both, dim=1).numpy()
+    np.testing.assert_allclose(recognizer.embed_crops(chips), expected_embeddings, atol=1e-5)

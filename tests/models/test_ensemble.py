@@ -34,7 +34,7 @@ def test_fused_distance_is_the_weighted_mean_of_squared_member_distances():
     torch.manual_seed(0)
     a = [torch.nn.functional.normalize(torch.randn(5, d), dim=1) for d in (128, 64)]
     b = [torch.nn.functional.normalize(torch.randn(5, d), dim=1) for d in (128, 64)]
-    w = (1.0, 1.55)
+    w = (1.0, 2.56)
     fused = (fuse_embeddings(a, w) - fuse_embeddings(b, w)).norm(dim=1) ** 2
     members = [(x - y).norm(dim=1) ** 2 for x, y in zip(a, b, strict=True)]
     expected = (w[0] ** 2 * members[0] + w[1] ** 2 * members[1]) / (w[0] ** 2 + w[1] ** 2)

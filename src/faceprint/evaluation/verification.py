@@ -260,6 +260,7 @@ def embed_primary_faces(
         _alignment_key(align),
         _alignment_key(recognizer.fallback),
         None if detections is None else hashlib.sha256(detections["boxes"].tobytes()).hexdigest(),
+        *(["flip_average"] if recognizer.weights.flip_average else []),
     )
     cached = _load(key) if cache else None
     if cached is not None:
