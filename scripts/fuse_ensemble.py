@@ -137,6 +137,12 @@ def main() -> None:
                     "ensemble, of the pairs both members get wrong": int(
                         (errors[2] & errors[0] & errors[1]).sum()
                     ),
+                    "ensemble, of the pairs one member gets wrong": int(
+                        (errors[2] & (errors[0] ^ errors[1])).sum()
+                    ),
+                    "ensemble, of the pairs neither member gets wrong": int(
+                        (errors[2] & ~errors[0] & ~errors[1]).sum()
+                    ),
                 }
             }
         )
