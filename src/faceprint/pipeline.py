@@ -321,6 +321,12 @@ class FaceRecognizer:
         tensor = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
         return standardize(tensor, self.weights.standardization).numpy()
 
+    def alignment_parameters(self) -> dict:
+        """The alignment's parameters; for an ensemble, each member's, by member name."""
+        if self.members:
+            return {m.weights.name: m.alignment.parameters() for m in self.members}
+        return self.alignment.parameters()
+
     @property
     def embedding_size(self) -> int:
         """Length D of the embeddings."""

@@ -312,7 +312,7 @@ def evaluate(
     return VerificationReport(
         model=recognizer.weights.name
         + ("" if recognizer.precision == "fp32" else f" ({recognizer.precision})"),
-        alignment=recognizer.alignment.parameters(),
+        alignment=recognizer.alignment_parameters(),
         pairs=len(pairs),
         images=len(paths),
         missed_detections=missed,
@@ -420,7 +420,7 @@ def evaluate_all_pairs(
             impostor_hits[j] += (hits & cross).sum()
     return AllPairsReport(
         model=recognizer.name,
-        alignment=recognizer.alignment.parameters(),
+        alignment=recognizer.alignment_parameters(),
         calibration_images=len(calibration_paths),
         calibration_impostor_pairs=len(impostors),
         images=len(paths),

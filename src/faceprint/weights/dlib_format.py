@@ -58,9 +58,9 @@ import numpy as np
 
 from faceprint.errors import WeightsError
 
-#: The network of dlib's ``dnn_face_recognition_ex.cpp``, from the loss to the input, as the
-#: kinds of layer that wrap one another: ``add`` marks the residual additions, ``tag``/``skip``
-#: the wrappers that route them.
+#: dlib's residual blocks ``ares`` and ``ares_down`` (``dnn_face_recognition_ex.cpp``), outermost
+#: layer first: ``add_prev`` is the residual addition, ``tag``/``skip`` the wrappers that route
+#: its shortcut.
 _ARES = ("relu", "add_prev", "affine", "con", "relu", "affine", "con", "tag")
 _ARES_DOWN = (
     "relu",
