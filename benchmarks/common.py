@@ -100,9 +100,11 @@ def video_frames(height: int | None = None, limit: int | None = None) -> list[np
     return frames
 
 
-def report(rows: list[tuple[str, float, float, str]], unit: str) -> None:
+def report(
+    rows: list[tuple[str, float, float, str]], unit: str, peer_name: str = "facenet-pytorch"
+) -> None:
     """Print ``name, ours, theirs`` throughputs and their ratio."""
-    print(f"{'work':<34} {'faceprint':>12} {'facenet-pytorch':>16} {'ratio':>7}  agreement")
+    print(f"{'work':<34} {'faceprint':>12} {peer_name:>16} {'ratio':>7}  agreement")
     for name, ours, theirs, note in rows:
         print(
             f"{name:<34} {ours:>9.1f} {unit:<3}{theirs:>12.1f} {unit:<3} "

@@ -1,6 +1,11 @@
 """Embedding throughput, faceprint vs facenet-pytorch 2.6.0 InceptionResnetV1, same weights.
 
     python benchmarks/embedding.py [--repeat 3]
+    python benchmarks/embedding.py --dlib [--repeat 3]
+
+``--dlib``: the dlib-resnet-v1 port (affines folded, channels-last) against dlib's own binding
+(``dlib-bin``) on the same real LFW chips (``tests/expected/dlib_resnet_v1.npz``), batch 1 and
+64, with the largest descriptor difference.
 
 Prints faces/s at batch 1 and 64, the ratio, the share of the fp32 compute ceiling reached
 (2.84 GFLOP per 160x160 face against a measured sgemm rate) and the largest embedding difference;
@@ -43,7 +48,11 @@ def main() -> None:
         help="fp32 sgemm rate of the machine on a quiet run, GFLOP/s "
         "(330 on the 2-core dev machine)",
     )
+    parser.add_argument("--dlib", action="store_true", help="the dlib port against dlib itself")
     args = parser.parse_args()
+    if args.dlib:
+        report(dlib_rows(args.repeat), "f/s", peer_name="dlib")
+        return
     torch.manual_seed(0)
     theirs = peer().InceptionResnetV1(classify=True, num_classes=8631).eval()
     ours = InceptionResnetV1(classify=True, num_classes=8631).eval()
@@ -74,6 +83,55 @@ def main() -> None:
         )
     rows += onnx_rows(ours, theirs, args.repeat, ceiling)
     report(rows, "f/s")
+
+
+def dlib_rows(repeat: int) -> list:
+    """The dlib-resnet-v1 port (folded, channels-last) and dlib's binding, same real chips."""
+    import tempfile
+
+    import dlib
+    import numpy as np
+
+    from faceprint.alignment import standardize
+    from faceprint.weights.factory import create_model
+    from faceprint.weights.fetch import fetch_pip_member
+    from faceprint.weights.registry import REGISTRY
+
+    expected = Path(__file__).resolve().parents[1] / "tests" / "expected" / "dlib_resnet_v1.npz"
+    with np.load(expected) as f:
+        chips = f["chips"]
+    with tempfile.TemporaryDirectory() as tmp:
+        network = fetch_pip_member(REGISTRY["dlib-resnet-v1"].pip, Path(tmp) / "net.dat")
+        oracle = dlib.face_recognition_model_v1(str(network))
+    fast = optimize_for_inference(create_model("dlib-resnet-v1"))
+    print(
+        f"{cpu_path()}; torch {torch.__version__}, {torch.get_num_threads()} threads; dlib "
+        f"{dlib.__version__} (AVX {dlib.USE_AVX_INSTRUCTIONS}, CUDA {dlib.DLIB_USE_CUDA})"
+    )
+    rows = []
+    for batch in (1, 64):
+        batch_chips = [chips[i % len(chips)] for i in range(batch)]
+        x = torch.from_numpy(np.stack(batch_chips)).permute(0, 3, 1, 2).float()
+
+        def ours(x=x):
+            return fast.descriptor(standardize(x, "dlib"))
+
+        def theirs(c=batch_chips):
+            return np.asarray(oracle.compute_face_descriptor(c))
+
+        with torch.inference_mode():
+            t_ours, e_ours = best_of(ours, repeat)
+        t_theirs, e_theirs = best_of(theirs, repeat)
+        diff = float(np.abs(e_ours.numpy() - e_theirs).max())
+        rows.append(
+            (
+                f"dlib-resnet-v1, batch {batch}",
+                batch / t_ours,
+                batch / t_theirs,
+                f"max |diff| {diff:.1e}",
+            )
+        )
+    return rows
 
 
 def onnx_rows(ours, theirs, repeat: int, ceiling: float) -> list:

@@ -73,7 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/lfw"))
     parser.add_argument("--model", default="ms-celeb-1m")
-    parser.add_argument("--align", action="append", default=None, help="box, similarity, none")
+    parser.add_argument(
+        "--align", action="append", default=None, help="box, similarity, dlib, none"
+    )
     args = parser.parse_args()
     images = args.data / "images"
     paths = sorted(
@@ -82,8 +84,9 @@ def main() -> None:
     )
     people = np.array([p.parent.name for p in paths])
     print(f"View 1: {len(paths)} images of {len(set(people))} people")
-    for align in args.align or ["box"]:
-        recognizer = FaceRecognizer(model=args.model, align=align)
+    for align in args.align or [None]:  # None: the model's own
+        recognizer = FaceRecognizer(model=args.model, align=align, threshold=1.0)
+        align = recognizer.alignment.method
         embeddings = primary_embeddings(recognizer, paths)
         quantiles, count = impostor_quantiles(embeddings, people)
         quantiles = np.round(quantiles, 4)

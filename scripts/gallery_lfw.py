@@ -8,7 +8,8 @@ distribution for N identities), the false-alarm rate it realizes on the impostor
 detection-and-identification rate (DIR) at it; beside them, the oracle threshold that gives
 exactly ``far`` on these impostors and its DIR.
 
-    python scripts/gallery_lfw.py --data ../shared/data/lfw [--align box] [--people 100 300 0]
+    python scripts/gallery_lfw.py --data ../shared/data/lfw [--model M] [--align box] \
+        [--people 100 300 0]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/lfw"))
     parser.add_argument("--model", default="ms-celeb-1m")
-    parser.add_argument("--align", default="box")
+    parser.add_argument("--align", default=None, help="default: the model's own")
     parser.add_argument(
         "--people",
         type=int,

@@ -12,22 +12,25 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 
 import numpy as np
 
 from faceprint.alignment import Alignment
 from faceprint.evaluation.verification import evaluate, read_lfw_pairs
-from faceprint.pipeline import FaceRecognizer
+from faceprint.pipeline import FaceRecognizer, model_alignment
+from faceprint.weights.factory import get_weights
 
 
-def parse_config(text: str) -> Alignment:
+def parse_config(text: str, model: str) -> Alignment:
+    """``method:key=value;...`` over the model's tuned parameters and input size."""
     method, _, rest = text.partition(":")
     kwargs = {}
     for item in filter(None, rest.split(";")):
         key, _, value = item.partition("=")
         kwargs[key] = ast.literal_eval(value)
-    return Alignment(method=method, **kwargs)
+    return dataclasses.replace(model_alignment(get_weights(model), method), **kwargs)
 
 
 def main() -> None:
@@ -45,7 +48,7 @@ def main() -> None:
     pairs = read_lfw_pairs(f"{args.data}/{args.pairs}", f"{args.data}/images")
     pairs.folds = np.arange(len(pairs)) % 10
     for text in args.config:
-        alignment = parse_config(text)
+        alignment = parse_config(text, args.model)
         recognizer = FaceRecognizer(model=args.model, align=alignment, threshold=1.0)
         report = evaluate(recognizer, pairs, progress=False)
         d = report.to_dict()

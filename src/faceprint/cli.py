@@ -12,6 +12,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
+from faceprint.alignment import ALIGN_METHODS
 from faceprint.detection.mtcnn import MTCNN_DEFAULTS
 from faceprint.errors import FaceprintError, listed
 from faceprint.gallery.gallery import DEFAULT_FAR
@@ -199,11 +200,11 @@ _MODEL = click.option(
 )
 _ALIGN = click.option(
     "--align",
-    type=click.Choice(["box", "similarity", "none"]),
-    default="box",
-    show_default=True,
-    help="How faces are cut: detection box with margin, 5-point similarity warp, "
-    "or a fixed centre crop.",
+    type=click.Choice(list(ALIGN_METHODS)),
+    default=None,
+    help="How faces are cut: detection box with margin, 5-point similarity warp, dlib's "
+    "5-point chip, or a fixed centre crop (default: the model's own: box; dlib for "
+    "dlib-resnet-v1; each member's own for an ensemble).",
 )
 _DEVICE = click.option("--device", default=None, help="torch device, e.g. cuda.")
 
@@ -229,7 +230,7 @@ def _RECOGNIZER(command):  # noqa: N802 - used as a decorator, like the options 
 
 def _recognizer(
     model: str,
-    align: str,
+    align: str | None,
     device: str | None,
     precision: str = DEFAULT_PRECISION,
     far: float = DEFAULT_VERIFY_FAR,
@@ -933,9 +934,9 @@ _VECTORS = click.option(
 )
 @click.option(
     "--align",
-    type=click.Choice(["box", "similarity", "none"]),
+    type=click.Choice(list(ALIGN_METHODS)),
     default=None,
-    help="Alignment of a new gallery (default box).",
+    help="Alignment of a new gallery (default: the model's own).",
 )
 @click.option(
     "--largest",
@@ -1527,6 +1528,10 @@ def models_list(as_json: bool) -> None:
     from faceprint.weights.factory import get_weights, list_models
     from faceprint.weights.fetch import cache_dir
 
+    def cached(w) -> bool:
+        files = [get_weights(m).filename for m in w.members] or [w.filename]
+        return all((cache_dir() / f).is_file() for f in files)
+
     rows = []
     for w in map(get_weights, list_models()):
         rows.append(
@@ -1536,18 +1541,19 @@ def models_list(as_json: bool) -> None:
                 "dim": w.embedding_size,
                 "classes": w.num_classes,
                 "lfw_accuracy": w.lfw_accuracy,
-                "cached": (cache_dir() / w.filename).is_file(),
+                "cached": cached(w),
                 "description": w.description,
             }
         )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'name':<15} {'architecture':<20} {'dim':>4} {'LFW':>7}  cached")
+    width = max(15, *(len(r["name"]) for r in rows))
+    click.echo(f"{'name':<{width}} {'architecture':<20} {'dim':>4} {'LFW':>7}  cached")
     for r in rows:
         lfw = f"{r['lfw_accuracy']:.4f}" if r["lfw_accuracy"] else "-"
         click.echo(
-            f"{r['name']:<15} {r['architecture']:<20} {r['dim'] or '-':>4} {lfw:>7}  "
+            f"{r['name']:<{width}} {r['architecture']:<20} {r['dim'] or '-':>4} {lfw:>7}  "
             f"{'yes' if r['cached'] else 'no'}"
         )
     click.echo(f"cache: {cache_dir()}")
@@ -1561,10 +1567,11 @@ def models_fetch(name: str) -> None:
     from faceprint.weights.fetch import weights_path
 
     try:
-        path = weights_path(get_weights(name))
+        record = get_weights(name)
+        for member in record.members or (name,):  # an ensemble: each of its members
+            click.echo(f"{member}: {weights_path(get_weights(member))}")
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"{name}: {path}")
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:

@@ -3,6 +3,7 @@ names."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from faceprint.alignment import Alignment, AlignMethod, center_box, standardize
@@ -19,11 +21,14 @@ from faceprint.boxes import box_area
 from faceprint.detection.mtcnn import MTCNN
 from faceprint.errors import FaceprintError, ModelMismatchError, NoFaceError
 from faceprint.images import ImageInput, as_image_list, is_batch, to_pil
+from faceprint.models.dlib_resnet import DlibResNet
+from faceprint.models.ensemble import EmbeddingEnsemble, fuse_embeddings
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 from faceprint.models.inference import optimize_for_inference
 from faceprint.models.onnx_runtime import check_backend
 from faceprint.weights.calibration import distance_at_far, far_at_distance
 from faceprint.weights.factory import create_model, get_weights
+from faceprint.weights.registry import Weights
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +124,14 @@ class Verification:
     false_accept_rate: float | None = None
 
 
+def model_alignment(record: Weights, method: str | None = None) -> Alignment:
+    """The alignment ``method`` (default: the record's own) with the parameters tuned for the
+    model of ``record`` and its input size."""
+    method = method or record.default_align
+    parameters = {"image_size": record.input_size or 160} | dict(record.alignment.get(method, {}))
+    return Alignment(method=method, **parameters)
+
+
 def recognisable(region: Region, min_probability: float, min_face_size: float) -> bool:
     """Whether a detection is at least ``min_probability`` likely and its box's shorter side
     at least ``min_face_size`` pixels (a region without a box is the fallback crop: kept)."""
@@ -136,10 +149,11 @@ class FaceRecognizer:
         model: registry name of the embedding weights (``"ms-celeb-1m"``, ``"vggface2"``, ...)
             or the path of a faceprint model file; :func:`faceprint.create_model` builds the
             architecture its record names.
-        align: ``"box"`` (facenet-pytorch's margin crop, the default), ``"similarity"``
-            (5-point warp onto a template) or ``"none"`` (fixed centre crop for pre-aligned
-            images), or an :class:`~faceprint.alignment.Alignment` with every parameter set.
-            Method names take the parameters tuned for this model (its registry record).
+        align: ``"box"`` (facenet-pytorch's margin crop), ``"similarity"`` (5-point warp onto
+            a template), ``"dlib"`` (dlib's 5-point chip) or ``"none"`` (fixed centre crop for
+            pre-aligned images), or an :class:`~faceprint.alignment.Alignment` with every
+            parameter set. Method names take the parameters tuned for this model (its registry
+            record); None (default) is the model's own (``box``; ``dlib`` for dlib-resnet-v1).
         device: torch device for both networks.
         threshold: same-person distance threshold; overrides ``far``.
         far: the false-accept rate the default threshold is chosen for: the fraction of pairs
@@ -168,13 +182,14 @@ class FaceRecognizer:
             to recognise; default: the model's record, tuned on LFW View 1. Ignored detections
             are counted in :attr:`ignored`.
 
-    Standardization follows the weights' record, so callers never handle it.
+    Standardization follows the weights' record, so callers never handle it; so does
+    ``flip_average`` (the mirror image embedded too, for dlib-resnet-v1).
     """
 
     def __init__(
         self,
         model: str | os.PathLike = DEFAULT_MODEL,
-        align: AlignMethod | Alignment = "box",
+        align: AlignMethod | Alignment | None = None,
         device: str | torch.device | None = None,
         threshold: float | None = None,
         far: float = DEFAULT_VERIFY_FAR,
@@ -196,14 +211,24 @@ class FaceRecognizer:
             check_backend("onnxruntime")
         self.precision = native_precision(device) if precision == "auto" else precision
         self.weights = get_weights(model)
-        self.model = create_model(self.weights, weights_path=weights_path, device=device).eval()
         self.backend = backend
-        if isinstance(align, Alignment):
-            self.alignment = align
-        else:
-            self.alignment = Alignment(method=align, **self.weights.alignment.get(align, {}))
-        self.fallback = Alignment(method="none", **self.weights.alignment.get("none", {}))
         self.detector = detector or MTCNN(keep_all=True, device=device, backend=backend)
+        #: An ensemble's member recognizers (sharing this detector); empty for one model.
+        self.members: list[FaceRecognizer] = []
+        if self.weights.architecture == "ensemble":
+            self._make_members(align, device, batch_size, precision, backend)
+            self.model = EmbeddingEnsemble(
+                [m.model for m in self.members], self.weights.member_weights
+            )
+            self.alignment, self.fallback = self.members[0].alignment, self.members[0].fallback
+        else:
+            self.model = create_model(self.weights, weights_path=weights_path, device=device)
+            self.model.eval()
+            if isinstance(align, Alignment):
+                self.alignment = align
+            else:
+                self.alignment = model_alignment(self.weights, align)
+            self.fallback = model_alignment(self.weights, "none")
         self.impostor_distances = self.weights.impostor_distances.get(self.alignment.method)
         if threshold is None and self.impostor_distances is not None:
             threshold = distance_at_far(self.impostor_distances, far)
@@ -226,11 +251,36 @@ class FaceRecognizer:
         self.ignored = 0
         self._embedder = self._make_embedder(model, calibration)
 
+    def _make_members(self, align, device, batch_size, precision, backend) -> None:
+        """An ensemble's members: each with its own alignment (``align`` where the member has
+        it tuned, else its own) and standardization, all sharing this recognizer's detector."""
+        if backend != "torch" or precision == "int8":
+            raise ValueError("an ensemble runs with backend='torch' in fp32 or bf16")
+        if isinstance(align, Alignment):
+            raise ValueError("an ensemble takes an alignment method name; each member has its own")
+        for name in self.weights.members:
+            record = get_weights(name)
+            self.members.append(
+                FaceRecognizer(
+                    record,
+                    align=align if align in record.alignment else None,
+                    device=device,
+                    threshold=2.0,  # members are never asked for a verdict
+                    min_probability=0.0,
+                    min_face_size=0.0,
+                    batch_size=batch_size,
+                    detector=self.detector,
+                    precision=precision,
+                )
+            )
+
     def _make_embedder(self, model, calibration):
         """The network embed_crops runs: torch (folded), or an ONNX Runtime session (fp32 or
         int8)."""
+        if self.members:
+            return None
         if self.backend == "torch" and self.precision != "int8":
-            if isinstance(self.model, InceptionResnetV1):
+            if isinstance(self.model, (InceptionResnetV1, DlibResNet)):
                 return optimize_for_inference(self.model)
             return self.model
         from faceprint.files import sha256_file
@@ -270,6 +320,12 @@ class FaceRecognizer:
             raise NoFaceError(f"no face found in the calibration photos {images}")
         tensor = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
         return standardize(tensor, self.weights.standardization).numpy()
+
+    def alignment_parameters(self) -> dict:
+        """The alignment's parameters; for an ensemble, each member's, by member name."""
+        if self.members:
+            return {m.weights.name: m.alignment.parameters() for m in self.members}
+        return self.alignment.parameters()
 
     @property
     def embedding_size(self) -> int:
@@ -375,6 +431,23 @@ class FaceRecognizer:
         Returns:
             One :class:`Face` per region, in order.
         """
+        if self.members:
+            per_member = [member.embed_regions(images, regions) for member in self.members]
+            fused = (
+                fuse_embeddings(
+                    [
+                        torch.from_numpy(np.stack([f.embedding for f in faces]))
+                        for faces in per_member
+                    ],
+                    self.weights.member_weights,
+                ).numpy()
+                if regions
+                else np.zeros((0, self.embedding_size), np.float32)
+            )
+            return [
+                dataclasses.replace(face, embedding=embedding)
+                for face, embedding in zip(per_member[0], fused, strict=True)
+            ]
         crops, boxes = [], []
         for region in regions:
             image = images[region.image]
@@ -419,6 +492,11 @@ class FaceRecognizer:
         Returns:
             ``(N, D)`` float32 unit embeddings.
         """
+        if self.members:
+            raise ValueError(
+                f"{self.weights.name} is an ensemble: each member cuts its own crop of a face, "
+                "so it embeds face regions (embed, embed_regions), not ready crops"
+            )
         if len(crops) == 0:
             return np.zeros((0, self.embedding_size), dtype=np.float32)
         if not isinstance(crops, torch.Tensor):
@@ -433,9 +511,12 @@ class FaceRecognizer:
         with torch.inference_mode(), autocast:
             for start in range(0, len(crops), self.batch_size):
                 x = crops[start : start + self.batch_size].to(param.device, param.dtype)
-                out.append(
-                    self._embedder(standardize(x, self.weights.standardization)).float().cpu()
-                )
+                x = standardize(x, self.weights.standardization)
+                embeddings = self._embedder(x).float()
+                if self.weights.flip_average:
+                    mirrored = self._embedder(torch.flip(x, dims=[3])).float()
+                    embeddings = F.normalize(embeddings + mirrored, p=2, dim=1)
+                out.append(embeddings.cpu())
         return torch.cat(out).numpy()
 
     def identify(self, images: ImageInput | Sequence[ImageInput], gallery, k: int = 1):

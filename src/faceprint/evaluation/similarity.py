@@ -275,7 +275,7 @@ def similarity(
     ref: str | os.PathLike,
     gen: str | os.PathLike | Sequence[str | os.PathLike],
     model: str | os.PathLike = "ms-celeb-1m",
-    align: str = "box",
+    align: str | None = None,
     all_pairs: bool = False,
     recognizer=None,
     progress: bool = False,
@@ -288,7 +288,8 @@ def similarity(
         gen: a generated image file or folder, or several (one report each; the references
             are embedded once).
         model: registry name or faceprint model file.
-        align: ``"box"``, ``"similarity"`` or ``"none"`` (see :class:`faceprint.FaceRecognizer`).
+        align: ``"box"``, ``"similarity"``, ``"dlib"`` or ``"none"``; default the model's own
+            (see :class:`faceprint.FaceRecognizer`).
         all_pairs: score every generated face against every reference face.
         recognizer: a ready :class:`faceprint.FaceRecognizer` (then ``model``, ``align`` and
             ``recognizer_options`` are not used).

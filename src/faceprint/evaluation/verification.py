@@ -17,12 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from faceprint.detection.mtcnn import select_face
 from faceprint.evaluation.metrics import VerificationMetrics, roc, verification_metrics
 from faceprint.files import atomic_path
 from faceprint.images import IMAGE_SUFFIXES, load_image
+from faceprint.models.ensemble import fuse_embeddings
 from faceprint.pipeline import FaceRecognizer, Region
 
 logger = logging.getLogger(__name__)
@@ -240,15 +242,25 @@ def embed_primary_faces(
     Returns:
         ``(N, D)`` float32 unit embeddings.
     """
+    if recognizer.members:
+        # An ensemble's embedding fuses its members' (each cached on its own).
+        members = [
+            torch.from_numpy(
+                embed_primary_faces(member, paths, detections, cache, progress, batch_size)
+            )
+            for member in recognizer.members
+        ]
+        return fuse_embeddings(members, recognizer.weights.member_weights).numpy()
     align = recognizer.alignment
     key = _key(
         "embed",
         [str(p) for p in paths],
         recognizer.weights.name,
         recognizer.precision,
-        asdict(align),
-        asdict(recognizer.fallback),
+        _alignment_key(align),
+        _alignment_key(recognizer.fallback),
         None if detections is None else hashlib.sha256(detections["boxes"].tobytes()).hexdigest(),
+        *(["flip_average"] if recognizer.weights.flip_average else []),
     )
     cached = _load(key) if cache else None
     if cached is not None:
@@ -300,7 +312,7 @@ def evaluate(
     return VerificationReport(
         model=recognizer.weights.name
         + ("" if recognizer.precision == "fp32" else f" ({recognizer.precision})"),
-        alignment=recognizer.alignment.parameters(),
+        alignment=recognizer.alignment_parameters(),
         pairs=len(pairs),
         images=len(paths),
         missed_detections=missed,
@@ -408,7 +420,7 @@ def evaluate_all_pairs(
             impostor_hits[j] += (hits & cross).sum()
     return AllPairsReport(
         model=recognizer.name,
-        alignment=recognizer.alignment.parameters(),
+        alignment=recognizer.alignment_parameters(),
         calibration_images=len(calibration_paths),
         calibration_impostor_pairs=len(impostors),
         images=len(paths),
@@ -419,6 +431,15 @@ def evaluate_all_pairs(
             for far, t, g, i in zip(fars, thresholds, genuine_hits, impostor_hits, strict=True)
         ],
     )
+
+
+def _alignment_key(alignment) -> dict:
+    """An alignment's fields for a cache key; the ``dlib`` method's own fields join only for
+    it, so the keys (and caches) of the other methods are those from before it existed."""
+    fields = asdict(alignment)
+    if alignment.method != "dlib":
+        fields.pop("padding")
+    return fields
 
 
 def _key(*parts: object) -> str:

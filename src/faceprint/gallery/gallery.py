@@ -73,7 +73,8 @@ class Gallery:
             gallery (even an empty one) is refused, never overwritten.
         model: registry name of the embedding model (``"ms-celeb-1m"``); a new gallery records
             it together with ``align``, and an existing one refuses any other.
-        align: alignment method (``"box"``, ``"similarity"``, ``"none"``).
+        align: alignment method (``"box"``, ``"similarity"``, ``"dlib"``, ``"none"``; default
+            the model's own).
         threshold: L2 distance beyond which a face is ``"unknown"``, fixed whatever the
             gallery's size. Given when the gallery is created, it is stored with it.
             Default: the stored one, else the open-set threshold for ``far``.
@@ -116,7 +117,7 @@ class Gallery:
         # A model file's record is stored by name, and its path kept so the gallery can
         # rebuild its recognizer when reopened.
         given = None if model is None else get_weights(model)
-        wanted = None if given is None else f"{given.name}/{align or 'box'}"
+        wanted = None if given is None else f"{given.name}/{align or given.default_align}"
         dim = None if given is None else given.embedding_size
         self.store = GalleryStore(self.path, model=wanted, dim=dim, create=create)
         if given is not None and given.path and not existing:

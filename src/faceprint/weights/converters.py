@@ -130,6 +130,68 @@ def _keras_conv_name(module_name: str, layer_names: list[str]) -> str:
     return convs[index]
 
 
+def dlib_resnet(dat_path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Convert dlib's ``dlib_face_recognition_resnet_model_v1.dat`` to a DlibResNet state dict.
+
+    The file is parsed in Python (:mod:`faceprint.weights.dlib_format` documents the format);
+    its 29 ``con`` layers, their ``affine`` layers and the final ``fc`` fill
+    :class:`faceprint.models.dlib_resnet.DlibResNet` in forward order. dlib's filters are
+    already ``(out, in, kh, kw)``; its fc weights ``(in, out)`` are transposed. Strides, paddings
+    and the input layer's mean are checked against what the PyTorch module assumes.
+
+    Returns:
+        A state dict for ``DlibResNet()``, every key filled.
+
+    Raises:
+        WeightsError: the file is truncated, not a dlib network, or a dlib network of another
+            shape (e.g. the shape predictor or the MMOD face detector of the same package).
+    """
+    from faceprint.alignment import DLIB_MEAN_RGB
+    from faceprint.models.dlib_resnet import DlibResNet
+    from faceprint.weights.dlib_format import read_dlib_network
+
+    network = read_dlib_network(dat_path)
+    target = DlibResNet()
+    expected = target.state_dict()
+    if network.input_size != (target.input_size, target.input_size):
+        raise WeightsError(f"{dat_path}: input {network.input_size}, expected 150x150")
+    if not np.allclose(network.input_mean, DLIB_MEAN_RGB, atol=1e-3):
+        raise WeightsError(
+            f"{dat_path}: input mean {network.input_mean}, the port assumes {DLIB_MEAN_RGB}"
+        )
+    convs = [(n, m) for n, m in target.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    affines = [n for n, m in target.named_modules() if type(m).__name__ == "Affine"]
+    dlib_convs = [layer for layer in network.layers if layer.kind == "con"]
+    dlib_affines = [layer for layer in network.layers if layer.kind == "affine"]
+    fc = [layer for layer in network.layers if layer.kind == "fc"]
+    out: dict[str, torch.Tensor] = {}
+
+    def put(key: str, value: np.ndarray) -> None:
+        tensor = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+        if tuple(expected[key].shape) != tuple(tensor.shape):
+            raise WeightsError(
+                f"{dat_path}: {key} would get shape {tuple(tensor.shape)}, "
+                f"expected {tuple(expected[key].shape)}"
+            )
+        out[key] = tensor
+
+    for (name, conv), layer in zip(convs, dlib_convs, strict=True):
+        got = (layer.ints["stride_y"], layer.ints["padding_y"])
+        if got != (conv.stride[0], conv.padding[0]):
+            raise WeightsError(
+                f"{dat_path}: {name} has stride, padding {got}, the port assumes "
+                f"{(conv.stride[0], conv.padding[0])}"
+            )
+        put(f"{name}.weight", layer.tensors["filters"])
+        put(f"{name}.bias", layer.tensors["biases"].reshape(-1))
+    for name, layer in zip(affines, dlib_affines, strict=True):
+        put(f"{name}.weight", layer.tensors["gamma"].reshape(-1))
+        put(f"{name}.bias", layer.tensors["beta"].reshape(-1))
+    put("fc.weight", fc[0].tensors["weights"].reshape(256, 128).T)
+    return out
+
+
 CONVERTERS: dict[str, Callable[[str | os.PathLike], dict[str, torch.Tensor]]] = {
     "keras_facenet": keras_facenet,
+    "dlib_resnet": dlib_resnet,
 }

@@ -24,13 +24,32 @@ from torch import nn
 from faceprint.errors import UnknownModelError, WeightsError
 from faceprint.files import atomic_path
 from faceprint.weights.fetch import MODEL_FILE_FORMAT, load_state_dict
-from faceprint.weights.registry import REGISTRY, PipMember, Weights, registered
+from faceprint.weights.registry import (
+    ENSEMBLE_SEPARATOR,
+    REGISTRY,
+    PipMember,
+    Weights,
+    registered,
+)
 
 
 def _inception_resnet_v1(record: Weights, **kwargs: Any) -> nn.Module:
     from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 
     return InceptionResnetV1(pretrained=record, **kwargs)
+
+
+def _dlib_resnet(record: Weights, **kwargs: Any) -> nn.Module:
+    from faceprint.models.dlib_resnet import DlibResNet
+
+    return DlibResNet(pretrained=record, **kwargs)
+
+
+def _ensemble(record: Weights, **kwargs: Any) -> nn.Module:
+    from faceprint.models.ensemble import EmbeddingEnsemble
+
+    members = [create_model(name, **kwargs) for name in record.members]
+    return EmbeddingEnsemble(members, record.member_weights).eval()
 
 
 def _mtcnn_stage(stage: str) -> Callable[..., nn.Module]:
@@ -46,6 +65,8 @@ def _mtcnn_stage(stage: str) -> Callable[..., nn.Module]:
 #: the record's weights loaded.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "inception_resnet_v1": _inception_resnet_v1,
+    "dlib_resnet": _dlib_resnet,
+    "ensemble": _ensemble,
     "pnet": _mtcnn_stage("PNet"),
     "rnet": _mtcnn_stage("RNet"),
     "onet": _mtcnn_stage("ONet"),
@@ -56,7 +77,8 @@ def get_weights(name_or_path: str | os.PathLike | Weights) -> Weights:
     """The record of a registry name, or of a faceprint model file.
 
     Args:
-        name_or_path: a registry name (``"ms-celeb-1m"``), the path of a file written by
+        name_or_path: a registry name (``"ms-celeb-1m"``), an ensemble of registered models
+            (``"ms-celeb-1m+dlib-resnet-v1"``), the path of a file written by
             :func:`save_model`, or a record (returned as it is).
 
     Raises:
@@ -68,6 +90,8 @@ def get_weights(name_or_path: str | os.PathLike | Weights) -> Weights:
     name = os.fspath(name_or_path)
     if name in REGISTRY:
         return REGISTRY[name]
+    if ENSEMBLE_SEPARATOR in name and not Path(name).expanduser().is_file():
+        return registered(name)
     path = Path(name).expanduser()
     if path.is_file():
         return _read_record(path)

