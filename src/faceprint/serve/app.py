@@ -31,7 +31,14 @@ from faceprint.gallery.enroll import choose_subject
 from faceprint.gallery.gallery import DEFAULT_FAR, Gallery
 from faceprint.gallery.store import check_identity_name
 from faceprint.images import check_min_side, image_from_bytes
-from faceprint.pipeline import DEFAULT_PRECISION, DEFAULT_VERIFY_FAR, Face, FaceRecognizer, Region
+from faceprint.pipeline import (
+    DEFAULT_MODEL,
+    DEFAULT_PRECISION,
+    DEFAULT_VERIFY_FAR,
+    Face,
+    FaceRecognizer,
+    Region,
+)
 from faceprint.serve.batching import FaceBatcher, FacesOf
 from faceprint.serve.http_errors import ApiError
 from faceprint.serve.keys import ApiKey, KeyFile, Scope
@@ -71,7 +78,8 @@ class ServeConfig:
         vectors: Milvus URI of the gallery's vectors (default: its FAISS index).
         keys: the keys file; None serves without keys (only sensible on 127.0.0.1).
         model: embedding model; None takes the gallery's, else the default.
-        align: alignment method of a new gallery and of the recognizer.
+        align: alignment method of a new gallery and of the recognizer; None: the gallery's,
+            else the model's own.
         device: torch device.
         precision: ``auto``, ``fp32``, ``bf16`` or ``int8``.
         backend: ``torch`` or ``onnxruntime``.
@@ -91,7 +99,7 @@ class ServeConfig:
     vectors: str | None = None
     keys: Path | None = None
     model: str | None = None
-    align: str = "box"
+    align: str | None = None
     device: str | None = None
     precision: str = DEFAULT_PRECISION
     backend: str = "torch"
@@ -126,7 +134,7 @@ class Service:
         else:
             align = config.align
         self.recognizer = FaceRecognizer(
-            model=model or "ms-celeb-1m",
+            model=model or DEFAULT_MODEL,
             align=align,
             device=config.device,
             precision=config.precision,
