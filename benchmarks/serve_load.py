@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--enrol", type=int, default=200)
+    parser.add_argument("--batch-size", default="32", help="the server's --batch-size")
     args = parser.parse_args()
     print(cpu_path())
     images = args.data / "images"
@@ -200,7 +201,7 @@ def main() -> None:
     key["revoked"] = keys.create("revoked", "admin")
     keys.revoke("revoked")
     gallery = tmp / "faces.gallery"
-    common = ["--gallery", str(gallery), "--keys", str(keys.path)]
+    common = ["--gallery", str(gallery), "--keys", str(keys.path), "--batch-size", args.batch_size]
 
     server = spawn_server(common, tmp / "on.log")
     probes = [photo(p, 2) for p in enrolled]
