@@ -261,3 +261,10 @@ def test_every_command_and_option_has_help():
 
     walk(main, "faceprint")
     assert missing == []
+
+
+@pytest.mark.parametrize("model", ["nope", "ms-celeb-1m+nope"])
+def test_unknown_model_is_a_usage_error(run, portraits, model):
+    result = run("verify", str(portraits[0]), str(portraits[1]), "--model", model, ok=False)
+    assert result.exit_code == 2
+    assert "known" in result.output and "ms-celeb-1m" in result.output

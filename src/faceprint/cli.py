@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from faceprint.alignment import ALIGN_METHODS
 from faceprint.detection.mtcnn import MTCNN_DEFAULTS
-from faceprint.errors import FaceprintError, listed
+from faceprint.errors import FaceprintError, UnknownModelError, listed
 from faceprint.gallery.gallery import DEFAULT_FAR
 from faceprint.pipeline import DEFAULT_MODEL, DEFAULT_PRECISION, DEFAULT_VERIFY_FAR
 
@@ -249,6 +249,8 @@ def _recognizer(
             backend=_from_context("--backend", "torch"),
             calibration=_from_context("--calibration"),
         )
+    except UnknownModelError as e:
+        raise click.UsageError(str(e)) from None  # a --model that names nothing
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
 
