@@ -185,6 +185,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--enrol", type=int, default=200)
     parser.add_argument("--batch-size", default="32", help="the server's --batch-size")
+    parser.add_argument(
+        "--batch-wait", default="5", help="the server's --batch-wait (ms), batching on"
+    )
     args = parser.parse_args()
     print(cpu_path())
     images = args.data / "images"
@@ -203,7 +206,7 @@ def main() -> None:
     gallery = tmp / "faces.gallery"
     common = ["--gallery", str(gallery), "--keys", str(keys.path), "--batch-size", args.batch_size]
 
-    server = spawn_server(common, tmp / "on.log")
+    server = spawn_server(common + ["--batch-wait", args.batch_wait], tmp / "on.log")
     probes = [photo(p, 2) for p in enrolled]
     rbw = asyncio.run(
         reads_beside_writes(
@@ -235,7 +238,8 @@ def main() -> None:
             requests.append(("POST", "/v1/identify", {"image": photo(who, 2)}))
 
     results = {}
-    for mode, options in (("batching on", []), ("batching off", ["--batch-wait", "0"])):
+    batching = ["--batch-wait", args.batch_wait]
+    for mode, options in (("batching on", batching), ("batching off", ["--batch-wait", "0"])):
         if mode != "batching on":
             server.stop()
             server = spawn_server(common + options, tmp / "off.log")
