@@ -157,13 +157,10 @@ class Gallery:
                 fallback,
             )
             self.fixed_threshold = float(fallback)
-        self._recognizer = recognizer
+        self._recognizer = None
         self._device = device
-        if recognizer is not None and recognizer.name != self.store.model:
-            raise ModelMismatchError(
-                f"{self.path} holds {self.store.model} embeddings, the recognizer makes "
-                f"{recognizer.name}"
-            )
+        if recognizer is not None:
+            self.recognizer = recognizer
         self.vectors_uri = vectors
         self.index: VectorIndex = self._open_index()
 
@@ -370,6 +367,20 @@ class Gallery:
                 model=self.model_source, align=self.align, device=self._device
             )
         return self._recognizer
+
+    @recognizer.setter
+    def recognizer(self, recognizer) -> None:
+        """Use a ready recognizer (built with other options: precision, backend, device).
+
+        Raises:
+            ModelMismatchError: it makes another model's or alignment's embeddings.
+        """
+        if recognizer.name != self.store.model:
+            raise ModelMismatchError(
+                f"{self.path} holds {self.store.model} embeddings, the recognizer makes "
+                f"{recognizer.name}"
+            )
+        self._recognizer = recognizer
 
     # -- exchange --------------------------------------------------------------------------
     def export(self, path: str | os.PathLike) -> Path:

@@ -120,32 +120,33 @@ class Service:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.gallery: Gallery | None = None
-        model = config.model
-        if config.gallery is not None:
-            probe = Gallery(
-                config.gallery,
-                model=model,
-                align=config.align,
-                vectors=config.vectors,
-                create=True,
-            )
-            model, align = probe.model_source, probe.align
-            probe.close()
-        else:
-            align = config.align
-        self.recognizer = FaceRecognizer(
-            model=model or DEFAULT_MODEL,
-            align=align,
-            device=config.device,
-            precision=config.precision,
-            backend=config.backend,
-            calibration=config.calibration,
-            far=config.verify_far,
-        )
+        model, align = config.model or DEFAULT_MODEL, config.align
         if config.gallery is not None:
             self.gallery = Gallery(
-                config.gallery, vectors=config.vectors, recognizer=self.recognizer, far=config.far
+                config.gallery,
+                model=config.model,
+                align=config.align,
+                vectors=config.vectors,
+                far=config.far,
+                create=True,
             )
+            model, align = self.gallery.model_source, self.gallery.align
+        try:
+            self.recognizer = FaceRecognizer(
+                model=model,
+                align=align,
+                device=config.device,
+                precision=config.precision,
+                backend=config.backend,
+                calibration=config.calibration,
+                far=config.verify_far,
+            )
+        except BaseException:
+            if self.gallery is not None:
+                self.gallery.close()
+            raise
+        if self.gallery is not None:
+            self.gallery.recognizer = self.recognizer
         # SQLite transactions and the vector index are used by one thread at a time.
         self.gallery_lock = threading.Lock()
         self.keys = KeyFile(config.keys) if config.keys is not None else None
