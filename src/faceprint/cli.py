@@ -16,7 +16,12 @@ from faceprint.alignment import ALIGN_METHODS
 from faceprint.detection.mtcnn import MTCNN_DEFAULTS
 from faceprint.errors import FaceprintError, UnknownModelError, listed
 from faceprint.gallery.gallery import DEFAULT_FAR
-from faceprint.pipeline import DEFAULT_MODEL, DEFAULT_PRECISION, DEFAULT_VERIFY_FAR
+from faceprint.pipeline import (
+    DEFAULT_MODEL,
+    DEFAULT_PRECISION,
+    DEFAULT_VERIFY_FAR,
+    detection_record,
+)
 
 
 def _error(message: object) -> None:
@@ -146,12 +151,7 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
             []
             if boxes is None
             else [
-                {
-                    "box": [round(float(v), 2) for v in b],
-                    "probability": round(float(p), 6),
-                    "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in pts],
-                }
-                for b, p, pts in zip(boxes, probs, points, strict=True)
+                detection_record(b, p, pts) for b, p, pts in zip(boxes, probs, points, strict=True)
             ]
         )
         report.append({"image": str(path), "faces": faces})

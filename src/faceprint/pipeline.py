@@ -132,6 +132,17 @@ def model_alignment(record: Weights, method: str | None = None) -> Alignment:
     return Alignment(method=method, **parameters)
 
 
+def detection_record(box, probability: float, landmarks) -> dict:
+    """One detection as JSON: ``box`` ``[x1, y1, x2, y2]`` and ``landmarks`` ``[[x, y]] * 5``
+    in pixels to 0.01 px, ``probability`` in [0, 1] to 1e-6 (what ``faceprint detect --json``
+    and the service's answers carry)."""
+    return {
+        "box": [round(float(v), 2) for v in box],
+        "probability": round(float(probability), 6),
+        "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in landmarks],
+    }
+
+
 def recognisable(region: Region, min_probability: float, min_face_size: float) -> bool:
     """Whether a detection is at least ``min_probability`` likely and its box's shorter side
     at least ``min_face_size`` pixels (a region without a box is the fallback crop: kept)."""

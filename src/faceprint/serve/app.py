@@ -38,6 +38,7 @@ from faceprint.pipeline import (
     Face,
     FaceRecognizer,
     Region,
+    detection_record,
 )
 from faceprint.serve.batching import FaceBatcher, FacesOf
 from faceprint.serve.http_errors import ApiError
@@ -297,11 +298,7 @@ def _presented_key(request: Request) -> str | None:
 
 
 def _face_json(region: Region | Face) -> dict:
-    return {
-        "box": [round(float(v), 2) for v in region.box],
-        "probability": round(float(region.probability), 6),
-        "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in region.landmarks],
-    }
+    return detection_record(region.box, region.probability, region.landmarks)
 
 
 def _largest(found: FacesOf, field: str) -> Face:
