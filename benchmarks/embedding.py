@@ -10,7 +10,9 @@
 Prints faces/s at batch 1 and 64, the ratio, the share of the fp32 compute ceiling reached
 (2.84 GFLOP per 160x160 face against a measured sgemm rate) and the largest embedding difference;
 with onnxruntime installed, also the same weights exported by ``faceprint export`` and run in
-ONNX Runtime (fp32, CPU provider, the same thread count).
+ONNX Runtime (fp32, CPU provider, the same thread count), and its int8 copy; and torch's own x86
+int8 quantization of the same network (FX graph mode, fbgemm/oneDNN kernels), the alternative
+the int8 path was chosen against.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def main() -> None:
             )
         )
     rows += onnx_rows(ours, theirs, args.repeat, ceiling)
+    rows += torch_int8_rows(ours, theirs, args.repeat, ceiling)
     report(rows, "f/s")
 
 
@@ -173,6 +176,55 @@ def onnx_rows(ours, theirs, repeat: int, ceiling: float) -> list:
                         f"max |diff| {diff:.1e}; {batch / t_onnx / ceiling:.0%} of ceiling",
                     )
                 )
+    return rows
+
+
+def torch_int8_rows(ours, theirs, repeat: int, ceiling: float) -> list:
+    """The same weights quantized by torch itself (x86 backend, FX graph mode, static)."""
+    import copy
+    import warnings
+
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    class Blocks(torch.nn.Module):
+        # FX cannot trace ``trunk``'s input checks; the same blocks without them.
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.model = model
+            self.blocks = torch.nn.Sequential(*(getattr(model, n) for n in model.BLOCKS))
+
+        def forward(self, x):
+            features = self.model.head_features(self.blocks(x))
+            return torch.nn.functional.normalize(features, p=2, dim=1)
+
+    torch.backends.quantized.engine = "x86"
+    calibration = torch.randn(64, 3, 160, 160)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FX quantization's deprecation notice
+        prepared = prepare_fx(
+            Blocks(copy.deepcopy(ours)).eval(),
+            get_default_qconfig_mapping("x86"),
+            example_inputs=(calibration[:2],),
+        )
+        with torch.inference_mode():
+            prepared(calibration)
+        quantized = convert_fx(prepared)
+    rows = []
+    for batch in (1, 64):
+        x = torch.randn(batch, 3, 160, 160)
+        with torch.inference_mode():
+            t_theirs, e_theirs = best_of(lambda x=x: theirs(x), repeat)
+            t_int8, e_int8 = best_of(lambda x=x: quantized(x), repeat)
+        diff = float((e_int8 - e_theirs).abs().max())
+        rows.append(
+            (
+                f"torch x86 int8, batch {batch}",
+                batch / t_int8,
+                batch / t_theirs,
+                f"max |diff| {diff:.1e}; {batch / t_int8 / ceiling:.0%} of ceiling",
+            )
+        )
     return rows
 
 
