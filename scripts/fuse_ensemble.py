@@ -18,8 +18,11 @@ It prints, per member and fusion, View 2 accuracy, AUC, EER and TAR@FAR=1e-3, an
 ensemble wins: how many View 2 pairs each member gets wrong, and how many both get wrong
 (each pair judged at its fold's threshold, chosen on the other nine folds).
 
+``--sweep`` also prints View 1 and View 2 accuracy and AUC of the embedding-level fusion for
+weights 1.0 to 4.0, to show how little View 1 can tell them apart.
+
     python scripts/fuse_ensemble.py --data ../shared/data/lfw \
-        --model ms-celeb-1m --model dlib-resnet-v1
+        --model ms-celeb-1m --model dlib-resnet-v1 [--sweep]
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from faceprint.evaluation.verification import primary_embeddings, read_lfw_pairs
 from faceprint.pipeline import FaceRecognizer
 
 SCORE_WEIGHTS = np.round(np.arange(0.0, 1.001, 0.05), 2)
+SWEEP_WEIGHTS = np.round(np.arange(1.0, 4.001, 0.1), 2)
 
 
 def member_distances(models: list[str], pairs) -> list[np.ndarray]:
@@ -93,6 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/lfw")
     parser.add_argument("--model", action="append", required=True, help="two members, in order")
+    parser.add_argument(
+        "--sweep", action="store_true", help="accuracy of the embedding fusion for weights 1-4"
+    )
     args = parser.parse_args()
     images = f"{args.data}/images"
     view1 = read_lfw_pairs(f"{args.data}/pairsDevTrain.txt", images)
@@ -147,6 +154,22 @@ def main() -> None:
             }
         )
     )
+
+    if args.sweep:
+        for w in SWEEP_WEIGHTS:
+            m1 = verification_metrics(embedding_fusion(d1, w), view1.same, view1.folds)
+            m2 = verification_metrics(embedding_fusion(d2, w), view2.same, view2.folds)
+            print(
+                json.dumps(
+                    {
+                        "weight": float(w),
+                        "view1_accuracy": round(m1.accuracy, 4),
+                        "view1_auc": round(m1.auc, 5),
+                        "view2_accuracy": round(m2.accuracy, 4),
+                        "view2_auc": round(m2.auc, 5),
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":
