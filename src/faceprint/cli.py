@@ -97,8 +97,8 @@ _CALIBRATION = _context_option(
     "--calibration",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="--precision int8: a folder of face photos that sets the quantization ranges the first "
-    "time the int8 model is built (eval lfw uses LFW's View 1).",
+    help="--precision int8: a folder of face photos that sets the quantization ranges; the int8 "
+    "model is built once per folder and cached (eval lfw uses LFW's View 1).",
 )
 
 

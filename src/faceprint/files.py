@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 _CHUNK = 1 << 20
@@ -18,6 +18,16 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def files_fingerprint(paths: Iterable[str | os.PathLike[str]]) -> str:
+    """A sha256 naming a set of files as they are now: each one's resolved path, size and
+    modification time (not its bytes, so a large photo folder costs one ``stat`` a file)."""
+    digest = hashlib.sha256()
+    for path in sorted(str(Path(p).resolve()) for p in paths):
+        stat = os.stat(path)
+        digest.update(f"{path}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 

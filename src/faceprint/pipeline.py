@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -185,7 +186,8 @@ class FaceRecognizer:
             ONNX exports in ONNX Runtime (exported once, cached); the cascade and the pipeline
             around them are the same code.
         calibration: ``precision="int8"``: face photos (a folder or a list) whose crops set the
-            quantization ranges the first time the int8 model is built (later uses load it).
+            quantization ranges. The int8 model is built once per set of photos (their paths,
+            sizes and times) and cached; None uses the cached one.
         min_probability: detections less likely than this are not faces to recognise
             (MTCNN's false positives on patterned cloth, for example); default: the model's
             record, tuned on LFW View 1.
@@ -294,7 +296,7 @@ class FaceRecognizer:
             if isinstance(self.model, (InceptionResnetV1, DlibResNet)):
                 return optimize_for_inference(self.model)
             return self.model
-        from faceprint.files import sha256_file
+        from faceprint.files import files_fingerprint, sha256_file
         from faceprint.models.onnx_runtime import OnnxNetwork, cached_onnx, quantized_onnx
 
         is_file = isinstance(model, (str, os.PathLike)) and os.path.isfile(model)
@@ -303,24 +305,37 @@ class FaceRecognizer:
         if self.precision != "int8":
             self.precision = "fp32"  # the exported graph is float32
             return OnnxNetwork(fp32)
-        try:
+        if calibration is None:
             return OnnxNetwork(quantized_onnx(fp32))
+        photos = self.calibration_photos(calibration)
+        calibration_id = files_fingerprint(photos)
+        try:
+            return OnnxNetwork(quantized_onnx(fp32, calibration_id=calibration_id))
         except FaceprintError:
-            if calibration is None:
-                raise
-        return OnnxNetwork(quantized_onnx(fp32, self.calibration_crops(calibration)))
+            crops = self.calibration_crops(photos)
+        return OnnxNetwork(quantized_onnx(fp32, crops, calibration_id=calibration_id))
+
+    @staticmethod
+    def calibration_photos(
+        images: str | os.PathLike | Sequence[str | os.PathLike],
+    ) -> list[Path]:
+        """The photo files of a calibration set: a folder's images (searched recursively), or
+        the given list."""
+        from faceprint.images import image_files
+
+        if isinstance(images, (str, os.PathLike)):
+            return list(image_files(images))
+        return [Path(p) for p in images]
 
     def calibration_crops(
         self, images: str | os.PathLike | Sequence[str | os.PathLike], limit: int = 256
     ) -> np.ndarray:
         """Standardized face crops of up to ``limit`` photos (a folder, searched recursively,
         or a list of files) for int8 calibration: ``(N, 3, S, S)`` float32."""
-        from faceprint.images import image_files, load_image
+        from faceprint.images import load_image
 
-        if isinstance(images, (str, os.PathLike)):
-            images = image_files(images)
         crops = []
-        for path in tqdm(list(images), desc="calibration crops", unit="img"):
+        for path in tqdm(self.calibration_photos(images), desc="calibration crops", unit="img"):
             if len(crops) == limit:
                 break
             image = load_image(path)

@@ -94,6 +94,7 @@ def test_int8_is_built_once_checked_and_close_to_fp32(
     import shutil
 
     from faceprint.errors import FaceprintError
+    from faceprint.files import files_fingerprint
     from faceprint.models.onnx_runtime import OnnxNetwork, quantized_onnx
 
     torch_path, onnx_path = recognizers
@@ -103,8 +104,14 @@ def test_int8_is_built_once_checked_and_close_to_fp32(
         quantized_onnx(fp32)
     crops = torch_path.calibration_crops(calibration_folder)
     assert crops.shape == (32, 3, 160, 160) and abs(float(crops.mean())) < 0.1
-    int8 = quantized_onnx(fp32, crops, progress=False)
+    photos = files_fingerprint(torch_path.calibration_photos(calibration_folder))
+    int8 = quantized_onnx(fp32, crops, progress=False, calibration_id=photos)
     assert quantized_onnx(fp32) == int8  # later uses load it
+    assert quantized_onnx(fp32, calibration_id=photos) == int8
+    # Other photos make another model: the cached one is not passed off as theirs.
+    other = files_fingerprint(sorted(calibration_folder.iterdir())[:31])
+    with pytest.raises(FaceprintError, match="was calibrated on other photos"):
+        quantized_onnx(fp32, calibration_id=other)
     others = sorted((lfw / "images").glob("Z*/*.jpg"))[:8]  # nobody of View 1's first 32
     held_out = torch.from_numpy(torch_path.calibration_crops(others))
     a = OnnxNetwork(fp32)(held_out).numpy()

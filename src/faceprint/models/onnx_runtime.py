@@ -128,22 +128,29 @@ CALIBRATION_CROPS = 256
 
 
 def quantized_onnx(
-    fp32: str | os.PathLike, calibration: np.ndarray | None = None, progress: bool = True
+    fp32: str | os.PathLike,
+    calibration: np.ndarray | None = None,
+    progress: bool = True,
+    calibration_id: str | None = None,
 ) -> Path:
     """The int8 version of an exported embedder, built once beside it and checked after.
 
     ONNX Runtime static quantization: QDQ format, weights int8 per channel, activations uint8
-    with min-max ranges from ``calibration``. Chosen over torch's x86 quantization because the
-    same file then runs on every ONNX Runtime provider, and because ONNX Runtime's fp32 was
-    already the faster CPU path here.
+    with min-max ranges from ``calibration``. Chosen over torch's x86 quantization because it
+    ran faster here (``benchmarks/embedding.py``) and the same file runs on every ONNX Runtime
+    provider.
 
     Args:
         fp32: the float32 export (from :func:`cached_onnx`).
         calibration: ``(N, 3, S, S)`` float32 standardized face crops; needed only to build.
         progress: show a progress bar while calibrating.
+        calibration_id: names the photos the crops came from
+            (:func:`~faceprint.files.files_fingerprint`); a cached model calibrated on other
+            photos is rebuilt. None takes the cached model, whatever it was calibrated on.
 
     Raises:
-        FaceprintError: no usable int8 file is cached and no calibration crops were given.
+        FaceprintError: no usable int8 file is cached (or it was calibrated on other photos)
+            and no calibration crops were given.
     """
     import json
 
@@ -152,15 +159,26 @@ def quantized_onnx(
     fp32 = Path(fp32)
     path = fp32.with_name(f"{fp32.stem}.int8.onnx")
     record = fp32.with_name(f"{fp32.stem}.int8.json")
+    other_photos = False
     if path.exists() and record.exists():
         try:
             recorded = json.loads(record.read_text())
-            if recorded == {"int8": sha256_file(path), "source": sha256_file(fp32)}:
-                return path
-            logger.warning("%s: stale or changed int8 model; rebuilding it", path)
-        except (OSError, ValueError) as e:
+            intact = recorded.get("int8") == sha256_file(path)
+            if intact and recorded.get("source") == sha256_file(fp32):
+                if calibration_id is None or recorded.get("calibration") == calibration_id:
+                    return path
+                other_photos = True
+                logger.info("%s was calibrated on other photos; rebuilding it", path)
+            else:
+                logger.warning("%s: stale or changed int8 model; rebuilding it", path)
+        except (OSError, ValueError, AttributeError) as e:
             logger.warning("%s: unreadable int8 record (%s); rebuilding it", record, e)
     if calibration is None or len(calibration) == 0:
+        if other_photos:
+            raise FaceprintError(
+                f"the cached int8 model {path} was calibrated on other photos; pass the crops "
+                "of these ones (calibration=) to rebuild it"
+            )
         raise FaceprintError(
             "precision='int8' builds its model once from face photos: pass calibration= (a "
             "folder of photos, e.g. LFW's View 1 people; CLI: --calibration DIR)"
@@ -172,7 +190,15 @@ def quantized_onnx(
         )
     _quantize(fp32, path, calibration[:CALIBRATION_CROPS], progress)
     with atomic_path(record) as tmp:
-        tmp.write_text(json.dumps({"int8": sha256_file(path), "source": sha256_file(fp32)}))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "int8": sha256_file(path),
+                    "source": sha256_file(fp32),
+                    "calibration": calibration_id,
+                }
+            )
+        )
     return path
 
 
