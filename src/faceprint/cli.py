@@ -22,6 +22,7 @@ from faceprint.pipeline import (
     DEFAULT_VERIFY_FAR,
     detection_record,
 )
+from faceprint.serve.config import ServeConfig
 
 
 def _error(message: object) -> None:
@@ -1626,14 +1627,14 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 )
 @click.option(
     "--max-bytes",
-    default="10MB",
+    default=str(ServeConfig.max_bytes),
     show_default=True,
     callback=_size,
     help="Largest request body (413 beyond), e.g. 10MB, 512KB.",
 )
 @click.option(
     "--max-pixels",
-    default=40_000_000,
+    default=ServeConfig.max_pixels,
     show_default=True,
     type=click.IntRange(1),
     help="Largest image in pixels, judged from its header before decoding (400 beyond).",
@@ -1643,14 +1644,14 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 )
 @click.option(
     "--batch-size",
-    default=32,
+    default=ServeConfig.batch_size,
     show_default=True,
     type=click.IntRange(1),
     help="Most images per detector/embedder batch.",
 )
 @click.option(
     "--batch-wait",
-    default=5.0,
+    default=ServeConfig.batch_wait * 1000.0,
     show_default=True,
     type=click.FloatRange(0),
     help="Milliseconds to wait for concurrent requests to batch with; 0 turns batching off.",
@@ -1658,7 +1659,7 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 @click.option(
     "--queue",
     "queue_size",
-    default=64,
+    default=ServeConfig.queue_size,
     show_default=True,
     type=click.IntRange(1),
     help="Most requests waiting for the networks (503 beyond): bounds memory.",
@@ -1695,7 +1696,7 @@ def serve(
     try:
         import uvicorn
 
-        from faceprint.serve import KeyFile, ServeConfig, create_app
+        from faceprint.serve import KeyFile, create_app
     except ImportError as e:
         raise click.UsageError(
             f"faceprint serve needs its extra ({e.name} is missing): pip install 'faceprint[serve]'"
@@ -1713,7 +1714,7 @@ def serve(
         align=align,
         device=device,
         precision=precision,
-        backend=_from_context("--backend", "torch"),
+        backend=_from_context("--backend", ServeConfig.backend),
         calibration=_from_context("--calibration"),
         max_bytes=max_bytes,
         max_pixels=max_pixels,

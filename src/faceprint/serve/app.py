@@ -11,9 +11,7 @@ import hashlib
 import json
 import threading
 import time
-from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -28,19 +26,12 @@ from starlette.formparsers import MultiPartException
 
 from faceprint.errors import GalleryError, ImageError
 from faceprint.gallery.enroll import choose_subject
-from faceprint.gallery.gallery import DEFAULT_FAR, Gallery
+from faceprint.gallery.gallery import Gallery
 from faceprint.gallery.store import check_identity_name
 from faceprint.images import check_min_side, image_from_bytes
-from faceprint.pipeline import (
-    DEFAULT_MODEL,
-    DEFAULT_PRECISION,
-    DEFAULT_VERIFY_FAR,
-    Face,
-    FaceRecognizer,
-    Region,
-    detection_record,
-)
+from faceprint.pipeline import DEFAULT_MODEL, Face, FaceRecognizer, Region, detection_record
 from faceprint.serve.batching import FaceBatcher, FacesOf
+from faceprint.serve.config import ServeConfig
 from faceprint.serve.http_errors import ApiError
 from faceprint.serve.keys import ApiKey, KeyFile, Scope
 from faceprint.serve.limits import BodyLimit, RateLimiter
@@ -67,52 +58,6 @@ class _IdentityConvertor(Convertor):
 
 
 register_url_convertor("identity", _IdentityConvertor())
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """How the service runs (``faceprint serve``'s options).
-
-    Attributes:
-        gallery: the gallery file for identify and enrolment; None serves detect, embed and
-            verify only.
-        vectors: Milvus URI of the gallery's vectors (default: its FAISS index).
-        keys: the keys file; None serves without keys (only sensible on 127.0.0.1).
-        model: embedding model; None takes the gallery's, else the default.
-        align: alignment method of a new gallery and of the recognizer; None: the gallery's,
-            else the model's own.
-        device: torch device.
-        precision: ``auto``, ``fp32``, ``bf16`` or ``int8``.
-        backend: ``torch`` or ``onnxruntime``.
-        calibration: ``precision="int8"``: face photos that set the quantization ranges the
-            first time the int8 model is built.
-        max_bytes: largest request body, in bytes.
-        max_pixels: largest image, in pixels (judged from its header, before decoding).
-        rate: requests a second per key (per client address without keys); None: no limit.
-        batch_size: most images per network batch.
-        batch_wait: seconds to wait for more requests to batch with; 0 turns batching off.
-        queue_size: most requests waiting for the networks; beyond it the answer is 503.
-        far: open-set false-alarm rate of identification.
-        verify_far: false-accept rate of the verification threshold.
-    """
-
-    gallery: Path | None = None
-    vectors: str | None = None
-    keys: Path | None = None
-    model: str | None = None
-    align: str | None = None
-    device: str | None = None
-    precision: str = DEFAULT_PRECISION
-    backend: str = "torch"
-    calibration: Path | None = None
-    max_bytes: int = 10_000_000
-    max_pixels: int = 40_000_000
-    rate: float | None = None
-    batch_size: int = 32
-    batch_wait: float = 0.005
-    queue_size: int = 64
-    far: float = DEFAULT_FAR
-    verify_far: float = DEFAULT_VERIFY_FAR
 
 
 class Service:

@@ -1,0 +1,56 @@
+"""How ``faceprint serve`` runs: its settings and their defaults, which the CLI's options
+share. No web framework is imported here, so the CLI can read them without the extra."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceprint.gallery.gallery import DEFAULT_FAR
+from faceprint.pipeline import DEFAULT_PRECISION, DEFAULT_VERIFY_FAR
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How the service runs (``faceprint serve``'s options).
+
+    Attributes:
+        gallery: the gallery file for identify and enrolment; None serves detect, embed and
+            verify only.
+        vectors: Milvus URI of the gallery's vectors (default: its FAISS index).
+        keys: the keys file; None serves without keys (only sensible on 127.0.0.1).
+        model: embedding model; None takes the gallery's, else the default.
+        align: alignment method of a new gallery and of the recognizer; None: the gallery's,
+            else the model's own.
+        device: torch device.
+        precision: ``auto``, ``fp32``, ``bf16`` or ``int8``.
+        backend: ``torch`` or ``onnxruntime``.
+        calibration: ``precision="int8"``: face photos that set the quantization ranges (the
+            int8 model is built once per set of photos).
+        max_bytes: largest request body, in bytes.
+        max_pixels: largest image, in pixels (judged from its header, before decoding).
+        rate: requests a second per key (per client address without keys); None: no limit.
+        batch_size: most images per network batch.
+        batch_wait: seconds to wait for more requests to batch with; 0 turns batching off.
+        queue_size: most requests waiting for the networks; beyond it the answer is 503.
+        far: open-set false-alarm rate of identification.
+        verify_far: false-accept rate of the verification threshold.
+    """
+
+    gallery: Path | None = None
+    vectors: str | None = None
+    keys: Path | None = None
+    model: str | None = None
+    align: str | None = None
+    device: str | None = None
+    precision: str = DEFAULT_PRECISION
+    backend: str = "torch"
+    calibration: Path | None = None
+    max_bytes: int = 10_000_000
+    max_pixels: int = 40_000_000
+    rate: float | None = None
+    batch_size: int = 32
+    batch_wait: float = 0.005
+    queue_size: int = 64
+    far: float = DEFAULT_FAR
+    verify_far: float = DEFAULT_VERIFY_FAR
