@@ -59,6 +59,24 @@ def mtcnn():
 
 
 @pytest.fixture
+def cli_without():
+    """``run(module, *args)``: ``faceprint ARGS`` in a fresh process in which ``module`` can't be
+    imported, as if its extra were not installed; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    def run(module: str, *args: str) -> subprocess.CompletedProcess:
+        code = (
+            f"import sys; sys.modules[{module!r}] = None\n"
+            "from faceprint.cli import main\n"
+            f"main({[str(a) for a in args]!r})"
+        )
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+    return run
+
+
+@pytest.fixture
 def kernels_off():
     """A context manager factory that runs its block with the CPU kernels switched off."""
     import contextlib

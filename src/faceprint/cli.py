@@ -14,7 +14,8 @@ from tqdm import tqdm
 
 from faceprint.alignment import ALIGN_METHODS
 from faceprint.detection.mtcnn import MTCNN_DEFAULTS
-from faceprint.errors import FaceprintError, UnknownModelError, listed
+from faceprint.errors import FaceprintError, MissingExtraError, UnknownModelError, listed
+from faceprint.extras import require
 from faceprint.gallery.gallery import DEFAULT_FAR
 from faceprint.pipeline import (
     DEFAULT_MODEL,
@@ -47,7 +48,18 @@ def _finish(failed: int, total: int, noun: str = "inputs") -> None:
         sys.exit(1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """faceprint's commands: an optional dependency that is not installed is a usage error
+    (exit 2) that names the extra to install, wherever a command meets it."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MissingExtraError as e:
+            raise click.UsageError(str(e)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="faceprint")
 def main() -> None:
     """faceprint: face detection, alignment and recognition for PyTorch."""
@@ -387,6 +399,9 @@ def embed(
             raise click.UsageError("--engine ray writes a folder: give --out a folder name")
         _embed_file(inputs, out, model, align, device, precision)
         return
+    require("pyarrow.dataset", "parquet", "a dataset folder as --out", otherwise="or write .npz")
+    if engine == "ray":
+        require("ray.data", "ray", "--engine ray")
     from faceprint.batch import dataset_summary, list_inputs, run_local, run_ray
 
     try:
@@ -756,6 +771,7 @@ def video(
 
     from faceprint.video import FaceTracker, save_best_faces, track_video, write_annotated
 
+    require("av", "video", "faceprint video")
     if out is not None:
         if out.suffix.lower() not in _VIDEO_SUFFIXES:
             raise click.BadParameter(
@@ -1693,14 +1709,12 @@ def serve(
 ) -> None:
     """Serve detection, verification and identification over HTTP (pip install
     'faceprint[serve]'). API docs at /docs, a page to try it at /."""
-    try:
-        import uvicorn
+    for module in ("fastapi", "python_multipart", "prometheus_client", "uvicorn"):
+        require(module, "serve", "faceprint serve")
+    import uvicorn
 
-        from faceprint.serve import KeyFile, create_app
-    except ImportError as e:
-        raise click.UsageError(
-            f"faceprint serve needs its extra ({e.name} is missing): pip install 'faceprint[serve]'"
-        ) from None
+    from faceprint.serve import KeyFile, create_app
+
     if keys_path is None and host not in _LOOPBACK:
         raise click.UsageError(
             f"refusing to serve on {host} without --keys: anyone could enrol and delete faces. "

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.errors import FaceprintError
+from faceprint.extras import require
 from faceprint.pipeline import Face
 
 
@@ -25,12 +26,7 @@ def check_writable(path: str | os.PathLike) -> None:
             f"{path}: the output must end in .npz or .parquet, or be a folder (no suffix)"
         )
     if suffix == ".parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise FaceprintError(
-                "writing .parquet needs pyarrow (pip install 'faceprint[parquet]'), or use .npz"
-            ) from None
+        require("pyarrow.parquet", "parquet", "writing .parquet", otherwise="or write .npz")
 
 
 def write_embeddings(

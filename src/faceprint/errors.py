@@ -10,7 +10,8 @@ def listed(items, limit: int = 5) -> str:
 
 
 class FaceprintError(Exception):
-    """Base class of every error faceprint raises on purpose."""
+    """Base class of every error faceprint raises on purpose, but for a missing optional
+    dependency (:class:`MissingExtraError`, an ``ImportError``)."""
 
 
 class ImageError(FaceprintError, ValueError):
@@ -58,6 +59,11 @@ class TrainingError(FaceprintError):
 
 class VideoError(FaceprintError, ValueError):
     """A video file cannot be read (not a video, no video stream, no frames) or written."""
+
+
+class MissingExtraError(ImportError):
+    """An optional dependency is not installed; the message names the extra that installs it
+    (``pip install 'faceprint[onnx]'``). The CLI treats it as a usage error (exit 2)."""
 
 
 class ApiKeyError(FaceprintError, ValueError):

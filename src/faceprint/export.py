@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from faceprint.errors import FaceprintError
+from faceprint.extras import require
 
 FORMATS = ("onnx", "torchscript")
 DEFAULT_OPSET = 17
@@ -127,6 +128,8 @@ def export(
 
     if fmt not in FORMATS:
         raise FaceprintError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "onnx":
+        require("onnx", "onnx", "exporting to ONNX")
     if fmt == "onnx" and opset not in OPSETS:
         raise FaceprintError(
             f"opset {opset} is not one ONNX Runtime runs from this exporter; use "

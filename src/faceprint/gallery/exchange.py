@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from faceprint.errors import GalleryError, ModelMismatchError
+from faceprint.extras import require
 
 if TYPE_CHECKING:
     from faceprint.gallery.gallery import Gallery
@@ -87,9 +88,13 @@ def import_gallery(gallery: Gallery, path: str | os.PathLike) -> int:
     return added
 
 
+def _pyarrow_dataset():
+    return require("pyarrow.dataset", "parquet", "reading an embed job's dataset")
+
+
 def dataset_model(path: str | os.PathLike) -> str:
     """The ``model/alignment`` of an embed job's Parquet dataset (from its first face row)."""
-    import pyarrow.dataset as ds
+    ds = _pyarrow_dataset()
 
     for batch in ds.dataset(str(path), format="parquet").to_batches(
         columns=["model", "alignment", "embedding"]
@@ -107,7 +112,7 @@ def import_face_rows(
     whole dataset in memory); each face is named by its image's folder. Returns faces added;
     a face already imported (same path and face index) is skipped.
     """
-    import pyarrow.dataset as ds
+    ds = _pyarrow_dataset()
 
     if name_from != "parent-dir":
         raise ValueError(f"name_from must be 'parent-dir', got {name_from!r}")

@@ -19,7 +19,7 @@ import numpy as np
 from faceprint.errors import GalleryError, ModelMismatchError
 from faceprint.gallery.enroll import EnrollReport, enroll
 from faceprint.gallery.exchange import export_gallery, import_gallery
-from faceprint.gallery.index import FaissIndex, MilvusIndex, VectorIndex
+from faceprint.gallery.index import FaissIndex, MilvusIndex, VectorIndex, require_milvus
 from faceprint.gallery.store import FaceRecord, GalleryStore, IdentityInfo
 from faceprint.images import ImageInput
 from faceprint.weights.calibration import open_set_threshold
@@ -106,6 +106,8 @@ class Gallery:
         device: str | None = None,
     ) -> None:
         self.path = Path(path)
+        if vectors is not None:
+            require_milvus()  # before the gallery file is made
         if recognizer is not None:
             model = model or recognizer.weights.name
             align = align or recognizer.alignment.method

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from faceprint.extras import require
 from faceprint.files import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,11 @@ class FaissIndex:
         return out
 
 
+def require_milvus():
+    """The pymilvus module, or MissingExtraError naming the ``milvus`` extra."""
+    return require("pymilvus", "milvus", "a Milvus vector store (vectors=, --vectors)")
+
+
 class MilvusIndex:
     """Vectors in Milvus: a Milvus Lite file (``path.db``) or a server/cluster URI.
 
@@ -112,9 +118,7 @@ class MilvusIndex:
     def __init__(
         self, uri: str, dim: int, collection: str = "faceprint_faces", token: str | None = None
     ) -> None:
-        from pymilvus import MilvusClient
-
-        self.client = MilvusClient(uri=uri, token=token or "")
+        self.client = require_milvus().MilvusClient(uri=uri, token=token or "")
         self.collection = collection
         self.dim = dim
         if self.client.has_collection(collection):

@@ -17,23 +17,24 @@ import torch
 from torch import nn
 
 from faceprint.errors import FaceprintError
+from faceprint.extras import require
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnxruntime")
 
 
-def check_backend(backend: str) -> None:
-    """Refuse an unknown backend, or onnxruntime where it is not installed."""
+def check_backend(backend: str, purpose: str | None = None) -> None:
+    """Refuse an unknown backend, or onnxruntime where it is not installed.
+
+    Raises:
+        ValueError: an unknown backend.
+        MissingExtraError: onnxruntime is asked for (for ``purpose``) but not installed.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "onnxruntime":
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            raise FaceprintError(
-                "backend='onnxruntime' needs ONNX Runtime: pip install 'faceprint[onnx]'"
-            ) from None
+        require("onnxruntime", "onnx", purpose or "backend='onnxruntime'")
 
 
 def providers() -> list[str]:

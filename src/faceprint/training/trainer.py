@@ -31,6 +31,7 @@ from tqdm import tqdm
 from faceprint.alignment import Alignment
 from faceprint.errors import DatasetError, TrainingError, listed
 from faceprint.evaluation.verification import impostor_quantiles
+from faceprint.extras import require
 from faceprint.files import atomic_path
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 from faceprint.training.data import (
@@ -133,13 +134,7 @@ class _Run:
                 f"--freeze must be one of {', '.join(FREEZE_CHOICES)}, got {config.freeze!r}"
             )
         if config.loss != "softmax":
-            try:
-                import pytorch_metric_learning  # noqa: F401
-            except ImportError:
-                raise DatasetError(
-                    f"--loss {config.loss} needs pytorch-metric-learning: "
-                    "pip install 'faceprint[train]'"
-                ) from None
+            require("pytorch_metric_learning", "train", f"--loss {config.loss}")
         if config.loss == "triplet" and config.batch_size % _PHOTOS_PER_PERSON:
             raise DatasetError(
                 f"--loss triplet takes {_PHOTOS_PER_PERSON} photos per person into each batch: "

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.errors import VideoError
+from faceprint.extras import require
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +60,7 @@ class VideoFrame:
 
 
 def _av():
-    try:
-        import av
-    except ImportError:
-        raise VideoError("video needs PyAV: pip install 'faceprint[video]'") from None
-    return av
+    return require("av", "video", "reading and writing video")
 
 
 def _open(path: Path):
