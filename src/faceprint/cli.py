@@ -399,9 +399,9 @@ def embed(
             raise click.UsageError("--engine ray writes a folder: give --out a folder name")
         _embed_file(inputs, out, model, align, device, precision)
         return
-    require("pyarrow.dataset", "parquet", "a dataset folder as --out", otherwise="or write .npz")
     if engine == "ray":
         require("ray.data", "ray", "--engine ray")
+    require("pyarrow.dataset", "parquet", "a dataset folder as --out", otherwise="or write .npz")
     from faceprint.batch import dataset_summary, list_inputs, run_local, run_ray
 
     try:

@@ -221,7 +221,7 @@ class FaceRecognizer:
                 f"precision must be 'auto', 'fp32', 'bf16' or 'int8', got {precision!r}"
             )
         if precision == "int8":
-            check_backend("onnxruntime", "precision='int8'")
+            check_backend("onnxruntime", "precision='int8' (--precision int8)")
         self.precision = native_precision(device) if precision == "auto" else precision
         self.weights = get_weights(model)
         self.backend = backend

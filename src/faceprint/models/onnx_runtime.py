@@ -34,7 +34,7 @@ def check_backend(backend: str, purpose: str | None = None) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "onnxruntime":
-        require("onnxruntime", "onnx", purpose or "backend='onnxruntime'")
+        require("onnxruntime", "onnx", purpose or "backend='onnxruntime' (--backend onnxruntime)")
 
 
 def providers() -> list[str]:
