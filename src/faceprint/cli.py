@@ -24,6 +24,7 @@ from faceprint.pipeline import (
     detection_record,
 )
 from faceprint.serve.config import ServeConfig
+from faceprint.serve.keys import SCOPES
 
 
 def _error(message: object) -> None:
@@ -1797,7 +1798,7 @@ def _key_file(path: Path):
 @click.argument("name")
 @click.option(
     "--scope",
-    type=click.Choice(["read", "write", "admin"]),
+    type=click.Choice(SCOPES),
     default="read",
     show_default=True,
     help="read: detect, embed, verify, identify; write: also enrol and delete; admin: also "

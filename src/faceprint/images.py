@@ -88,22 +88,23 @@ def image_from_bytes(
     """
     if not data:
         raise ImageError(f"{name}: an empty (zero-byte) file")
-    return _decode(io.BytesIO(data), name, max_pixels or MAX_PIXELS)
+    return _decode(io.BytesIO(data), name, max_pixels)
 
 
 def _decode(source, name: str, max_pixels: int | None = None) -> Image.Image:
+    limit = max_pixels or MAX_PIXELS  # read now: callers may raise MAX_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(source) as img:
-                _check_pixels(img.size, name, max_pixels or MAX_PIXELS)
+                _check_pixels(img.size, name, limit)
                 img.load()
                 return to_rgb_pil(img)
     except Image.DecompressionBombError as e:
         declared = re.search(r"\((\d+) pixels\)", str(e))
         size = f"{declared.group(1)} pixels" if declared else "too many pixels"
         raise ImageError(
-            f"{name}: declares {size}, more than the {max_pixels or MAX_PIXELS} faceprint decodes "
+            f"{name}: declares {size}, more than the {limit} faceprint decodes "
             "(a decompression bomb?); downscale it first"
         ) from None
     except UnidentifiedImageError:

@@ -6,7 +6,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 from tqdm import tqdm
@@ -28,6 +28,7 @@ DOMINANT_AREA_RATIO = 2.0
 _MAX_SIMILAR_FACES = 3
 
 FaceChoice = Literal["dominant", "largest", "strict"]
+FACE_CHOICES: tuple[FaceChoice, ...] = get_args(FaceChoice)
 
 
 @dataclass
@@ -83,7 +84,7 @@ def enroll(
         largest: the same as ``faces="largest"`` (kept from earlier releases).
     """
     choice = "largest" if largest else faces
-    if choice not in ("dominant", "largest", "strict"):
+    if choice not in FACE_CHOICES:
         raise ValueError(f"faces must be 'dominant', 'largest' or 'strict', got {faces!r}")
     report = EnrollReport()
     recognizer = gallery.recognizer

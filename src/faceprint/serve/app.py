@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from faceprint.errors import GalleryError, ImageError
-from faceprint.gallery.enroll import choose_subject
+from faceprint.gallery.enroll import FACE_CHOICES, choose_subject
 from faceprint.gallery.gallery import Gallery
 from faceprint.gallery.store import check_identity_name
 from faceprint.images import check_min_side, image_from_bytes
@@ -454,7 +454,7 @@ def create_app(config: ServeConfig) -> FastAPI:
             check_identity_name(name)
         except GalleryError as e:
             raise ApiError(400, "bad_name", str(e)) from None
-        if faces not in ("dominant", "largest", "strict"):
+        if faces not in FACE_CHOICES:
             raise ApiError(400, "bad_request", "faces must be dominant, largest or strict")
         [(image, data)] = await service.images(request, ("image",))
         [found] = await service.faces([image])
@@ -472,7 +472,7 @@ def create_app(config: ServeConfig) -> FastAPI:
             [chosen.face.box.tolist()],
             [metadata],
         )
-        box = [round(float(v), 2) for v in chosen.face.box]
+        box = _face_json(chosen.face)["box"]
         body = {"name": name, "face_id": ids[0] if ids else None, "box": box}
         body |= {"created": bool(ids), "others_ignored": chosen.others}
         return JSONResponse(body, status_code=201 if ids else 200)
