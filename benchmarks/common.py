@@ -20,9 +20,10 @@ DATA = Path(
 
 def cpu_path() -> str:
     """Which matrix path this CPU offers (the lscpu flags that decide it), for the printout."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
+    from faceprint.precision import cpu_flags
+
+    flags = cpu_flags()
+    if not flags:
         return "CPU flags unknown"
     wanted = ["amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx_vnni", "avx2"]
     found = [f for f in wanted if f in flags]

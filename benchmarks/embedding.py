@@ -9,8 +9,9 @@
 
 Prints faces/s at batch 1 and 64, the ratio, the share of the fp32 compute ceiling reached
 (2.84 GFLOP per 160x160 face against a measured sgemm rate) and the largest embedding difference;
-with onnxruntime installed, also the same weights exported by ``faceprint export`` and run in
-ONNX Runtime (fp32, CPU provider, the same thread count), and its int8 copy; and torch's own x86
+the same network in bf16 autocast; with onnxruntime installed, also the same weights exported by
+``faceprint export`` and run in ONNX Runtime (fp32, CPU provider, the same thread count), and its
+int8 copy; and torch's own x86
 int8 quantization of the same network (FX graph mode, fbgemm/oneDNN kernels), the alternative
 the int8 path was chosen against.
 """
@@ -69,6 +70,7 @@ def main() -> None:
         f"ceiling taken as {max(measured, args.gflops):.0f} GFLOP/s = {ceiling:.0f} faces/s"
     )
     rows = against_peer("InceptionResnetV1", fast, theirs, args.repeat, ceiling)
+    rows += against_peer("InceptionResnetV1 bf16", in_bf16(fast), theirs, args.repeat, ceiling)
     rows += onnx_rows(ours, theirs, args.repeat, ceiling)
     rows += torch_int8_rows(ours, theirs, args.repeat, ceiling)
     report(rows, "f/s")
@@ -121,6 +123,18 @@ def dlib_rows(repeat: int) -> list:
             )
         )
     return rows
+
+
+def in_bf16(network):
+    """``network`` under bfloat16 autocast, its unit embeddings normalised again in float32, as
+    ``FaceRecognizer(precision="bf16")`` runs it."""
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            features = network(x).float()
+        return torch.nn.functional.normalize(features, p=2, dim=1)
+
+    return run
 
 
 def onnx_rows(ours, theirs, repeat: int, ceiling: float) -> list:

@@ -24,7 +24,7 @@ import numpy as np
 
 from faceprint.evaluation.verification import people_images, primary_embeddings
 from faceprint.gallery import Gallery
-from faceprint.gallery.gallery import DEFAULT_FAR
+from faceprint.gallery.core import DEFAULT_FAR
 from faceprint.pipeline import FaceRecognizer
 
 

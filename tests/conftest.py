@@ -18,6 +18,10 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def pytest_configure(config: pytest.Config) -> None:
     # The MTCNN weights beside the repo are byte-identical to the registry's (sha256 checked);
     # using them spares every test run a fetch. Without them the registry fetches as usual.
+    # The suite runs the fp32 branch of precision="auto" on every machine, whatever its CPU;
+    # .ci/run repeats the `default_path` tests with FACEPRINT_PRECISION=bf16, the branch that
+    # AVX-512 BF16 and AMX machines take (emulated, and slower, elsewhere).
+    os.environ.setdefault("FACEPRINT_PRECISION", "fp32")
     weights = DATA / "weights"
     if weights.is_dir() and "FACEPRINT_WEIGHTS_DIR" not in os.environ:
         os.environ["FACEPRINT_WEIGHTS_DIR"] = str(weights)

@@ -67,6 +67,7 @@ def test_models_fetch_unknown(run):
     assert result.exit_code != 0 and "unknown pretrained weights 'nope'" in result.output
 
 
+@pytest.mark.default_path
 def test_verify(run, lfw, tmp_path):
     a = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
     b = lfw / "images" / "Colin_Powell" / "Colin_Powell_0002.jpg"
@@ -168,6 +169,7 @@ def test_eval_lfw_fixed_crop_of_chosen_size(run, lfw, tmp_path):
     assert result.exit_code != 0 and "--crop-size goes with --align none" in result.output
 
 
+@pytest.mark.default_path
 def test_verify_prints_how_often_strangers_come_this_close(run, lfw):
     a = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
     c = lfw / "images" / "Abdullah_Gul" / "Abdullah_Gul_0001.jpg"

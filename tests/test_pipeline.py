@@ -53,6 +53,7 @@ def test_standardization_follows_the_record(recognizer, multiface):
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.default_path
 def test_verify_same_and_different(recognizer, lfw):
     same = recognizer.verify(_lfw(lfw, "Colin_Powell", 1), _lfw(lfw, "Colin_Powell", 2))
     diff = recognizer.verify(_lfw(lfw, "Colin_Powell", 1), _lfw(lfw, "Abdullah_Gul", 1))

@@ -49,6 +49,11 @@ class ModelMismatchError(GalleryError):
     """Embeddings from another model or alignment than the gallery's."""
 
 
+class EmbeddingError(GalleryError, ValueError):
+    """Vectors that are not unit embeddings: off unit length by more than rounding, or not
+    finite."""
+
+
 class DatasetError(FaceprintError, ValueError):
     """A training or validation folder that cannot be used as it is."""
 

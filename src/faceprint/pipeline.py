@@ -4,7 +4,6 @@ names."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from faceprint.models.ensemble import EmbeddingEnsemble, fuse_embeddings
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 from faceprint.models.inference import optimize_for_inference
 from faceprint.models.onnx_runtime import check_backend
+from faceprint.precision import resolve_precision
 from faceprint.weights.calibration import distance_at_far, far_at_distance
 from faceprint.weights.factory import create_model, get_weights
 from faceprint.weights.registry import Weights
@@ -37,30 +37,6 @@ DEFAULT_MODEL = "ms-celeb-1m"
 DEFAULT_PRECISION = "auto"
 #: Default verification false-accept rate: about 1 in 1000 pairs of strangers called the same.
 DEFAULT_VERIFY_FAR = 1e-3
-
-
-def native_precision(device: str | torch.device | None = None) -> str:
-    """``"bf16"`` where the device computes bfloat16 natively, else ``"fp32"``.
-
-    Native: a CUDA GPU that supports bf16, or a CPU with AMX or AVX-512 BF16 (read from
-    ``/proc/cpuinfo``). Elsewhere bf16 is emulated and slower than fp32. ms-celeb-1m's LFW
-    accuracy is 0.9922 in bf16 against 0.9923 in fp32.
-    """
-    device = torch.device(device or "cpu")
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type != "cpu":
-        return "fp32"
-    return "bf16" if _cpu_flags() & {"amx_bf16", "avx512_bf16"} else "fp32"
-
-
-@functools.cache
-def _cpu_flags() -> frozenset[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return frozenset(f.read().split())
-    except OSError:
-        return frozenset()
 
 
 @dataclass
@@ -178,8 +154,10 @@ class FaceRecognizer:
         precision: ``"auto"`` (default), ``"fp32"`` or ``"bf16"``. ``"bf16"`` runs the
             embedding network under bfloat16 autocast, faster on CPUs with AVX-512 BF16/AMX and
             on recent GPUs; its LFW accuracy is within 0.1 pp of fp32 (see the README).
-            ``"auto"`` picks bf16 where the device computes it natively
-            (:func:`native_precision`), else fp32.
+            ``"auto"`` takes ``$FACEPRINT_PRECISION`` where set (``bf16`` or ``fp32``), else
+            bf16 where the device computes it natively
+            (:func:`faceprint.precision.native_precision`), else fp32.
+            Every precision returns float32 unit embeddings.
             ``"int8"`` runs the embedder quantized in ONNX Runtime (built once, see
             ``calibration``).
         backend: ``"torch"`` or ``"onnxruntime"``: the embedder and MTCNN's networks run as
@@ -216,13 +194,9 @@ class FaceRecognizer:
         calibration: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     ) -> None:
         check_backend(backend)
-        if precision not in ("auto", "fp32", "bf16", "int8"):
-            raise ValueError(
-                f"precision must be 'auto', 'fp32', 'bf16' or 'int8', got {precision!r}"
-            )
-        if precision == "int8":
+        self.precision = resolve_precision(precision, device)
+        if self.precision == "int8":
             check_backend("onnxruntime", "precision='int8' (--precision int8)")
-        self.precision = native_precision(device) if precision == "auto" else precision
         self.weights = get_weights(model)
         self.backend = backend
         self.detector = detector or MTCNN(keep_all=True, device=device, backend=backend)
@@ -534,15 +508,17 @@ class FaceRecognizer:
         autocast = torch.autocast(
             param.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
         )
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode():
             for start in range(0, len(crops), self.batch_size):
                 x = crops[start : start + self.batch_size].to(param.device, param.dtype)
                 x = standardize(x, self.weights.standardization)
-                embeddings = self._embedder(x).float()
-                if self.weights.flip_average:
-                    mirrored = self._embedder(torch.flip(x, dims=[3])).float()
-                    embeddings = F.normalize(embeddings + mirrored, p=2, dim=1)
-                out.append(embeddings.cpu())
+                with autocast:
+                    embeddings = self._embedder(x).float()
+                    if self.weights.flip_average:
+                        embeddings += self._embedder(torch.flip(x, dims=[3])).float()
+                # Where embeddings leave the network: a bf16 or int8 network's unit vectors
+                # are off unit length by up to 3e-3, so every path normalises again in float32.
+                out.append(F.normalize(embeddings, p=2, dim=1).cpu())
         return torch.cat(out).numpy()
 
     def identify(self, images: ImageInput | Sequence[ImageInput], gallery, k: int = 1):

@@ -43,6 +43,7 @@ def _exactly_once(out, inputs):
     assert {path for path, _ in keys} == set(inputs), "missing inputs"
 
 
+@pytest.mark.default_path
 def test_ray_gives_the_local_engines_rows(local_ray, tmp_path, job_inputs):
     photos, bad = job_inputs
     inputs = photos + bad

@@ -43,6 +43,7 @@ def sets(lfw, tmp_path_factory):
     return root
 
 
+@pytest.mark.default_path
 def test_pairs_by_relative_name_and_reports_every_miss(sets, recognizer):
     report = similarity(sets / "ref", sets / "other", recognizer=recognizer)
     assert report.paired and report.pairs == 5
@@ -146,6 +147,7 @@ def test_command_table_files_and_exit_1_for_an_unreadable_image(sets, tmp_path):
         assert histogram.size[0] > 500
 
 
+@pytest.mark.default_path
 def test_command_json_is_one_object_per_gen(sets, lfw):
     result = _run(sets / "ref", sets / "ref", "--json")
     (line,) = result.stdout.splitlines()

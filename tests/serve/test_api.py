@@ -22,6 +22,7 @@ def test_healthz_needs_no_key(server):
     assert answer.json() == {"status": "ok", "model": "ms-celeb-1m/box"}
 
 
+@pytest.mark.default_path
 @pytest.mark.parametrize(
     ("a", "b", "same"),
     [
@@ -64,6 +65,7 @@ def test_detect_and_embed(server, lfw, lfw_image, recognizer):
     np.testing.assert_allclose(vector, local.embedding, atol=1e-5)
 
 
+@pytest.mark.default_path
 def test_enrol_identify_and_delete(server, lfw_image, tmp_path):
     from PIL import Image
 

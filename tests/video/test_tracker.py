@@ -17,6 +17,7 @@ def recognizer():
     return FaceRecognizer()
 
 
+@pytest.mark.default_path
 @pytest.mark.parametrize("every", [1, 2])
 def test_tracks_and_names_meet_the_targets(synthetic, recognizer, every):
     with Gallery(synthetic.gallery, recognizer=recognizer) as gallery:

@@ -68,4 +68,4 @@ def test_converter_rejects_a_foreign_h5(tmp_path):
     with h5py.File(path, "w") as f:
         f.create_dataset("x", data=np.zeros(3))
     with pytest.raises(WeightsError, match="other.h5: not a Keras model file"):
-        keras_facenet(path)
+        keras_facenet(path, InceptionResnetV1(embedding_size=128))

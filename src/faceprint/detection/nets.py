@@ -23,10 +23,9 @@ class _Stage(nn.Module):
         """``True``: the registry record; a path: that file; a record: it; else nothing."""
         if pretrained is False or pretrained is None:
             return
-        # Loading is the factory's; imported here so that models never import weights/.
         import dataclasses
 
-        from faceprint.weights.factory import get_weights, load_pretrained
+        from faceprint.weights.loading import get_weights, load_pretrained
 
         if pretrained is True:
             record = get_weights(self.weights_name)

@@ -17,7 +17,7 @@ from faceprint.files import sha256_file
 from faceprint.images import ImageInput, as_image_list, image_size, to_rgb_array
 
 if TYPE_CHECKING:
-    from faceprint.gallery.gallery import Gallery
+    from faceprint.gallery.core import GalleryCore
     from faceprint.pipeline import Face
 
 #: A photo with several faces is enrolled by its largest face when that face has at least this
@@ -52,7 +52,7 @@ class EnrollReport:
 
 
 def enroll(
-    gallery: Gallery,
+    gallery: GalleryCore,
     name: str,
     images: ImageInput | Sequence[ImageInput],
     faces: FaceChoice = "dominant",

@@ -12,12 +12,13 @@ import numpy as np
 
 from faceprint.errors import GalleryError, ModelMismatchError
 from faceprint.extras import require
+from faceprint.gallery.vectors import unit_rows
 
 if TYPE_CHECKING:
-    from faceprint.gallery.gallery import Gallery
+    from faceprint.gallery.core import GalleryCore
 
 
-def export_gallery(gallery: Gallery, path: str | os.PathLike) -> Path:
+def export_gallery(gallery: GalleryCore, path: str | os.PathLike) -> Path:
     """Write every face (embedding and records) of ``gallery`` to an ``.npz`` file.
 
     Returns:
@@ -55,7 +56,7 @@ def exported_model(path: str | os.PathLike) -> str:
         raise GalleryError(f"{path}: not a gallery export ({e})") from None
 
 
-def import_gallery(gallery: Gallery, path: str | os.PathLike) -> int:
+def import_gallery(gallery: GalleryCore, path: str | os.PathLike) -> int:
     """Merge a file written by :func:`export_gallery` (same model only); returns faces added."""
     with np.load(path) as f:
         if str(f["model"]) != gallery.model:
@@ -69,6 +70,7 @@ def import_gallery(gallery: Gallery, path: str | os.PathLike) -> int:
             f["embeddings"],
         )
         stored_keys = f["keys"] if "keys" in f else np.full(len(names), "")
+    embeddings = unit_rows(embeddings, f"{path}: embeddings")  # all checked before any is added
     added = 0
     for name in dict.fromkeys(names.tolist()):
         rows = np.flatnonzero(names == name)
@@ -106,7 +108,7 @@ def dataset_model(path: str | os.PathLike) -> str:
 
 
 def import_face_rows(
-    gallery: Gallery, path: str | os.PathLike, name_from: str = "parent-dir", rows: int = 4096
+    gallery: GalleryCore, path: str | os.PathLike, name_from: str = "parent-dir", rows: int = 4096
 ) -> int:
     """Stream an embed job's Parquet dataset into ``gallery``, ``rows`` at a time (never the
     whole dataset in memory); each face is named by its image's folder. Returns faces added;

@@ -116,8 +116,7 @@ class DlibResNet(nn.Module):
         self.fc = nn.Linear(256, 128, bias=False)
         self.weights: Weights | None = None
         if pretrained is not None:
-            # Loading is the factory's; imported here so that models never import weights/.
-            from faceprint.weights.factory import get_weights, load_pretrained
+            from faceprint.weights.loading import get_weights, load_pretrained
 
             self.weights = get_weights(pretrained)
             if weights_path is not None:

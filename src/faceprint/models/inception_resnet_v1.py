@@ -203,8 +203,7 @@ class InceptionResnetV1(nn.Module):
         self.weights: Weights | None = None
         pretrained_classes = None
         if pretrained is not None:
-            # Loading is the factory's; imported here so that models never import weights/.
-            from faceprint.weights.factory import get_weights
+            from faceprint.weights.loading import get_weights
 
             self.weights = get_weights(pretrained)
             if weights_path is not None:
@@ -244,7 +243,7 @@ class InceptionResnetV1(nn.Module):
         if self.weights is not None:
             if pretrained_classes is not None:
                 self.logits = nn.Linear(embedding_size, pretrained_classes)
-            from faceprint.weights.factory import load_pretrained
+            from faceprint.weights.loading import load_pretrained
 
             load_pretrained(self, self.weights)
         if num_classes is not None and num_classes != pretrained_classes:

@@ -117,7 +117,7 @@ def cached_onnx(source: str | os.PathLike, sha256: str | None) -> dict[str, Path
 
 def mtcnn_networks() -> tuple[OnnxNetwork, OnnxNetwork, OnnxNetwork]:
     """P-Net, R-Net and O-Net in ONNX Runtime."""
-    from faceprint.weights.factory import get_weights
+    from faceprint.weights.loading import get_weights
 
     key = "".join((get_weights(f"mtcnn-{n}").sha256 or "")[:8] for n in ("pnet", "rnet", "onet"))
     files = cached_onnx("mtcnn", key)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceprint.gallery.gallery import DEFAULT_FAR
+from faceprint.gallery.core import DEFAULT_FAR
 from faceprint.pipeline import DEFAULT_PRECISION, DEFAULT_VERIFY_FAR
 
 

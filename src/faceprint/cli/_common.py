@@ -1,0 +1,265 @@
+"""What every command shares: the command group, its error-to-exit-code rule, shared options
+and output helpers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from faceprint.alignment import ALIGN_METHODS
+from faceprint.detection.mtcnn import MTCNN_DEFAULTS
+from faceprint.errors import FaceprintError, MissingExtraError, UnknownModelError
+from faceprint.gallery.core import DEFAULT_FAR
+from faceprint.models.onnx_runtime import BACKENDS
+from faceprint.pipeline import (
+    DEFAULT_MODEL,
+    DEFAULT_PRECISION,
+    DEFAULT_VERIFY_FAR,
+)
+from faceprint.precision import PRECISIONS
+
+
+def _error(message: object) -> None:
+    """One "error:" line on stderr, written above any progress bar."""
+    tqdm.write(f"error: {message}", file=sys.stderr)
+
+
+def _report_ignored(recognizer) -> None:
+    """Say how many detections recognition passed over (MTCNN false positives, tiny faces)."""
+    if recognizer.ignored:
+        tqdm.write(
+            f"ignored {recognizer.ignored} detection(s) less likely than p="
+            f"{recognizer.min_probability:g} or smaller than {recognizer.min_face_size:g} px",
+            file=sys.stderr,
+        )
+
+
+def _finish(failed: int, total: int, noun: str = "inputs") -> None:
+    """Exit 1 with a summary line when any input failed (0 otherwise: every input handled)."""
+    if failed:
+        click.echo(f"{failed} of {total} {noun} failed", err=True)
+        sys.exit(1)
+
+
+class _Commands(click.Group):
+    """faceprint's commands: an optional dependency that is not installed is a usage error
+    (exit 2) that names the extra to install, and any other faceprint error that a command
+    does not handle itself is one line and exit 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MissingExtraError as e:
+            raise click.UsageError(str(e)) from None
+        except FaceprintError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="faceprint")
+def main() -> None:
+    """faceprint: face detection, alignment and recognition for PyTorch."""
+
+
+def _far_option(default: float, help: str):
+    """``--far``: a rate in (0, 1) from which a threshold follows."""
+    return click.option(
+        "--far",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
+def _mtcnn_option(flag: str, help: str):
+    """An option whose default is MTCNN's own for the argument of that name."""
+    default = MTCNN_DEFAULTS[flag.removeprefix("--").replace("-", "_")]
+    return click.option(flag, default=default, show_default=True, help=help)
+
+
+def _context_option(flag: str, **settings):
+    """An option kept in the click context (``ctx.meta[flag]``) instead of passed to the
+    command: _recognizer() and detect read it there with :func:`_from_context`, so that every
+    command that embeds or detects takes it without one more parameter each."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value):
+        ctx.meta[flag] = value
+        return value
+
+    return click.option(flag, expose_value=False, callback=remember, **settings)
+
+
+def _from_context(flag: str, default=None):
+    return click.get_current_context().meta.get(flag, default)
+
+
+_BACKEND = _context_option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="torch",
+    show_default=True,
+    help="Run the networks in torch, or as ONNX exports in ONNX Runtime (pip install "
+    "'faceprint[onnx]'; exported once and cached).",
+)
+_CALIBRATION = _context_option(
+    "--calibration",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="--precision int8: a folder of face photos that sets the quantization ranges; the int8 "
+    "model is built once per folder and cached (eval lfw uses LFW's View 1).",
+)
+
+
+def _annotation_path(annotate: Path, image: Path, count: int) -> Path:
+    """Where the picture of ``image`` goes: ``--annotate`` names a file for one image; for
+    several, a folder (one ``<image>.png`` each)."""
+    target = annotate if count == 1 and annotate.suffix else annotate / f"{image.stem}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+_PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def _picture_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse a picture path whose format can't be told from its suffix before any work."""
+    if value is not None and value.suffix.lower() not in _PICTURE_SUFFIXES:
+        raise click.BadParameter(
+            f"{str(value)!r} needs a picture suffix: one of {', '.join(_PICTURE_SUFFIXES)}"
+        )
+    return value
+
+
+_MODEL = click.option(
+    "--model",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="Registry name of the embedding weights, or a faceprint model file.",
+)
+_ALIGN = click.option(
+    "--align",
+    type=click.Choice(list(ALIGN_METHODS)),
+    default=None,
+    help="How faces are cut: detection box with margin, 5-point similarity warp, dlib's "
+    "5-point chip, or a fixed centre crop (default: the model's own: box; dlib for "
+    "dlib-resnet-v1; each member's own for an ensemble).",
+)
+_DEVICE = click.option("--device", default=None, help="torch device, e.g. cuda.")
+
+
+_PRECISION = click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=DEFAULT_PRECISION,
+    show_default=True,
+    help="Precision of the network: auto takes $FACEPRINT_PRECISION (bf16 or fp32) where set, "
+    "else bf16 where the CPU (AMX, AVX-512 BF16) or GPU computes it natively, else fp32. int8: "
+    "quantized in ONNX Runtime, built once from --calibration photos.",
+)
+
+
+def _RECOGNIZER(command):  # noqa: N802 - used as a decorator, like the options above
+    """--model, --align, --device, --precision and --backend: the options of every command
+    that embeds."""
+    for option in (_CALIBRATION, _BACKEND, _PRECISION, _DEVICE, _ALIGN, _MODEL):
+        command = option(command)
+    return command
+
+
+def _recognizer(
+    model: str,
+    align: str | None,
+    device: str | None,
+    precision: str = DEFAULT_PRECISION,
+    far: float = DEFAULT_VERIFY_FAR,
+    threshold: float | None = None,
+):
+    from faceprint.pipeline import FaceRecognizer
+
+    try:
+        return FaceRecognizer(
+            model=model,
+            align=align,
+            device=device,
+            precision=precision,
+            far=far,
+            threshold=threshold,
+            backend=_from_context("--backend", "torch"),
+            calibration=_from_context("--calibration"),
+        )
+    except UnknownModelError as e:
+        raise click.UsageError(str(e)) from None  # a --model that names nothing
+    except FaceprintError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _open_gallery(
+    path: Path,
+    model: str | None = None,
+    align: str | None = None,
+    vectors: str | None = None,
+    create: bool = False,
+    threshold: float | None = None,
+    far: float = DEFAULT_FAR,
+    device: str | None = None,
+):
+    from faceprint.gallery import Gallery
+
+    try:
+        return Gallery(
+            path,
+            model=model,
+            align=align,
+            vectors=vectors,
+            create=create,
+            threshold=threshold,
+            far=far,
+            device=device,
+        )
+    except FaceprintError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _image_files(inputs, required: bool = True) -> list[Path]:
+    """Image files of INPUTS (folders are searched recursively, by suffix); with ``required``,
+    none at all is a usage error (exit 2)."""
+    from faceprint.images import IMAGE_SUFFIXES, image_files
+
+    out = []
+    for item in inputs:
+        out += image_files(item) if item.is_dir() else [item]
+    if required and not out:
+        names = ", ".join(str(i) for i in inputs)
+        raise click.UsageError(
+            f"no image files in {names} (looked for {', '.join(IMAGE_SUFFIXES)})"
+        )
+    return out
+
+
+_GALLERY = click.option(
+    "--gallery",
+    "gallery_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Gallery file.",
+)
+_VECTORS = click.option(
+    "--vectors",
+    default=None,
+    help="Milvus URI for the vectors (server URL or Milvus Lite .db file); "
+    "default: embedded FAISS.",
+)
+
+_CROP_ALIGN = click.option(
+    "--align",
+    type=click.Choice(["box", "similarity"]),
+    default="box",
+    show_default=True,
+    help="How faces are cut: detection box with margin, or 5-point similarity warp "
+    "(train: ignored with --cropped).",
+)

@@ -1,0 +1,157 @@
+"""``faceprint detect`` and ``faceprint crop``: faces found, drawn and cut out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from faceprint.cli._common import (
+    _BACKEND,
+    _CROP_ALIGN,
+    _DEVICE,
+    _MODEL,
+    _annotation_path,
+    _error,
+    _finish,
+    _from_context,
+    _image_files,
+    _mtcnn_option,
+    main,
+)
+from faceprint.errors import FaceprintError
+from faceprint.pipeline import (
+    detection_record,
+)
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
+@click.option(
+    "--annotate",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Draw the detections into this PNG/JPEG; for several images, a folder of "
+    "<image>.png files.",
+)
+@click.option(
+    "--crops",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Save each face crop into this directory.",
+)
+@_mtcnn_option("--image-size", "Side of the saved crops.")
+@_mtcnn_option("--margin", "Crop margin, in crop pixels.")
+@_mtcnn_option("--min-face-size", "Smallest face searched for, in pixels.")
+@click.option("--device", default=None, help="torch device, e.g. cuda.")
+@_BACKEND
+def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, device) -> None:
+    """Find faces: boxes, probabilities and 5 landmarks per face."""
+    from faceprint.alignment import extract_face
+    from faceprint.detection import MTCNN
+    from faceprint.drawing import annotate as draw
+    from faceprint.images import load_image
+
+    mtcnn = MTCNN(
+        image_size=image_size,
+        margin=margin,
+        min_face_size=min_face_size,
+        keep_all=True,
+        device=device,
+        backend=_from_context("--backend", "torch"),
+    )
+    report, failed = [], 0
+    paths = _image_files(images)
+    for path in tqdm(paths, desc="detecting", unit="img", disable=len(paths) < 2):
+        try:
+            pil = load_image(path)
+            boxes, probs, points = mtcnn.detect(pil, landmarks=True)
+        except FaceprintError as e:
+            failed += 1
+            _error(e)
+            report.append({"image": str(path), "error": str(e), "faces": []})
+            continue
+        faces = (
+            []
+            if boxes is None
+            else [
+                detection_record(b, p, pts) for b, p, pts in zip(boxes, probs, points, strict=True)
+            ]
+        )
+        report.append({"image": str(path), "faces": faces})
+        if annotate:
+            target = _annotation_path(annotate, path, len(paths))
+            draw(pil, boxes, None if probs is None else [f"{p:.3f}" for p in probs], points).save(
+                target
+            )
+        for i, box in enumerate([] if boxes is None or not crops else boxes):
+            extract_face(pil, box, image_size, margin, save_path=crops / f"{path.stem}_{i + 1}.png")
+        if not as_json:
+            tqdm.write(f"{path}: {len(faces)} face(s)")
+            for i, f in enumerate(faces):
+                marks = " ".join(f"({x:.0f},{y:.0f})" for x, y in f["landmarks"])
+                tqdm.write(f"  {i}: box={f['box']} p={f['probability']:.4f} landmarks={marks}")
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    _finish(failed, len(paths), "images")
+
+
+@main.command()
+@click.argument("src_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@_CROP_ALIGN
+@click.option(
+    "--size",
+    type=click.IntRange(32, 1024),
+    default=160,
+    show_default=True,
+    help="Side of the square crops, in pixels.",
+)
+@click.option(
+    "--margin",
+    type=float,
+    default=None,
+    help="Margin around the box in output pixels (--align box); default: the model's.",
+)
+@_MODEL
+@_DEVICE
+def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
+    """Align the face of every photo of SRC_DIR/<person>/ into OUT_DIR/<person>/.
+
+    Resumable: crops already in OUT_DIR are kept. Photos without a usable face (none, several
+    of similar size, unreadable) are listed with the reason in OUT_DIR/skipped.csv.
+    """
+    from faceprint.alignment import Alignment
+    from faceprint.training.data import crop_tree, scan_folder
+    from faceprint.weights.factory import get_weights
+
+    try:
+        record = get_weights(model)
+        folder = scan_folder(src_dir, "SRC_DIR")
+    except FaceprintError as e:
+        raise click.UsageError(str(e)) from None
+    parameters = dict(record.alignment.get(align, {}), image_size=size)
+    if margin is not None:
+        if align != "box":
+            raise click.UsageError("--margin goes with --align box")
+        parameters["margin"] = margin
+    report = crop_tree(
+        folder,
+        out_dir,
+        Alignment(method=align, **parameters),
+        record.min_face_probability or 0.0,
+        record.min_face_size or 0.0,
+        device=device,
+    )
+    if folder.ignored:
+        _error(folder.ignored_note())
+    click.echo(
+        f"{report.written} crops written, {report.kept} already there -> {out_dir}"
+        + (
+            f"; {len(report.skipped)} photos skipped (see {out_dir / 'skipped.csv'})"
+            if report.skipped
+            else ""
+        )
+    )
+    _finish(report.unreadable, len(folder.paths), "photos (unreadable)")

@@ -1,0 +1,352 @@
+"""``faceprint enroll``, ``identify``, ``gallery ...`` and ``cluster``: who is this?"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+from tqdm import tqdm
+
+from faceprint.alignment import ALIGN_METHODS
+from faceprint.cli._common import (
+    _DEVICE,
+    _GALLERY,
+    _RECOGNIZER,
+    _VECTORS,
+    _annotation_path,
+    _error,
+    _far_option,
+    _finish,
+    _image_files,
+    _open_gallery,
+    _recognizer,
+    _report_ignored,
+    main,
+)
+from faceprint.errors import FaceprintError
+from faceprint.gallery.core import DEFAULT_FAR
+from faceprint.pipeline import (
+    DEFAULT_MODEL,
+)
+
+
+@main.command()
+@_GALLERY
+@click.argument("args", nargs=-1, required=True)
+@click.option(
+    "--model", default=None, help=f"Embedding model of a new gallery (default {DEFAULT_MODEL})."
+)
+@click.option(
+    "--align",
+    type=click.Choice(list(ALIGN_METHODS)),
+    default=None,
+    help="Alignment of a new gallery (default: the model's own).",
+)
+@click.option(
+    "--largest",
+    "choice",
+    flag_value="largest",
+    help="Enrol the largest face of every photo, even among faces of similar size.",
+)
+@click.option(
+    "--strict", "choice", flag_value="strict", help="Enrol only photos with exactly one face."
+)
+@_VECTORS
+@_DEVICE
+def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
+    """Enrol faces: NAME IMAGE... for one person, or DIR holding one folder per person.
+
+    A photo with several faces is enrolled by the face that is clearly its subject: the
+    largest by twice the area, or among faces of similar size the one at most half as far from
+    the centre as any other. Photos where none stands out are refused as ambiguous (--largest
+    takes the largest anyway, --strict wants exactly one face).
+    Re-running skips photos already enrolled, so an interrupted enrolment resumes where it
+    stopped. Exit status 1 when any photo was not enrolled.
+    """
+    first = Path(args[0])
+    if len(args) == 1 and first.is_dir():
+        folders = sorted(d for d in first.iterdir() if d.is_dir())
+        # A person's empty folder is passed over; only no image at all is a usage error.
+        people = [(d.name, _image_files([d], required=False)) for d in folders]
+    elif len(args) >= 2:
+        people = [(args[0], _image_files([Path(a) for a in args[1:]], required=False))]
+    else:
+        raise click.UsageError("give NAME IMAGE... or a DIR with one folder per person")
+    total = sum(len(p) for _, p in people)
+    if total == 0:
+        raise click.UsageError(f"no image files in {', '.join(args[1:] or args)}")
+    gallery = _open_gallery(gallery_path, model, align, vectors, create=True, device=device)
+    added = skipped = rejected = 0
+    with gallery, tqdm(total=total, desc="enrolling", unit="img") as bar:
+        for name, paths in people:
+            for path in paths:
+                report = gallery.add(name, path, faces=choice or "dominant")
+                added += len(report.added)
+                skipped += len(report.skipped)
+                for label, why in report.rejected.items():
+                    rejected += 1
+                    hint = "; --largest takes the largest" if label in report.ambiguous else ""
+                    _error(f"not enrolled: {label}: {why}{hint}")
+                bar.update(1)
+        identities = len(gallery.list())
+        _report_ignored(gallery.recognizer)
+    click.echo(
+        f"enrolled {added}, already there {skipped}, rejected {rejected}; {identities} "
+        f"identities in {gallery_path}"
+    )
+    _finish(rejected, total, "photos")
+
+
+@main.command()
+@_GALLERY
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
+@click.option(
+    "--annotate",
+    type=click.Path(path_type=Path),
+    help="Draw the names into this PNG/JPEG; for several images, a folder of <image>.png files.",
+)
+@click.option("-k", default=1, show_default=True, help="Candidate identities per face.")
+@_far_option(
+    DEFAULT_FAR,
+    "Open-set false-alarm rate: the fraction of never-enrolled people given a name. The "
+    "threshold follows from it and the number of enrolled identities.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="A fixed distance beyond which a face is unknown, instead of the --far threshold.",
+)
+@_VECTORS
+@_DEVICE
+def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors, device) -> None:
+    """Who is in each photo? Every face is named from the gallery, or "unknown"."""
+    from faceprint.drawing import BOX_COLOUR, UNKNOWN_COLOUR
+    from faceprint.drawing import annotate as draw
+    from faceprint.images import load_image
+
+    paths = _image_files(images)
+    gallery = _open_gallery(
+        gallery_path, vectors=vectors, threshold=threshold, far=far, device=device
+    )
+    recognizer = gallery.recognizer
+    out, failed = [], 0
+    with gallery:
+        for path in tqdm(paths, desc="identifying", unit="img", disable=len(paths) < 2):
+            try:
+                image = load_image(path)
+                found = recognizer.identify(image, gallery, k=k)
+            except FaceprintError as e:
+                failed += 1
+                _error(e)
+                out.append({"image": str(path), "error": str(e), "faces": []})
+                continue
+            faces = [
+                {
+                    "box": [round(float(v), 1) for v in f.box],
+                    "identity": ident.name,
+                    "distance": round(ident.distance, 4),
+                    "candidates": [
+                        {"identity": m.name, "distance": round(m.distance, 4)}
+                        for m in ident.matches
+                    ],
+                }
+                for f, ident in found
+            ]
+            out.append({"image": str(path), "faces": faces})
+            if annotate:
+                boxes = np.stack([f.box for f, _ in found]) if found else None
+                labels = [f"{i.name} {i.distance:.2f}" for _, i in found]
+                colours = [BOX_COLOUR if i.known else UNKNOWN_COLOUR for _, i in found]
+                target = _annotation_path(annotate, path, len(paths))
+                draw(image, boxes, labels, colours=colours).save(target)
+            if not as_json:
+                names = (
+                    ", ".join(f"{f['identity']} ({f['distance']:.3f})" for f in faces) or "no face"
+                )
+                tqdm.write(f"{path}: {names}")
+    _report_ignored(recognizer)
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+    _finish(failed, len(paths), "images")
+
+
+@main.group(name="gallery")
+def gallery_group() -> None:
+    """Manage a gallery: list, remove, rename, export, import."""
+
+
+@gallery_group.command("list")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of identities.")
+def gallery_list(path, as_json) -> None:
+    """Identities with their face counts."""
+    with _open_gallery(path) as gallery:
+        rows = gallery.list()
+        if as_json:
+            click.echo(
+                json.dumps([{"name": r.name, "faces": r.faces, "created": r.created} for r in rows])
+            )
+            return
+        click.echo(f"{path}: {gallery.model}, {len(rows)} identities, {len(gallery)} faces")
+        for r in rows:
+            click.echo(f"  {r.name}: {r.faces} face(s)")
+
+
+@gallery_group.command("remove")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("name")
+def gallery_remove(path, name) -> None:
+    """Remove identity NAME and its faces."""
+    with _open_gallery(path) as gallery:
+        try:
+            n = gallery.remove(name)
+        except FaceprintError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"removed {name} ({n} faces)")
+
+
+@gallery_group.command("rename")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("old")
+@click.argument("new")
+def gallery_rename(path, old, new) -> None:
+    """Rename identity OLD to NEW."""
+    with _open_gallery(path) as gallery:
+        try:
+            gallery.rename(old, new)
+        except FaceprintError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"renamed {old} -> {new}")
+
+
+@gallery_group.command("export")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+def gallery_export(path, out) -> None:
+    """Write every face, with embeddings and records, to OUT (.npz)."""
+    with _open_gallery(path) as gallery:
+        written = gallery.export(out)
+        n = len(gallery)
+    click.echo(f"exported {n} faces -> {written}")
+
+
+@gallery_group.command("import")
+@click.argument("args", nargs=-1, required=True)
+@click.option(
+    "--gallery",
+    "gallery_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The gallery (created if new); without it: PATH SOURCE.",
+)
+@_VECTORS
+@click.option(
+    "--name-from",
+    type=click.Choice(["parent-dir"]),
+    default="parent-dir",
+    show_default=True,
+    help="Dataset import: each face's name is its image's folder.",
+)
+def gallery_import(args, gallery_path, vectors, name_from) -> None:
+    """Merge SOURCE into a gallery: an exported .npz, or an embed job's Parquet dataset folder
+    (streamed, never loaded whole).
+
+    \b
+    faceprint gallery import OUT_DIR --gallery people.db [--vectors URI]
+    faceprint gallery import people.db exported.npz
+    """
+    from faceprint.gallery.exchange import dataset_model, exported_model, import_face_rows
+
+    if gallery_path is None and len(args) == 2:
+        gallery_path, source = Path(args[0]), Path(args[1])
+    elif gallery_path is not None and len(args) == 1:
+        source = Path(args[0])
+    else:
+        raise click.UsageError("give SOURCE --gallery PATH, or PATH SOURCE")
+    if not source.exists():
+        raise click.BadParameter(f"{source}: no such file or folder", param_hint="SOURCE")
+    try:
+        made_by = dataset_model(source) if source.is_dir() else exported_model(source)
+        model, align = made_by.rsplit("/", 1)
+    except FaceprintError as e:
+        raise click.ClickException(str(e)) from None
+    with _open_gallery(gallery_path, model, align, vectors=vectors, create=True) as gallery:
+        try:
+            if source.is_dir():
+                n = import_face_rows(gallery, source, name_from)
+            else:
+                n = gallery.import_(source)
+        except FaceprintError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"imported {n} faces into {gallery_path}")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A directory (one folder per person, plus noise/, holding face crops) or a .csv file.",
+)
+@_RECOGNIZER
+@click.option(
+    "--eps", type=float, default=None, help="Use DBSCAN with this L2 radius instead of HDBSCAN."
+)
+@click.option(
+    "--min-samples", default=2, show_default=True, help="Faces needed to found a cluster."
+)
+@click.option(
+    "--all-faces",
+    is_flag=True,
+    help="Cluster every detected face, bystanders included (default: each photo's subject, "
+    "or all its faces where none is clearly the subject).",
+)
+def cluster(directory, out, model, align, device, precision, eps, min_samples, all_faces) -> None:
+    """Group the faces of unlabeled photos in DIRECTORY by person (HDBSCAN, or DBSCAN with
+    --eps). A folder per person gets a crop of each face, named after its photo."""
+    import csv
+
+    from faceprint.alignment import crop_box
+    from faceprint.gallery.cluster import cluster_embeddings
+    from faceprint.gallery.enroll import subject_faces
+    from faceprint.images import image_size, load_image
+
+    paths = _image_files([directory])
+    recognizer = _recognizer(model, align, device, precision)
+    rows, failed = [], 0
+    for path in tqdm(paths, desc="embedding", unit="img"):
+        try:
+            found = recognizer.embed(path)
+        except FaceprintError as e:
+            failed += 1
+            _error(e)
+            continue
+        subjects = found if all_faces else subject_faces(found, image_size(path))
+        kept = {id(f) for f in subjects}
+        rows += [(path, i, f) for i, f in enumerate(found) if id(f) in kept]
+    labels = cluster_embeddings(
+        np.stack([f.embedding for _, _, f in rows]) if rows else np.zeros((0, 1)),
+        eps=eps,
+        min_samples=min_samples,
+    )
+    if out.suffix.lower() == ".csv":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["path", "face", "cluster", "x1", "y1", "x2", "y2"])
+            for (path, i, face), label in zip(rows, labels, strict=True):
+                cells = [round(float(v), 1) for v in face.box]
+                writer.writerow([path, i, "noise" if label < 0 else label, *cells])
+    else:
+        for (path, i, face), label in zip(rows, labels, strict=True):
+            folder = out / ("noise" if label < 0 else f"person_{label:03d}")
+            folder.mkdir(parents=True, exist_ok=True)
+            crop_box(load_image(path), face.box, 160, 32).save(folder / f"{path.stem}_{i}.png")
+    _report_ignored(recognizer)
+    n = len(set(labels[labels >= 0].tolist())) if len(labels) else 0
+    click.echo(f"{len(rows)} faces -> {n} people, {int((labels < 0).sum())} noise -> {out}")
+    _finish(failed, len(paths), "images")

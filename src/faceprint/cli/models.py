@@ -1,0 +1,69 @@
+"""``faceprint models list|fetch``: the weights registry."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from faceprint.cli._common import (
+    main,
+)
+from faceprint.errors import FaceprintError
+
+
+@main.group()
+def models() -> None:
+    """List and fetch pretrained weights."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def models_list(as_json: bool) -> None:
+    """Every registered model: architecture, dimension, LFW accuracy, cached or not."""
+    from faceprint.weights.factory import get_weights, list_models
+    from faceprint.weights.fetch import cache_dir
+
+    def cached(w) -> bool:
+        files = [get_weights(m).filename for m in w.members] or [w.filename]
+        return all((cache_dir() / f).is_file() for f in files)
+
+    rows = []
+    for w in map(get_weights, list_models()):
+        rows.append(
+            {
+                "name": w.name,
+                "architecture": w.architecture,
+                "dim": w.embedding_size,
+                "classes": w.num_classes,
+                "lfw_accuracy": w.lfw_accuracy,
+                "cached": cached(w),
+                "description": w.description,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(15, *(len(r["name"]) for r in rows))
+    click.echo(f"{'name':<{width}} {'architecture':<20} {'dim':>4} {'LFW':>7}  cached")
+    for r in rows:
+        lfw = f"{r['lfw_accuracy']:.4f}" if r["lfw_accuracy"] else "-"
+        click.echo(
+            f"{r['name']:<{width}} {r['architecture']:<20} {r['dim'] or '-':>4} {lfw:>7}  "
+            f"{'yes' if r['cached'] else 'no'}"
+        )
+    click.echo(f"cache: {cache_dir()}")
+
+
+@models.command("fetch")
+@click.argument("name")
+def models_fetch(name: str) -> None:
+    """Fetch (and verify, convert, cache) the weights called NAME."""
+    from faceprint.weights.factory import fetch_weights, get_weights
+
+    try:
+        record = get_weights(name)
+        for member in record.members or (name,):  # an ensemble: each of its members
+            click.echo(f"{member}: {fetch_weights(member)}")
+    except FaceprintError as e:
+        raise click.ClickException(str(e)) from None

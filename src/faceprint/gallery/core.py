@@ -1,0 +1,397 @@
+"""``GalleryCore``: known people and their faces on disk, searched by a real vector index; the
+store plus its index, below enrolment and exchange (:class:`faceprint.gallery.Gallery` adds them).
+
+Records live in one SQLite file (transactional, durable under ``kill -9``); vectors are served
+by FAISS in memory (saved beside the file so reopening is fast) or, for a gallery that outgrows
+one machine, by Milvus (``vectors="http://milvus:19530"``, or a Milvus Lite ``*.db`` file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceprint.errors import GalleryError, ModelMismatchError
+from faceprint.gallery.index import FaissIndex, MilvusIndex, VectorIndex, require_milvus
+from faceprint.gallery.store import FaceRecord, GalleryStore, IdentityInfo
+from faceprint.gallery.vectors import unit_rows
+from faceprint.weights.calibration import open_set_threshold
+from faceprint.weights.factory import get_weights
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN = "unknown"
+#: Default open-set false-alarm rate: 1 in 100 never-enrolled people gets a name.
+DEFAULT_FAR = 0.01
+
+
+@dataclass(frozen=True)
+class Match:
+    """One candidate identity: its name, the L2 distance of its closest face, and that face."""
+
+    name: str
+    distance: float
+    face_id: int
+
+
+@dataclass(frozen=True)
+class Identification:
+    """Who a query face is: ``name`` is the best match or ``"unknown"`` beyond the threshold.
+
+    Attributes:
+        name: best identity, or ``"unknown"``.
+        distance: L2 distance to the best match (``inf`` for an empty gallery).
+        matches: the top-k identities, nearest first (the best one even when unknown).
+        threshold: the distance beyond which the face was called unknown.
+    """
+
+    name: str
+    distance: float
+    matches: list[Match]
+    threshold: float = float("nan")
+
+    @property
+    def known(self) -> bool:
+        return self.name != UNKNOWN
+
+
+_MODEL_FILE = "model_file"
+
+
+class GalleryCore:
+    """A persistent face gallery of ready embeddings: add, search, manage.
+
+    Args:
+        path: the gallery file (SQLite). Created on first use; an existing file that is not a
+            gallery (even an empty one) is refused, never overwritten.
+        model: registry name of the embedding model (``"ms-celeb-1m"``); a new gallery records
+            it together with ``align``, and an existing one refuses any other.
+        align: alignment method (``"box"``, ``"similarity"``, ``"dlib"``, ``"none"``; default
+            the model's own).
+        threshold: L2 distance beyond which a face is ``"unknown"``, fixed whatever the
+            gallery's size. Given when the gallery is created, it is stored with it.
+            Default: the stored one, else the open-set threshold for ``far``.
+        far: the open-set false-alarm rate: the fraction of never-enrolled people who get a
+            name. The threshold is read off the model's impostor-distance distribution for the
+            current number of identities, so it tightens as the gallery grows. Default 1%.
+        vectors: None for the embedded FAISS index, or a Milvus URI (``"http://host:19530"``,
+            or a Milvus Lite file ``"faces.db"``).
+        recognizer: a ready :class:`faceprint.FaceRecognizer` (its model and alignment must be
+            the gallery's); otherwise built on first need.
+        create: create the gallery if missing.
+        device: where the recognizer built on first need runs (e.g. ``"cuda"``).
+
+    Raises:
+        GalleryError: the path is not a faceprint gallery (corrupt or foreign file).
+        ModelMismatchError: the gallery was made with another model or alignment.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        model: str | None = None,
+        align: str | None = None,
+        threshold: float | None = None,
+        vectors: str | None = None,
+        recognizer=None,
+        create: bool = True,
+        far: float = DEFAULT_FAR,
+        device: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if vectors is not None:
+            require_milvus()  # before the gallery file is made
+        if recognizer is not None:
+            model = model or recognizer.weights.name
+            align = align or recognizer.alignment.method
+        existing = self.path.exists()
+        if model is None and not existing:
+            from faceprint.pipeline import DEFAULT_MODEL
+
+            model = DEFAULT_MODEL
+        # A model file's record is stored by name, and its path kept so the gallery can
+        # rebuild its recognizer when reopened.
+        given = None if model is None else get_weights(model)
+        wanted = None if given is None else f"{given.name}/{align or given.default_align}"
+        dim = None if given is None else given.embedding_size
+        self.store = GalleryStore(self.path, model=wanted, dim=dim, create=create)
+        if given is not None and given.path and not existing:
+            self.store.set_meta(_MODEL_FILE, str(Path(given.path).resolve()))
+        if wanted is not None and existing and wanted != self.store.model:
+            self.store.close()
+            raise ModelMismatchError(
+                f"{self.path} holds {self.store.model} embeddings; it cannot take {wanted} ones. "
+                "Use the gallery's model or a new gallery."
+            )
+        self.model_name, self.align = self.store.model.rsplit("/", 1)
+        if threshold is not None and not existing:
+            self.store.set_meta("threshold", str(float(threshold)))
+        stored = self.store.meta("threshold", "")
+        if threshold is None and stored:
+            threshold = float(stored)
+        self.fixed_threshold = None if threshold is None else float(threshold)
+        self.far = float(far)
+        # The record already read for `model` serves when it is the gallery's own.
+        same = given is not None and given.name == self.model_name
+        record = given if same else get_weights(self.model_source)
+        self._impostors = record.impostor_distances.get(self.align)
+        self._exponent = record.open_set_exponent.get(self.align, 1.0)
+        if self.fixed_threshold is None and self._impostors is None:
+            fallback = record.thresholds.get(self.align)
+            if fallback is None:
+                self.store.close()
+                raise GalleryError(
+                    f"{self.model_name} has no calibrated thresholds for align={self.align!r}; "
+                    "pass threshold= (--threshold)"
+                )
+            logger.warning(
+                "%s/%s has no impostor distribution: using its 1:1 threshold %.3f, which names "
+                "more strangers as the gallery grows; pass threshold= for a stricter one",
+                self.model_name,
+                self.align,
+                fallback,
+            )
+            self.fixed_threshold = float(fallback)
+        self._recognizer = None
+        self._device = device
+        if recognizer is not None:
+            self.recognizer = recognizer
+        self.vectors_uri = vectors
+        self.index: VectorIndex = self._open_index()
+
+    @property
+    def model_source(self) -> str:
+        """What builds the gallery's model: its registry name, or the model file it came from."""
+        return self.store.meta(_MODEL_FILE, "") or self.model_name
+
+    @property
+    def model(self) -> str:
+        """What made the embeddings: ``model/alignment``, e.g. ``ms-celeb-1m/box``."""
+        return self.store.model
+
+    @property
+    def threshold(self) -> float:
+        """The distance beyond which a face is ``"unknown"``, for the gallery as it is now.
+
+        A fixed threshold where one was given; else the open-set threshold at ``far`` for the
+        current number of identities.
+        """
+        if self.fixed_threshold is not None:
+            return self.fixed_threshold
+        identities = self.store.identity_count()
+        return open_set_threshold(self._impostors, self.far, identities, self._exponent)
+
+    # -- the vector index ------------------------------------------------------------------
+    @property
+    def _index_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".faiss")
+
+    def _open_index(self) -> VectorIndex:
+        generation = self.store.generation
+        if self.vectors_uri is None:
+            index = FaissIndex.load(self._index_path, self.store.dim, generation)
+            if index is not None:
+                return index
+            index = FaissIndex(self.store.dim)
+            self._fill(index)
+            index.save(self._index_path, generation)
+            return index
+        index = MilvusIndex(
+            self.vectors_uri, self.store.dim, collection=_collection_name(self.path)
+        )
+        if int(self.store.meta("vectors_generation", "-1")) != generation:
+            index.reset()
+            self._fill(index)
+            self._mark_vectors_synced(generation)
+        return index
+
+    def _fill(self, index: VectorIndex) -> None:
+        for ids, vectors in self.store.iter_vectors():
+            index.add(ids, vectors)
+
+    def _mark_vectors_synced(self, generation: int) -> None:
+        if self.vectors_uri is not None:
+            self.store.set_meta("vectors_generation", str(generation))
+
+    def refresh(self) -> None:
+        """Reload the index if another process changed the gallery since it was opened."""
+        if isinstance(self.index, FaissIndex):
+            self.index.reset()
+            self._fill(self.index)
+        else:
+            self.index = self._open_index()
+
+    # -- writing ---------------------------------------------------------------------------
+    def add_embeddings(
+        self,
+        name: str,
+        embeddings: np.ndarray,
+        sources: Sequence[str | None] | None = None,
+        source_keys: Sequence[str | None] | None = None,
+        boxes: Sequence[Sequence[float] | None] | None = None,
+        metadata: Sequence[dict] | dict | None = None,
+    ) -> list[int]:
+        """Enrol ready embeddings under ``name`` in one transaction; returns the new face ids.
+
+        Args:
+            name: identity (created if new).
+            embeddings: ``(N, D)`` float32 unit vectors from this gallery's model.
+            sources: where each face came from (e.g. a file path).
+            source_keys: a key per face; a face whose key is already enrolled for ``name`` is
+                skipped (what makes re-running an enrolment resume instead of duplicate).
+            boxes: ``(x1, y1, x2, y2)`` per face.
+            metadata: a dict per face, or one dict for all.
+        """
+        embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+        if embeddings.shape[1] != self.store.dim:
+            raise ModelMismatchError(
+                f"embeddings of size {embeddings.shape[1]}; this gallery holds "
+                f"{self.store.dim}-d {self.store.model} ones"
+            )
+        embeddings = unit_rows(embeddings, "embeddings")
+        n = len(embeddings)
+        meta = metadata if isinstance(metadata, Sequence) else [metadata or {}] * n
+        ids = self.store.add_faces(
+            name,
+            embeddings,
+            sources or [None] * n,
+            source_keys or [None] * n,
+            boxes or [None] * n,
+            meta,
+        )
+        if ids:
+            # The store skips already-enrolled sources: index exactly the rows it inserted.
+            vectors = embeddings if len(ids) == n else self.store.vectors(ids)
+            self.index.add(np.asarray(ids, dtype=np.int64), vectors)
+        self._mark_vectors_synced(self.store.generation)
+        return ids
+
+    def remove(self, name: str) -> int:
+        """Remove an identity and its faces; returns how many faces went."""
+        ids = self.store.remove(name)
+        self.index.remove(np.asarray(ids, dtype=np.int64))
+        self._mark_vectors_synced(self.store.generation)
+        return len(ids)
+
+    def remove_face(self, face_id: int) -> str:
+        """Remove one face by id (an identity left without faces goes too); returns the name
+        it belonged to."""
+        name = self.store.remove_face(face_id)
+        self.index.remove(np.asarray([face_id], dtype=np.int64))
+        self._mark_vectors_synced(self.store.generation)
+        return name
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename an identity (its faces follow)."""
+        self.store.rename(old, new)
+        self._mark_vectors_synced(self.store.generation)
+
+    # -- reading ---------------------------------------------------------------------------
+    def list(self) -> list[IdentityInfo]:
+        """Every identity with its face count, creation time and metadata, by name."""
+        return self.store.identities()
+
+    def faces(self, name: str | None = None) -> list[FaceRecord]:
+        """Stored faces (without embeddings), of one identity or all."""
+        return self.store.faces(name)
+
+    def __len__(self) -> int:
+        return self.store.face_count()
+
+    def search(self, embeddings: np.ndarray, k: int = 1) -> list[Identification]:
+        """Identify each query embedding.
+
+        Args:
+            embeddings: ``(Q, D)`` (or ``(D,)``) unit embeddings from the gallery's model.
+            k: how many identities to return per query.
+
+        Returns:
+            One :class:`Identification` per query: the top-``k`` identities by the distance of
+            their closest face, and ``"unknown"`` when even the best is beyond the threshold.
+        """
+        queries = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+        if queries.shape[1] != self.store.dim:
+            raise ModelMismatchError(
+                f"queries of size {queries.shape[1]}; this gallery holds {self.store.dim}-d "
+                f"{self.store.model} embeddings"
+            )
+        queries = unit_rows(queries, "queries")
+        total = len(self.index)
+        threshold = self.threshold
+        if total == 0:
+            return [Identification(UNKNOWN, float("inf"), [], threshold) for _ in queries]
+        # Several faces may belong to one identity: fetch enough faces to fill k identities.
+        depth = min(total, max(k * 8, 32))
+        sims, ids = self.index.search(queries, depth)
+        names = self.store.names_of(np.unique(ids[ids >= 0]).tolist())
+        results = []
+        for row_sims, row_ids in zip(sims, ids, strict=True):
+            matches: dict[str, Match] = {}
+            for sim, face_id in zip(row_sims, row_ids, strict=True):
+                name = names.get(int(face_id))
+                if name is None or name in matches:
+                    continue
+                distance = float(np.sqrt(max(0.0, 2.0 - 2.0 * float(sim))))
+                matches[name] = Match(name, distance, int(face_id))
+                if len(matches) == k:
+                    break
+            ordered = sorted(matches.values(), key=lambda m: m.distance)
+            best = ordered[0] if ordered else None
+            known = best is not None and best.distance < threshold
+            name, distance = (
+                (best.name if known else UNKNOWN),
+                (best.distance if best else float("inf")),
+            )
+            results.append(Identification(name, distance, ordered, threshold))
+        return results
+
+    @property
+    def recognizer(self):
+        """The :class:`faceprint.pipeline.FaceRecognizer` matching the gallery's model."""
+        if self._recognizer is None:
+            from faceprint.pipeline import FaceRecognizer
+
+            self._recognizer = FaceRecognizer(
+                model=self.model_source, align=self.align, device=self._device
+            )
+        return self._recognizer
+
+    @recognizer.setter
+    def recognizer(self, recognizer) -> None:
+        """Use a ready recognizer (built with other options: precision, backend, device).
+
+        Raises:
+            ModelMismatchError: it makes another model's or alignment's embeddings.
+        """
+        if recognizer.name != self.store.model:
+            raise ModelMismatchError(
+                f"{self.path} holds {self.store.model} embeddings, the recognizer makes "
+                f"{recognizer.name}"
+            )
+        self._recognizer = recognizer
+
+    def close(self) -> None:
+        """Save the FAISS index beside the gallery (for a fast next open) and close. Idempotent."""
+        if self.store.closed:
+            return
+        if isinstance(self.index, FaissIndex):
+            self.index.save(self._index_path, self.store.generation)
+        elif isinstance(self.index, MilvusIndex):
+            self.index.close()
+        self.store.close()
+
+    def __enter__(self) -> GalleryCore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _collection_name(path: Path) -> str:
+    return "faceprint_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
