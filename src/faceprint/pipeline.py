@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -37,6 +38,16 @@ DEFAULT_MODEL = "ms-celeb-1m"
 DEFAULT_PRECISION = "auto"
 #: Default verification false-accept rate: about 1 in 1000 pairs of strangers called the same.
 DEFAULT_VERIFY_FAR = 1e-3
+
+
+class SearchableGallery(Protocol):
+    """What :meth:`FaceRecognizer.identify` needs of a gallery (:class:`faceprint.Gallery` has
+    it): the ``model/alignment`` it holds, and a search of ``(Q, D)`` unit embeddings."""
+
+    @property
+    def model(self) -> str: ...
+
+    def search(self, embeddings: np.ndarray, k: int = 1) -> list: ...
 
 
 @dataclass
@@ -465,7 +476,12 @@ class FaceRecognizer:
             for region, box, emb in zip(regions, boxes, embeddings, strict=True)
         ]
 
-    def crop(self, image: Image.Image, box=None, landmarks=None) -> Image.Image:
+    def crop(
+        self,
+        image: Image.Image,
+        box: np.ndarray | None = None,
+        landmarks: np.ndarray | None = None,
+    ) -> Image.Image:
         """The aligned face crop of one detection, or the fallback centre crop without one.
 
         Args:
@@ -521,7 +537,9 @@ class FaceRecognizer:
                 out.append(F.normalize(embeddings, p=2, dim=1).cpu())
         return torch.cat(out).numpy()
 
-    def identify(self, images: ImageInput | Sequence[ImageInput], gallery, k: int = 1):
+    def identify(
+        self, images: ImageInput | Sequence[ImageInput], gallery: SearchableGallery, k: int = 1
+    ) -> list:
         """Who is every face? Each face of each image is searched in ``gallery``.
 
         Args:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -21,6 +22,9 @@ from tqdm import tqdm
 from faceprint.errors import ImageError
 from faceprint.files import atomic_path
 from faceprint.images import IMAGE_SUFFIXES, image_files, load_image
+
+if TYPE_CHECKING:
+    from faceprint.pipeline import FaceRecognizer
 
 
 @dataclass
@@ -277,9 +281,9 @@ def similarity(
     model: str | os.PathLike = "ms-celeb-1m",
     align: str | None = None,
     all_pairs: bool = False,
-    recognizer=None,
+    recognizer: FaceRecognizer | None = None,
     progress: bool = False,
-    **recognizer_options,
+    **recognizer_options: Any,
 ) -> SimilarityReport | list[SimilarityReport]:
     """How much identity generated images keep of reference images.
 

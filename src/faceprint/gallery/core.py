@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from faceprint.gallery.store import FaceRecord, GalleryStore, IdentityInfo
 from faceprint.gallery.vectors import unit_rows
 from faceprint.weights.calibration import open_set_threshold
 from faceprint.weights.factory import get_weights
+
+if TYPE_CHECKING:
+    from faceprint.pipeline import FaceRecognizer
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +103,7 @@ class GalleryCore:
         align: str | None = None,
         threshold: float | None = None,
         vectors: str | None = None,
-        recognizer=None,
+        recognizer: FaceRecognizer | None = None,
         create: bool = True,
         far: float = DEFAULT_FAR,
         device: str | None = None,
@@ -352,7 +356,7 @@ class GalleryCore:
         return results
 
     @property
-    def recognizer(self):
+    def recognizer(self) -> FaceRecognizer:
         """The :class:`faceprint.pipeline.FaceRecognizer` matching the gallery's model."""
         if self._recognizer is None:
             from faceprint.pipeline import FaceRecognizer
@@ -363,7 +367,7 @@ class GalleryCore:
         return self._recognizer
 
     @recognizer.setter
-    def recognizer(self, recognizer) -> None:
+    def recognizer(self, recognizer: FaceRecognizer) -> None:
         """Use a ready recognizer (built with other options: precision, backend, device).
 
         Raises:
