@@ -22,12 +22,12 @@ from faceprint.pipeline import (
 from faceprint.precision import PRECISIONS
 
 
-def _error(message: object) -> None:
+def report_error(message: object) -> None:
     """One "error:" line on stderr, written above any progress bar."""
     tqdm.write(f"error: {message}", file=sys.stderr)
 
 
-def _report_ignored(recognizer) -> None:
+def report_ignored(recognizer) -> None:
     """Say how many detections recognition passed over (MTCNN false positives, tiny faces)."""
     if recognizer.ignored:
         tqdm.write(
@@ -37,14 +37,14 @@ def _report_ignored(recognizer) -> None:
         )
 
 
-def _finish(failed: int, total: int, noun: str = "inputs") -> None:
+def finish(failed: int, total: int, noun: str = "inputs") -> None:
     """Exit 1 with a summary line when any input failed (0 otherwise: every input handled)."""
     if failed:
         click.echo(f"{failed} of {total} {noun} failed", err=True)
         sys.exit(1)
 
 
-class _Commands(click.Group):
+class Commands(click.Group):
     """faceprint's commands: an optional dependency that is not installed is a usage error
     (exit 2) that names the extra to install, and any other faceprint error that a command
     does not handle itself is one line and exit 1, never a traceback."""
@@ -59,13 +59,13 @@ class _Commands(click.Group):
             sys.exit(1)
 
 
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="faceprint")
 def main() -> None:
     """faceprint: face detection, alignment and recognition for PyTorch."""
 
 
-def _far_option(default: float, help: str):
+def far_option(default: float, help: str):
     """``--far``: a rate in (0, 1) from which a threshold follows."""
     return click.option(
         "--far",
@@ -76,15 +76,15 @@ def _far_option(default: float, help: str):
     )
 
 
-def _mtcnn_option(flag: str, help: str):
+def mtcnn_option(flag: str, help: str):
     """An option whose default is MTCNN's own for the argument of that name."""
     default = MTCNN_DEFAULTS[flag.removeprefix("--").replace("-", "_")]
     return click.option(flag, default=default, show_default=True, help=help)
 
 
-def _context_option(flag: str, **settings):
+def context_option(flag: str, **settings):
     """An option kept in the click context (``ctx.meta[flag]``) instead of passed to the
-    command: _recognizer() and detect read it there with :func:`_from_context`, so that every
+    command: make_recognizer() and detect read it there with :func:`from_context`, so that every
     command that embeds or detects takes it without one more parameter each."""
 
     def remember(ctx: click.Context, param: click.Parameter, value):
@@ -94,11 +94,11 @@ def _context_option(flag: str, **settings):
     return click.option(flag, expose_value=False, callback=remember, **settings)
 
 
-def _from_context(flag: str, default=None):
+def from_context(flag: str, default=None):
     return click.get_current_context().meta.get(flag, default)
 
 
-_BACKEND = _context_option(
+BACKEND_OPTION = context_option(
     "--backend",
     type=click.Choice(BACKENDS),
     default="torch",
@@ -106,7 +106,7 @@ _BACKEND = _context_option(
     help="Run the networks in torch, or as ONNX exports in ONNX Runtime (pip install "
     "'faceprint[onnx]'; exported once and cached).",
 )
-_CALIBRATION = _context_option(
+CALIBRATION_OPTION = context_option(
     "--calibration",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
@@ -115,7 +115,7 @@ _CALIBRATION = _context_option(
 )
 
 
-def _annotation_path(annotate: Path, image: Path, count: int) -> Path:
+def annotation_path(annotate: Path, image: Path, count: int) -> Path:
     """Where the picture of ``image`` goes: ``--annotate`` names a file for one image; for
     several, a folder (one ``<image>.png`` each)."""
     target = annotate if count == 1 and annotate.suffix else annotate / f"{image.stem}.png"
@@ -123,25 +123,25 @@ def _annotation_path(annotate: Path, image: Path, count: int) -> Path:
     return target
 
 
-_PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def _picture_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+def picture_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     """Refuse a picture path whose format can't be told from its suffix before any work."""
-    if value is not None and value.suffix.lower() not in _PICTURE_SUFFIXES:
+    if value is not None and value.suffix.lower() not in PICTURE_SUFFIXES:
         raise click.BadParameter(
-            f"{str(value)!r} needs a picture suffix: one of {', '.join(_PICTURE_SUFFIXES)}"
+            f"{str(value)!r} needs a picture suffix: one of {', '.join(PICTURE_SUFFIXES)}"
         )
     return value
 
 
-_MODEL = click.option(
+MODEL_OPTION = click.option(
     "--model",
     default=DEFAULT_MODEL,
     show_default=True,
     help="Registry name of the embedding weights, or a faceprint model file.",
 )
-_ALIGN = click.option(
+ALIGN_OPTION = click.option(
     "--align",
     type=click.Choice(list(ALIGN_METHODS)),
     default=None,
@@ -149,10 +149,10 @@ _ALIGN = click.option(
     "5-point chip, or a fixed centre crop (default: the model's own: box; dlib for "
     "dlib-resnet-v1; each member's own for an ensemble).",
 )
-_DEVICE = click.option("--device", default=None, help="torch device, e.g. cuda.")
+DEVICE_OPTION = click.option("--device", default=None, help="torch device, e.g. cuda.")
 
 
-_PRECISION = click.option(
+PRECISION_OPTION = click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
     default=DEFAULT_PRECISION,
@@ -163,15 +163,22 @@ _PRECISION = click.option(
 )
 
 
-def _RECOGNIZER(command):  # noqa: N802 - used as a decorator, like the options above
+def RECOGNIZER_OPTIONS(command):  # noqa: N802 - used as a decorator, like the options above
     """--model, --align, --device, --precision and --backend: the options of every command
     that embeds."""
-    for option in (_CALIBRATION, _BACKEND, _PRECISION, _DEVICE, _ALIGN, _MODEL):
+    for option in (
+        CALIBRATION_OPTION,
+        BACKEND_OPTION,
+        PRECISION_OPTION,
+        DEVICE_OPTION,
+        ALIGN_OPTION,
+        MODEL_OPTION,
+    ):
         command = option(command)
     return command
 
 
-def _recognizer(
+def make_recognizer(
     model: str,
     align: str | None,
     device: str | None,
@@ -189,8 +196,8 @@ def _recognizer(
             precision=precision,
             far=far,
             threshold=threshold,
-            backend=_from_context("--backend", "torch"),
-            calibration=_from_context("--calibration"),
+            backend=from_context("--backend", "torch"),
+            calibration=from_context("--calibration"),
         )
     except UnknownModelError as e:
         raise click.UsageError(str(e)) from None  # a --model that names nothing
@@ -198,7 +205,7 @@ def _recognizer(
         raise click.ClickException(str(e)) from None
 
 
-def _open_gallery(
+def open_gallery(
     path: Path,
     model: str | None = None,
     align: str | None = None,
@@ -225,7 +232,7 @@ def _open_gallery(
         raise click.ClickException(str(e)) from None
 
 
-def _image_files(inputs, required: bool = True) -> list[Path]:
+def input_images(inputs, required: bool = True) -> list[Path]:
     """Image files of INPUTS (folders are searched recursively, by suffix); with ``required``,
     none at all is a usage error (exit 2)."""
     from faceprint.images import IMAGE_SUFFIXES, image_files
@@ -241,21 +248,21 @@ def _image_files(inputs, required: bool = True) -> list[Path]:
     return out
 
 
-_GALLERY = click.option(
+GALLERY_OPTION = click.option(
     "--gallery",
     "gallery_path",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Gallery file.",
 )
-_VECTORS = click.option(
+VECTORS_OPTION = click.option(
     "--vectors",
     default=None,
     help="Milvus URI for the vectors (server URL or Milvus Lite .db file); "
     "default: embedded FAISS.",
 )
 
-_CROP_ALIGN = click.option(
+CROP_ALIGN_OPTION = click.option(
     "--align",
     type=click.Choice(["box", "similarity"]),
     default="box",

@@ -9,17 +9,17 @@ import click
 from tqdm import tqdm
 
 from faceprint.cli._common import (
-    _BACKEND,
-    _CROP_ALIGN,
-    _DEVICE,
-    _MODEL,
-    _annotation_path,
-    _error,
-    _finish,
-    _from_context,
-    _image_files,
-    _mtcnn_option,
+    BACKEND_OPTION,
+    CROP_ALIGN_OPTION,
+    DEVICE_OPTION,
+    MODEL_OPTION,
+    annotation_path,
+    finish,
+    from_context,
+    input_images,
     main,
+    mtcnn_option,
+    report_error,
 )
 from faceprint.errors import FaceprintError
 from faceprint.pipeline import (
@@ -41,11 +41,11 @@ from faceprint.pipeline import (
     type=click.Path(file_okay=False, path_type=Path),
     help="Save each face crop into this directory.",
 )
-@_mtcnn_option("--image-size", "Side of the saved crops.")
-@_mtcnn_option("--margin", "Crop margin, in crop pixels.")
-@_mtcnn_option("--min-face-size", "Smallest face searched for, in pixels.")
+@mtcnn_option("--image-size", "Side of the saved crops.")
+@mtcnn_option("--margin", "Crop margin, in crop pixels.")
+@mtcnn_option("--min-face-size", "Smallest face searched for, in pixels.")
 @click.option("--device", default=None, help="torch device, e.g. cuda.")
-@_BACKEND
+@BACKEND_OPTION
 def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, device) -> None:
     """Find faces: boxes, probabilities and 5 landmarks per face."""
     from faceprint.alignment import extract_face
@@ -59,17 +59,17 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
         min_face_size=min_face_size,
         keep_all=True,
         device=device,
-        backend=_from_context("--backend", "torch"),
+        backend=from_context("--backend", "torch"),
     )
     report, failed = [], 0
-    paths = _image_files(images)
+    paths = input_images(images)
     for path in tqdm(paths, desc="detecting", unit="img", disable=len(paths) < 2):
         try:
             pil = load_image(path)
             boxes, probs, points = mtcnn.detect(pil, landmarks=True)
         except FaceprintError as e:
             failed += 1
-            _error(e)
+            report_error(e)
             report.append({"image": str(path), "error": str(e), "faces": []})
             continue
         faces = (
@@ -81,7 +81,7 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
         )
         report.append({"image": str(path), "faces": faces})
         if annotate:
-            target = _annotation_path(annotate, path, len(paths))
+            target = annotation_path(annotate, path, len(paths))
             draw(pil, boxes, None if probs is None else [f"{p:.3f}" for p in probs], points).save(
                 target
             )
@@ -94,13 +94,13 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
                 tqdm.write(f"  {i}: box={f['box']} p={f['probability']:.4f} landmarks={marks}")
     if as_json:
         click.echo(json.dumps(report, indent=2))
-    _finish(failed, len(paths), "images")
+    finish(failed, len(paths), "images")
 
 
 @main.command()
 @click.argument("src_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@_CROP_ALIGN
+@CROP_ALIGN_OPTION
 @click.option(
     "--size",
     type=click.IntRange(32, 1024),
@@ -114,8 +114,8 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
     default=None,
     help="Margin around the box in output pixels (--align box); default: the model's.",
 )
-@_MODEL
-@_DEVICE
+@MODEL_OPTION
+@DEVICE_OPTION
 def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
     """Align the face of every photo of SRC_DIR/<person>/ into OUT_DIR/<person>/.
 
@@ -145,7 +145,7 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
         device=device,
     )
     if folder.ignored:
-        _error(folder.ignored_note())
+        report_error(folder.ignored_note())
     click.echo(
         f"{report.written} crops written, {report.kept} already there -> {out_dir}"
         + (
@@ -154,4 +154,4 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
             else ""
         )
     )
-    _finish(report.unreadable, len(folder.paths), "photos (unreadable)")
+    finish(report.unreadable, len(folder.paths), "photos (unreadable)")

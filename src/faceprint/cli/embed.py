@@ -8,13 +8,13 @@ import click
 from tqdm import tqdm
 
 from faceprint.cli._common import (
-    _RECOGNIZER,
-    _error,
-    _finish,
-    _image_files,
-    _recognizer,
-    _report_ignored,
+    RECOGNIZER_OPTIONS,
+    finish,
+    input_images,
     main,
+    make_recognizer,
+    report_error,
+    report_ignored,
 )
 from faceprint.errors import FaceprintError
 from faceprint.extras import require
@@ -29,7 +29,7 @@ from faceprint.extras import require
     help="A .npz or .parquet file, or a folder (no suffix): a Parquet dataset the job fills "
     "and resumes.",
 )
-@_RECOGNIZER
+@RECOGNIZER_OPTIONS
 @click.option(
     "--engine",
     type=click.Choice(["local", "ray"]),
@@ -94,7 +94,7 @@ def embed(
         if engine == "ray":
             done = run_ray(listed, out, model, align, actors, batch_size, gpus_per_actor, address)
         else:
-            recognizer = _recognizer(model, align, device, precision)
+            recognizer = make_recognizer(model, align, device, precision)
             done = run_local(recognizer, listed, out, batch_size, progress=True)
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
@@ -104,8 +104,8 @@ def embed(
         f"{summary['faceless']} images without a face, {summary['errors']} unreadable"
     )
     for _, error in summary["error_rows"][:5]:
-        _error(error)
-    _finish(summary["errors"], len(listed), "inputs")
+        report_error(error)
+    finish(summary["errors"], len(listed), "inputs")
 
 
 def _embed_file(inputs, out, model, align, device, precision) -> None:
@@ -115,22 +115,22 @@ def _embed_file(inputs, out, model, align, device, precision) -> None:
         check_writable(out)
     except FaceprintError as e:
         raise click.BadParameter(str(e), param_hint="--out") from None
-    paths = _image_files(inputs)
-    recognizer = _recognizer(model, align, device, precision)
+    paths = input_images(inputs)
+    recognizer = make_recognizer(model, align, device, precision)
     rows, failed, faceless = [], 0, 0
     for path in tqdm(paths, desc="embedding", unit="img"):
         try:
             faces = recognizer.embed(path)
         except FaceprintError as e:
             failed += 1
-            _error(e)
+            report_error(e)
             continue
         faceless += not faces
         rows += [(str(path), i, f) for i, f in enumerate(faces)]
     write_embeddings(out, rows, recognizer.name, dim=recognizer.embedding_size)
-    _report_ignored(recognizer)
+    report_ignored(recognizer)
     click.echo(
         f"{len(rows)} faces from {len(paths) - failed} images -> {out}"
         + (f"; {faceless} images without a face" if faceless else "")
     )
-    _finish(failed, len(paths), "images")
+    finish(failed, len(paths), "images")

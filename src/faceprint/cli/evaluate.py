@@ -10,15 +10,15 @@ import click
 import numpy as np
 
 from faceprint.cli._common import (
-    _RECOGNIZER,
-    _error,
-    _far_option,
-    _finish,
-    _from_context,
-    _picture_file,
-    _recognizer,
-    _report_ignored,
+    RECOGNIZER_OPTIONS,
+    far_option,
+    finish,
+    from_context,
     main,
+    make_recognizer,
+    picture_file,
+    report_error,
+    report_ignored,
 )
 from faceprint.errors import listed
 from faceprint.pipeline import (
@@ -43,11 +43,11 @@ def evaluation() -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Pairs file (default DATA/pairs.txt).",
 )
-@_RECOGNIZER
+@RECOGNIZER_OPTIONS
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
-    callback=_picture_file,
+    callback=picture_file,
     help="Write the ROC curve to this picture file (.png).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -78,13 +78,13 @@ def eval_lfw(
         data / "pairs.txt" if (data / "pairs.txt").is_file() else data.parent / "pairs.txt"
     )
     view1 = pairs_file.parent / "pairsDevTrain.txt"
-    if precision == "int8" and _from_context("--calibration") is None and view1.is_file():
+    if precision == "int8" and from_context("--calibration") is None and view1.is_file():
         # Calibrated on View 1 only: View 2, the pairs scored here, stays unseen.
         train = read_lfw_pairs(view1, images)
         click.get_current_context().meta["--calibration"] = sorted(
             set(map(str, train.a)) | set(map(str, train.b))
         )
-    recognizer = _recognizer(model, align, device, precision)
+    recognizer = make_recognizer(model, align, device, precision)
     if crop_size is not None:
         if align != "none":
             raise click.UsageError("--crop-size goes with --align none")
@@ -156,8 +156,8 @@ def _all_pairs(report, as_json: bool) -> None:
 @main.command()
 @click.argument("ref", type=click.Path(exists=True, path_type=Path))
 @click.argument("gens", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@_RECOGNIZER
-@_far_option(
+@RECOGNIZER_OPTIONS
+@far_option(
     DEFAULT_VERIFY_FAR,
     "False-accept rate the preserved-identity threshold is set for (as in verify).",
 )
@@ -194,7 +194,7 @@ def similarity(
         save_similarity_files,
     )
 
-    recognizer = _recognizer(model, align, device, precision, far=far)
+    recognizer = make_recognizer(model, align, device, precision, far=far)
     try:
         ref_set = embed_face_set(recognizer, ref, progress=True, desc=f"reference {ref.name}")
     except ValueError as e:
@@ -205,7 +205,7 @@ def similarity(
             gen_set = embed_face_set(recognizer, gen, progress=True)
         except ValueError as e:
             failed += 1
-            _error(e)
+            report_error(e)
             continue
         reports.append(
             compare_face_sets(ref_set, gen_set, recognizer.name, recognizer.threshold, all_pairs)
@@ -213,7 +213,7 @@ def similarity(
     face_sets = [ref_set, *(r.gen_faces for r in reports)]
     unreadable = [why for f in face_sets for why in f.missed.values() if why.startswith("unread")]
     for why in unreadable:
-        _error(why.removeprefix("unreadable: "))
+        report_error(why.removeprefix("unreadable: "))
     if reports and out:
         save_similarity_files(reports, out, recognizer, worst)
     if as_json:
@@ -221,9 +221,9 @@ def similarity(
             click.echo(json.dumps(report.summary()))
     elif reports:
         _similarity_table(reports, report_labels(reports), ref_set, out)
-    _report_ignored(recognizer)
+    report_ignored(recognizer)
     images = sum(len(f.names) + len(f.missed) for f in face_sets)
-    _finish(failed + len(unreadable), failed + images, "inputs")
+    finish(failed + len(unreadable), failed + images, "inputs")
 
 
 def _similarity_table(reports, labels, ref_set, out) -> None:

@@ -11,19 +11,19 @@ from tqdm import tqdm
 
 from faceprint.alignment import ALIGN_METHODS
 from faceprint.cli._common import (
-    _DEVICE,
-    _GALLERY,
-    _RECOGNIZER,
-    _VECTORS,
-    _annotation_path,
-    _error,
-    _far_option,
-    _finish,
-    _image_files,
-    _open_gallery,
-    _recognizer,
-    _report_ignored,
+    DEVICE_OPTION,
+    GALLERY_OPTION,
+    RECOGNIZER_OPTIONS,
+    VECTORS_OPTION,
+    annotation_path,
+    far_option,
+    finish,
+    input_images,
     main,
+    make_recognizer,
+    open_gallery,
+    report_error,
+    report_ignored,
 )
 from faceprint.errors import FaceprintError
 from faceprint.gallery.core import DEFAULT_FAR
@@ -33,7 +33,7 @@ from faceprint.pipeline import (
 
 
 @main.command()
-@_GALLERY
+@GALLERY_OPTION
 @click.argument("args", nargs=-1, required=True)
 @click.option(
     "--model", default=None, help=f"Embedding model of a new gallery (default {DEFAULT_MODEL})."
@@ -53,8 +53,8 @@ from faceprint.pipeline import (
 @click.option(
     "--strict", "choice", flag_value="strict", help="Enrol only photos with exactly one face."
 )
-@_VECTORS
-@_DEVICE
+@VECTORS_OPTION
+@DEVICE_OPTION
 def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
     """Enrol faces: NAME IMAGE... for one person, or DIR holding one folder per person.
 
@@ -69,15 +69,15 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
     if len(args) == 1 and first.is_dir():
         folders = sorted(d for d in first.iterdir() if d.is_dir())
         # A person's empty folder is passed over; only no image at all is a usage error.
-        people = [(d.name, _image_files([d], required=False)) for d in folders]
+        people = [(d.name, input_images([d], required=False)) for d in folders]
     elif len(args) >= 2:
-        people = [(args[0], _image_files([Path(a) for a in args[1:]], required=False))]
+        people = [(args[0], input_images([Path(a) for a in args[1:]], required=False))]
     else:
         raise click.UsageError("give NAME IMAGE... or a DIR with one folder per person")
     total = sum(len(p) for _, p in people)
     if total == 0:
         raise click.UsageError(f"no image files in {', '.join(args[1:] or args)}")
-    gallery = _open_gallery(gallery_path, model, align, vectors, create=True, device=device)
+    gallery = open_gallery(gallery_path, model, align, vectors, create=True, device=device)
     added = skipped = rejected = 0
     with gallery, tqdm(total=total, desc="enrolling", unit="img") as bar:
         for name, paths in people:
@@ -88,19 +88,19 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
                 for label, why in report.rejected.items():
                     rejected += 1
                     hint = "; --largest takes the largest" if label in report.ambiguous else ""
-                    _error(f"not enrolled: {label}: {why}{hint}")
+                    report_error(f"not enrolled: {label}: {why}{hint}")
                 bar.update(1)
         identities = len(gallery.list())
-        _report_ignored(gallery.recognizer)
+        report_ignored(gallery.recognizer)
     click.echo(
         f"enrolled {added}, already there {skipped}, rejected {rejected}; {identities} "
         f"identities in {gallery_path}"
     )
-    _finish(rejected, total, "photos")
+    finish(rejected, total, "photos")
 
 
 @main.command()
-@_GALLERY
+@GALLERY_OPTION
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
 @click.option(
@@ -109,7 +109,7 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
     help="Draw the names into this PNG/JPEG; for several images, a folder of <image>.png files.",
 )
 @click.option("-k", default=1, show_default=True, help="Candidate identities per face.")
-@_far_option(
+@far_option(
     DEFAULT_FAR,
     "Open-set false-alarm rate: the fraction of never-enrolled people given a name. The "
     "threshold follows from it and the number of enrolled identities.",
@@ -120,16 +120,16 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
     default=None,
     help="A fixed distance beyond which a face is unknown, instead of the --far threshold.",
 )
-@_VECTORS
-@_DEVICE
+@VECTORS_OPTION
+@DEVICE_OPTION
 def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors, device) -> None:
     """Who is in each photo? Every face is named from the gallery, or "unknown"."""
     from faceprint.drawing import BOX_COLOUR, UNKNOWN_COLOUR
     from faceprint.drawing import annotate as draw
     from faceprint.images import load_image
 
-    paths = _image_files(images)
-    gallery = _open_gallery(
+    paths = input_images(images)
+    gallery = open_gallery(
         gallery_path, vectors=vectors, threshold=threshold, far=far, device=device
     )
     recognizer = gallery.recognizer
@@ -141,7 +141,7 @@ def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors
                 found = recognizer.identify(image, gallery, k=k)
             except FaceprintError as e:
                 failed += 1
-                _error(e)
+                report_error(e)
                 out.append({"image": str(path), "error": str(e), "faces": []})
                 continue
             faces = [
@@ -161,17 +161,17 @@ def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors
                 boxes = np.stack([f.box for f, _ in found]) if found else None
                 labels = [f"{i.name} {i.distance:.2f}" for _, i in found]
                 colours = [BOX_COLOUR if i.known else UNKNOWN_COLOUR for _, i in found]
-                target = _annotation_path(annotate, path, len(paths))
+                target = annotation_path(annotate, path, len(paths))
                 draw(image, boxes, labels, colours=colours).save(target)
             if not as_json:
                 names = (
                     ", ".join(f"{f['identity']} ({f['distance']:.3f})" for f in faces) or "no face"
                 )
                 tqdm.write(f"{path}: {names}")
-    _report_ignored(recognizer)
+    report_ignored(recognizer)
     if as_json:
         click.echo(json.dumps(out, indent=2))
-    _finish(failed, len(paths), "images")
+    finish(failed, len(paths), "images")
 
 
 @main.group(name="gallery")
@@ -184,7 +184,7 @@ def gallery_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list of identities.")
 def gallery_list(path, as_json) -> None:
     """Identities with their face counts."""
-    with _open_gallery(path) as gallery:
+    with open_gallery(path) as gallery:
         rows = gallery.list()
         if as_json:
             click.echo(
@@ -201,7 +201,7 @@ def gallery_list(path, as_json) -> None:
 @click.argument("name")
 def gallery_remove(path, name) -> None:
     """Remove identity NAME and its faces."""
-    with _open_gallery(path) as gallery:
+    with open_gallery(path) as gallery:
         try:
             n = gallery.remove(name)
         except FaceprintError as e:
@@ -215,7 +215,7 @@ def gallery_remove(path, name) -> None:
 @click.argument("new")
 def gallery_rename(path, old, new) -> None:
     """Rename identity OLD to NEW."""
-    with _open_gallery(path) as gallery:
+    with open_gallery(path) as gallery:
         try:
             gallery.rename(old, new)
         except FaceprintError as e:
@@ -228,7 +228,7 @@ def gallery_rename(path, old, new) -> None:
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 def gallery_export(path, out) -> None:
     """Write every face, with embeddings and records, to OUT (.npz)."""
-    with _open_gallery(path) as gallery:
+    with open_gallery(path) as gallery:
         written = gallery.export(out)
         n = len(gallery)
     click.echo(f"exported {n} faces -> {written}")
@@ -242,7 +242,7 @@ def gallery_export(path, out) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The gallery (created if new); without it: PATH SOURCE.",
 )
-@_VECTORS
+@VECTORS_OPTION
 @click.option(
     "--name-from",
     type=click.Choice(["parent-dir"]),
@@ -273,7 +273,7 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
         model, align = made_by.rsplit("/", 1)
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
-    with _open_gallery(gallery_path, model, align, vectors=vectors, create=True) as gallery:
+    with open_gallery(gallery_path, model, align, vectors=vectors, create=True) as gallery:
         try:
             if source.is_dir():
                 n = import_face_rows(gallery, source, name_from)
@@ -292,7 +292,7 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
     type=click.Path(path_type=Path),
     help="A directory (one folder per person, plus noise/, holding face crops) or a .csv file.",
 )
-@_RECOGNIZER
+@RECOGNIZER_OPTIONS
 @click.option(
     "--eps", type=float, default=None, help="Use DBSCAN with this L2 radius instead of HDBSCAN."
 )
@@ -315,15 +315,15 @@ def cluster(directory, out, model, align, device, precision, eps, min_samples, a
     from faceprint.gallery.enroll import subject_faces
     from faceprint.images import image_size, load_image
 
-    paths = _image_files([directory])
-    recognizer = _recognizer(model, align, device, precision)
+    paths = input_images([directory])
+    recognizer = make_recognizer(model, align, device, precision)
     rows, failed = [], 0
     for path in tqdm(paths, desc="embedding", unit="img"):
         try:
             found = recognizer.embed(path)
         except FaceprintError as e:
             failed += 1
-            _error(e)
+            report_error(e)
             continue
         subjects = found if all_faces else subject_faces(found, image_size(path))
         kept = {id(f) for f in subjects}
@@ -346,7 +346,7 @@ def cluster(directory, out, model, align, device, precision, eps, min_samples, a
             folder = out / ("noise" if label < 0 else f"person_{label:03d}")
             folder.mkdir(parents=True, exist_ok=True)
             crop_box(load_image(path), face.box, 160, 32).save(folder / f"{path.stem}_{i}.png")
-    _report_ignored(recognizer)
+    report_ignored(recognizer)
     n = len(set(labels[labels >= 0].tolist())) if len(labels) else 0
     click.echo(f"{len(rows)} faces -> {n} people, {int((labels < 0).sum())} noise -> {out}")
-    _finish(failed, len(paths), "images")
+    finish(failed, len(paths), "images")

@@ -8,13 +8,13 @@ from pathlib import Path
 import click
 
 from faceprint.cli._common import (
-    _ALIGN,
-    _BACKEND,
-    _CALIBRATION,
-    _DEVICE,
-    _PRECISION,
-    _VECTORS,
-    _from_context,
+    ALIGN_OPTION,
+    BACKEND_OPTION,
+    CALIBRATION_OPTION,
+    DEVICE_OPTION,
+    PRECISION_OPTION,
+    VECTORS_OPTION,
+    from_context,
     main,
 )
 from faceprint.errors import FaceprintError
@@ -61,7 +61,7 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
     default=None,
     help="Gallery file for /v1/identify and enrolment (created if missing).",
 )
-@_VECTORS
+@VECTORS_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
@@ -118,11 +118,11 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
     default=None,
     help=f"Embedding model (default: the gallery's, else {DEFAULT_MODEL}).",
 )
-@_ALIGN
-@_DEVICE
-@_PRECISION
-@_BACKEND
-@_CALIBRATION
+@ALIGN_OPTION
+@DEVICE_OPTION
+@PRECISION_OPTION
+@BACKEND_OPTION
+@CALIBRATION_OPTION
 def serve(
     gallery_path,
     vectors,
@@ -161,8 +161,8 @@ def serve(
         align=align,
         device=device,
         precision=precision,
-        backend=_from_context("--backend", ServeConfig.backend),
-        calibration=_from_context("--calibration"),
+        backend=from_context("--backend", ServeConfig.backend),
+        calibration=from_context("--calibration"),
         max_bytes=max_bytes,
         max_pixels=max_pixels,
         rate=rate,

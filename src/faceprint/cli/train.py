@@ -11,15 +11,15 @@ import click
 from tqdm import tqdm
 
 from faceprint.cli._common import (
-    _CROP_ALIGN,
-    _DEVICE,
-    _PRECISION,
-    _error,
-    _finish,
-    _image_files,
-    _recognizer,
-    _report_ignored,
+    CROP_ALIGN_OPTION,
+    DEVICE_OPTION,
+    PRECISION_OPTION,
+    finish,
+    input_images,
     main,
+    make_recognizer,
+    report_error,
+    report_ignored,
 )
 from faceprint.errors import FaceprintError
 from faceprint.pipeline import (
@@ -96,7 +96,7 @@ from faceprint.training.objectives import LOSSES
     "block name (it and all before it, e.g. repeat_3), or auto (repeat_3 when "
     "fine-tuning, none from scratch).",
 )
-@_CROP_ALIGN
+@CROP_ALIGN_OPTION
 @click.option(
     "--cropped", is_flag=True, help="DATA_DIR (and --val) hold aligned crops from `faceprint crop`."
 )
@@ -115,8 +115,8 @@ from faceprint.training.objectives import LOSSES
     help="Seeds the split, the sampling and the initial weights.",
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-@_PRECISION
-@_DEVICE
+@PRECISION_OPTION
+@DEVICE_OPTION
 def train(
     data_dir,
     out,
@@ -171,7 +171,7 @@ def train(
     try:
         summary = run_training(config)
     except TrainingError as e:
-        _error(e)
+        report_error(e)
         sys.exit(1)
     except FaceprintError as e:
         raise click.UsageError(str(e)) from None
@@ -181,7 +181,7 @@ def train(
             f"{summary['epochs']}), {summary['classes']} people, threshold "
             f"{summary['threshold']:.4f} -> {summary['model']}"
         )
-        _finish(summary["unreadable_photos"], summary["photos"], "photos (unreadable)")
+        finish(summary["unreadable_photos"], summary["photos"], "photos (unreadable)")
 
 
 @main.command()
@@ -195,25 +195,25 @@ def train(
     "--top-k", type=click.IntRange(1), default=5, show_default=True, help="Names listed per face."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_DEVICE
+@DEVICE_OPTION
 def classify(images, model, top_k, as_json, device) -> None:
     """Name each face in IMAGES among the people a trained model learned, with probabilities."""
     from faceprint.training.classify import classify_faces
 
-    recognizer = _recognizer(model, "box", device)
+    recognizer = make_recognizer(model, "box", device)
     if not recognizer.weights.classes:
         raise click.BadParameter(
             f"{model} has no named classes; pass a model file from `faceprint train`",
             param_hint="--model",
         )
-    paths = _image_files(images)
+    paths = input_images(images)
     report, failed = [], 0
     for path in tqdm(paths, desc="classifying", unit="img", disable=as_json):
         try:
             faces = classify_faces(recognizer, path, top_k)
         except FaceprintError as e:
             failed += 1
-            _error(e)
+            report_error(e)
             report.append({"image": str(path), "error": str(e), "faces": []})
             continue
         report.append({"image": str(path), "faces": faces})
@@ -224,5 +224,5 @@ def classify(images, model, top_k, as_json, device) -> None:
                 tqdm.write(f"  {i}: {names}")
     if as_json:
         click.echo(json.dumps(report, indent=2))
-    _report_ignored(recognizer)
-    _finish(failed, len(paths), "images")
+    report_ignored(recognizer)
+    finish(failed, len(paths), "images")

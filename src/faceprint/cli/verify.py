@@ -8,14 +8,14 @@ from pathlib import Path
 import click
 
 from faceprint.cli._common import (
-    _DEVICE,
-    _MODEL,
-    _RECOGNIZER,
-    _far_option,
-    _picture_file,
-    _recognizer,
-    _report_ignored,
+    DEVICE_OPTION,
+    MODEL_OPTION,
+    RECOGNIZER_OPTIONS,
+    far_option,
     main,
+    make_recognizer,
+    picture_file,
+    report_ignored,
 )
 from faceprint.errors import FaceprintError
 from faceprint.pipeline import (
@@ -26,8 +26,8 @@ from faceprint.pipeline import (
 @main.command()
 @click.argument("image_a", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("image_b", type=click.Path(dir_okay=False, path_type=Path))
-@_RECOGNIZER
-@_far_option(
+@RECOGNIZER_OPTIONS
+@far_option(
     DEFAULT_VERIFY_FAR,
     "False-accept rate the threshold is set for: the fraction of pairs of strangers called "
     "the same person.",
@@ -36,7 +36,7 @@ from faceprint.pipeline import (
 @click.option(
     "--annotate",
     type=click.Path(dir_okay=False, path_type=Path),
-    callback=_picture_file,
+    callback=picture_file,
     help="Write both photos side by side with the verdict to this picture file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -51,13 +51,13 @@ def verify(
     from faceprint.drawing import verification_panel
     from faceprint.images import load_image
 
-    recognizer = _recognizer(model, align, device, precision, far=far, threshold=threshold)
+    recognizer = make_recognizer(model, align, device, precision, far=far, threshold=threshold)
     try:
         a, b = load_image(image_a), load_image(image_b)
         result = recognizer.verify(a, b)
     except (FaceprintError, ValueError) as e:
         raise click.ClickException(str(e)) from None
-    _report_ignored(recognizer)
+    report_ignored(recognizer)
     if annotate:
         annotate.parent.mkdir(parents=True, exist_ok=True)
         verification_panel(a, b, result).save(annotate)
@@ -99,11 +99,11 @@ def _one_in(rate: float) -> str:
     default="faceprint-demo.png",
     show_default=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    callback=_picture_file,
+    callback=picture_file,
     help="Where to write the picture of both comparisons.",
 )
-@_MODEL
-@_DEVICE
+@MODEL_OPTION
+@DEVICE_OPTION
 def demo(out, model, device) -> None:
     """Detect, align, embed and verify on built-in pictures (no photo of your own needed)."""
     from faceprint.demo import run_demo

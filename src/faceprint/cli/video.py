@@ -10,12 +10,12 @@ import click
 from tqdm import tqdm
 
 from faceprint.cli._common import (
-    _RECOGNIZER,
-    _error,
-    _finish,
-    _open_gallery,
-    _recognizer,
+    RECOGNIZER_OPTIONS,
+    finish,
     main,
+    make_recognizer,
+    open_gallery,
+    report_error,
 )
 from faceprint.errors import FaceprintError
 from faceprint.extras import require
@@ -65,7 +65,7 @@ def _every_nth_frame(n: int) -> str:
     help="Drop tracks detected in fewer frames (flickering false detections).",
 )
 @click.option("--cluster", is_flag=True, help="Group unnamed tracks by person: 'person 1', ...")
-@_RECOGNIZER
+@RECOGNIZER_OPTIONS
 def video(
     video,
     out,
@@ -100,17 +100,17 @@ def video(
             raise click.BadParameter("it would overwrite the input video", param_hint="--out")
     gallery = None
     if gallery_path is not None:
-        gallery = _open_gallery(gallery_path, device=device)
+        gallery = open_gallery(gallery_path, device=device)
         recognizer = gallery.recognizer
     else:
-        recognizer = _recognizer(model, align, device, precision)
+        recognizer = make_recognizer(model, align, device, precision)
     tracker = FaceTracker(recognizer, gallery)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         try:
             result = track_video(video, tracker, every, min_track, cluster, progress=True)
         except FaceprintError as e:
-            _error(e)
+            report_error(e)
             sys.exit(1)
     damaged = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     for message in damaged:
@@ -141,4 +141,4 @@ def video(
     written = [str(p) for p in (out, json_path, faces) if p is not None]
     if written:
         click.echo(f"-> {', '.join(written)}")
-    _finish(len(damaged), 1, "videos (damaged)")
+    finish(len(damaged), 1, "videos (damaged)")
