@@ -323,7 +323,7 @@ def blur_faces(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         )
         if region[2] <= region[0] or region[3] <= region[1]:
             continue
-        patch = out.crop(region).filter(ImageFilter.GaussianBlur(radius=max(2.0, side / 6)))
+        patch = out.crop(region).filter(ImageFilter.GaussianBlur(radius=max(2.0, float(side) / 6)))
         out.paste(patch, region[:2])
     return np.asarray(out)
 
