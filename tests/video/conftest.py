@@ -23,6 +23,27 @@ def synthetic(lfw, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def crossing(lfw, tmp_path_factory):
+    """Three LFW people at 640x360, 25 fps, 100 frames (faces detected in every 2nd frame by
+    default): two cross each other and, one after the other, hide the third, whose face is
+    30-34 px, about the smallest the default model recognises."""
+    from faceprint import FaceRecognizer
+    from faceprint.video.synthetic import build_case
+
+    return build_case(
+        lfw / "images",
+        tmp_path_factory.mktemp("crossing"),
+        people=3,
+        frames=100,
+        width=640,
+        height=360,
+        fps=25,
+        recognizer=FaceRecognizer(precision="fp32"),
+        layout="crossing",
+    )
+
+
+@pytest.fixture(scope="session")
 def truncated(synthetic, tmp_path_factory):
     """The synthetic video as MKV (which keeps its index up front), cut at 60% of its bytes."""
     from faceprint.video import VideoWriter, read_frames

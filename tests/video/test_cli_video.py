@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
@@ -37,9 +38,11 @@ def test_names_tracks_and_writes_every_output(synthetic, tmp_path):
     lines = [line for line in result.stdout.splitlines() if line.startswith("#")]
     assert {line.split()[1] for line in lines} == names
     doc = json.loads(tracks.read_text())
-    assert (doc["frames"], doc["fps"], doc["width"], doc["height"]) == (60, 15.0, 640, 360)
+    assert (doc["version"], doc["frames"], doc["fps"]) == (2, 60, 15.0)
+    assert (doc["width"], doc["height"]) == (640, 360)
     first = doc["tracks"][0]
     assert doc["detected_every"] == 1  # 15 fps: every frame
+    assert 0.5 < doc["threshold"] < 2.0
     assert set(first) == {
         "id",
         "first_frame",
@@ -48,10 +51,14 @@ def test_names_tracks_and_writes_every_output(synthetic, tmp_path):
         "end_s",
         "identity",
         "distance",
+        "faces",
+        "detections",
         "boxes",
     }
-    assert first["boxes"][0][0] == first["first_frame"] and len(first["boxes"][0]) == 6
+    assert first["boxes"][0]["frame"] == first["first_frame"]
+    assert set(first["boxes"][0]) == {"frame", "box", "detected", "probability"}
     assert first["end_s"] == round(first["last_frame"] / 15, 4)
+    assert first["distance"] < doc["threshold"] and first["faces"] >= 5
     assert sorted(p.name for p in faces.iterdir()) == sorted(
         f"track_{t['id']}_{t['identity']}.png" for t in doc["tracks"]
     )
@@ -60,7 +67,7 @@ def test_names_tracks_and_writes_every_output(synthetic, tmp_path):
     info = probe(out)
     assert (info.width, info.height, info.fps, info.frames) == (640, 360, 15.0, 60)
     # Boxes are drawn: the annotated frame differs from the source where a face is.
-    box = [round(v) for v in first["boxes"][0][1:5]]
+    box = [round(v) for v in first["boxes"][0]["box"]]
     frame = first["first_frame"]
     source = next(f.image for f in read_frames(synthetic.video) if f.index == frame)
     drawn = next(f.image for f in read_frames(out) if f.index == frame)
@@ -77,6 +84,8 @@ def test_bad_input_and_usage(synthetic, tmp_path, samples):
     assert "needs a video suffix" in result.output
     result = _run(synthetic.video, "--every", 0, code=2)
     assert "0 is not in the range x>=1" in result.output
+    result = _run(synthetic.video, "--blur", code=2)
+    assert "--blur needs --out" in result.output
 
 
 def test_truncated_video_keeps_tracks_up_to_the_damage(truncated, tmp_path):
@@ -84,3 +93,50 @@ def test_truncated_video_keeps_tracks_up_to_the_damage(truncated, tmp_path):
     assert "warning: " in result.stderr and "it is truncated" in result.stderr
     doc = json.loads((tmp_path / "t.json").read_text())
     assert 10 < doc["frames"] < 60 and doc["tracks"]
+
+
+def _detail(image: np.ndarray, box) -> float:
+    """Mean absolute difference between neighbouring pixels inside ``box`` (its inner 80%):
+    a face's edges; blurring takes them away."""
+    x1, y1, x2, y2 = box
+    dx, dy = 0.1 * (x2 - x1), 0.1 * (y2 - y1)
+    patch = image[round(y1 + dy) : round(y2 - dy), round(x1 + dx) : round(x2 - dx)].astype(float)
+    return float(np.abs(np.diff(patch, axis=0)).mean() + np.abs(np.diff(patch, axis=1)).mean())
+
+
+def test_json_has_every_frame_and_blur_leaves_no_visible_face(crossing, tmp_path):
+    """Faces detected in every 2nd frame: the JSON still boxes every frame of every track
+    (bridged ones marked), and --blur blurs every face not half hidden, in every frame."""
+    out, tracks = tmp_path / "blurred.mp4", tmp_path / "tracks.json"
+    result = _run(
+        crossing.video, "--gallery", crossing.gallery, "--json", tracks, "--blur", "--out", out
+    )
+    assert "faces detected in every 2nd frame" in result.stdout
+    doc = json.loads(tracks.read_text())
+    assert doc["version"] == 2 and doc["detected_every"] == 2
+    for track in doc["tracks"]:
+        rows = track["boxes"]
+        assert [r["frame"] for r in rows] == list(
+            range(track["first_frame"], track["last_frame"] + 1)
+        )
+        detected = [r for r in rows if r["detected"]]
+        assert len(detected) == track["detections"]
+        assert all(0.0 < r["probability"] <= 1.0 for r in detected)
+        assert all(r["probability"] is None for r in rows if not r["detected"])
+    assert sum(len(t["boxes"]) - t["detections"] for t in doc["tracks"]) >= 100  # bridged
+
+    source = {f.index: f.image for f in read_frames(crossing.video)}
+    blurred = {f.index: f.image for f in read_frames(out)}
+    assert sorted(blurred) == sorted(source)
+    faces = [t for t in crossing.truth if t[6]]  # not half hidden, inside the frame
+    assert len(faces) > 200
+    left = []
+    for frame, name, x1, y1, x2, y2, _, hidden in faces:
+        before = _detail(source[frame], (x1, y1, x2, y2))
+        after = _detail(blurred[frame], (x1, y1, x2, y2))
+        if after > 0.4 * before:
+            left.append((frame, name, round(hidden, 2), round(after / before, 2)))
+    assert not left
+    # Away from the faces the video is untouched (only re-encoded).
+    corner = (slice(0, 60), slice(0, 60))
+    assert np.abs(blurred[50][corner].astype(int) - source[50][corner].astype(int)).mean() < 3

@@ -23,6 +23,22 @@ from faceprint.extras import require
 _VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
 
 
+def _video_tracker(recognizer, gallery, blur: bool):
+    """The tracker of ``faceprint video``; for --blur (anonymisation, where a face left
+    unblurred is the failure) it searches faces down to the detector's own smallest size and
+    lets any detection start a track."""
+    from faceprint.video import FaceTracker
+
+    if not blur:
+        return FaceTracker(recognizer, gallery)
+    return FaceTracker(
+        recognizer,
+        gallery,
+        min_face_size=recognizer.detector.min_face_size,
+        start_probability=0.0,
+    )
+
+
 def _every_nth_frame(n: int) -> str:
     """1 -> "every frame", 2 -> "every 2nd frame", 3 -> "every 3rd frame", 11 -> "every 11th"."""
     if n == 1:
@@ -37,6 +53,12 @@ def _every_nth_frame(n: int) -> str:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the video with boxes, track ids and names (H.264, .mp4/.mkv/.mov).",
+)
+@click.option(
+    "--blur",
+    is_flag=True,
+    help="--out gets every face blurred instead, in every frame (anonymisation): faces from "
+    "20 px are searched and every detection is kept.",
 )
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Tracks as JSON."
@@ -59,16 +81,17 @@ def _every_nth_frame(n: int) -> str:
 )
 @click.option(
     "--min-track",
-    default=3,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=1),
-    help="Drop tracks detected in fewer frames (flickering false detections).",
+    help="Drop tracks detected in fewer frames (flickering false detections). Default: 3, "
+    "1 with --blur.",
 )
 @click.option("--cluster", is_flag=True, help="Group unnamed tracks by person: 'person 1', ...")
 @RECOGNIZER_OPTIONS
 def video(
     video,
     out,
+    blur,
     json_path,
     gallery_path,
     faces,
@@ -82,14 +105,22 @@ def video(
 ) -> None:
     """Who appears in VIDEO, when and where: detect, track and (with --gallery) name faces.
 
-    Prints one line per track; --out draws them on a copy of the video, --json writes every
-    box, --faces saves each track's best face.
+    Prints one line per track; --out draws them on a copy of the video (or, with --blur,
+    blurs every face), --json writes a box for every frame of every track, --faces saves each
+    track's best face.
     """
     import warnings
 
-    from faceprint.video import FaceTracker, save_best_faces, track_video, write_annotated
+    from faceprint.video import (
+        save_best_faces,
+        track_video,
+        write_annotated,
+        write_blurred,
+    )
 
     require("av", "video", "faceprint video")
+    if blur and out is None:
+        raise click.UsageError("--blur needs --out, the blurred video to write")
     if out is not None:
         if out.suffix.lower() not in _VIDEO_SUFFIXES:
             raise click.BadParameter(
@@ -104,7 +135,9 @@ def video(
         recognizer = gallery.recognizer
     else:
         recognizer = make_recognizer(model, align, device, precision)
-    tracker = FaceTracker(recognizer, gallery)
+    tracker = _video_tracker(recognizer, gallery, blur)
+    if min_track is None:
+        min_track = 1 if blur else 3
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         try:
@@ -123,7 +156,7 @@ def video(
     if out is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # said once above
-            write_annotated(video, result, out, progress=True)
+            (write_blurred if blur else write_annotated)(video, result, out, progress=True)
     info = result.info
     click.echo(
         f"{len(result.tracks)} tracks in {result.frames} frames ({info.width}x{info.height}, "
@@ -136,7 +169,7 @@ def video(
         distance = "" if d["distance"] is None else f"  distance {d['distance']:.3f}"
         click.echo(
             f"#{d['id']:<3} {name:<24} {d['start_s']:7.2f}-{d['end_s']:.2f} s  "
-            f"{len(d['boxes'])} detections{distance}"
+            f"{d['detections']} detections{distance}"
         )
     written = [str(p) for p in (out, json_path, faces) if p is not None]
     if written:

@@ -3,8 +3,8 @@
 - :class:`FaceTracker`: stateful, frame by frame (``update(frame) -> list[Track]``), for live
   sources;
 - :func:`process`: a generator of per-frame results for a file, in flat memory;
-- :func:`track_video`, :func:`write_annotated`, :func:`save_best_faces`: the ``faceprint video``
-  job.
+- :func:`track_video`, :func:`write_annotated`, :func:`write_blurred`, :func:`save_best_faces`:
+  the ``faceprint video`` job.
 """
 
 from faceprint.video.io import VideoFrame, VideoInfo, VideoWriter, probe, read_frames
@@ -15,8 +15,9 @@ from faceprint.video.process import (
     save_best_faces,
     track_video,
     write_annotated,
+    write_blurred,
 )
-from faceprint.video.tracker import FaceTracker, Track, vote
+from faceprint.video.tracker import FaceTracker, Track
 
 __all__ = [
     "FaceTracker",
@@ -31,6 +32,6 @@ __all__ = [
     "read_frames",
     "save_best_faces",
     "track_video",
-    "vote",
     "write_annotated",
+    "write_blurred",
 ]

@@ -1,21 +1,20 @@
 """A video file in, who appears, when and where out: batched detection, tracking, naming, and
-the annotated video, the JSON and the best face of each track.
+the annotated or blurred video, the JSON and the best face of each track.
 
 Detection runs on batches of frames (where faceprint's detector is fastest); the annotated
 video is a second decoding pass, so that every frame of a track carries the name its whole
-track voted for. Memory holds a batch of frames and the tracks' boxes, however long the video.
+track was given. Memory holds a batch of frames and the tracks' boxes, however long the video.
 """
 
 from __future__ import annotations
 
-import bisect
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 from tqdm import tqdm
 
 from faceprint.video.io import VideoInfo, VideoWriter, probe, read_frames
@@ -24,6 +23,10 @@ from faceprint.video.tracker import FaceTracker, Track
 #: Detections per second of video by default: tracks bridge the frames between (a face moves
 #: little in 1/12 s), which halves the detector's work at 25-30 fps.
 DETECTIONS_PER_SECOND = 12.5
+
+#: The ``--json`` document's layout version: 2 gives every track a box in every frame it spans,
+#: ``{"frame", "box", "detected", "probability"}`` (1 held the detected frames only, as lists).
+JSON_VERSION = 2
 
 
 def detection_step(fps: float, every: int | None = None) -> int:
@@ -62,6 +65,8 @@ class VideoTracks:
         tracks: tracks of at least ``min_track`` detections, in order of appearance.
         every: faces were detected in every ``every``-th frame.
         seconds: wall time of the job.
+        threshold: the gallery's open-set distance threshold tracks were named with (None
+            without a gallery).
     """
 
     info: VideoInfo
@@ -69,10 +74,12 @@ class VideoTracks:
     tracks: list[Track]
     every: int = 1
     seconds: float = 0.0
+    threshold: float | None = None
 
     def to_dict(self) -> dict:
-        """The ``--json`` document."""
+        """The ``--json`` document (layout :data:`JSON_VERSION`, in the README)."""
         return {
+            "version": JSON_VERSION,
             "video": str(self.info.path),
             "frames": self.frames,
             "fps": self.info.fps,
@@ -80,6 +87,7 @@ class VideoTracks:
             "height": self.info.height,
             "seconds": self.info.seconds,
             "detected_every": self.every,
+            "threshold": None if self.threshold is None else round(self.threshold, 4),
             "tracks": [t.to_dict() for t in self.tracks],
         }
 
@@ -170,7 +178,8 @@ def track_video(
     if cluster:
         cluster_tracks(tracks, tracker.reid_distance)
     frames = last + 1 if info.frames == 0 or last + every < info.frames else info.frames
-    return VideoTracks(info, frames, tracks, every, clock.perf_counter() - start)
+    threshold = None if tracker.gallery is None else float(tracker.gallery.threshold)
+    return VideoTracks(info, frames, tracks, every, clock.perf_counter() - start, threshold)
 
 
 def cluster_tracks(tracks: list[Track], reid_distance: float) -> None:
@@ -209,27 +218,25 @@ def cluster_tracks(tracks: list[Track], reid_distance: float) -> None:
 
 
 def boxes_at(
-    tracks: list[Track], max_gap: int
-) -> Iterator[tuple[int, list[tuple[Track, np.ndarray]]]]:
-    """``(frame, [(track, box)])`` for every frame from 0 on, boxes interpolated between a
-    track's detections up to ``max_gap`` frames apart."""
-    frames = [[int(b[0]) for b in t.boxes] for t in tracks]
-    end = max((t.last_frame for t in tracks), default=-1)
+    tracks: list[Track], pad: int = 0
+) -> Iterator[tuple[int, list[tuple[Track, np.ndarray, bool]]]]:
+    """``(frame, [(track, (4,) box, detected)])`` for every frame from 0 to the last track's
+    end: each track's :meth:`Track.rows` (detected boxes, and bridged ones between), ``pad``
+    frames more at each end of each track."""
+    waiting = sorted(range(len(tracks)), key=lambda k: tracks[k].first_frame, reverse=True)
+    active: dict[int, Iterator] = {}
+    end = max((t.last_frame + pad for t in tracks), default=-1)
     for frame in range(end + 1):
+        while waiting and tracks[waiting[-1]].first_frame - pad <= frame:
+            k = waiting.pop()
+            active[k] = tracks[k].rows(pad)
         shown = []
-        for track, detected in zip(tracks, frames, strict=True):
-            if not track.first_frame <= frame <= track.last_frame:
+        for k in sorted(active):
+            row = next(active[k], None)
+            if row is None:
+                del active[k]
                 continue
-            k = bisect.bisect_left(detected, frame)
-            after = np.asarray(track.boxes[k][1:5])
-            if detected[k] == frame:
-                shown.append((track, after))
-                continue
-            before = np.asarray(track.boxes[k - 1][1:5])
-            span = detected[k] - detected[k - 1]
-            if span <= max_gap:
-                w = (frame - detected[k - 1]) / span
-                shown.append((track, (1 - w) * before + w * after))
+            shown.append((tracks[k], row[1], row[2] is not None))
         yield frame, shown
 
 
@@ -245,26 +252,17 @@ _PALETTE = [
 ]
 
 
-def write_annotated(
-    video: str | os.PathLike, result: VideoTracks, out: str | os.PathLike, progress: bool = False
-) -> Path:
-    """Decode the video again and write it with each track's box, id and name drawn (H.264,
-    the source's size and frame rate).
-
-    Returns:
-        The written file.
-    """
-    from faceprint.drawing import annotate
-
+def _rewrite(video, result: VideoTracks, out, paint, pad: int, desc: str, progress: bool) -> Path:
+    """Decode the video again and write each frame through ``paint(image, [(track, box,
+    detected)])`` where it has boxes (H.264, the source's size and frame rate)."""
     info = result.info
-    max_gap = max(1, round(info.fps or 25))  # bridge up to a second of missed detections
-    overlays = boxes_at(result.tracks, max_gap)
+    overlays = boxes_at(result.tracks, pad)
     pending = next(overlays, None)
     with VideoWriter(out, info.width, info.height, info.fps, source=video) as writer:
         for frame in tqdm(
             read_frames(video, info=info),
             total=info.frames or None,
-            desc="annotating",
+            desc=desc,
             unit="frame",
             disable=not progress,
         ):
@@ -273,16 +271,78 @@ def write_annotated(
                 if pending[0] == frame.index:
                     shown = pending[1]
                 pending = next(overlays, None)
-            if not shown:
-                writer.write(frame.image)
-                continue
-            labels = [f"#{t.id} {t.identity or ''}".strip() for t, _ in shown]
-            colours = [_PALETTE[(t.id - 1) % len(_PALETTE)] for t, _ in shown]
-            drawn = annotate(
-                Image.fromarray(frame.image), np.stack([b for _, b in shown]), labels, None, colours
-            )
-            writer.write(np.asarray(drawn))
+            writer.write(paint(frame.image, shown) if shown else frame.image)
     return Path(out)
+
+
+def write_annotated(
+    video: str | os.PathLike, result: VideoTracks, out: str | os.PathLike, progress: bool = False
+) -> Path:
+    """Decode the video again and write it with each track's box, id and name drawn in every
+    frame it spans (H.264, the source's size and frame rate).
+
+    Returns:
+        The written file.
+    """
+    from faceprint.drawing import annotate
+
+    def paint(image: np.ndarray, shown) -> np.ndarray:
+        labels = [f"#{t.id} {t.identity or ''}".strip() for t, _, _ in shown]
+        colours = [_PALETTE[(t.id - 1) % len(_PALETTE)] for t, _, _ in shown]
+        boxes = np.stack([b for _, b, _ in shown])
+        return np.asarray(annotate(Image.fromarray(image), boxes, labels, None, colours))
+
+    return _rewrite(video, result, out, paint, 0, "annotating", progress)
+
+
+#: Blurred area around a face box, as a share of the box's longer side on each side (hair,
+#: ears, and a bridged box that lags the face).
+BLUR_MARGIN = 0.25
+
+
+def blur_faces(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """``image`` with each box (and :data:`BLUR_MARGIN` around it) Gaussian-blurred, with a
+    radius of a sixth of the box's longer side: nothing of the face is left to recognise.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        boxes: ``(N, 4)`` ``x1, y1, x2, y2`` in pixels.
+
+    Returns:
+        A blurred copy, ``(H, W, 3)`` uint8.
+    """
+    out = Image.fromarray(image)
+    for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+        side = max(x2 - x1, y2 - y1, 1.0)
+        margin = BLUR_MARGIN * side
+        region = (
+            max(0, int(x1 - margin)),
+            max(0, int(y1 - margin)),
+            min(out.width, int(np.ceil(x2 + margin))),
+            min(out.height, int(np.ceil(y2 + margin))),
+        )
+        if region[2] <= region[0] or region[3] <= region[1]:
+            continue
+        patch = out.crop(region).filter(ImageFilter.GaussianBlur(radius=max(2.0, float(side) / 6)))
+        out.paste(patch, region[:2])
+    return np.asarray(out)
+
+
+def write_blurred(
+    video: str | os.PathLike, result: VideoTracks, out: str | os.PathLike, progress: bool = False
+) -> Path:
+    """Decode the video again and write it with every face blurred (:func:`blur_faces`): the
+    detected boxes, the bridged ones between, and, where faces were detected in every n-th
+    frame only, the n - 1 frames before each track's first detection and after its last.
+
+    Returns:
+        The written file.
+    """
+
+    def paint(image: np.ndarray, shown) -> np.ndarray:
+        return blur_faces(image, np.stack([b for _, b, _ in shown]))
+
+    return _rewrite(video, result, out, paint, result.every - 1, "blurring", progress)
 
 
 def save_best_faces(tracks: list[Track], directory: str | os.PathLike) -> list[Path]:

@@ -66,6 +66,46 @@ def scenario(people: list[tuple[str, Path]], frames: int, seed: int = 0) -> list
     return walkers
 
 
+def crossing(people: list[tuple[str, Path]], frames: int, seed: int = 0) -> list[Walker]:
+    """Paths for three people: the first drifts across the middle, further back (a face of
+    30-34 px, about the smallest a model recognises) and behind the others; the second and
+    third walk across towards each other, crossing each other and, one after the other,
+    passing in front of the first, whose face they hide (fully, for a few frames)."""
+    if len(people) != 3:
+        raise ValueError(f"the crossing layout takes 3 people, got {len(people)}")
+    rng = np.random.default_rng(seed)
+    (back, back_photo), (left, left_photo), (right, right_photo) = people
+    jitter = rng.uniform(-0.02, 0.02, size=3)
+    return [
+        Walker(back, back_photo, 0, frames - 1, (0.4, 0.5 + jitter[0]), (0.6, 0.5), 66, 76),
+        Walker(
+            right,
+            right_photo,
+            round(0.05 * frames),
+            round(0.9 * frames),
+            (0.9, 0.56 + jitter[1]),
+            (0.1, 0.56),
+            135,
+            115,
+        ),
+        Walker(
+            left,
+            left_photo,
+            round(0.1 * frames),
+            frames - 1,
+            (0.1, 0.44 + jitter[2]),
+            (0.9, 0.44),
+            110,
+            130,
+        ),
+    ]
+
+
+#: How people move in a synthetic video: ``pairs`` (:func:`scenario`), any number of people in
+#: crossing pairs; ``crossing`` (:func:`crossing`), three people, one hidden behind the others.
+LAYOUTS = {"pairs": scenario, "crossing": crossing}
+
+
 @dataclass
 class Sprite:
     """A person's cut-out and where the face is in it (fractions of the sprite)."""
@@ -109,9 +149,11 @@ def render(
     width: int,
     height: int,
     fps: float,
-) -> list[tuple[int, str, float, float, float, float, bool]]:
-    """Write the video; returns the truth: ``(frame, name, x1, y1, x2, y2, visible)`` per
-    person per frame on canvas, ``visible`` False where another sprite hides half the face."""
+) -> list[tuple[int, str, float, float, float, float, bool, float]]:
+    """Write the video; returns the truth: ``(frame, name, x1, y1, x2, y2, visible, hidden)``
+    per person per frame on canvas. ``hidden`` is the share of the face box under the sprites
+    painted over it (their opaque pixels, 0-1); ``visible`` is False where that hides half the
+    face or the face is less than 80% inside the frame."""
     yy, xx = np.mgrid[0:height, 0:width]
     background = np.stack(
         [90 + 60 * xx / width, 100 + 40 * yy / height, 110 + 20 * (xx + yy) / (width + height)],
@@ -121,6 +163,9 @@ def render(
     with VideoWriter(path, width, height, fps) as writer:
         for frame in range(frames):
             canvas = Image.fromarray(background)
+            # Which sprite is on top at each pixel (-1: none): a face is hidden where a sprite
+            # painted after its own is.
+            top = np.full((height, width), -1, dtype=np.int16)
             placed = []
             for walker in sorted(walkers, key=lambda w: w.start):  # later walkers in front
                 if not walker.start <= frame <= walker.end:
@@ -129,38 +174,42 @@ def render(
                 sprite = sprites[walker.name]
                 w, h = round(side * 0.8), round(side)
                 x0, y0 = round(cx - w / 2), round(cy - h / 2)
-                canvas.paste(
-                    sprite.image.resize((w, h), Image.BILINEAR),
-                    (x0, y0),
-                    sprite.mask.resize((w, h), Image.BILINEAR),
-                )
+                mask = sprite.mask.resize((w, h), Image.BILINEAR)
+                canvas.paste(sprite.image.resize((w, h), Image.BILINEAR), (x0, y0), mask)
+                _paint(top, np.asarray(mask) >= 128, x0, y0, len(placed))
                 face = sprite.face * np.array([w, h, w, h]) + np.array([x0, y0, x0, y0])
-                placed.append((walker.name, face, (x0, y0, x0 + w, y0 + h)))
-            for k, (name, face, _) in enumerate(placed):
-                hidden = max((_covered(face, over) for _, _, over in placed[k + 1 :]), default=0)
+                placed.append((walker.name, face))
+            for k, (name, face) in enumerate(placed):
                 clipped = np.clip(face, 0, [width, height, width, height])
+                x1, y1, x2, y2 = (round(v) for v in clipped)
+                region = top[y1:y2, x1:x2]
+                hidden = float((region > k).mean()) if region.size else 1.0
                 inside = _area(clipped) / max(_area(face), 1e-9)
                 visible = hidden < 0.5 and inside > 0.8
-                truth.append((frame, name, *map(float, clipped), visible))
+                truth.append((frame, name, *map(float, clipped), visible, hidden))
             writer.write(np.asarray(canvas))
     return truth
+
+
+def _paint(top: np.ndarray, opaque: np.ndarray, x0: int, y0: int, label: int) -> None:
+    """Mark ``top`` with ``label`` where the sprite at ``(x0, y0)`` is opaque (clipped)."""
+    h, w = opaque.shape
+    ys, xs = (
+        slice(max(0, y0), min(top.shape[0], y0 + h)),
+        slice(max(0, x0), min(top.shape[1], x0 + w)),
+    )
+    sub = opaque[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
+    top[ys, xs][sub] = label
 
 
 def _area(box) -> float:
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
-def _covered(face, over) -> float:
-    """Fraction of ``face`` under the rectangle ``over``."""
-    x1, y1 = max(face[0], over[0]), max(face[1], over[1])
-    x2, y2 = min(face[2], over[2]), min(face[3], over[3])
-    return _area((x1, y1, x2, y2)) / max(_area(face), 1e-9)
-
-
 def crossings(truth) -> int:
     """Pairs of people whose visible faces come within one face width of each other."""
     by_frame: dict[int, list] = {}
-    for frame, name, x1, y1, x2, y2, _ in truth:
+    for frame, name, x1, y1, x2, y2, *_ in truth:
         by_frame.setdefault(frame, []).append((name, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1))
     pairs = set()
     for people in by_frame.values():
@@ -182,15 +231,73 @@ def _iou_distances(truth_boxes, track_boxes) -> np.ndarray:
     return np.where(iou >= 0.5, 1.0 - iou, np.nan)
 
 
-def score(tracks, truth, max_gap: int = 25) -> dict:
+def _matches(tracks, truth, max_hidden: float) -> dict[str, list[tuple[int, int | None]]]:
+    """Per person, ``(frame, track id or None)`` for each frame where at most ``max_hidden``
+    (below 0.5) of the face is hidden and it is 80% inside the frame: the track whose box
+    (detected or bridged, as the JSON gives it) overlaps the face best, at IoU 0.5 or more."""
+    from faceprint.video.process import boxes_at
+
+    shown = {frame: boxes for frame, boxes in boxes_at(tracks)}
+    found: dict[str, list] = {}
+    for frame, name, x1, y1, x2, y2, visible, hidden in truth:
+        if hidden > max_hidden or not visible:
+            continue
+        boxes = shown.get(frame, [])
+        best = None
+        if boxes:
+            iou = box_iou(
+                torch.tensor([[x1, y1, x2, y2]]), torch.tensor(np.stack([b for _, b, _ in boxes]))
+            )[0]
+            k = int(iou.argmax())
+            best = boxes[k][0].id if float(iou[k]) >= 0.5 else None
+        found.setdefault(name, []).append((frame, best))
+    return found
+
+
+def people_scores(tracks, truth, max_hidden: float = 0.3) -> dict[str, dict]:
+    """Per person, over the frames where at most ``max_hidden`` of their face is hidden (and
+    it is 80% inside the frame): ``covered``, the share with a box of their own track (IoU
+    0.5; their tracks are those that cover them in most of the frames the track covers
+    anyone); ``named``, the share whose box of their track carries their name; ``tracks``,
+    how many track ids cover them at all.
+
+    Args:
+        tracks: :class:`faceprint.video.Track` list (every frame counts, bridged or detected).
+        truth: what :func:`render` returned.
+        max_hidden: the largest hidden share of a face that counts, 0-0.5.
+    """
+    found = _matches(tracks, truth, max_hidden)
+    owner: dict[int, str] = {}
+    votes: dict[int, dict[str, int]] = {}
+    for name, frames in found.items():
+        for _, track_id in frames:
+            if track_id is not None:
+                votes.setdefault(track_id, {}).setdefault(name, 0)
+                votes[track_id][name] += 1
+    for track_id, counts in votes.items():
+        owner[track_id] = max(counts, key=counts.get)
+    identity = {t.id: t.identity for t in tracks}
+    scores = {}
+    for name, frames in sorted(found.items()):
+        own = [track_id for _, track_id in frames if owner.get(track_id) == name]
+        scores[name] = {
+            "frames": len(frames),
+            "covered": len(own) / len(frames),
+            "named": sum(identity[k] == name for k in own) / len(frames),
+            "tracks": len({k for _, k in frames if k is not None}),
+        }
+    return scores
+
+
+def score(tracks, truth) -> dict:
     """IDF1, MOTA and identity switches (py-motmetrics, IoU 0.5) of tracks against the visible
     truth, and the share of matched track frames that carry the right name.
 
     Args:
-        tracks: :class:`faceprint.video.Track` list.
+        tracks: :class:`faceprint.video.Track` list; every frame of a track counts, its
+            detected boxes and the bridged ones between (as the JSON and the annotated video
+            give them).
         truth: what :func:`render` returned.
-        max_gap: tracks' boxes are interpolated across gaps up to this many frames, as the
-            annotated video draws them (detection in every n-th frame).
     """
     import motmetrics as mm
 
@@ -198,15 +305,15 @@ def score(tracks, truth, max_gap: int = 25) -> dict:
 
     names = sorted({t[1] for t in truth})
     gt: dict[int, list] = {}
-    for frame, name, x1, y1, x2, y2, visible in truth:
+    for frame, name, x1, y1, x2, y2, visible, _ in truth:
         if visible:
             gt.setdefault(frame, []).append((names.index(name), [x1, y1, x2, y2]))
     hyp: dict[int, list] = {}
     identity = {}
     for track in tracks:
         identity[track.id] = track.identity
-    for frame, shown in boxes_at(tracks, max_gap):
-        hyp[frame] = [(track.id, box.tolist()) for track, box in shown]
+    for frame, shown in boxes_at(tracks):
+        hyp[frame] = [(track.id, box.tolist()) for track, box, _ in shown]
     accumulator = mm.MOTAccumulator(auto_id=False)
     for frame in sorted(set(gt) | set(hyp)):
         g, h = gt.get(frame, []), hyp.get(frame, [])
@@ -258,6 +365,7 @@ def build_case(
     fps: float = 25.0,
     seed: int = 0,
     recognizer=None,
+    layout: str = "pairs",
 ) -> SyntheticCase:
     """Render a synthetic video of ``people`` LFW people (the first with at least three photos,
     sorted by name, skipping every ``seed``-th offset) and enroll them from their other photos.
@@ -269,6 +377,7 @@ def build_case(
         frames, width, height, fps: the video's length and size.
         seed: chooses the paths' lengths and sizes.
         recognizer: a :class:`faceprint.FaceRecognizer` (default: a new one).
+        layout: how they move, one of :data:`LAYOUTS`.
     """
     from faceprint.detection.mtcnn import MTCNN
     from faceprint.gallery import Gallery
@@ -289,7 +398,9 @@ def build_case(
             chosen.append((person.name, photos, sprite))
         if len(chosen) == people:
             break
-    walkers = scenario([(name, photos[0]) for name, photos, _ in chosen], frames, seed)
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    walkers = LAYOUTS[layout]([(name, photos[0]) for name, photos, _ in chosen], frames, seed)
     sprites = {name: sprite for name, _, sprite in chosen}
     video = directory / "synthetic.mp4"
     truth = render(walkers, sprites, video, frames, width, height, fps)

@@ -6,8 +6,15 @@ Each frame's detections are assigned to live tracks by the Hungarian method
 two detections (or a detection two tracks), as when people cross, and when a new face might be
 a track lost for a few frames (occlusion). Every track is embedded once, when it starts.
 
-Faces are named per track, not per frame: the track's best few crops (by detection probability
-and size) are embedded and searched in a gallery, and their answers vote.
+Every detection the detector finds is tracked, however small, so that a box follows a face in
+every frame it is found in (the recognizer's size and probability floors would drop a face
+whose box hovers about 32 px, and the track with it); only a confident detection starts a
+track, any continues one.
+
+Faces are named per track, not per frame: the mean embedding of the track's faces (sampled a
+few times a second as it goes, and its best crops at the end) is searched in a gallery once,
+with the gallery's open-set threshold. Faces large and likely enough to recognise make the
+mean; a track without any (a face too small all along) is named from the faces it has.
 
 A maintained tracker library was considered: Roboflow's ``trackers`` (Apache-2.0) has SORT,
 ByteTrack and OC-SORT, which follow boxes by motion only, and it pulls opencv-python and
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,9 +49,11 @@ class Track:
         boxes: ``[frame, x1, y1, x2, y2, probability]`` of each frame it was detected in.
         times: the time in seconds of each of those frames.
         identity: the gallery's name for it, or a cluster label (``"person 3"``), or None.
-        distance: the median distance of the winning votes to the gallery (None unnamed).
+        distance: the distance of its mean embedding to the nearest person in the gallery
+            (named or not; None without a gallery).
+        faces: how many face embeddings made its mean embedding.
         missed: frames since its last detection.
-        embedding: ``(D,)`` unit mean embedding of its best crops, once it is finished.
+        embedding: ``(D,)`` unit mean embedding of its faces, once it is finished.
     """
 
     id: int
@@ -52,11 +61,32 @@ class Track:
     times: list[float] = field(default_factory=list)
     identity: str | None = None
     distance: float | None = None
+    faces: int = 0
     missed: int = 0
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=np.float64))
     appearance: np.ndarray | None = None
     embedding: np.ndarray | None = None
-    best: list[tuple[float, int, Image.Image]] = field(default_factory=list, repr=False)
+    best: list[tuple[float, int, Image.Image, bool]] = field(default_factory=list, repr=False)
+    # Sums of its face embeddings, [0] recognisable faces, [1] the others, and their counts.
+    _sums: list = field(default_factory=lambda: [0.0, 0.0], repr=False)
+    _counts: list = field(default_factory=lambda: [0, 0], repr=False)
+    sampled_at: float = float("-inf")
+
+    def add_face(self, embedding: np.ndarray, recognisable: bool, time: float | None = None):
+        """Count one face embedding (seen at ``time`` seconds) into the track's mean."""
+        k = 0 if recognisable else 1
+        self._sums[k] = self._sums[k] + embedding
+        self._counts[k] += 1
+        if time is not None:
+            self.sampled_at = time
+
+    def mean_embedding(self) -> tuple[np.ndarray | None, int]:
+        """``((D,) unit mean, count)`` of its recognisable faces, else of all its faces."""
+        k = 0 if self._counts[0] else 1
+        if not self._counts[k]:
+            return None, 0
+        mean = np.asarray(self._sums[k], dtype=np.float64)
+        return mean / max(float(np.linalg.norm(mean)), 1e-12), self._counts[k]
 
     @property
     def first_frame(self) -> int:
@@ -75,8 +105,28 @@ class Track:
         """``(4,)`` where the box should be at ``frame``, at constant velocity."""
         return self.box + self.velocity * (frame - self.last_frame)
 
+    def rows(self, pad: int = 0) -> Iterator[tuple[int, np.ndarray, float | None]]:
+        """``(frame, (4,) box, probability)`` for every frame from its first detection to its
+        last: detected boxes with their probability, the frames between bridged by linear
+        interpolation (probability None). ``pad`` frames more at each end hold the end box
+        (frames no detection looked at, when faces are detected in every n-th frame)."""
+        first = np.asarray(self.boxes[0][1:5], dtype=np.float64)
+        for frame in range(self.first_frame - pad, self.first_frame):
+            if frame >= 0:
+                yield frame, first, None
+        for before, after in zip(self.boxes, self.boxes[1:], strict=False):
+            yield int(before[0]), np.asarray(before[1:5], dtype=np.float64), before[5]
+            a, b = np.asarray(before[1:5]), np.asarray(after[1:5])
+            span = int(after[0]) - int(before[0])
+            for step in range(1, span):
+                yield int(before[0]) + step, a + (b - a) * (step / span), None
+        last = self.boxes[-1]
+        yield int(last[0]), np.asarray(last[1:5], dtype=np.float64), last[5]
+        for frame in range(self.last_frame + 1, self.last_frame + pad + 1):
+            yield frame, self.box, None
+
     def to_dict(self) -> dict:
-        """The JSON form (without the crops)."""
+        """The JSON form (without the crops): a box for every frame it spans."""
         return {
             "id": self.id,
             "first_frame": self.first_frame,
@@ -85,9 +135,16 @@ class Track:
             "end_s": round(self.times[-1], 4),
             "identity": self.identity,
             "distance": None if self.distance is None else round(self.distance, 4),
+            "faces": self.faces,
+            "detections": len(self.boxes),
             "boxes": [
-                [int(b[0]), *(round(float(v), 1) for v in b[1:5]), round(b[5], 4)]
-                for b in self.boxes
+                {
+                    "frame": frame,
+                    "box": [round(float(v), 1) for v in box],
+                    "detected": probability is not None,
+                    "probability": None if probability is None else round(probability, 4),
+                }
+                for frame, box, probability in self.rows()
             ],
         }
 
@@ -102,7 +159,14 @@ class FaceTracker:
         max_missed: frames a track survives without a detection (occlusion, a missed face).
         reid_distance: the largest embedding distance at which a new face continues a lost
             track (default: the recognizer's verification threshold).
-        best_crops: how many of a track's best crops vote on its name.
+        best_crops: how many of a track's best crops join its mean embedding at the end.
+        samples_per_second: how often a track's face is embedded for its mean as it goes
+            (besides the embeddings tracking needs: track starts, crossings).
+        min_face_size: the smallest face searched, in pixels (default: the recognizer's
+            ``min_face_size``, the smallest it recognises, which spares the detector its most
+            costly pyramid levels; anonymisation searches smaller ones).
+        start_probability: the least detection probability that starts a track (default:
+            the recognizer's ``min_probability``); any detection continues one.
 
     Example:
         >>> tracker = FaceTracker(FaceRecognizer(), gallery=Gallery("people.db"))
@@ -119,14 +183,23 @@ class FaceTracker:
         max_missed: int = 25,
         reid_distance: float | None = None,
         best_crops: int = 5,
+        samples_per_second: float = 3.0,
+        min_face_size: float | None = None,
+        start_probability: float | None = None,
     ) -> None:
         self.recognizer = recognizer
-        self.detector = _recognisable_size_detector(recognizer)
+        self.detector = _sized_detector(
+            recognizer, recognizer.min_face_size if min_face_size is None else min_face_size
+        )
         self.gallery = gallery
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
         self.reid_distance = recognizer.threshold if reid_distance is None else reid_distance
         self.best_crops = best_crops
+        self.sample_interval = 1.0 / samples_per_second if samples_per_second > 0 else np.inf
+        self.start_probability = (
+            recognizer.min_probability if start_probability is None else start_probability
+        )
         self.live: list[Track] = []
         self.finished: list[Track] = []
         self.frame = -1
@@ -143,8 +216,8 @@ class FaceTracker:
         return self.step(pil, self.detect([pil])[0], self.frame + 1, time)
 
     def detect(self, images: list[Image.Image]) -> list[list[Region]]:
-        """The recognisable faces of a batch of RGB frames."""
-        return self.recognizer.detect_regions(images, self.detector)
+        """Every face the detector finds in a batch of RGB frames, recognisable or not."""
+        return self.recognizer.detect_all(images, self.detector)
 
     def step(
         self, image: Image.Image, regions: list[Region], frame: int, time: float | None = None
@@ -153,12 +226,13 @@ class FaceTracker:
 
         Args:
             image: the frame, RGB.
-            regions: its recognisable detections.
+            regions: its detections.
             frame: its index; frames skipped since the last call count as missed.
             time: its time in seconds (default: ``frame``).
 
         Returns:
-            The tracks detected in this frame.
+            The tracks detected in this frame (an unconfident detection that continues no
+            track is none).
         """
         gap = frame - self.frame if self.frame >= 0 else 1
         self.frame = frame
@@ -168,30 +242,35 @@ class FaceTracker:
         self._retire()
         embeddings: dict[int, np.ndarray] = {}
 
-        def embedding(j: int) -> np.ndarray:
-            if j not in embeddings:
-                missing = [k for k in range(len(regions)) if k not in embeddings]
+        def embed(wanted) -> None:
+            missing = [k for k in wanted if k not in embeddings]
+            if missing:
                 own = [dataclasses.replace(regions[k], image=0) for k in missing]
                 faces = self.recognizer.embed_regions([image], own)
                 embeddings.update({k: f.embedding for k, f in zip(missing, faces, strict=True)})
+
+        def embedding(j: int) -> np.ndarray:
+            embed(range(len(regions)))  # all at once: a frame that needs one often needs more
             return embeddings[j]
 
-        assigned = self._assign(regions, frame, embedding)
-        tracks: dict[int, Track] = {}
-        for j, track in assigned.items():
+        tracks = self._assign(regions, frame, embedding)
+        for j, track in tracks.items():
             self._extend(track, image, regions[j], frame, time)
-            tracks[j] = track
         for j, region in enumerate(regions):
-            if j not in tracks:
+            if j not in tracks and (region.probability or 0.0) >= self.start_probability:
                 face = embedding(j)
                 tracks[j] = self._revive(face) or self._start(face)
                 self._extend(tracks[j], image, region, frame, time)
+        embed([j for j, t in tracks.items() if time - t.sampled_at >= self.sample_interval])
         for j, face in embeddings.items():
-            track = tracks[j]
+            track = tracks.get(j)
+            if track is None:
+                continue
+            track.add_face(face, self.recognizer.recognisable(regions[j]), time)
             if track.appearance is not None:
                 mixed = 0.8 * track.appearance + 0.2 * face
                 track.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
-        return [tracks[j] for j in range(len(regions))]
+        return [tracks[j] for j in sorted(tracks)]
 
     def _assign(self, regions, frame: int, embedding) -> dict[int, Track]:
         """Detection index -> live track it continues (Hungarian on overlap, embeddings where
@@ -249,9 +328,8 @@ class FaceTracker:
         score = float(region.probability or 0.0) * min(side, 160.0)
         if len(track.best) < self.best_crops or score > track.best[-1][0]:
             crop = self.recognizer.crop(image, region.box, region.landmarks)
-            track.best = sorted([*track.best, (score, frame, crop)], key=lambda b: -b[0])[
-                : self.best_crops
-            ]
+            entry = (score, frame, crop, self.recognizer.recognisable(region))
+            track.best = sorted([*track.best, entry], key=lambda b: -b[0])[: self.best_crops]
 
     def _retire(self) -> None:
         for track in [t for t in self.live if t.missed > self.max_missed]:
@@ -259,13 +337,17 @@ class FaceTracker:
             self._close(track)
 
     def _close(self, track: Track) -> None:
-        """A finished track: embedded (mean of its best crops), named by their vote, and
-        reduced to its single best crop, so that a long video's memory stays flat."""
-        faces = self.recognizer.embed_crops([crop for _, _, crop in track.best])
-        mean = faces.mean(axis=0)
-        track.embedding = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        """A finished track: its best crops join its mean embedding, which is searched in the
+        gallery once, and it keeps only its single best crop, so that a long video's memory
+        stays flat."""
+        faces = self.recognizer.embed_crops([crop for _, _, crop, _ in track.best])
+        for face, (_, _, _, recognisable) in zip(faces, track.best, strict=True):
+            track.add_face(face, recognisable)
+        track.embedding, track.faces = track.mean_embedding()
         if self.gallery is not None:
-            track.identity, track.distance = vote(self.gallery.search(faces))
+            answer = self.gallery.search(track.embedding)[0]
+            track.identity = answer.name if answer.known else None
+            track.distance = answer.distance
         track.best = track.best[:1]
         self.finished.append(track)
 
@@ -278,25 +360,13 @@ class FaceTracker:
         return sorted(self.finished, key=lambda t: t.id)
 
 
-def _recognisable_size_detector(recognizer: FaceRecognizer):
-    """The recognizer's detector, or a copy that searches only faces as large as the
-    recognizer keeps: searching smaller ones costs P-Net its largest pyramid levels (1.7x the
-    time of a 1080p frame) for faces that are dropped after detection anyway."""
+def _sized_detector(recognizer: FaceRecognizer, min_face_size: float):
+    """The recognizer's detector, or a copy that searches faces from ``min_face_size`` px up:
+    searching smaller ones than a video needs costs P-Net its largest pyramid levels (1.7x the
+    time of a 1080p frame for 20 px against 32 px)."""
     detector = recognizer.detector
-    if detector.min_face_size >= recognizer.min_face_size:
+    if detector.min_face_size == int(min_face_size):
         return detector
     sized = copy.copy(detector)  # shares the networks
-    sized.min_face_size = int(recognizer.min_face_size)
+    sized.min_face_size = int(min_face_size)
     return sized
-
-
-def vote(answers) -> tuple[str | None, float | None]:
-    """A track's name from its crops' gallery answers: the majority name with the median
-    distance of its votes, or ``(None, None)`` where "unknown" wins or no name has a majority
-    (open set: a stranger's crops each find some nearest person, rarely the same one)."""
-    if not answers:
-        return None, None
-    name, count = Counter(a.name for a in answers).most_common(1)[0]
-    if name == "unknown" or count * 2 <= len(answers):
-        return None, None
-    return name, float(np.median([a.distance for a in answers if a.name == name]))
