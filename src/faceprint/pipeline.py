@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from faceprint.alignment import Alignment, AlignMethod, center_box, standardize
+from faceprint.attributes import AttributeAnalyzer, FaceAttributes
 from faceprint.boxes import box_area
 from faceprint.detection.mtcnn import MTCNN
 from faceprint.errors import FaceprintError, ModelMismatchError, NoFaceError
@@ -263,6 +264,8 @@ class FaceRecognizer:
         #: Detections passed over so far as too unlikely or too small to recognise.
         self.ignored = 0
         self._embedder = self._make_embedder(model, calibration)
+        self.device = device
+        self._attributes: AttributeAnalyzer | None = None
 
     def _make_members(self, align, device, batch_size, precision, backend) -> None:
         """An ensemble's members: each with its own alignment (``align`` where the member has
@@ -544,6 +547,25 @@ class FaceRecognizer:
                     embeddings = F.normalize(embeddings + mirrored, p=2, dim=1)
                 out.append(embeddings.cpu())
         return torch.cat(out).numpy()
+
+    def analyze(self, image: ImageInput) -> list[tuple[Region, FaceAttributes]]:
+        """Age, gender and emotion of every recognisable face of one image, largest first.
+
+        The attribute networks (:class:`faceprint.attributes.AttributeAnalyzer`) are built on
+        the first call, on this recognizer's device.
+
+        Returns:
+            ``(region, attributes)`` per face: where it is (box, probability, landmarks) and
+            what the networks say.
+        """
+        if self._attributes is None:
+            self._attributes = AttributeAnalyzer(device=self.device)
+        pil = to_pil(image)
+        regions = self.detect_regions([pil])[0]
+        found = self._attributes.analyze(
+            pil, [r.box for r in regions], [r.landmarks for r in regions]
+        )
+        return list(zip(regions, found, strict=True))
 
     def identify(self, images: ImageInput | Sequence[ImageInput], gallery, k: int = 1):
         """Who is every face? Each face of each image is searched in ``gallery``.

