@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -1610,8 +1610,7 @@ def models_list(as_json: bool) -> None:
         return
     width = max(15, *(len(r["name"]) for r in rows))
     click.echo(
-        f"{'name':<{width}} {'architecture':<20} {'dim':>4} {'LFW':>7} {'ours':>7}  cached  "
-        "licence"
+        f"{'name':<{width}} {'architecture':<20} {'dim':>4} {'LFW':>7} {'ours':>7}  cached  licence"
     )
     for r in rows:
         lfw = f"{r['lfw_accuracy']:.4f}" if r["lfw_accuracy"] else "-"
