@@ -548,6 +548,13 @@ class FaceRecognizer:
                 out.append(embeddings.cpu())
         return torch.cat(out).numpy()
 
+    @property
+    def attribute_analyzer(self) -> AttributeAnalyzer:
+        """The age, gender and emotion networks, built on first use on this device."""
+        if self._attributes is None:
+            self._attributes = AttributeAnalyzer(device=self.device)
+        return self._attributes
+
     def analyze(self, image: ImageInput) -> list[tuple[Region, FaceAttributes]]:
         """Age, gender and emotion of every recognisable face of one image, largest first.
 
@@ -558,11 +565,9 @@ class FaceRecognizer:
             ``(region, attributes)`` per face: where it is (box, probability, landmarks) and
             what the networks say.
         """
-        if self._attributes is None:
-            self._attributes = AttributeAnalyzer(device=self.device)
         pil = to_pil(image)
         regions = self.detect_regions([pil])[0]
-        found = self._attributes.analyze(
+        found = self.attribute_analyzer.analyze(
             pil, [r.box for r in regions], [r.landmarks for r in regions]
         )
         return list(zip(regions, found, strict=True))
