@@ -73,6 +73,12 @@ def test_analyze_gives_every_face_age_gender_and_emotion(run, multiface, tmp_pat
     assert sum(f["emotion"] == "happy" for f in faces) >= 3
 
 
+def test_embed_attributes_need_a_folder(run, multiface, tmp_path):
+    result = run("embed", multiface, "--out", tmp_path / "x.npz", "--attributes", ok=False)
+    assert result.exit_code == 2 and "--attributes adds columns to a folder" in result.output
+    assert not (tmp_path / "x.npz").exists()
+
+
 def test_models_list(run):
     out = run("models", "list", "--json")
     rows = {r["name"]: r for r in json.loads(out.stdout)}
