@@ -1637,10 +1637,7 @@ def models_list(as_json: bool) -> None:
             f"{r['name']:<{width}} {r['architecture']:<20} {r['dim'] or '-':>4} {lfw:>7} "
             f"{ours:>7}  {'yes' if r['cached'] else 'no ':<6}  {_licence(r['license'])}"
         )
-    click.echo(
-        "LFW: published accuracy; ours: faceprint eval lfw on View 2 (tuned on View 1; "
-        "mobilefacenet: View 1)"
-    )
+    click.echo("LFW: published accuracy; ours: faceprint eval lfw on View 2 (tuned on View 1)")
     click.echo(f"cache: {cache_dir()}")
 
 

