@@ -52,14 +52,48 @@ def test_detect_reports_a_bad_file(run, tmp_path):
     assert result.exit_code == 1 and "bad.jpg: not an image file" in result.output
 
 
+def test_analyze_gives_every_face_age_gender_and_emotion(run, multiface, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"garbage")
+    result = run("analyze", multiface, bad, "--json", ok=False)
+    assert result.exit_code == 1 and "bad.jpg: not an image file" in result.output
+    good, failed = json.loads(result.stdout)
+    assert failed["faces"] == [] and "not an image file" in failed["error"]
+    faces = good["faces"]
+    assert len(faces) == 6
+    # The group photo (the cast of Friends): three men, three women.
+    assert sorted(f["gender"] for f in faces) == ["female"] * 3 + ["male"] * 3
+    for face in faces:
+        assert len(face["box"]) == 4 and len(face["landmarks"]) == 5
+        assert 15 < face["age"] < 60 and 0.5 <= face["gender_probability"] <= 1
+        assert face["emotion"] == max(
+            face["emotion_probabilities"], key=face["emotion_probabilities"].get
+        )
+        assert sum(face["emotion_probabilities"].values()) == pytest.approx(1, abs=1e-3)
+    assert sum(f["emotion"] == "happy" for f in faces) >= 3
+
+
+def test_embed_attributes_need_a_folder(run, multiface, tmp_path):
+    result = run("embed", multiface, "--out", tmp_path / "x.npz", "--attributes", ok=False)
+    assert result.exit_code == 2 and "--attributes adds columns to a folder" in result.output
+    assert not (tmp_path / "x.npz").exists()
+
+
 def test_models_list(run):
     out = run("models", "list", "--json")
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert rows["vggface2"]["dim"] == 512 and rows["vggface2"]["classes"] == 8631
     assert rows["casia-webface"]["classes"] == 10575
     assert rows["ms-celeb-1m"]["dim"] == 128 and rows["ms-celeb-1m"]["lfw_accuracy"] == 0.992
+    mobilefacenet = rows["mobilefacenet"]
+    assert mobilefacenet["dim"] == 192 and mobilefacenet["license"].startswith("MIT")
+    assert "Apache-2.0" in mobilefacenet["license"] and mobilefacenet["lfw_measured"] < 0.7
     text = run("models", "list").stdout
-    assert "ms-celeb-1m" in text and "cached" in text
+    assert "ms-celeb-1m" in text and "cached" in text and "licence" in text
+    assert (
+        "CC0 1.0 Universal"
+        in text.splitlines()[[n.split()[0] for n in text.splitlines()].index("dlib-resnet-v1")]
+    )
 
 
 def test_models_fetch_unknown(run):

