@@ -16,7 +16,7 @@ from faceprint.alignment import ALIGN_METHODS
 from faceprint.detection.mtcnn import MTCNN_DEFAULTS
 from faceprint.errors import FaceprintError, MissingExtraError, UnknownModelError, listed
 from faceprint.extras import require
-from faceprint.gallery.gallery import DEFAULT_FAR
+from faceprint.gallery.gallery import DEFAULT_FAR, UNKNOWN
 from faceprint.pipeline import (
     DEFAULT_MODEL,
     DEFAULT_PRECISION,
@@ -25,6 +25,12 @@ from faceprint.pipeline import (
 )
 from faceprint.serve.config import ServeConfig
 from faceprint.serve.keys import SCOPES
+from faceprint.training.schedule import (
+    HEADS,
+    LARGE_SET_DEFAULTS,
+    SMALL_SET_DEFAULTS,
+    SMALL_SET_PHOTOS,
+)
 
 
 def _error(message: object) -> None:
@@ -1374,9 +1380,10 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
 @click.option(
     "--epochs",
     type=click.IntRange(1),
-    default=8,
-    show_default=True,
-    help="Passes over the training images.",
+    default=None,
+    help="Passes over the training images; default by data size: "
+    f"{SMALL_SET_DEFAULTS['epochs']} below {SMALL_SET_PHOTOS} photos per person, else "
+    f"{LARGE_SET_DEFAULTS['epochs']}.",
 )
 @click.option(
     "--batch-size", type=click.IntRange(2), default=32, show_default=True, help="Images per step."
@@ -1384,9 +1391,10 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
 @click.option(
     "--lr",
     type=click.FloatRange(0, min_open=True),
-    default=1e-3,
-    show_default=True,
-    help="Adam learning rate of the new classifier head; divided by 10 after epochs 5 and 10.",
+    default=None,
+    help="Adam learning rate of the classifier head; divided by 10 after epochs 5 and 10. "
+    f"Default by data size: {SMALL_SET_DEFAULTS['lr']:g} below {SMALL_SET_PHOTOS} photos per "
+    f"person, else {LARGE_SET_DEFAULTS['lr']:g}.",
 )
 @click.option(
     "--pretrained-lr-scale",
@@ -1401,8 +1409,17 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
     default="auto",
     show_default=True,
     help="Blocks not trained: none, backbone (train the bottleneck and head only), a "
-    "block name (it and all before it, e.g. repeat_3), or auto (repeat_3 when "
-    "fine-tuning, none from scratch).",
+    "block name (it and all before it, e.g. repeat_3), or auto (by data size when "
+    f"fine-tuning: {SMALL_SET_DEFAULTS['freeze']} below {SMALL_SET_PHOTOS} photos per person, "
+    f"else {LARGE_SET_DEFAULTS['freeze']}; none from scratch).",
+)
+@click.option(
+    "--head",
+    type=click.Choice(HEADS),
+    default="auto",
+    show_default=True,
+    help="The classifier's start: imprint (each person's mean embedding, so training starts "
+    "where nearest-class-mean classification is), random, or auto (imprint when fine-tuning).",
 )
 @_CROP_ALIGN
 @click.option(
@@ -1438,6 +1455,7 @@ def train(
     lr,
     pretrained_lr_scale,
     freeze,
+    head,
     align,
     cropped,
     workers,
@@ -1468,6 +1486,7 @@ def train(
         lr=lr,
         pretrained_lr_scale=pretrained_lr_scale,
         freeze=freeze,
+        head=head,
         device=device,
         workers=workers,
         seed=seed,
@@ -1484,12 +1503,22 @@ def train(
     except FaceprintError as e:
         raise click.UsageError(str(e)) from None
     if int(os.environ.get("RANK", "0")) == 0:
-        click.echo(
-            f"val top-1 {summary['val_top1']:.4f} (epoch {summary['best_epoch']} of "
-            f"{summary['epochs']}), {summary['classes']} people, threshold "
-            f"{summary['threshold']:.4f} -> {summary['model']}"
-        )
+        click.echo(_training_result(summary))
         _finish(summary["unreadable_photos"], summary["photos"], "photos (unreadable)")
+
+
+def _training_result(summary: dict) -> str:
+    """The last lines of `faceprint train`: validation top-1 beside the baseline's."""
+    kept = (
+        f"epoch {summary['best_epoch']} of {summary['epochs']}"
+        if summary["beat_baseline"]
+        else f"no epoch of {summary['epochs']} beat the baseline: model.pt is {summary['kept']}"
+    )
+    return (
+        f"val top-1 {summary['val_top1']:.4f}, baseline {summary['baseline_top1']:.4f} "
+        f"(nearest class centre of the starting model); kept {kept}\n"
+        f"{summary['classes']} people, threshold {summary['threshold']:.4f} -> {summary['model']}"
+    )
 
 
 @main.command()
@@ -1502,10 +1531,16 @@ def train(
 @click.option(
     "--top-k", type=click.IntRange(1), default=5, show_default=True, help="Names listed per face."
 )
+@_far_option(
+    DEFAULT_FAR,
+    "Fraction of people the model did not learn who get a name anyway: a face farther from "
+    "its most likely person's class centre than this rate allows is unknown.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_DEVICE
-def classify(images, model, top_k, as_json, device) -> None:
-    """Name each face in IMAGES among the people a trained model learned, with probabilities."""
+def classify(images, model, top_k, far, as_json, device) -> None:
+    """Name each face in IMAGES among the people a trained model learned, with probabilities,
+    or "unknown" for someone it did not learn."""
     from faceprint.training.classify import classify_faces
 
     recognizer = _recognizer(model, "box", device)
@@ -1518,7 +1553,7 @@ def classify(images, model, top_k, as_json, device) -> None:
     report, failed = [], 0
     for path in tqdm(paths, desc="classifying", unit="img", disable=as_json):
         try:
-            faces = classify_faces(recognizer, path, top_k)
+            faces = classify_faces(recognizer, path, top_k, far)
         except FaceprintError as e:
             failed += 1
             _error(e)
@@ -1529,7 +1564,14 @@ def classify(images, model, top_k, as_json, device) -> None:
             tqdm.write(f"{path}: {len(faces)} face(s)")
             for i, face in enumerate(faces):
                 names = ", ".join(f"{c['name']} {c['probability']:.3f}" for c in face["top"])
-                tqdm.write(f"  {i}: {names}")
+                if face["threshold"] is None:
+                    tqdm.write(f"  {i}: {names}")
+                else:
+                    side = "<" if face["name"] != UNKNOWN else ">="
+                    tqdm.write(
+                        f"  {i}: {face['name']} (distance to {face['top'][0]['name']} "
+                        f"{face['distance']:.3f} {side} {face['threshold']:.3f}); {names}"
+                    )
     if as_json:
         click.echo(json.dumps(report, indent=2))
     _report_ignored(recognizer)
