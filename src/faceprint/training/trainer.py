@@ -754,9 +754,10 @@ def _frozen_cache_folder(record: Weights, frozen: str, standardization: str) -> 
 
 
 def _crop_key(path: Path) -> str:
-    """A crop's cache name: its path, size and modification time, so a changed crop misses."""
+    """A crop's cache name: its real path (a split's symlink names the crop it links to), size
+    and modification time, so a changed crop misses."""
     stat = os.stat(path)
-    key = json.dumps([str(path), stat.st_size, stat.st_mtime_ns])
+    key = json.dumps([str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns])
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
