@@ -2,12 +2,12 @@
 
 Takes the 158 people of LFW with at least 10 photos (4324 photos), crops them once, and for
 each of ``--shots`` (3, 5 and 10) gives each person that many training photos (random, seed 0)
-and keeps the rest for validation. On each split it trains with ``faceprint train``
-(:func:`faceprint.training.train`) at each freeze and learning rate of the grid for
-``--epochs`` epochs, and prints validation top-1 after chosen epochs of each run (the
-epoch's own model, not the best so far), beside the baseline (nearest class centre of the
-pretrained ``ms-celeb-1m``) and the recipe before imprinting (a random head at lr 1e-3,
-freeze repeat_3).
+and keeps the rest for validation (people with no photo left over are left out of that
+split). On each split it trains with ``faceprint train`` (:func:`faceprint.training.train`) at
+each freeze and learning rate of the grid for ``--epochs`` epochs, and prints validation top-1
+after chosen epochs of each run (the epoch's own model, not the best so far), beside the
+baseline (nearest class centre of the pretrained ``ms-celeb-1m``) and the recipe before
+imprinting (a random head at lr 1e-3, freeze repeat_3).
 
     python scripts/few_shot_lfw.py --data ../shared/data/lfw [--shots 3,5,10] [--epochs 5]
 
@@ -104,11 +104,13 @@ def _crops(data: Path, work: Path):
 
 def _split(crops, shots: int, out: Path) -> tuple[Path, Path]:
     """``shots`` crops of each person to ``out/train`` (random, seed 0), the rest to
-    ``out/val``."""
+    ``out/val``; people with no crop left to validate are left out."""
     rng = np.random.default_rng(0)
     train, val = [], []
     for label in range(len(crops.classes)):
         members = np.flatnonzero(crops.labels == label)
+        if len(members) <= shots:
+            continue
         rng.shuffle(members)
         train += members[:shots].tolist()
         val += members[shots:].tolist()

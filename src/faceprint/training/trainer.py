@@ -251,7 +251,9 @@ class _Run:
             elif schedule.head == "imprint" and config.loss == "arcface":
                 objective.imprint(start_centres)
             if self.rank == 0:
-                self._save_model(trainable, train_x, train_labels, start_val, val_set, start=True)
+                self._save_model(
+                    trainable, start_features, train_labels, start_val, val_set, start=True
+                )
         if progress:
             tqdm.write(
                 f"baseline: val top-1 {state['baseline_top1']:.4f} (nearest class centre of "
@@ -609,10 +611,11 @@ class _Run:
         trained softmax head, or one imprinted from the class centres (the starting model,
         ArcFace's class weights, triplet's class means), so that it classifies as validated.
         The class centres of the embedding and the distances of the validation photos to other
-        people's centres go with it, for ``classify``'s "unknown"."""
+        people's centres go with it, for ``classify``'s "unknown". ``train_x`` is the training
+        inputs, or, for the start, their ``(N, D)`` features (already computed)."""
         classes = val_set.classes
         model = trainable.model
-        train_features = self._embed(trainable, train_x)
+        train_features = train_x if start else self._embed(trainable, train_x)
         centres = class_centres(train_features, train_labels, len(classes))
         head_centres = None
         if start or self.config.loss == "triplet":
