@@ -75,6 +75,32 @@ def test_classify_names_the_person(trained, lfw):
     assert sum(t["probability"] for t in top) <= 1.0 + 1e-6
 
 
+def test_classify_says_unknown_for_someone_it_did_not_learn(trained, lfw):
+    stranger = lfw / "images" / "Jennifer_Aniston" / "Jennifer_Aniston_0001.jpg"
+    blair = lfw / "images" / "Tony_Blair" / "Tony_Blair_0030.jpg"
+    model = trained / "model.pt"
+    report = json.loads(_run("classify", stranger, blair, "--model", model, "--json").stdout)
+    unknown, known = (entry["faces"][0] for entry in report)
+    assert unknown["name"] == "unknown" and unknown["distance"] >= unknown["threshold"]
+    assert known["name"] == "Tony_Blair" and known["distance"] < known["threshold"]
+    assert 0.3 < known["threshold"] < 1.4 and unknown["top"][0]["name"] in PEOPLE
+    # A looser false-alarm rate gives a larger distance (more strangers named).
+    text = _run("classify", stranger, blair, "--model", model, "--far", 0.5).output
+    loose = float(text.split("Tony_Blair (distance to Tony_Blair ")[1].split(" < ")[1][:5])
+    assert loose > known["threshold"]
+    assert f"(distance to {unknown['top'][0]['name']} {unknown['distance']:.3f} " in text
+
+
+def test_train_reports_the_baseline(crops, tmp_path):
+    out = tmp_path / "run"
+    args = ("train", crops, "--cropped", "--out", out, "--epochs", 1, "--batch-size", 8)
+    result = _run(*args, "--workers", 0)
+    summary = json.loads((out / "summary.json").read_text())
+    assert f"baseline {summary['baseline_top1']:.4f}" in result.output
+    assert f"val top-1 {summary['val_top1']:.4f}, baseline" in result.output
+    assert "small set defaults: freeze" in result.output
+
+
 def test_classify_refuses_a_model_without_classes():
     result = _run("classify", __file__, "--model", "ms-celeb-1m", code=2)
     assert "has no named classes" in result.output

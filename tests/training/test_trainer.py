@@ -41,6 +41,7 @@ def test_run_outputs(trained):
     summary = json.loads((trained / "summary.json").read_text())
     for key in ("val_top1", "classes", "train_images", "val_images", "epochs", "best_epoch"):
         assert key in summary
+    assert summary["val_top1"] >= summary["baseline_top1"]
     assert summary["seconds"] > 0 and summary["images_per_second"] > 0
     with open(trained / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -84,7 +85,9 @@ def test_nan_loss_stops_naming_epoch_and_batch(crops, tmp_path):
     with pytest.raises(TrainingError, match=r"at epoch 1, batch [2-5];"):
         train(config)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
-    assert not (tmp_path / "run" / "model.pt").exists()
+    # model.pt is the starting model, never worse than the baseline, written before training.
+    record = create_model(tmp_path / "run" / "model.pt").weights
+    assert "head imprinted" in record.description and record.classes == PEOPLE
 
 
 def _cli(*args: object) -> list[str]:
@@ -153,3 +156,61 @@ def test_bad_settings_are_refused_before_training(crops, tmp_path, changes, mess
     with pytest.raises(DatasetError, match=message):
         train(_config(crops, tmp_path / "run", **changes))
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def _top1_of_model_file(model_file: Path, folder) -> float:
+    """Top-1 of a model file's own head on the crops of ``folder``."""
+    from faceprint.training.data import CropDataset
+
+    model = create_model(model_file).eval()
+    data = CropDataset(folder, model.weights.standardization)
+    x = torch.stack([data[i][0] for i in range(len(data))])
+    with torch.inference_mode():
+        guess = model.logits(model.features(x)).argmax(1).numpy()
+    return float((guess == folder.labels).mean())
+
+
+def test_one_epoch_ends_no_worse_than_the_baseline(crops, tmp_path):
+    from faceprint.training.data import scan_folder, split_per_class
+
+    summary = train(_config(crops, tmp_path / "run", lr=None, progress=False))
+    assert summary["val_top1"] >= summary["baseline_top1"] > 0.5  # chance is 0.2
+    assert summary["head"] == "imprint" and summary["defaults"] == "small set"
+    assert summary["epochs"] == 1 and summary["best_epoch"] in (0, 1)
+    assert summary["beat_baseline"] == (summary["best_epoch"] == 1)
+    _, val = split_per_class(scan_folder(crops), 0.3, seed=0)
+    assert _top1_of_model_file(tmp_path / "run" / "model.pt", val) == summary["val_top1"]
+
+
+def test_a_run_that_never_beats_the_baseline_keeps_the_imprinted_start(crops, tmp_path):
+    from faceprint.training.data import scan_folder, split_per_class
+
+    summary = train(_config(crops, tmp_path / "run", head="random", lr=1e-6, progress=False))
+    assert summary["final_val_top1"] < summary["baseline_top1"]  # a random head: near chance
+    assert summary["best_epoch"] == 0 and not summary["beat_baseline"]
+    assert summary["val_top1"] == summary["baseline_top1"]
+    assert "no epoch beat the baseline" in summary["kept"]
+    _, val = split_per_class(scan_folder(crops), 0.3, seed=0)
+    assert _top1_of_model_file(tmp_path / "run" / "model.pt", val) == summary["baseline_top1"]
+    assert "head imprinted" in create_model(tmp_path / "run" / "model.pt").weights.description
+
+
+def test_frozen_outputs_are_cached_per_crop_and_continued_from_earlier_blocks(crops, tmp_path):
+    from faceprint.training.data import CropDataset, scan_folder
+    from faceprint.training.trainer import _crop_key, _frozen_cache_folder, frozen_cache_dir
+    from faceprint.weights.factory import get_weights
+
+    train(_config(crops, tmp_path / "a", freeze="repeat_3", progress=False))
+    before = set(frozen_cache_dir().rglob("*.pt"))
+    train(_config(crops, tmp_path / "b", freeze="repeat_3", seed=1, progress=False))
+    assert set(frozen_cache_dir().rglob("*.pt")) == before  # another split: nothing recomputed
+    train(_config(crops, tmp_path / "c", freeze="backbone", progress=False))
+    folder = scan_folder(crops)
+    record = get_weights("ms-celeb-1m")
+    cache = _frozen_cache_folder(record, "avgpool_1a", record.standardization)
+    first = cache / f"{_crop_key(folder.paths[0])}.pt"
+    model = create_model("ms-celeb-1m").eval()
+    x = CropDataset(folder, record.standardization)[0][0][None]
+    with torch.inference_mode():
+        direct = model.trunk(x, until="avgpool_1a")[0]
+    assert torch.allclose(torch.load(first, weights_only=True), direct, atol=1e-4)

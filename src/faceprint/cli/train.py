@@ -14,6 +14,7 @@ from faceprint.cli._common import (
     CROP_ALIGN_OPTION,
     DEVICE_OPTION,
     PRECISION_OPTION,
+    far_option,
     finish,
     input_images,
     main,
@@ -22,10 +23,17 @@ from faceprint.cli._common import (
     report_ignored,
 )
 from faceprint.errors import FaceprintError
+from faceprint.gallery.core import DEFAULT_FAR, UNKNOWN
 from faceprint.pipeline import (
     DEFAULT_MODEL,
 )
 from faceprint.training.objectives import LOSSES
+from faceprint.training.schedule import (
+    HEADS,
+    LARGE_SET_DEFAULTS,
+    SMALL_SET_DEFAULTS,
+    SMALL_SET_PHOTOS,
+)
 
 
 @main.command()
@@ -66,9 +74,10 @@ from faceprint.training.objectives import LOSSES
 @click.option(
     "--epochs",
     type=click.IntRange(1),
-    default=8,
-    show_default=True,
-    help="Passes over the training images.",
+    default=None,
+    help="Passes over the training images; default by data size: "
+    f"{SMALL_SET_DEFAULTS['epochs']} below {SMALL_SET_PHOTOS} photos per person, else "
+    f"{LARGE_SET_DEFAULTS['epochs']}.",
 )
 @click.option(
     "--batch-size", type=click.IntRange(2), default=32, show_default=True, help="Images per step."
@@ -76,9 +85,10 @@ from faceprint.training.objectives import LOSSES
 @click.option(
     "--lr",
     type=click.FloatRange(0, min_open=True),
-    default=1e-3,
-    show_default=True,
-    help="Adam learning rate of the new classifier head; divided by 10 after epochs 5 and 10.",
+    default=None,
+    help="Adam learning rate of the classifier head; divided by 10 after epochs 5 and 10. "
+    f"Default by data size: {SMALL_SET_DEFAULTS['lr']:g} below {SMALL_SET_PHOTOS} photos per "
+    f"person, else {LARGE_SET_DEFAULTS['lr']:g}.",
 )
 @click.option(
     "--pretrained-lr-scale",
@@ -93,8 +103,17 @@ from faceprint.training.objectives import LOSSES
     default="auto",
     show_default=True,
     help="Blocks not trained: none, backbone (train the bottleneck and head only), a "
-    "block name (it and all before it, e.g. repeat_3), or auto (repeat_3 when "
-    "fine-tuning, none from scratch).",
+    "block name (it and all before it, e.g. repeat_3), or auto (by data size when "
+    f"fine-tuning: {SMALL_SET_DEFAULTS['freeze']} below {SMALL_SET_PHOTOS} photos per person, "
+    f"else {LARGE_SET_DEFAULTS['freeze']}; none from scratch).",
+)
+@click.option(
+    "--head",
+    type=click.Choice(HEADS),
+    default="auto",
+    show_default=True,
+    help="The classifier's start: imprint (each person's mean embedding, so training starts "
+    "where nearest-class-mean classification is), random, or auto (imprint when fine-tuning).",
 )
 @CROP_ALIGN_OPTION
 @click.option(
@@ -130,6 +149,7 @@ def train(
     lr,
     pretrained_lr_scale,
     freeze,
+    head,
     align,
     cropped,
     workers,
@@ -160,6 +180,7 @@ def train(
         lr=lr,
         pretrained_lr_scale=pretrained_lr_scale,
         freeze=freeze,
+        head=head,
         device=device,
         workers=workers,
         seed=seed,
@@ -176,12 +197,22 @@ def train(
     except FaceprintError as e:
         raise click.UsageError(str(e)) from None
     if int(os.environ.get("RANK", "0")) == 0:
-        click.echo(
-            f"val top-1 {summary['val_top1']:.4f} (epoch {summary['best_epoch']} of "
-            f"{summary['epochs']}), {summary['classes']} people, threshold "
-            f"{summary['threshold']:.4f} -> {summary['model']}"
-        )
+        click.echo(_training_result(summary))
         finish(summary["unreadable_photos"], summary["photos"], "photos (unreadable)")
+
+
+def _training_result(summary: dict) -> str:
+    """The last lines of `faceprint train`: validation top-1 beside the baseline's."""
+    kept = (
+        f"epoch {summary['best_epoch']} of {summary['epochs']}"
+        if summary["beat_baseline"]
+        else f"no epoch of {summary['epochs']} beat the baseline: model.pt is {summary['kept']}"
+    )
+    return (
+        f"val top-1 {summary['val_top1']:.4f}, baseline {summary['baseline_top1']:.4f} "
+        f"(nearest class centre of the starting model); kept {kept}\n"
+        f"{summary['classes']} people, threshold {summary['threshold']:.4f} -> {summary['model']}"
+    )
 
 
 @main.command()
@@ -194,10 +225,16 @@ def train(
 @click.option(
     "--top-k", type=click.IntRange(1), default=5, show_default=True, help="Names listed per face."
 )
+@far_option(
+    DEFAULT_FAR,
+    "Fraction of people the model did not learn who get a name anyway: a face farther from "
+    "its most likely person's class centre than this rate allows is unknown.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @DEVICE_OPTION
-def classify(images, model, top_k, as_json, device) -> None:
-    """Name each face in IMAGES among the people a trained model learned, with probabilities."""
+def classify(images, model, top_k, far, as_json, device) -> None:
+    """Name each face in IMAGES among the people a trained model learned, with probabilities,
+    or "unknown" for someone it did not learn."""
     from faceprint.training.classify import classify_faces
 
     recognizer = make_recognizer(model, "box", device)
@@ -210,7 +247,7 @@ def classify(images, model, top_k, as_json, device) -> None:
     report, failed = [], 0
     for path in tqdm(paths, desc="classifying", unit="img", disable=as_json):
         try:
-            faces = classify_faces(recognizer, path, top_k)
+            faces = classify_faces(recognizer, path, top_k, far)
         except FaceprintError as e:
             failed += 1
             report_error(e)
@@ -221,7 +258,14 @@ def classify(images, model, top_k, as_json, device) -> None:
             tqdm.write(f"{path}: {len(faces)} face(s)")
             for i, face in enumerate(faces):
                 names = ", ".join(f"{c['name']} {c['probability']:.3f}" for c in face["top"])
-                tqdm.write(f"  {i}: {names}")
+                if face["threshold"] is None:
+                    tqdm.write(f"  {i}: {names}")
+                else:
+                    side = "<" if face["name"] != UNKNOWN else ">="
+                    tqdm.write(
+                        f"  {i}: {face['name']} (distance to {face['top'][0]['name']} "
+                        f"{face['distance']:.3f} {side} {face['threshold']:.3f}); {names}"
+                    )
     if as_json:
         click.echo(json.dumps(report, indent=2))
     report_ignored(recognizer)

@@ -331,9 +331,10 @@ class InceptionResnetV1(nn.Module):
             x = getattr(self, name)(x)
         return x
 
-    def rest_of_trunk(self, x: torch.Tensor, after: str) -> torch.Tensor:
-        """Run the blocks after ``after`` up to ``avgpool_1a``, on ``trunk(x, after)``'s output."""
-        for name in self.BLOCKS[self.BLOCKS.index(after) + 1 :]:
+    def rest_of_trunk(self, x: torch.Tensor, after: str, until: str = "avgpool_1a") -> torch.Tensor:
+        """Run the blocks after ``after`` up to and including ``until``, on
+        ``trunk(x, after)``'s output."""
+        for name in self.BLOCKS[self.BLOCKS.index(after) + 1 : self.BLOCKS.index(until) + 1]:
             x = getattr(self, name)(x)
         return x
 

@@ -7,13 +7,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def plot_curves(history: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
+def plot_curves(
+    history: Sequence[dict],
+    path: str | os.PathLike,
+    title: str = "",
+    baseline: float | None = None,
+) -> None:
     """Write the loss (left axis) and validation top-1 (right axis) of each epoch to ``path``.
 
     Args:
         history: one dict per epoch with ``epoch``, ``train_loss`` and ``val_top1``.
         path: the picture file (PNG).
         title: the plot's title.
+        baseline: the starting model's validation top-1 in [0, 1], drawn as a dashed line.
     """
     import matplotlib
 
@@ -28,6 +34,16 @@ def plot_curves(history: Sequence[dict], path: str | os.PathLike, title: str = "
     loss_axis.tick_params(axis="y", labelcolor="tab:red")
     top1_axis = loss_axis.twinx()
     top1_axis.plot(epochs, [row["val_top1"] for row in history], "s-", color="tab:blue")
+    if baseline is not None:
+        top1_axis.axhline(baseline, color="tab:blue", linestyle="--", linewidth=1)
+        top1_axis.annotate(
+            f"baseline {baseline:.3f}",
+            (epochs[0], baseline),
+            textcoords="offset points",
+            xytext=(0, -12),
+            color="tab:blue",
+            fontsize=8,
+        )
     top1_axis.set_ylabel("validation top-1", color="tab:blue")
     top1_axis.tick_params(axis="y", labelcolor="tab:blue")
     top1_axis.set_ylim(0, 1.02)

@@ -34,6 +34,11 @@ from faceprint.evaluation.verification import impostor_quantiles
 from faceprint.extras import require
 from faceprint.files import atomic_path
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1
+from faceprint.training.classify import (
+    CLASS_CENTRES,
+    CLASS_IMPOSTOR_DISTANCES,
+    centre_impostor_quantiles,
+)
 from faceprint.training.data import (
     CropDataset,
     FaceFolder,
@@ -42,7 +47,14 @@ from faceprint.training.data import (
     scan_folder,
     split_per_class,
 )
-from faceprint.training.objectives import LOSSES, make_objective
+from faceprint.training.objectives import (
+    LOSSES,
+    class_centres,
+    imprint_head,
+    make_objective,
+    nearest_centre_top1,
+)
+from faceprint.training.schedule import HEADS, resolve_schedule
 from faceprint.weights.calibration import distance_at_far
 from faceprint.weights.factory import create_model, get_weights, save_model
 from faceprint.weights.registry import Weights
@@ -70,13 +82,15 @@ class TrainConfig:
         scratch: start from random weights instead.
         loss: ``"softmax"``, ``"arcface"`` or ``"triplet"``.
         epochs, batch_size, lr: the schedule; the learning rate is divided by 10 at each of
-            ``milestones`` (epochs), as in facenet-pytorch's notebook.
+            ``milestones`` (epochs), as in facenet-pytorch's notebook. ``epochs`` and ``lr``
+            None: by data size (:func:`resolve_schedule`).
         pretrained_lr_scale: when fine-tuning, pretrained layers learn at ``lr`` times this
             (the new classifier head at ``lr``), so the embedding keeps what it knew about
             people it is not shown.
         freeze: ``"none"``, ``"backbone"`` (train the bottleneck and head only), a block of
             :data:`InceptionResnetV1.BLOCKS` (freeze it and all before it), or ``"auto"``:
-            ``"repeat_3"`` when fine-tuning, ``"none"`` from scratch.
+            by data size when fine-tuning (:func:`resolve_schedule`), ``"none"`` from scratch.
+        head: one of :data:`HEADS`.
         device: torch device; default CUDA if available, else CPU.
         workers: data-loading worker processes.
         seed: seeds Python, numpy and torch, and the split.
@@ -95,12 +109,13 @@ class TrainConfig:
     model: str = "ms-celeb-1m"
     scratch: bool = False
     loss: str = "softmax"
-    epochs: int = 8
+    epochs: int | None = None
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float | None = None
     milestones: tuple[int, ...] = (5, 10)
     pretrained_lr_scale: float = 0.1
     freeze: str = "auto"
+    head: str = "auto"
     device: str | None = None
     workers: int = 2
     seed: int = 0
@@ -140,7 +155,9 @@ class _Run:
                 f"--loss triplet takes {_PHOTOS_PER_PERSON} photos per person into each batch: "
                 f"--batch-size must be a multiple of {_PHOTOS_PER_PERSON}, got {config.batch_size}"
             )
-        if config.epochs < 1 or config.batch_size < 2:
+        if config.head not in HEADS:
+            raise DatasetError(f"--head must be one of {', '.join(HEADS)}, got {config.head!r}")
+        if (config.epochs is not None and config.epochs < 1) or config.batch_size < 2:
             raise DatasetError("--epochs must be at least 1 and --batch-size at least 2")
         self.config = config
         self.out = Path(config.out)
@@ -180,6 +197,7 @@ class _Run:
         self.alignment = Alignment(method=config.align, **self.base.alignment.get(config.align, {}))
         train_set, val_set = self._datasets()
         classes = train_set.classes
+        schedule = self.schedule = resolve_schedule(config, float(np.median(train_set.counts())))
         if config.loss == "triplet" and len(classes) * _PHOTOS_PER_PERSON < config.batch_size:
             raise DatasetError(
                 f"--loss triplet with {len(classes)} people fills batches of at most "
@@ -189,17 +207,17 @@ class _Run:
         frozen = self._frozen_until(model)
         objective = make_objective(config.loss, len(classes), model.embedding_size, model.logits)
         if config.loss != "softmax":
-            model.logits.requires_grad_(False)  # fitted after training, for `classify`
+            model.logits.requires_grad_(False)  # imprinted from the class centres when saved
         model.to(self.device)
         objective.to(self.device)
         trainable = _Trainable(model, objective, frozen)
         new = {id(p) for p in (*model.logits.parameters(), *objective.parameters())}
         trained = [p for p in trainable.parameters() if p.requires_grad]
         groups = [
-            {"params": [p for p in trained if id(p) in new], "lr": config.lr},
+            {"params": [p for p in trained if id(p) in new], "lr": schedule.lr},
             {
                 "params": [p for p in trained if id(p) not in new],
-                "lr": config.lr * (1.0 if config.scratch else config.pretrained_lr_scale),
+                "lr": schedule.lr * (1.0 if config.scratch else config.pretrained_lr_scale),
             },
         ]
         optimizer = torch.optim.Adam([g for g in groups if g["params"]])
@@ -211,16 +229,42 @@ class _Run:
         )
         loader, sampler = self._loader(train_x, train_set.labels, objective.needs_pairs)
         train_labels = torch.as_tensor(train_set.labels)
-        state = {"epoch": 0, "history": [], "best": None}
+        # The baseline is the classifier that needs no training: each validation photo goes to
+        # the nearest class centre of the starting embedding. model.pt is never worse.
+        start_features = self._embed(trainable, train_x)
+        start_centres = class_centres(start_features, train_labels, len(classes))
+        start_val = self._embed(trainable, val_x)
+        baseline = nearest_centre_top1(start_val, val_set.labels, start_centres)
+        progress = config.progress and self.rank == 0
+        state = {
+            "epoch": 0,
+            "history": [],
+            "best": {"epoch": 0, "val_top1": baseline},
+            "baseline_top1": baseline,
+        }
         if config.resume and checkpoint_path.exists():
             state = self._restore(checkpoint_path, trainable, optimizer, scheduler, classes)
-        elif hasattr(objective, "imprint") and not config.scratch:
-            objective.imprint(self._embed(trainable, train_x), train_labels)
+            state.setdefault("baseline_top1", baseline)
+        else:
+            if schedule.head == "imprint" and config.loss == "softmax":
+                imprint_head(model.logits, start_centres, start_features)
+            elif schedule.head == "imprint" and config.loss == "arcface":
+                objective.imprint(start_centres)
+            if self.rank == 0:
+                self._save_model(
+                    trainable, start_features, train_labels, start_val, val_set, start=True
+                )
+        if progress:
+            tqdm.write(
+                f"baseline: val top-1 {state['baseline_top1']:.4f} (nearest class centre of "
+                f"{'untrained weights' if config.scratch else self.base.name}); "
+                f"{schedule.describe()}"
+            )
         wrapped = trainable
         if self.world > 1:
             wrapped = nn.parallel.DistributedDataParallel(trainable)
         autocast_dtype = self._autocast_dtype()
-        for epoch in range(state["epoch"], config.epochs):
+        for epoch in range(state["epoch"], schedule.epochs):
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
             trainable.train_mode()
@@ -228,9 +272,9 @@ class _Run:
             losses, seen = [], 0
             bar = tqdm(
                 loader,
-                desc=f"epoch {epoch + 1}/{config.epochs}",
+                desc=f"epoch {epoch + 1}/{schedule.epochs}",
                 unit="batch",
-                disable=not (config.progress and self.rank == 0),
+                disable=not progress,
                 leave=False,
             )
             for batch, (x, y) in enumerate(bar):
@@ -242,8 +286,8 @@ class _Run:
                 if not torch.isfinite(loss):
                     raise TrainingError(
                         f"the loss is {loss.item()} at epoch {epoch + 1}, batch {batch + 1}; "
-                        f"the run stopped without saving (the last checkpoint is epoch "
-                        f"{state['epoch']}); lower --lr or check the data"
+                        f"the run stopped (the last checkpoint is epoch {state['epoch']}, "
+                        f"model.pt its best); lower --lr or check the data"
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -267,34 +311,51 @@ class _Run:
             }
             state["history"].append(row)
             state["epoch"] = epoch + 1
-            improved = state["best"] is None or val_top1 > state["best"]["val_top1"]
+            # Strictly better only: on a tie the start (or the earlier epoch) is kept.
+            improved = val_top1 > state["best"]["val_top1"]
             if improved:
                 state["best"] = {"epoch": epoch + 1, "val_top1": val_top1}
             if self.rank == 0:
                 if improved:
                     self._save_model(trainable, train_x, train_labels, val_features, val_set)
-                self._log(state["history"])
+                self._log(state["history"], state["baseline_top1"])
                 self._checkpoint(checkpoint_path, trainable, optimizer, scheduler, state, classes)
-                if config.progress:
+                if progress:
                     tqdm.write(
-                        f"epoch {epoch + 1}/{config.epochs}: loss {row['train_loss']:.4f}, "
-                        f"val top-1 {val_top1:.4f}, {row['images_per_second']:.1f} img/s"
+                        f"epoch {epoch + 1}/{schedule.epochs}: loss {row['train_loss']:.4f}, "
+                        f"val top-1 {val_top1:.4f} (baseline {state['baseline_top1']:.4f}), "
+                        f"{row['images_per_second']:.1f} img/s"
                     )
             if self.world > 1:
                 torch.distributed.barrier()
+        best = state["best"]
+        history = state["history"]
         summary = {
-            "val_top1": state["best"]["val_top1"],
-            "best_epoch": state["best"]["epoch"],
-            "final_val_top1": state["history"][-1]["val_top1"],
+            "val_top1": best["val_top1"],
+            "baseline_top1": state["baseline_top1"],
+            "best_epoch": best["epoch"],
+            "beat_baseline": best["epoch"] > 0,
+            "kept": (
+                f"epoch {best['epoch']}, the best on validation"
+                if best["epoch"] > 0
+                else "the starting model with an imprinted head: no epoch beat the baseline"
+            ),
+            "final_val_top1": history[-1]["val_top1"] if history else best["val_top1"],
             "classes": len(classes),
             "train_images": len(train_set.paths),
             "val_images": len(val_set.paths),
+            "photos_per_person": float(np.median(train_set.counts())),
             "epochs": state["epoch"],
             "loss": config.loss,
+            "head": schedule.head,
             "freeze": frozen or "none",
-            "seconds": sum(r["seconds"] for r in state["history"]),
+            "lr": schedule.lr,
+            "defaults": schedule.defaults,
+            "seconds": sum(r["seconds"] for r in history),
             "wall_seconds_this_call": time.perf_counter() - started,
-            "images_per_second": float(np.mean([r["images_per_second"] for r in state["history"]])),
+            "images_per_second": (
+                float(np.mean([r["images_per_second"] for r in history])) if history else 0.0
+            ),
             "threshold": self._threshold,
             "model": str(self.out / "model.pt"),
             "world_size": self.world,
@@ -366,35 +427,83 @@ class _Run:
         return crops
 
     def _inputs(self, model: InceptionResnetV1, frozen: str | None, folder: FaceFolder):
-        """The training inputs of ``folder``: standardized crops, or the frozen blocks' output."""
+        """The training inputs of ``folder``: standardized crops, or the frozen blocks' output.
+
+        The frozen blocks' output is cached per crop, so another split of the same crops (or
+        a folder with a few more photos) runs the blocks only on crops not seen before; and a
+        crop cached at an earlier block runs only the blocks after it."""
         dataset = CropDataset(folder, model.standardization)
         if frozen is None:
             return dataset
-        cached = _frozen_cache_path(self.base, frozen, model.standardization, folder)
-        if cached.exists():
-            return torch.utils.data.TensorDataset(
-                torch.load(cached, weights_only=True), torch.as_tensor(folder.labels)
-            )
-        loader = torch.utils.data.DataLoader(
-            dataset, batch_size=64, num_workers=self.config.workers, shuffle=False
+        files = self._frozen_files(frozen, model, folder)
+        missing = [i for i, file in enumerate(files) if not file.exists()]
+        computed: dict[int, torch.Tensor] = {}
+        if missing:
+            # Each missing crop starts from the latest earlier block cached for it, or the crop.
+            starts: dict[str | None, list[int]] = {}
+            earlier = InceptionResnetV1.BLOCKS[: InceptionResnetV1.BLOCKS.index(frozen)]
+            cached = {b: self._frozen_files(b, model, folder) for b in earlier}
+            for i in missing:
+                block = next((b for b in reversed(earlier) if cached[b][i].exists()), None)
+                starts.setdefault(block, []).append(i)
+            model.eval()
+            if self.rank == 0:
+                files[0].parent.mkdir(parents=True, exist_ok=True)
+            with torch.inference_mode():
+                for block, indices in starts.items():
+                    for batch, x in self._frozen_batches(dataset, block, cached, indices):
+                        x = x.to(self.device)
+                        if block is None:
+                            x = model.trunk(x, until=frozen)
+                        else:
+                            x = model.rest_of_trunk(x, after=block, until=frozen)
+                        for index, output in zip(batch, x.float().cpu(), strict=True):
+                            computed[index] = output.clone()  # a view would save the batch
+                            if self.rank == 0:
+                                with atomic_path(files[index]) as tmp:
+                                    torch.save(computed[index], tmp)
+        outputs = torch.stack(
+            [
+                computed[i] if i in computed else torch.load(file, weights_only=True)
+                for i, file in enumerate(files)
+            ]
         )
-        parts = []
-        model.eval()
-        with torch.inference_mode():
-            for x, _ in tqdm(
+        return torch.utils.data.TensorDataset(outputs, torch.as_tensor(folder.labels))
+
+    def _frozen_files(self, block: str, model, folder: FaceFolder) -> list[Path]:
+        """The cache file of each crop's output of the blocks up to ``block``."""
+        cache = _frozen_cache_folder(self.base, block, model.standardization)
+        return [cache / f"{_crop_key(path)}.pt" for path in folder.paths]
+
+    def _frozen_batches(self, dataset, block, cached, indices):
+        """``(indices, (B, ...) inputs)`` batches: crops, or the outputs cached at ``block``."""
+        if block is not None:
+            for start in range(0, len(indices), 64):
+                batch = indices[start : start + 64]
+                yield (
+                    batch,
+                    torch.stack([torch.load(cached[block][i], weights_only=True) for i in batch]),
+                )
+            return
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.Subset(dataset, indices),
+            batch_size=64,
+            num_workers=self.config.workers,
+            shuffle=False,
+        )
+        batches = (indices[start : start + 64] for start in range(0, len(indices), 64))
+        for batch, (x, _) in zip(
+            batches,
+            tqdm(
                 loader,
                 desc="frozen blocks",
                 unit="batch",
                 disable=not (self.config.progress and self.rank == 0),
                 leave=False,
-            ):
-                parts.append(model.trunk(x.to(self.device), until=frozen).float().cpu())
-        outputs = torch.cat(parts)
-        if self.rank == 0:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(cached) as tmp:
-                torch.save(outputs, tmp)
-        return torch.utils.data.TensorDataset(outputs, torch.as_tensor(folder.labels))
+            ),
+            strict=True,
+        ):
+            yield batch, x
 
     def _loader(self, dataset, labels: np.ndarray, needs_pairs: bool):
         config = self.config
@@ -457,9 +566,7 @@ class _Run:
 
     def _frozen_until(self, model: InceptionResnetV1) -> str | None:
         """Freeze the chosen blocks (eval mode, no gradients); returns the last frozen one."""
-        choice = self.config.freeze
-        if choice == "auto":
-            choice = "none" if self.config.scratch else "repeat_3"
+        choice = self.schedule.freeze
         if choice == "none":
             return None
         last = "avgpool_1a" if choice == "backbone" else choice
@@ -490,58 +597,90 @@ class _Run:
 
     def _val_top1(self, trainable, train_x, train_labels, features, val_set) -> float:
         """Top-1 of the ``(N, D)`` validation ``features`` among the training people."""
-        labels = val_set.labels
         logits = trainable.objective.logits(features.to(self.device))
-        if logits is None:  # triplet: the nearest mean of each person's training embeddings
-            train_unit = F.normalize(self._embed(trainable, train_x), dim=1)
-            sums = torch.zeros(int(train_labels.max()) + 1, train_unit.shape[1])
-            means = F.normalize(sums.index_add_(0, train_labels, train_unit), dim=1)
-            logits = F.normalize(features, dim=1) @ means.T
-        return float((logits.argmax(1).cpu() == torch.as_tensor(labels)).float().mean())
+        if logits is None:  # triplet: the nearest class centre of the training embeddings
+            centres = class_centres(
+                self._embed(trainable, train_x), train_labels, len(val_set.classes)
+            )
+            return nearest_centre_top1(features, val_set.labels, centres)
+        return float((logits.argmax(1).cpu() == torch.as_tensor(val_set.labels)).float().mean())
 
-    def _save_model(self, trainable, train_x, train_labels, val_features, val_set) -> None:
+    def _save_model(
+        self, trainable, train_x, train_labels, val_features, val_set, start: bool = False
+    ) -> None:
+        """Write ``model.pt``: the model as it is now, with the head ``classify`` uses: the
+        trained softmax head, or one imprinted from the class centres (the starting model,
+        ArcFace's class weights, triplet's class means), so that it classifies as validated.
+        The class centres of the embedding and the distances of the validation photos to other
+        people's centres go with it, for ``classify``'s "unknown". ``train_x`` is the training
+        inputs, or, for the start, their ``(N, D)`` features (already computed)."""
         classes = val_set.classes
         model = trainable.model
-        if self.config.loss != "softmax":
-            _fit_head(model.logits, self._embed(trainable, train_x), train_labels)
-        val_unit = F.normalize(val_features, dim=1).numpy()
-        quantiles, _ = impostor_quantiles(val_unit, val_set.labels)
+        train_features = train_x if start else self._embed(trainable, train_x)
+        centres = class_centres(train_features, train_labels, len(classes))
+        head_centres = None
+        if start or self.config.loss == "triplet":
+            head_centres = centres
+        elif self.config.loss == "arcface":
+            head_centres = trainable.objective.centres()
+        trained_head = model.logits
+        if head_centres is not None:
+            model.logits = nn.Linear(model.embedding_size, len(classes)).to(self.device)
+            imprint_head(model.logits, head_centres, train_features)
+        val_unit = F.normalize(val_features, dim=1)
+        quantiles, _ = impostor_quantiles(val_unit.numpy(), val_set.labels)
         self._threshold = distance_at_far(quantiles, MODEL_FAR)
         align = self.config.align
         parameters = {k: v for k, v in self.alignment.parameters().items() if k not in ("method",)}
         name = f"{self.out.resolve().name}-{_digest(model)}"
         origin = "from scratch" if self.config.scratch else f"fine-tuned from {self.base.name}"
-        save_model(
-            model,
-            self.out / "model.pt",
-            self.base,
-            name=name,
-            filename="model.pt",
-            num_classes=len(classes),
-            classes=tuple(classes),
-            embedding_size=model.embedding_size,
-            standardization=model.standardization,
-            alignment={align: parameters},
-            thresholds={align: self._threshold},
-            impostor_distances={align: tuple(float(q) for q in quantiles)},
-            threshold_source=(
-                f"faceprint train: impostor pairs of the validation images, FAR {MODEL_FAR:g}"
-            ),
-            lfw_accuracy=None,
-            lfw_source=None,
-            description=f"{self.config.loss}, {origin}, {len(classes)} people",
-        )
+        if start:
+            origin = f"{self.base.name} with a head imprinted from {len(classes)} people's photos"
+        try:
+            save_model(
+                model,
+                self.out / "model.pt",
+                self.base,
+                tensors={
+                    CLASS_CENTRES: centres,
+                    CLASS_IMPOSTOR_DISTANCES: centre_impostor_quantiles(
+                        val_unit, val_set.labels, centres
+                    ),
+                },
+                name=name,
+                filename="model.pt",
+                num_classes=len(classes),
+                classes=tuple(classes),
+                embedding_size=model.embedding_size,
+                standardization=model.standardization,
+                alignment={align: parameters},
+                thresholds={align: self._threshold},
+                impostor_distances={align: tuple(float(q) for q in quantiles)},
+                threshold_source=(
+                    f"faceprint train: impostor pairs of the validation images, FAR {MODEL_FAR:g}"
+                ),
+                lfw_accuracy=None,
+                lfw_source=None,
+                description=f"{self.config.loss}, {origin}, {len(classes)} people",
+            )
+        finally:
+            model.logits = trained_head
 
     _threshold: float | None = None
 
-    def _log(self, history: list[dict]) -> None:
+    def _log(self, history: list[dict], baseline: float) -> None:
         with atomic_path(self.out / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(history[0]))
             writer.writeheader()
             writer.writerows(history)
         from faceprint.training.curves import plot_curves
 
-        plot_curves(history, self.out / "curves.png", title=f"{self.config.loss}, {self.out.name}")
+        plot_curves(
+            history,
+            self.out / "curves.png",
+            title=f"{self.config.loss}, {self.out.name}",
+            baseline=baseline,
+        )
         _tensorboard(self.out, history[-1])
 
     def _checkpoint(self, path, trainable, optimizer, scheduler, state, classes) -> None:
@@ -606,42 +745,24 @@ class _Trainable(nn.Module):
                 getattr(self.model, name).eval()
 
 
-def _fit_head(head: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> None:
-    """Softmax regression of ``head`` on fixed ``(N, D)`` features, for objectives that learn
-    no linear classifier themselves (ArcFace, triplet): ``classify`` then works alike."""
-    with torch.enable_grad():
-        head.requires_grad_(True)
-        head.reset_parameters()
-        features, labels = features.to(head.weight.device), labels.to(head.weight.device)
-        optimizer = torch.optim.LBFGS(
-            head.parameters(), max_iter=200, line_search_fn="strong_wolfe"
-        )
-
-        def closure():
-            optimizer.zero_grad()
-            loss = F.cross_entropy(head(features), labels) + 1e-4 * head.weight.square().sum()
-            loss.backward()
-            return loss
-
-        optimizer.step(closure)
-        head.requires_grad_(False)
-
-
 def frozen_cache_dir() -> Path:
     """Where the frozen blocks' outputs are kept between runs (``$FACEPRINT_TRAIN_CACHE``)."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "faceprint" / "train"
     return Path(os.environ.get("FACEPRINT_TRAIN_CACHE", default))
 
 
-def _frozen_cache_path(record: Weights, frozen: str, standardization: str, folder) -> Path:
-    """The cache file of the frozen blocks' outputs: keyed by the weights, the last frozen
-    block and every crop's path, size and modification time, so a changed crop misses."""
-    stats = [os.stat(p) for p in folder.paths]
-    files = [
-        (str(p), st.st_size, st.st_mtime_ns) for p, st in zip(folder.paths, stats, strict=True)
-    ]
-    key = json.dumps([record.name, record.path, frozen, standardization, files])
-    return frozen_cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt"
+def _frozen_cache_folder(record: Weights, frozen: str, standardization: str) -> Path:
+    """Where the frozen blocks' outputs of one model, last frozen block and standardization go."""
+    key = json.dumps([record.name, record.path, frozen, standardization])
+    return frozen_cache_dir() / hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _crop_key(path: Path) -> str:
+    """A crop's cache name: its real path (a split's symlink names the crop it links to), size
+    and modification time, so a changed crop misses."""
+    stat = os.stat(path)
+    key = json.dumps([str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns])
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def _digest(model: nn.Module) -> str:

@@ -24,7 +24,13 @@ from torch import nn
 
 from faceprint.errors import UnknownModelError
 from faceprint.weights.fetch import weights_path
-from faceprint.weights.loading import get_weights, list_models, load_pretrained, save_model
+from faceprint.weights.loading import (
+    get_weights,
+    list_models,
+    load_pretrained,
+    model_file_tensors,
+    save_model,
+)
 from faceprint.weights.registry import Weights
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "get_weights",
     "list_models",
     "load_pretrained",
+    "model_file_tensors",
     "save_model",
 ]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,11 @@ def load_pretrained(module: nn.Module, record: Weights, progress: bool = True) -
 
 
 def save_model(
-    model: nn.Module, path: str | os.PathLike, record: Weights, **changes: Any
+    model: nn.Module,
+    path: str | os.PathLike,
+    record: Weights,
+    tensors: Mapping[str, torch.Tensor] | None = None,
+    **changes: Any,
 ) -> Weights:
     """Write ``model``'s state dict with its record, as a file :func:`create_model` loads.
 
@@ -87,6 +92,8 @@ def save_model(
         path: the file to write (atomically).
         record: the record to store, e.g. the base model's; ``changes`` replace fields of it
             (``name``, ``num_classes``, ``thresholds``, ...).
+        tensors: named tensors kept beside the weights (:func:`model_file_tensors` reads them),
+            e.g. a trained model's class centres.
 
     Returns:
         The stored record, pointing at ``path``.
@@ -107,12 +114,23 @@ def save_model(
     fields["thresholds"] = dict(stored.thresholds)
     fields["impostor_distances"] = {k: list(v) for k, v in stored.impostor_distances.items()}
     fields["open_set_exponent"] = dict(stored.open_set_exponent)
-    payload = {"format": MODEL_FILE_FORMAT, "record": fields, "state_dict": model.state_dict()}
+    payload = {
+        "format": MODEL_FILE_FORMAT,
+        "record": fields,
+        "state_dict": model.state_dict(),
+        "tensors": dict(tensors or {}),
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return dataclasses.replace(stored, path=os.fspath(path))
+
+
+def model_file_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The named tensors a model file keeps beside its weights (``{}`` where it has none)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return dict(payload.get("tensors", {})) if isinstance(payload, dict) else {}
 
 
 def _read_record(path: Path) -> Weights:
