@@ -41,6 +41,7 @@ def test_models_never_import_weights_at_module_level(module):
     assert not {m for m in imports if m.startswith("faceprint.weights")}, imports
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "module",
     sorted(p.name for p in (PACKAGE / "weights").glob("*.py") if p.name not in FACTORY_AND_FRONT),
@@ -74,6 +75,7 @@ def test_only_the_cli_reaches_the_service():
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_import_faceprint_loads_no_web_framework():
     import subprocess
     import sys

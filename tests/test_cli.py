@@ -125,6 +125,7 @@ def test_embed_directory(run, lfw, tmp_path):
         assert str(f["model"]) == "ms-celeb-1m/box"
 
 
+@pytest.mark.slow
 def test_eval_lfw_json_and_plot(run, lfw, tmp_path):
     pairs = small_pairs_file(lfw, tmp_path / "pairs.txt")
     out = run(
@@ -180,6 +181,7 @@ def test_embed_parquet(run, multiface, tmp_path):
     assert str(table["model"]) == "ms-celeb-1m/box"
 
 
+@pytest.mark.slow
 def test_eval_lfw_fixed_crop_of_chosen_size(run, lfw, tmp_path):
     pairs = small_pairs_file(lfw, tmp_path / "pairs.txt")
     d = json.loads(
@@ -203,6 +205,7 @@ def test_eval_lfw_fixed_crop_of_chosen_size(run, lfw, tmp_path):
     assert result.exit_code != 0 and "--crop-size goes with --align none" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.default_path
 def test_verify_prints_how_often_strangers_come_this_close(run, lfw):
     a = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"

@@ -77,6 +77,7 @@ def _cases(inputs):
     yield "onet", inputs["onet"]
 
 
+@pytest.mark.slow
 def test_onnx_runtime_matches_torch_on_real_inputs(exported, inputs):
     for name, x in _cases(inputs):
         session = ort.InferenceSession(
@@ -88,6 +89,7 @@ def test_onnx_runtime_matches_torch_on_real_inputs(exported, inputs):
             assert np.abs(ours - theirs.numpy()).max() < 1e-4, name
 
 
+@pytest.mark.slow
 def test_torchscript_loads_without_faceprint_and_matches(exported, inputs, tmp_path):
     cases = list(_cases(inputs))
     for k, (_, x) in enumerate(cases):

@@ -30,6 +30,8 @@ def photo(tmp_path):
     return folder / "a.png"
 
 
+@pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "module, args, message",
     [

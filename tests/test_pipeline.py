@@ -96,6 +96,7 @@ def test_unknown_alignment():
         Alignment(method="affine")
 
 
+@pytest.mark.slow
 def test_unlikely_and_tiny_detections_are_not_recognised(recognizer, portraits):
     """The Jolie portrait: MTCNN keeps two boxes on the lace dress (p 0.845 and 0.802, facenet-
     pytorch's answers too); recognition ignores them and counts them."""

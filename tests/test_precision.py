@@ -30,6 +30,7 @@ def cpu(monkeypatch):
     return pretend
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("flags", "env", "expected"),
     [

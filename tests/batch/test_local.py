@@ -63,6 +63,7 @@ def _rows(out):
     )
 
 
+@pytest.mark.slow
 def test_local_job_resumes_and_redoes_a_part_cut_short(tmp_path, job_inputs, recognizer):
     photos, bad = job_inputs
     inputs = photos[:24] + bad

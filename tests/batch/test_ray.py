@@ -43,6 +43,7 @@ def _exactly_once(out, inputs):
     assert {path for path, _ in keys} == set(inputs), "missing inputs"
 
 
+@pytest.mark.slow
 @pytest.mark.default_path
 def test_ray_gives_the_local_engines_rows(local_ray, tmp_path, job_inputs):
     photos, bad = job_inputs
@@ -67,6 +68,7 @@ def _embed_actors():
     ]
 
 
+@pytest.mark.slow
 def test_a_killed_actor_is_replaced_and_nothing_is_lost(local_ray, tmp_path, job_inputs):
     photos, _ = job_inputs
     killed = []
@@ -89,6 +91,7 @@ def test_a_killed_actor_is_replaced_and_nothing_is_lost(local_ray, tmp_path, job
     _exactly_once(tmp_path / "out", photos[:120])
 
 
+@pytest.mark.slow
 def test_a_killed_ray_driver_resumes_exactly_once(tmp_path, job_inputs, local_ray):
     photos, bad = job_inputs
     listing = tmp_path / "inputs.txt"

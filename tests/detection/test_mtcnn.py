@@ -42,6 +42,7 @@ def assert_same_faces(key, ours, theirs):
     assert np.abs(points - e_points[match]).max() <= 0.5, key
 
 
+@pytest.mark.slow
 def test_parity_samples(mtcnn, data_dir, expected):
     images = parity_images(data_dir)
     sample_keys = [k for k in images if k.startswith("samples/")]
@@ -56,6 +57,7 @@ def test_parity_samples(mtcnn, data_dir, expected):
     assert len(boxes[0]) == 6, "multiface.jpg holds 6 faces"
 
 
+@pytest.mark.slow
 def test_parity_lfw_200(mtcnn, data_dir, expected):
     images = parity_images(data_dir)
     keys = [k for k in images if k.startswith("lfw/")]
@@ -71,6 +73,7 @@ def test_parity_lfw_200(mtcnn, data_dir, expected):
             )
 
 
+@pytest.mark.slow
 def test_parity_crops_within_one_grey_level(data_dir, expected):
     cropper = MTCNN(keep_all=True, post_process=False)
     images = parity_images(data_dir)
@@ -89,6 +92,7 @@ def test_forward_standardizes_and_returns_one_face(multiface):
     assert 0.99 <= prob <= 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [1, 2, 4])
 def test_batch_equals_single(mtcnn, portraits, batch_size):
     single = [mtcnn.detect(p) for p in portraits[:batch_size]]
@@ -143,6 +147,7 @@ def test_batches_still_run_in_a_forked_child(mtcnn, portraits):
         np.testing.assert_array_equal(np.asarray(a, dtype=np.float32), b)
 
 
+@pytest.mark.slow
 def test_batch_with_no_face_and_mixed_sizes(mtcnn, multiface, portraits):
     # The sky-and-wall corner of the group photo holds no face (facenet-pytorch crashes on this
     # under numpy 2, and refuses mixed sizes).
@@ -177,6 +182,7 @@ def test_save_path_writes_every_face(tmp_path, multiface):
     assert Image.open(tmp_path / "face.png").size == (160, 160)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "method", ["probability", "largest", "largest_over_threshold", "center_weighted_size"]
 )

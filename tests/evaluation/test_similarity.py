@@ -118,6 +118,7 @@ def _run(*args, code=0):
     return result
 
 
+@pytest.mark.slow
 def test_command_table_files_and_exit_1_for_an_unreadable_image(sets, tmp_path):
     out = tmp_path / "out"
     result = _run(sets / "ref", sets / "other", sets / "ref", "--out", out, "--worst", 3, code=1)

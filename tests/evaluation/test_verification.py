@@ -53,6 +53,7 @@ def test_missing_images_are_named(lfw, tmp_path):
         read_lfw_pairs(bad, lfw / "images")
 
 
+@pytest.mark.slow
 def test_evaluate_small_protocol_and_cache(lfw, tmp_path):
     pairs = read_lfw_pairs(small_pairs_file(lfw, tmp_path / "pairs.txt"), lfw / "images")
     recognizer = FaceRecognizer(model="ms-celeb-1m")
@@ -88,6 +89,7 @@ def test_folder_pairs(lfw, tmp_path):
     assert report.metrics.accuracy >= 0.85
 
 
+@pytest.mark.slow
 def test_all_pairs_protocol_counts_every_pair_against_a_brute_force(lfw, tmp_path):
     test = read_lfw_pairs(small_pairs_file(lfw, tmp_path / "test.txt", per_kind=6), lfw / "images")
     calibration = read_lfw_pairs(small_pairs_file(lfw, tmp_path / "cal.txt"), lfw / "images")

@@ -18,6 +18,7 @@ def run(*args, ok=True):
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.default_path
 def test_enroll_identify_manage(lfw, multiface, tmp_path):
     g = tmp_path / "g.gallery"
@@ -63,6 +64,7 @@ def test_identify_refuses_a_foreign_file(tmp_path, multiface):
 PEOPLE = ["Colin_Powell", "Tony_Blair", "Gerhard_Schroeder", "Donald_Rumsfeld"]
 
 
+@pytest.mark.slow
 @pytest.mark.default_path
 def test_a_bystander_is_not_named_as_an_enrolled_person(lfw, tmp_path):
     """Colin_Powell_0010: Powell and a bystander; with 4 people enrolled, only Powell is named."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from faceprint.cli import main
@@ -27,6 +28,7 @@ def test_cluster_embeddings_groups_people(lfw):
     assert len(set(chained) - {-1}) < 3
 
 
+@pytest.mark.slow
 def test_cluster_command_writes_folders_and_csv(lfw, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -51,6 +51,7 @@ def enroll_command(gallery, people_dir):
     ]
 
 
+@pytest.mark.slow
 def test_kill_9_during_enrolment_then_resume(people_dir, tmp_path):
     gallery = tmp_path / "people.gallery"
     proc = subprocess.Popen(
@@ -75,6 +76,7 @@ def test_kill_9_during_enrolment_then_resume(people_dir, tmp_path):
         assert len(g) == 15 and {i.name: i.faces for i in g.list()} == dict.fromkeys(PEOPLE, 5)
 
 
+@pytest.mark.slow
 def test_reader_searches_while_a_writer_enrols(tmp_path):
     path = tmp_path / "busy.gallery"
     rng = np.random.default_rng(0)

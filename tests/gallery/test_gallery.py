@@ -105,6 +105,7 @@ def test_persists_and_reopens(gallery, tmp_path, recognizer, lfw):
         assert ident.name == "Donald_Rumsfeld"
 
 
+@pytest.mark.slow
 def test_stale_index_is_rebuilt(gallery, tmp_path):
     gallery.close()
     # Another process adds a face and dies without closing: the saved FAISS index is stale.

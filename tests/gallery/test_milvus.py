@@ -54,6 +54,7 @@ def test_milvus_remove_rename_and_resync(tmp_path):
         assert g.search(v[2:3])[0].name == "carol"
 
 
+@pytest.mark.slow
 def test_milvus_gallery_is_searched_from_a_fresh_process(tmp_path, lfw):
     """Enrol in one process, identify in another: the CLI and the Python API."""
     import json

@@ -36,6 +36,7 @@ def _reference(num_classes: int) -> torch.nn.Module:
     return ref
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("pretrained", "num_classes"), [("vggface2", 8631), ("casia-webface", 10575)]
 )

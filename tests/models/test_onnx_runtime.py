@@ -18,6 +18,7 @@ def recognizers():
     return FaceRecognizer(), FaceRecognizer(backend="onnxruntime")
 
 
+@pytest.mark.slow
 def test_same_faces_and_embeddings_as_torch(recognizers, lfw, multiface, portraits):
     torch_path, onnx_path = recognizers
     images = [load_image(p) for p in sorted((lfw / "images").glob("A*/*.jpg"))[:24]]
@@ -34,6 +35,7 @@ def test_same_faces_and_embeddings_as_torch(recognizers, lfw, multiface, portrai
     assert type(onnx_path.detector._runners[0]).__name__ == "OnnxNetwork"
 
 
+@pytest.mark.slow
 def test_a_tampered_cached_export_is_rebuilt(recognizers, caplog):
     from faceprint.models.onnx_runtime import cached_onnx
     from faceprint.weights.factory import get_weights
@@ -88,6 +90,7 @@ def calibration_folder(lfw, tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_int8_is_built_once_checked_and_close_to_fp32(
     recognizers, calibration_folder, tmp_path, caplog, lfw
 ):

@@ -15,6 +15,7 @@ def jpeg(data: bytes, field: str = "image") -> dict:
     return {field: ("face.jpg", data, "image/jpeg")}
 
 
+@pytest.mark.slow
 def test_healthz_needs_no_key(server):
     with server.client() as client:
         answer = client.get("/healthz")

@@ -33,6 +33,7 @@ def run_jobs(batcher: FaceBatcher, jobs: list[list]) -> list:
     return asyncio.run(submit())
 
 
+@pytest.mark.slow
 def test_batched_answers_equal_alone(recognizer, images):
     batches = []
     batcher = FaceBatcher(

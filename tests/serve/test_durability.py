@@ -20,6 +20,7 @@ def photos(lfw):
     return [(p.name, (p / f"{p.name}_0001.jpg").read_bytes()) for p in people]
 
 
+@pytest.mark.slow
 def test_acknowledged_enrolments_survive_kill_9(tmp_path, photos, lfw):
     keys = make_keys(tmp_path / "keys.json")
     server = start_server(tmp_path)

@@ -117,6 +117,7 @@ def test_serve_option_errors(option, value):
     assert option in result.output
 
 
+@pytest.mark.slow
 def test_keys_work_without_the_serve_extra(tmp_path, cli_without):
     made = cli_without("fastapi", "keys", "create", tmp_path / "keys.json", "door")
     assert made.returncode == 0, made.stderr

@@ -28,6 +28,7 @@ def photo(lfw, name: str, number: int) -> str:
     return str(lfw / "images" / name / f"{name}_{number:04d}.jpg")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("b", "verdict"),
     [(("Colin_Powell", 2), "Same person"), (("Tony_Blair", 1), "Different people")],

@@ -64,6 +64,7 @@ def test_train_refuses_val_people_it_does_not_learn(tmp_path, crops):
     assert "--val has 1 people the training data does not: Someone_Else" in result.output
 
 
+@pytest.mark.slow
 def test_classify_names_the_person(trained, lfw):
     photo = lfw / "images" / "Tony_Blair" / "Tony_Blair_0030.jpg"  # not among the 6 trained on
     report = json.loads(
@@ -106,6 +107,7 @@ def test_classify_refuses_a_model_without_classes():
     assert "has no named classes" in result.output
 
 
+@pytest.mark.slow
 def test_trained_model_through_verify_enroll_identify(trained, lfw, tmp_path, monkeypatch):
     model = trained / "model.pt"
     powell = lfw / "images" / "Colin_Powell"

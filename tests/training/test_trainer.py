@@ -25,6 +25,7 @@ def _config(crops: Path, out: Path, **changes) -> TrainConfig:
     return TrainConfig(**(fields | changes))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["softmax", "arcface", "triplet"])
 def test_each_loss_learns_the_people(crops, tmp_path, loss):
     summary = train(_config(crops, tmp_path / "run", loss=loss, epochs=2, progress=False))
@@ -94,6 +95,7 @@ def _cli(*args: object) -> list[str]:
     return [sys.executable, "-m", "faceprint", *map(str, args)]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_finishes_every_epoch(crops, tmp_path):
     run = tmp_path / "run"
     args = ("train", crops, "--cropped", "--out", run, "--epochs", 3, "--batch-size", 4)
@@ -120,6 +122,7 @@ def test_resume_after_sigkill_finishes_every_epoch(crops, tmp_path):
     assert tuple(torch.load(run / "model.pt", weights_only=True)["record"]["classes"]) == PEOPLE
 
 
+@pytest.mark.slow
 def test_two_process_ddp_on_cpu(crops, tmp_path):
     run = tmp_path / "run"
     command = [
@@ -170,6 +173,7 @@ def _top1_of_model_file(model_file: Path, folder) -> float:
     return float((guess == folder.labels).mean())
 
 
+@pytest.mark.slow
 def test_one_epoch_ends_no_worse_than_the_baseline(crops, tmp_path):
     from faceprint.training.data import scan_folder, split_per_class
 
@@ -195,6 +199,7 @@ def test_a_run_that_never_beats_the_baseline_keeps_the_imprinted_start(crops, tm
     assert "head imprinted" in create_model(tmp_path / "run" / "model.pt").weights.description
 
 
+@pytest.mark.slow
 def test_frozen_outputs_are_cached_per_crop_and_continued_from_earlier_blocks(crops, tmp_path):
     from faceprint.training.data import CropDataset, scan_folder
     from faceprint.training.trainer import _crop_key, _frozen_cache_folder, frozen_cache_dir

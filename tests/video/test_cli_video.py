@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -18,6 +19,7 @@ def _run(*args, code=0):
     return result
 
 
+@pytest.mark.slow
 def test_names_tracks_and_writes_every_output(synthetic, tmp_path):
     out, tracks, faces = tmp_path / "annotated.mp4", tmp_path / "tracks.json", tmp_path / "faces"
     result = _run(
@@ -88,6 +90,7 @@ def test_bad_input_and_usage(synthetic, tmp_path, samples):
     assert "--blur needs --out" in result.output
 
 
+@pytest.mark.slow
 def test_truncated_video_keeps_tracks_up_to_the_damage(truncated, tmp_path):
     result = _run(truncated, "--json", tmp_path / "t.json", code=1)
     assert "warning: " in result.stderr and "it is truncated" in result.stderr
@@ -104,6 +107,7 @@ def _detail(image: np.ndarray, box) -> float:
     return float(np.abs(np.diff(patch, axis=0)).mean() + np.abs(np.diff(patch, axis=1)).mean())
 
 
+@pytest.mark.slow
 def test_json_has_every_frame_and_blur_leaves_no_visible_face(crossing, tmp_path):
     """Faces detected in every 2nd frame: the JSON still boxes every frame of every track
     (bridged ones marked), and --blur blurs every face not half hidden, in every frame."""

@@ -17,6 +17,7 @@ def recognizer():
     return FaceRecognizer()
 
 
+@pytest.mark.slow
 @pytest.mark.default_path
 @pytest.mark.parametrize("every", [1, 2])
 def test_tracks_and_names_meet_the_targets(synthetic, recognizer, every):
@@ -31,6 +32,7 @@ def test_tracks_and_names_meet_the_targets(synthetic, recognizer, every):
     assert {t.identity for t in result.tracks} == {w.name for w in synthetic.walkers}
 
 
+@pytest.mark.slow
 def test_live_tracker_follows_frame_by_frame(synthetic, recognizer):
     tracker = FaceTracker(recognizer)
     seen = {}
@@ -52,6 +54,7 @@ def test_process_yields_each_detected_frame_in_order(synthetic, recognizer):
     assert frames == list(range(0, 60, 3))
 
 
+@pytest.mark.slow
 def test_strangers_are_grouped_by_person_never_two_in_one_frame(synthetic, recognizer):
     result = track_video(synthetic.video, FaceTracker(recognizer, max_missed=2), cluster=True)
     labels = {t.identity for t in result.tracks}
@@ -78,6 +81,7 @@ def test_boxes_are_interpolated_between_detections(synthetic, recognizer):
     assert sum(boxes[0][2] for boxes in shown.values() if boxes) == len(track.boxes)
 
 
+@pytest.mark.slow
 def test_crossing_people_are_boxed_and_named_in_every_frame(crossing, recognizer):
     """Three people, two crossing and hiding the third (a 30-34 px face), faces detected in
     every 2nd frame: each is boxed by their own track and named in the frames where at most 30%

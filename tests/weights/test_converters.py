@@ -46,6 +46,7 @@ def _auc_and_gap(model, pair_crops):
     return auc, dist[same].mean(), dist[~same].mean()
 
 
+@pytest.mark.slow
 def test_converted_weights_separate_lfw_pairs(pair_crops):
     model = InceptionResnetV1(pretrained="ms-celeb-1m")
     assert model.embedding_size == 128 and model.weights.standardization == "per_image"
@@ -54,6 +55,7 @@ def test_converted_weights_separate_lfw_pairs(pair_crops):
     assert same < 0.8 < 1.1 < diff, (same, diff)
 
 
+@pytest.mark.slow
 def test_random_control_is_near_chance(pair_crops):
     torch.manual_seed(0)
     model = InceptionResnetV1(embedding_size=128).eval()
