@@ -118,3 +118,15 @@ def test_the_switch_reaches_the_recognizer():
     import os
 
     assert FaceRecognizer(align="none").precision == os.environ[PRECISION_ENV]
+
+
+def test_a_bad_switch_is_a_usage_error_of_every_command(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from faceprint.cli import main
+
+    monkeypatch.setenv(PRECISION_ENV, "half")
+    for args in (["verify", "a.jpg", "b.jpg"], ["models", "list"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert "FACEPRINT_PRECISION='half': expected bf16, fp32 or auto" in result.output

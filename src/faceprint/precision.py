@@ -64,9 +64,19 @@ def resolve_precision(precision: str, device: str | torch.device | None = None) 
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         return precision
+    return forced_precision() or native_precision(device)
+
+
+def forced_precision() -> str | None:
+    """What ``$FACEPRINT_PRECISION`` makes of ``"auto"``: ``"bf16"``, ``"fp32"``, or None where
+    it is unset, empty or ``auto``.
+
+    Raises:
+        ValueError: any other value, naming the variable.
+    """
     forced = os.environ.get(PRECISION_ENV, "").strip().lower() or "auto"
     if forced not in ("auto", "fp32", "bf16"):
         raise ValueError(
             f"{PRECISION_ENV}={os.environ[PRECISION_ENV]!r}: expected bf16, fp32 or auto"
         )
-    return native_precision(device) if forced == "auto" else forced
+    return None if forced == "auto" else forced

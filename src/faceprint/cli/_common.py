@@ -19,7 +19,7 @@ from faceprint.pipeline import (
     DEFAULT_PRECISION,
     DEFAULT_VERIFY_FAR,
 )
-from faceprint.precision import PRECISIONS
+from faceprint.precision import PRECISIONS, forced_precision
 
 
 def report_error(message: object) -> None:
@@ -50,6 +50,10 @@ class Commands(click.Group):
     does not handle itself is one line and exit 1, never a traceback."""
 
     def invoke(self, ctx: click.Context):
+        try:
+            forced_precision()  # a bad $FACEPRINT_PRECISION is a usage error, before any work
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
         try:
             return super().invoke(ctx)
         except MissingExtraError as e:
