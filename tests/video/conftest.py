@@ -27,7 +27,6 @@ def crossing(lfw, tmp_path_factory):
     """Three LFW people at 640x360, 25 fps, 100 frames (faces detected in every 2nd frame by
     default): two cross each other and, one after the other, hide the third, whose face is
     30-34 px, about the smallest the default model recognises."""
-    from faceprint import FaceRecognizer
     from faceprint.video.synthetic import build_case
 
     return build_case(
@@ -38,7 +37,6 @@ def crossing(lfw, tmp_path_factory):
         width=640,
         height=360,
         fps=25,
-        recognizer=FaceRecognizer(precision="fp32"),
         layout="crossing",
     )
 
