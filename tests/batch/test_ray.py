@@ -71,24 +71,31 @@ def _embed_actors():
 @pytest.mark.slow
 def test_a_killed_actor_is_replaced_and_nothing_is_lost(local_ray, tmp_path, job_inputs):
     photos, _ = job_inputs
+    out = tmp_path / "out"
     killed = []
 
-    def kill_one_actor_mid_run():
+    def kill_the_actor_once_it_has_written():
+        # A written part proves the actor is mid-run with batches still queued; a fixed sleep
+        # raced the whole job on faster machines.
         deadline = time.time() + 120
         while time.time() < deadline and not killed:
-            actors = _embed_actors()
-            if actors:
-                time.sleep(3)  # let it get into the work
-                os.kill(actors[0].info["pid"], signal.SIGKILL)
-                killed.append(actors[0].info["pid"])
-            time.sleep(0.2)
+            if any(out.glob("*.parquet")):
+                for actor in _embed_actors():
+                    try:
+                        os.kill(actor.info["pid"], signal.SIGKILL)
+                    except ProcessLookupError:
+                        continue
+                    killed.append(actor.info["pid"])
+                    break
+            time.sleep(0.02)
 
-    thread = threading.Thread(target=kill_one_actor_mid_run, daemon=True)
+    thread = threading.Thread(target=kill_the_actor_once_it_has_written, daemon=True)
     thread.start()
-    run_ray(photos[:120], tmp_path / "out", "ms-celeb-1m", "box", actors=1, batch_size=8)
+    run_ray(photos, out, "ms-celeb-1m", "box", actors=1, batch_size=4)
     thread.join(timeout=5)
     assert killed, "no actor was seen to kill"
-    _exactly_once(tmp_path / "out", photos[:120])
+    assert len(done_inputs(out)) == len(photos)
+    _exactly_once(out, photos)
 
 
 @pytest.mark.slow
