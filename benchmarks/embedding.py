@@ -2,15 +2,16 @@
 
     python benchmarks/embedding.py [--repeat 3]
     python benchmarks/embedding.py --dlib [--repeat 3]
-    python benchmarks/embedding.py --mobilefacenet [--repeat 3]
+    python benchmarks/embedding.py --model mobilefacenet --model hse-faceres-id [--repeat 3]
 
 ``--dlib``: the dlib-resnet-v1 port (affines folded, channels-last) against dlib's own binding
 (``dlib-bin``) on the same real LFW chips (``tests/expected/dlib_resnet_v1.npz``), batch 1 and
 64, with the largest descriptor difference.
 
-``--mobilefacenet``: the MobileFaceNet port (112x112) against ``ms-celeb-1m`` (160x160, folded,
-channels-last), both faceprint, fp32, on real LFW crops (``tests/expected/tfjs_mobilefacenet.npz``,
-resized to 160 for ms-celeb-1m), batch 1 and 64.
+``--model NAME``: a ported embedder (``mobilefacenet`` 112x112, ``hse-faceres-id`` 224x224)
+against ``ms-celeb-1m`` (160x160, folded, channels-last), both faceprint, fp32, on real LFW crops
+(``tests/expected/tfjs_mobilefacenet.npz``, resized to each model's input), batch 1 and 64;
+for ``mobilefacenet`` also the largest difference from its graph's stored embeddings.
 
 Prints faces/s at batch 1 and 64, the ratio, the share of the fp32 compute ceiling reached
 (2.84 GFLOP per 160x160 face against a measured sgemm rate) and the largest embedding difference;
@@ -58,14 +59,19 @@ def main() -> None:
     )
     parser.add_argument("--dlib", action="store_true", help="the dlib port against dlib itself")
     parser.add_argument(
-        "--mobilefacenet", action="store_true", help="mobilefacenet against ms-celeb-1m"
+        "--model",
+        action="append",
+        choices=("mobilefacenet", "hse-faceres-id"),
+        help="a ported embedder against ms-celeb-1m (repeatable)",
     )
     args = parser.parse_args()
     if args.dlib:
         report(dlib_rows(args.repeat), "f/s", peer_name="dlib")
         return
-    if args.mobilefacenet:
-        report(mobilefacenet_rows(args.repeat), "f/s", peer_name="ms-celeb-1m")
+    if args.model:
+        print(f"{cpu_path()}; torch {torch.__version__}, {torch.get_num_threads()} threads; fp32")
+        rows = [row for name in args.model for row in ported_rows(name, args.repeat)]
+        report(rows, "f/s", peer_name="ms-celeb-1m")
         return
     torch.manual_seed(0)
     theirs = peer().InceptionResnetV1(classify=True, num_classes=8631).eval()
@@ -87,41 +93,35 @@ def main() -> None:
     report(rows, "f/s")
 
 
-def mobilefacenet_rows(repeat: int) -> list:
-    """MobileFaceNet against ms-celeb-1m, faceprint both, fp32, the same real faces."""
+def ported_rows(name: str, repeat: int) -> list:
+    """A ported embedder against ms-celeb-1m, faceprint both, fp32, the same real faces."""
     import numpy as np
     from torch.nn import functional as F
 
     from faceprint.alignment import standardize
-    from faceprint.weights.factory import create_model
+    from faceprint.weights.factory import create_model, get_weights
 
     expected = Path(__file__).resolve().parents[1] / "tests" / "expected"
     with np.load(expected / "tfjs_mobilefacenet.npz") as f:
         crops, graph = f["crops"], f["embeddings"]
-    mobile = create_model("mobilefacenet")
+    record = get_weights(name)
+    ported = create_model(record)
     facenet = optimize_for_inference(create_model("ms-celeb-1m"))
-    print(f"{cpu_path()}; torch {torch.__version__}, {torch.get_num_threads()} threads; fp32")
     rows = []
     for batch in (1, 64):
         picked = torch.from_numpy(crops[[i % len(crops) for i in range(batch)]])
-        x112 = standardize(picked.permute(0, 3, 1, 2).float(), "fixed")
-        x160 = standardize(
-            F.interpolate(picked.permute(0, 3, 1, 2).float(), size=160, mode="bilinear"),
-            "per_image",
-        )
+        picked = picked.permute(0, 3, 1, 2).float()
+        x = F.interpolate(picked, size=record.input_size, mode="bilinear")
+        x = standardize(x, record.standardization)
+        x160 = standardize(F.interpolate(picked, size=160, mode="bilinear"), "per_image")
         with torch.inference_mode():
-            t_mobile, out = best_of(lambda x=x112: mobile(x), repeat)
+            t_ported, out = best_of(lambda x=x: ported(x), repeat)
             t_facenet, _ = best_of(lambda x=x160: facenet(x), repeat)
-        n = min(batch, len(graph))
-        diff = float(np.abs(out[:n].numpy() - graph[:n]).max())
-        rows.append(
-            (
-                f"mobilefacenet, batch {batch}",
-                batch / t_mobile,
-                batch / t_facenet,
-                f"vs graph {diff:.1e}",
-            )
-        )
+        note = ""
+        if name == "mobilefacenet":
+            n = min(batch, len(graph))
+            note = f"vs graph {float(np.abs(out[:n].numpy() - graph[:n]).max()):.1e}"
+        rows.append((f"{name}, batch {batch}", batch / t_ported, batch / t_facenet, note))
     return rows
 
 

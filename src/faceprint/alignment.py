@@ -306,7 +306,8 @@ def standardize(crops: torch.Tensor, method: str) -> torch.Tensor:
         crops: ``(B, 3, H, W)`` float, values 0..255.
         method: ``"fixed"`` (:func:`fixed_image_standardization`), ``"per_image"``
             (:func:`prewhiten` of each crop on its own) or ``"dlib"`` (``(x - mean) / 256``
-            with dlib's :data:`DLIB_MEAN_RGB`, about -0.48..0.58).
+            with dlib's :data:`DLIB_MEAN_RGB`, about -0.48..0.58) or ``"raw"`` (unchanged,
+            0..255: HSE FaceRes).
     """
     if method == "fixed":
         return fixed_image_standardization(crops)
@@ -315,7 +316,11 @@ def standardize(crops: torch.Tensor, method: str) -> torch.Tensor:
     if method == "dlib":
         mean = torch.tensor(DLIB_MEAN_RGB, dtype=crops.dtype, device=crops.device)
         return (crops - mean.view(1, 3, 1, 1)) / 256.0
-    raise ValueError(f"standardization must be 'fixed', 'per_image' or 'dlib', got {method!r}")
+    if method == "raw":
+        return crops
+    raise ValueError(
+        f"standardization must be 'fixed', 'per_image', 'dlib' or 'raw', got {method!r}"
+    )
 
 
 def fixed_image_standardization(image_tensor: torch.Tensor, inplace: bool = False) -> torch.Tensor:

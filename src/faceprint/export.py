@@ -43,6 +43,15 @@ class _PNetGraph(nn.Module):
         return reg, self.pnet.softmax4_1(logits)
 
 
+#: What each standardization does to 0..255 pixels, for the sidecar's readers.
+_FORMULAS = {
+    "fixed": "(x - 127.5) / 128",
+    "per_image": "per image: (x - mean) / max(std, 1 / sqrt(numel))",
+    "dlib": "(x - (122.782, 117.001, 104.298)) / 256",
+    "raw": "x (0..255, unchanged)",
+}
+
+
 def _spec(name: str) -> tuple[nn.Module, torch.Tensor, list[str], list[str], dict, dict]:
     """Module, example input, input/output names, dynamic axes and metadata of one network."""
     from faceprint.detection.nets import ONet, PNet, RNet
@@ -79,9 +88,7 @@ def _embedder_spec(model: str | os.PathLike):
     facts = {
         "input": f"(B, 3, {size}, {size}) float32 RGB face crops",
         "standardization": record.standardization or "fixed",
-        "standardization_formula": "(x - 127.5) / 128"
-        if (record.standardization or "fixed") == "fixed"
-        else "per image: (x - mean) / max(std, 1 / sqrt(numel))",
+        "standardization_formula": _FORMULAS[record.standardization or "fixed"],
         "input_size": size,
         "embedding_size": int(record.embedding_size or net.embedding_size),
         "output": "(B, D) float32 unit embeddings",

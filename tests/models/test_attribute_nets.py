@@ -8,36 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from faceprint.attributes import AttributeAnalyzer, decode, grey
-from faceprint.images import load_image
+from faceprint.attributes import decode, grey
 from faceprint.models.attribute_nets import EMOTIONS
-from tests.conftest import EXPECTED
-from tests.parity_images import parity_images
-
-
-@pytest.fixture(scope="module")
-def expected() -> dict[str, np.ndarray]:
-    """Boxes and the graphs' outputs on their crops, by ``scripts/make_expected_tfjs.py``."""
-    with np.load(EXPECTED / "tfjs_attributes.npz") as f:
-        return {k: f[k] for k in f.files}
-
-
-@pytest.fixture(scope="module")
-def analyzer() -> AttributeAnalyzer:
-    return AttributeAnalyzer()
-
-
-@pytest.fixture(scope="module")
-def crops(data_dir, expected, analyzer) -> tuple[np.ndarray, np.ndarray]:
-    """The age/gender and emotion crops faceprint cuts at the stored boxes."""
-    images = parity_images(data_dir)
-    pairs = [
-        analyzer.crops(load_image(images[str(k)]), box)
-        for k, box in zip(expected["keys"], expected["boxes"], strict=True)
-    ]
-    faces = np.stack([np.asarray(a, dtype=np.uint8) for a, _ in pairs])
-    small = np.stack([np.asarray(e, dtype=np.uint8) for _, e in pairs])
-    return faces, small
 
 
 def test_crops_are_the_ones_the_graphs_saw(crops, expected):

@@ -261,6 +261,7 @@ def embed_primary_faces(
         _alignment_key(recognizer.fallback),
         None if detections is None else hashlib.sha256(detections["boxes"].tobytes()).hexdigest(),
         *(["flip_average"] if recognizer.weights.flip_average else []),
+        *filter(None, [_buffers_key(recognizer.model)]),
     )
     cached = _load(key) if cache else None
     if cached is not None:
@@ -440,6 +441,20 @@ def _alignment_key(alignment) -> dict:
     if alignment.method != "dlib":
         fields.pop("padding")
     return fields
+
+
+def _buffers_key(model: torch.nn.Module) -> str | None:
+    """A fingerprint of the buffers outside a model's state dict (a shipped constant such as
+    :class:`~faceprint.models.faceres_embedder.FaceResEmbedder`'s centre), which the registry
+    name alone does not pin."""
+    persistent = model.state_dict().keys()
+    extra = [b for name, b in model.named_buffers() if name not in persistent]
+    if not extra:
+        return None
+    digest = hashlib.sha256()
+    for buffer in extra:
+        digest.update(buffer.detach().cpu().float().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _key(*parts: object) -> str:

