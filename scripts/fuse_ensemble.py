@@ -21,23 +21,34 @@ ensemble wins: how many View 2 pairs each member gets wrong, and how many pairs 
 gets wrong among those that 0, 1, ... of its members get wrong (each pair judged at its fold's
 threshold, chosen on the other nine folds).
 
+``--all-pairs`` also scores every member and the embedding-level ensemble (its View 1 weights)
+on LFW's all-pairs protocol (``faceprint eval lfw --protocol all-pairs``): TAR at FAR 1e-3 and
+1e-4 over the 29.6 million pairs of View 2's images, thresholds from View 1's impostors.
+
 ``--sweep`` (two members) also prints View 1 and View 2 accuracy and AUC of the embedding-level
 fusion for weights 1.0 to 4.0, to show how little View 1 can tell them apart.
 
     python scripts/fuse_ensemble.py --data ../shared/data/lfw \
-        --model ms-celeb-1m --model dlib-resnet-v1 [--model hse-faceres-id] [--sweep]
+        --model ms-celeb-1m --model dlib-resnet-v1 [--model hse-faceres-id] [--all-pairs]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
 
 from faceprint.evaluation.metrics import kfold_accuracy, verification_metrics
-from faceprint.evaluation.verification import primary_embeddings, read_lfw_pairs
+from faceprint.evaluation.verification import (
+    evaluate_all_pairs,
+    join_pairs,
+    primary_embeddings,
+    read_lfw_pairs,
+)
 from faceprint.pipeline import FaceRecognizer
+from faceprint.weights.factory import get_weights
 
 SCORE_WEIGHTS = np.round(np.arange(0.0, 1.001, 0.05), 2)
 SWEEP_WEIGHTS = np.round(np.arange(1.0, 4.001, 0.1), 2)
@@ -104,6 +115,9 @@ def main() -> None:
     parser.add_argument(
         "--sweep", action="store_true", help="two members: the embedding fusion for weights 1-4"
     )
+    parser.add_argument(
+        "--all-pairs", action="store_true", help="TAR at FAR 1e-3 and 1e-4 over all pairs"
+    )
     args = parser.parse_args()
     if len(args.model) < 2:
         parser.error("an ensemble needs at least two --model")
@@ -157,6 +171,17 @@ def main() -> None:
     counts["every member"] = int(errors.all(axis=0).sum())
     counts["embedding-level ensemble"] = int(ensemble.sum())
     print(json.dumps({"view2_pairs_wrong": counts | breakdown}))
+
+    if args.all_pairs:
+        calibration = join_pairs(
+            [read_lfw_pairs(f"{args.data}/pairsDev{k}.txt", images) for k in ("Train", "Test")]
+        )
+        fused = dataclasses.replace(get_weights(name), member_weights=tuple(weights))
+        for model in (*args.model, fused):
+            report = evaluate_all_pairs(
+                FaceRecognizer(model, threshold=1.0), view2, calibration, fars=(1e-3, 1e-4)
+            )
+            print(json.dumps({"all_pairs": report.model, "rows": report.rows}))
 
     if args.sweep and len(args.model) == 2:
         for w in SWEEP_WEIGHTS:

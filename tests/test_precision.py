@@ -58,6 +58,23 @@ def test_an_explicit_precision_overrides_the_switch(cpu, explicit, env):
     assert resolve_precision(explicit) == explicit
 
 
+@pytest.mark.parametrize(
+    ("flags", "env", "asked", "expected"),
+    [
+        (AVX2, None, "auto", "fp32"),
+        (AVX512_BF16, None, "auto", "fp32"),
+        (AMX, None, "auto", "fp32"),
+        (AVX2, "bf16", "auto", "fp32"),  # the switch pretends a bf16 CPU: the model still says no
+        (AMX, None, "bf16", "bf16"),  # asked for by name
+    ],
+)
+def test_a_model_that_bf16_moves_too_far_stays_fp32_under_auto(cpu, flags, env, asked, expected):
+    cpu(flags, env)
+    assert resolve_precision(asked, auto_bf16=False) == expected
+    assert FaceRecognizer("hse-faceres-id", precision=asked).precision == expected
+    assert FaceRecognizer("ms-celeb-1m", precision=asked).precision == resolve_precision(asked)
+
+
 def test_bad_values_are_named(cpu):
     cpu(AVX2, "half")
     with pytest.raises(

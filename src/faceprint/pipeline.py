@@ -206,10 +206,10 @@ class FaceRecognizer:
         calibration: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     ) -> None:
         check_backend(backend)
-        self.precision = resolve_precision(precision, device)
+        self.weights = get_weights(model)
+        self.precision = resolve_precision(precision, device, self.weights.auto_bf16)
         if self.precision == "int8":
             check_backend("onnxruntime", "precision='int8' (--precision int8)")
-        self.weights = get_weights(model)
         self.backend = backend
         self.detector = detector or MTCNN(keep_all=True, device=device, backend=backend)
         #: An ensemble's member recognizers (sharing this detector); empty for one model.

@@ -46,13 +46,18 @@ def native_precision(device: str | torch.device | None = None) -> str:
     return "bf16" if cpu_flags() & {"amx_bf16", "avx512_bf16"} else "fp32"
 
 
-def resolve_precision(precision: str, device: str | torch.device | None = None) -> str:
+def resolve_precision(
+    precision: str, device: str | torch.device | None = None, auto_bf16: bool = True
+) -> str:
     """The precision a network runs in: ``precision`` itself, or for ``"auto"`` the value of
-    ``$FACEPRINT_PRECISION`` where set (``bf16`` or ``fp32``), else :func:`native_precision`.
+    ``$FACEPRINT_PRECISION`` where set (``bf16`` or ``fp32``), else :func:`native_precision`;
+    ``"auto"`` becomes fp32 instead of bf16 for a model that does not allow it.
 
     Args:
         precision: one of :data:`PRECISIONS`.
         device: the device the network runs on.
+        auto_bf16: whether ``"auto"`` may choose bf16 for this model (its record's
+            ``auto_bf16``).
 
     Returns:
         ``"fp32"``, ``"bf16"`` or ``"int8"``.
@@ -64,7 +69,8 @@ def resolve_precision(precision: str, device: str | torch.device | None = None) 
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         return precision
-    return forced_precision() or native_precision(device)
+    resolved = forced_precision() or native_precision(device)
+    return "fp32" if resolved == "bf16" and not auto_bf16 else resolved
 
 
 def forced_precision() -> str | None:

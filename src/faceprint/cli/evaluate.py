@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import click
-import numpy as np
 
 from faceprint.cli._common import (
     RECOGNIZER_OPTIONS,
@@ -71,7 +70,12 @@ def eval_lfw(
 ) -> None:
     """LFW's 10-fold verification protocol (accuracy, AUC, EER, TAR@FAR=1e-3), or every pair."""
     from faceprint.evaluation.plots import plot_roc
-    from faceprint.evaluation.verification import evaluate, evaluate_all_pairs, read_lfw_pairs
+    from faceprint.evaluation.verification import (
+        evaluate,
+        evaluate_all_pairs,
+        join_pairs,
+        read_lfw_pairs,
+    )
 
     images = data / "images" if (data / "images").is_dir() else data
     pairs_file = pairs or (
@@ -98,7 +102,7 @@ def eval_lfw(
         raise click.BadParameter(str(e), param_hint="--pairs/--data") from None
     if protocol == "all-pairs":
         _all_pairs(
-            evaluate_all_pairs(recognizer, labelled, _joined(view1), cache=not no_cache), as_json
+            evaluate_all_pairs(recognizer, labelled, join_pairs(view1), cache=not no_cache), as_json
         )
         return
     report = evaluate(recognizer, labelled, cache=not no_cache, progress=True)
@@ -123,18 +127,6 @@ def eval_lfw(
         f"({d['missed_handling']})"
     )
     click.echo(f"{d['seconds']:.1f} s" + (f"; ROC curve -> {plot}" if plot else ""))
-
-
-def _joined(parts):
-    """One set of pairs from several (View 1's DevTrain and DevTest)."""
-    from faceprint.evaluation.verification import Pairs
-
-    return Pairs(
-        [p for part in parts for p in part.a],
-        [p for part in parts for p in part.b],
-        np.concatenate([part.same for part in parts]),
-        np.concatenate([part.folds for part in parts]),
-    )
 
 
 def _all_pairs(report, as_json: bool) -> None:

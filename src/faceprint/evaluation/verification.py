@@ -88,6 +88,17 @@ class VerificationReport:
         }
 
 
+def join_pairs(parts: Sequence[Pairs]) -> Pairs:
+    """One set of pairs from several (View 1's ``pairsDevTrain.txt`` and ``pairsDevTest.txt``),
+    each keeping its folds."""
+    return Pairs(
+        [p for part in parts for p in part.a],
+        [p for part in parts for p in part.b],
+        np.concatenate([part.same for part in parts]),
+        np.concatenate([part.folds for part in parts]),
+    )
+
+
 def read_lfw_pairs(pairs_file: str | os.PathLike, images_dir: str | os.PathLike) -> Pairs:
     """Read an LFW pairs file (View 2 ``pairs.txt`` or View 1 ``pairsDevTrain.txt``/``DevTest``).
 

@@ -46,7 +46,12 @@ class FaceRes(nn.Module):
         depthwise, pointwise, pw_bias, dw_norm = [], [], [], []
         channels = 32
         for stride, width in _MOBILENET_BLOCKS:
-            depthwise.append(nn.Conv2d(channels, channels, 3, stride, groups=channels, bias=False))
+            # At stride 1 TF's SAME pads one pixel each side, which the convolution does itself
+            # (no padded copy of a 112x112 activation per block).
+            padding = 1 if stride == 1 else 0
+            depthwise.append(
+                nn.Conv2d(channels, channels, 3, stride, padding, groups=channels, bias=False)
+            )
             dw_norm.append(Affine(channels))
             pointwise.append(nn.Conv2d(channels, width, 1, bias=False))
             pw_bias.append(nn.Parameter(torch.zeros(width)))
@@ -66,7 +71,7 @@ class FaceRes(nn.Module):
         for dw, norm, pw, bias in zip(
             self.depthwise, self.depthwise_norm, self.pointwise, self.pointwise_bias, strict=True
         ):
-            x = F.relu6(norm(dw(same_pad(x, 3, dw.stride[0]))))
+            x = F.relu6(norm(dw(x if dw.padding[0] else same_pad(x, 3, dw.stride[0]))))
             x = F.relu6(pw(x) + bias.view(1, -1, 1, 1))
         return x.mean(dim=(2, 3))
 
