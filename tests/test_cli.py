@@ -88,6 +88,9 @@ def test_models_list(run):
     mobilefacenet = rows["mobilefacenet"]
     assert mobilefacenet["dim"] == 192 and mobilefacenet["license"].startswith("MIT")
     assert "Apache-2.0" in mobilefacenet["license"] and mobilefacenet["lfw_measured"] < 0.7
+    faceres = rows["hse-faceres-id"]
+    assert faceres["dim"] == 1024 and faceres["lfw_measured"] == 0.966
+    assert "VGGFace2 training data is research-only" in faceres["license"]
     text = run("models", "list").stdout
     assert "ms-celeb-1m" in text and "cached" in text and "licence" in text
     assert (
@@ -220,6 +223,21 @@ def test_verify_prints_how_often_strangers_come_this_close(run, lfw):
     assert loose["threshold"] > d["threshold"]
     fixed = json.loads(run("verify", a, c, "--threshold", "1.5", "--json").stdout)
     assert fixed["threshold"] == 1.5 and fixed["same"] is True
+
+
+def test_verify_says_where_a_threshold_comes_from(run, lfw):
+    a = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    c = lfw / "images" / "Abdullah_Gul" / "Abdullah_Gul_0001.jpg"
+    # hse-faceres-id has an impostor distribution for its template crop only.
+    text = run("verify", a, c, "--model", "hse-faceres-id", "--align", "box").stdout
+    assert "threshold 1.2550, the most accurate on LFW View 1" in text
+    assert "strangers come this close" not in text
+    refused = run("verify", a, c, "--model", "hse-faceres-id", "--align", "dlib", ok=False)
+    assert refused.exit_code == 2
+    assert (
+        "no calibrated threshold for align='dlib' (calibrated: box, similarity)" in refused.output
+    )
+    assert "--threshold" in refused.output and "Traceback" not in refused.output
 
 
 def test_embed_usage_errors_and_failures(run, lfw, tmp_path):

@@ -236,7 +236,9 @@ class FaceRecognizer:
         if threshold is None:
             raise ValueError(
                 f"model {model!r} has no calibrated threshold for "
-                f"align={self.alignment.method!r}; pass threshold="
+                f"align={self.alignment.method!r} (calibrated: "
+                f"{', '.join(sorted(self.weights.thresholds)) or 'none'}); pass threshold= "
+                "(--threshold)"
             )
         self.threshold = float(threshold)
         self.batch_size = batch_size

@@ -207,6 +207,8 @@ def make_recognizer(
         raise click.UsageError(str(e)) from None  # a --model that names nothing
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
+    except ValueError as e:  # options that do not go together, e.g. an uncalibrated --align
+        raise click.UsageError(str(e)) from None
 
 
 def open_gallery(

@@ -75,7 +75,12 @@ def verify(
         )
     else:
         verdict = "same person" if result.same else "different people"
-        basis = f"set for {_one_in(far)} strangers" if threshold is None else "given"
+        if threshold is not None:
+            basis = "given"
+        elif recognizer.impostor_distances is not None:
+            basis = f"set for {_one_in(far)} strangers"
+        else:  # no impostor distribution for this alignment: --far cannot set it
+            basis = "the most accurate on LFW View 1"
         click.echo(
             f"distance {result.distance:.4f}: {verdict} (threshold {result.threshold:.4f}, "
             f"{basis}; {recognizer.name})"
