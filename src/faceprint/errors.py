@@ -73,3 +73,8 @@ class MissingExtraError(ImportError):
 
 class ApiKeyError(FaceprintError, ValueError):
     """A keys file of ``faceprint serve`` that cannot be read, or a key request it refuses."""
+
+
+class DatasetMismatchError(FaceprintError, ValueError):
+    """An embed job's output folder holds rows made another way (another model or alignment,
+    or with and without the attribute columns) than the job would add."""

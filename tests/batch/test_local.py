@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import collections
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 
 from faceprint import FaceRecognizer
 from faceprint.batch import done_inputs, list_inputs, run_local
 from faceprint.batch.rows import embed_rows, read_input
+from faceprint.cli import main
+from faceprint.errors import DatasetMismatchError, FaceprintError
 from faceprint.gallery import Gallery
 from faceprint.gallery.exchange import import_face_rows
 
@@ -54,6 +58,11 @@ def test_inputs_come_from_folders_text_and_parquet_lists(tmp_path, job_inputs):
     table = tmp_path / "list.parquet"
     pq.write_table(pa.table({"path": photos[3:5]}), table)
     assert list_inputs(table) == photos[3:5]
+    assert list_inputs(photos[5]) == [photos[5]]  # an image given itself
+    binary = tmp_path / "photo.raw"
+    binary.write_bytes(Path(photos[0]).read_bytes())
+    with pytest.raises(FaceprintError, match="photo.raw: neither an image .* nor a text list"):
+        list_inputs(binary)
 
 
 def _rows(out):
@@ -99,10 +108,6 @@ def test_dataset_streams_into_a_gallery_named_by_folder(tmp_path, job_inputs, re
 
 
 def test_commands_embed_a_list_into_a_dataset_and_import_it(tmp_path, job_inputs):
-    from click.testing import CliRunner
-
-    from faceprint.cli import main
-
     photos, bad = job_inputs
     listing = tmp_path / "inputs.txt"
     listing.write_text("\n".join(photos[:6] + bad))
@@ -138,3 +143,22 @@ def test_attributes_columns(tmp_path, job_inputs, recognizer, lfw):
     assert row["gender"] == attributes.gender and row["age"] == pytest.approx(
         attributes.age, abs=0.01
     )
+
+
+def test_a_resumed_job_must_add_rows_like_those_there(tmp_path, job_inputs, recognizer):
+    photos, _ = job_inputs
+    out = tmp_path / "out"
+    assert run_local(recognizer, photos[:2], out, batch_size=2) == 2
+    with pytest.raises(DatasetMismatchError, match="holds rows without the --attributes columns"):
+        run_local(recognizer, photos[:4], out, attributes=True)
+    other = FaceRecognizer("ms-celeb-1m", align="similarity")
+    with pytest.raises(
+        DatasetMismatchError, match="holds ms-celeb-1m/box embeddings, not ms-celeb-1m/similarity"
+    ):
+        run_local(other, photos[:4], out)
+    assert len(done_inputs(out)) == 2  # nothing was added
+    result = CliRunner().invoke(
+        main, ["embed", *photos[:4], "--out", str(out), "--attributes"], catch_exceptions=False
+    )
+    assert result.exit_code == 2 and "resume it without --attributes" in result.output
+    assert len(done_inputs(out)) == 2

@@ -17,7 +17,7 @@ import pytest
 
 from faceprint import FaceRecognizer
 from faceprint.batch import done_inputs, run_local, run_ray
-from faceprint.errors import FaceprintError
+from faceprint.errors import DatasetMismatchError, FaceprintError
 
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
@@ -140,3 +140,22 @@ def test_an_unreachable_cluster_fails_fast_and_says_so(tmp_path, job_inputs):
             ray.shutdown()
         connect("ray://127.0.0.1:9")
     assert time.perf_counter() - start < 10
+
+
+@pytest.mark.slow
+def test_ray_adds_the_attribute_columns_and_refuses_to_mix_them(local_ray, tmp_path, job_inputs):
+    photos, bad = job_inputs
+    inputs = photos[:4] + bad[:1]
+    run_local(FaceRecognizer(), inputs, tmp_path / "local", attributes=True)
+    assert run_ray(inputs, tmp_path / "ray", "ms-celeb-1m", None, attributes=True) == 5
+    a, b = _table(tmp_path / "local"), _table(tmp_path / "ray")
+    assert a.schema == b.schema and "emotion" in a.column_names
+    for column in ("path", "face", "gender", "emotion", "error"):
+        assert a.column(column).to_pylist() == b.column(column).to_pylist()
+    np.testing.assert_allclose(
+        np.array(a.column("age").to_pylist(), dtype=float),
+        np.array(b.column("age").to_pylist(), dtype=float),
+        atol=1e-3,
+    )
+    with pytest.raises(DatasetMismatchError, match="resume it with --attributes"):
+        run_ray(photos[:6], tmp_path / "ray", "ms-celeb-1m", None)

@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from faceprint.batch.rows import embed_rows, read_input, rows_to_table
-from faceprint.errors import FaceprintError
+from faceprint.errors import DatasetMismatchError, FaceprintError
 from faceprint.files import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,38 @@ def done_inputs(out: str | os.PathLike) -> set[str]:
     return done
 
 
+def check_resumable(out: str | os.PathLike, model: str, alignment: str, attributes: bool) -> None:
+    """Refuse to add rows unlike those ``out`` holds: embeddings of another model or alignment
+    cannot be compared with them, and parts with and without the attribute columns do not make
+    one dataset.
+
+    Raises:
+        DatasetMismatchError: naming what the folder holds and how to resume it.
+    """
+    import pyarrow.parquet as pq
+
+    for part in part_files(out):
+        try:
+            held = pq.read_table(part, columns=["model", "alignment"]).slice(0, 1).to_pylist()
+            names = pq.read_schema(part).names
+        except (OSError, ValueError):
+            continue  # a part cut short: done_inputs sets it aside
+        if held and (held[0]["model"], held[0]["alignment"]) != (model, alignment):
+            raise DatasetMismatchError(
+                f"{out} holds {held[0]['model']}/{held[0]['alignment']} embeddings, not "
+                f"{model}/{alignment}: resume it with that --model and --align, or give another "
+                "--out"
+            )
+        with_attributes = "age" in names
+        if with_attributes != attributes:
+            how = "with" if with_attributes else "without"
+            raise DatasetMismatchError(
+                f"{out} holds rows {how} the --attributes columns: resume it {how} "
+                "--attributes, or give another --out"
+            )
+        return
+
+
 def read_payloads(paths: Sequence[str]) -> list[bytes | str]:
     """Each input's bytes, or the message saying why it could not be read."""
     payloads: list[bytes | str] = []
@@ -77,9 +109,13 @@ def run_local(
 
     Returns:
         The number of inputs done by this run.
+
+    Raises:
+        DatasetMismatchError: ``out`` holds rows of another model, alignment or columns.
     """
     out = Path(out)
     todo = [p for p in inputs if p not in done_inputs(out)]
+    check_resumable(out, recognizer.weights.name, recognizer.alignment.method, attributes)
     out.mkdir(parents=True, exist_ok=True)
     dim = recognizer.embedding_size
     with tqdm(total=len(todo), desc="embedding", unit="img", disable=not progress) as bar:

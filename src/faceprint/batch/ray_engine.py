@@ -13,7 +13,7 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
-from faceprint.batch.local import done_inputs, read_payloads
+from faceprint.batch.local import check_resumable, done_inputs, read_payloads
 from faceprint.batch.rows import embed_rows, rows_to_table
 from faceprint.errors import FaceprintError
 
@@ -105,10 +105,20 @@ def run_ray(
 
     Returns:
         The number of inputs done by this run.
+
+    Raises:
+        DatasetMismatchError: ``out`` holds rows of another model, alignment or columns.
     """
     import ray
 
+    from faceprint.weights.factory import get_weights
+
     todo = [p for p in inputs if p not in done_inputs(out)]
+    record = get_weights(model)
+    # The alignment the actors' rows will name: an ensemble's is its first member's.
+    first = get_weights(record.members[0]) if record.members else record
+    row_align = align if align in first.alignment or not record.members else None
+    check_resumable(out, record.name, row_align or first.default_align, attributes)
     if not todo:
         return 0
     connect(address, num_cpus)

@@ -166,15 +166,19 @@ def _row(path: str, model: str, alignment: str, **values) -> dict:
 
 
 def list_inputs(source: str | os.PathLike) -> list[str]:
-    """The inputs of a job: the images under a folder (recursive, by suffix, sorted), or the
-    paths listed in a text file (one a line) or a Parquet file (its ``path`` column).
+    """The inputs of a job: an image itself (by its suffix), the images under a folder
+    (recursive, by suffix, sorted), or the paths listed in a text file (one a line) or a Parquet
+    file (its ``path`` column).
 
     Raises:
-        FaceprintError: the source is missing, empty, or a Parquet file without ``path``.
+        FaceprintError: the source is missing, empty, not text, or a Parquet file without
+            ``path``.
     """
-    from faceprint.images import image_files
+    from faceprint.images import IMAGE_SUFFIXES, image_files
 
     source = Path(source)
+    if source.is_file() and source.suffix.lower() in IMAGE_SUFFIXES:
+        return [str(source)]
     if source.is_dir():
         found = [str(p) for p in image_files(source)]
     elif source.suffix == ".parquet":
@@ -185,7 +189,14 @@ def list_inputs(source: str | os.PathLike) -> list[str]:
             raise FaceprintError(f"{source}: a Parquet list needs a 'path' column")
         found = [str(p) for p in table.column("path").to_pylist() if p]
     elif source.is_file():
-        found = [line.strip() for line in source.read_text().splitlines() if line.strip()]
+        try:
+            text = source.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise FaceprintError(
+                f"{source}: neither an image (by its suffix: {', '.join(IMAGE_SUFFIXES)}) nor a "
+                "text list of paths"
+            ) from None
+        found = [line.strip() for line in text.splitlines() if line.strip()]
     else:
         raise FaceprintError(f"{source}: no such folder or list file")
     if not found:

@@ -16,7 +16,7 @@ from faceprint.cli._common import (
     report_error,
     report_ignored,
 )
-from faceprint.errors import FaceprintError
+from faceprint.errors import DatasetMismatchError, FaceprintError
 from faceprint.extras import require
 
 
@@ -114,6 +114,8 @@ def embed(
         else:
             recognizer = make_recognizer(model, align, device, precision)
             done = run_local(recognizer, listed, out, batch_size, True, attributes)
+    except DatasetMismatchError as e:
+        raise click.UsageError(str(e)) from None  # nothing was written
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
     summary = dataset_summary(out, listed)
