@@ -6,8 +6,10 @@ centre; the centre is the mean of those unit descriptors. With it, ``pairsDevTra
 scored by 10-fold accuracy. The best configuration's centre (accuracy, then AUC) is written to
 ``src/faceprint/assets/hse_faceres_id_center.npy`` with ``--write``.
 
-    python scripts/fit_faceres_center.py --data ../shared/data/lfw \
+    python -m scripts.fit_faceres_center --data ../shared/data/lfw \
         --config box:margin=44 --config 'similarity:template_scale=0.9' --write
+
+(``-m`` from the repository root: it reads ``--config`` with ``tune_alignment.py``'s parser.)
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.metrics import roc_auc_score
 
 from faceprint.evaluation.metrics import kfold_accuracy
@@ -39,9 +40,7 @@ def main() -> None:
     train = read_lfw_pairs(f"{args.data}/pairsDevTrain.txt", f"{args.data}/images")
     test = read_lfw_pairs(f"{args.data}/pairsDevTest.txt", f"{args.data}/images")
     images = sorted(set(train.images()) | set(test.images()))
-    index = {p: i for i, p in enumerate(images)}
-    ia = np.array([index[p] for p in train.a])
-    ib = np.array([index[p] for p in train.b])
+    ia, ib = train.indices(images)
     folds = np.arange(len(train)) % 10
     best = None
     for text in args.config:
@@ -62,7 +61,7 @@ def main() -> None:
             best = ((accuracy, auc), text, center)
     if args.write:
         assert best[2].shape == (EMBEDDING_SIZE,)
-        np.save(TARGET, torch.from_numpy(best[2]).float().numpy())
+        np.save(TARGET, best[2].astype(np.float32))
         print(f"wrote the centre of {best[1]} to {TARGET}")
 
 

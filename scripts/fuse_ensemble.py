@@ -58,9 +58,7 @@ LAST_FACTORS = np.round(np.arange(0.0, 1.501, 0.1), 2)
 def member_distances(models: list[str], pairs) -> list[np.ndarray]:
     """Each member's pair distances (its own alignment; embeddings cached)."""
     paths = pairs.images()
-    index = {p: i for i, p in enumerate(paths)}
-    ia = np.array([index[p] for p in pairs.a])
-    ib = np.array([index[p] for p in pairs.b])
+    ia, ib = pairs.indices(paths)
     out = []
     for model in models:
         embeddings = primary_embeddings(FaceRecognizer(model, threshold=1.0), paths)

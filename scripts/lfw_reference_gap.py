@@ -58,9 +58,7 @@ def main() -> None:
                 crops[rule].append(
                     torch.from_numpy(np.asarray(crop, dtype=np.float32)).permute(2, 0, 1)
                 )
-    index = {p: i for i, p in enumerate(paths)}
-    ia = np.array([index[p] for p in pairs.a])
-    ib = np.array([index[p] for p in pairs.b])
+    ia, ib = pairs.indices(paths)
     variants = {
         "per-image standardization, centre-weighted face": (
             "centre-weighted",

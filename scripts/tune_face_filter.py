@@ -48,9 +48,7 @@ def main() -> None:
 
     paths = test.images()
     det = detect_primary_faces(recognizer, paths)
-    index = {p: i for i, p in enumerate(paths)}
-    ia = np.array([index[p] for p in test.a])
-    ib = np.array([index[p] for p in test.b])
+    ia, ib = test.indices(paths)
     folds = np.arange(len(test)) % 10
     size = recognizer.alignment.image_size
     accuracies = {}

@@ -49,6 +49,12 @@ class Pairs:
         """Every distinct image, sorted."""
         return sorted(set(self.a) | set(self.b))
 
+    def indices(self, images: Sequence[Path]) -> tuple[np.ndarray, np.ndarray]:
+        """``(P,)`` positions in ``images`` of each pair's first and second image (``images``
+        holds at least :meth:`images`)."""
+        index = {p: i for i, p in enumerate(images)}
+        return np.array([index[p] for p in self.a]), np.array([index[p] for p in self.b])
+
     def __len__(self) -> int:
         return len(self.a)
 
@@ -316,9 +322,7 @@ def evaluate(
     if recognizer.alignment.method != "none":
         detections = detect_primary_faces(recognizer, paths, cache=cache, progress=progress)
     embeddings = embed_primary_faces(recognizer, paths, detections, cache=cache, progress=progress)
-    index = {p: i for i, p in enumerate(paths)}
-    ia = np.array([index[p] for p in pairs.a])
-    ib = np.array([index[p] for p in pairs.b])
+    ia, ib = pairs.indices(paths)
     distances = np.linalg.norm(embeddings[ia] - embeddings[ib], axis=1)
     missed = 0 if detections is None else int(np.isnan(detections["probs"]).sum())
     return VerificationReport(
