@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from faceprint.alignment import DLIB_MEAN_RGB
 from faceprint.errors import FaceprintError
 from faceprint.extras import require
 
@@ -47,7 +48,7 @@ class _PNetGraph(nn.Module):
 _FORMULAS = {
     "fixed": "(x - 127.5) / 128",
     "per_image": "per image: (x - mean) / max(std, 1 / sqrt(numel))",
-    "dlib": "(x - (122.782, 117.001, 104.298)) / 256",
+    "dlib": f"(x - {DLIB_MEAN_RGB}) / 256",
     "raw": "x (0..255, unchanged)",
 }
 
