@@ -121,6 +121,21 @@ def model_alignment(record: Weights, method: str | None = None) -> Alignment:
     return Alignment(method=method, **parameters)
 
 
+def member_align(record: Weights, align: str | None) -> str | None:
+    """The alignment an ensemble member cuts with when the ensemble is asked for ``align``:
+    ``align`` where the member has it tuned, else None (the member's own)."""
+    return align if align in record.alignment else None
+
+
+def alignment_method(record: Weights, align: str | None = None) -> str:
+    """The alignment method ``FaceRecognizer(record, align)`` cuts with and names in what it
+    writes (an ensemble's is its first member's), without building it."""
+    if record.members:
+        first = get_weights(record.members[0])
+        return member_align(first, align) or first.default_align
+    return align or record.default_align
+
+
 def detection_record(box, probability: float, landmarks) -> dict:
     """One detection as JSON: ``box`` ``[x1, y1, x2, y2]`` and ``landmarks`` ``[[x, y]] * 5``
     in pixels to 0.01 px, ``probability`` in [0, 1] to 1e-6 (what ``faceprint detect --json``
@@ -266,7 +281,7 @@ class FaceRecognizer:
             self.members.append(
                 FaceRecognizer(
                     record,
-                    align=align if align in record.alignment else None,
+                    align=member_align(record, align),
                     device=device,
                     threshold=2.0,  # members are never asked for a verdict
                     min_probability=0.0,

@@ -65,8 +65,9 @@ def check_resumable(out: str | os.PathLike, model: str, alignment: str, attribut
 
     for part in part_files(out):
         try:
-            held = pq.read_table(part, columns=["model", "alignment"]).slice(0, 1).to_pylist()
-            names = pq.read_schema(part).names
+            part_file = pq.ParquetFile(part)  # one footer read: schema and first row
+            names = part_file.schema_arrow.names
+            held = part_file.read(columns=["model", "alignment"]).slice(0, 1).to_pylist()
         except (OSError, ValueError):
             continue  # a part cut short: done_inputs sets it aside
         if held and (held[0]["model"], held[0]["alignment"]) != (model, alignment):

@@ -111,14 +111,12 @@ def run_ray(
     """
     import ray
 
+    from faceprint.pipeline import alignment_method
     from faceprint.weights.factory import get_weights
 
     todo = [p for p in inputs if p not in done_inputs(out)]
     record = get_weights(model)
-    # The alignment the actors' rows will name: an ensemble's is its first member's.
-    first = get_weights(record.members[0]) if record.members else record
-    row_align = align if align in first.alignment or not record.members else None
-    check_resumable(out, record.name, row_align or first.default_align, attributes)
+    check_resumable(out, record.name, alignment_method(record, align), attributes)
     if not todo:
         return 0
     connect(address, num_cpus)
