@@ -12,7 +12,7 @@ from tests.parity_images import parity_images
 
 
 @pytest.fixture(scope="package")
-def expected() -> dict[str, np.ndarray]:
+def attribute_graph() -> dict[str, np.ndarray]:
     """Boxes and the graphs' outputs on their crops, by ``scripts/make_expected_tfjs.py``."""
     with np.load(EXPECTED / "tfjs_attributes.npz") as f:
         return {k: f[k] for k in f.files}
@@ -24,12 +24,12 @@ def analyzer() -> AttributeAnalyzer:
 
 
 @pytest.fixture(scope="package")
-def crops(data_dir, expected, analyzer) -> tuple[np.ndarray, np.ndarray]:
+def crops(data_dir, attribute_graph, analyzer) -> tuple[np.ndarray, np.ndarray]:
     """The age/gender and emotion crops faceprint cuts at the stored boxes."""
     images = parity_images(data_dir)
     pairs = [
         analyzer.crops(load_image(images[str(k)]), box)
-        for k, box in zip(expected["keys"], expected["boxes"], strict=True)
+        for k, box in zip(attribute_graph["keys"], attribute_graph["boxes"], strict=True)
     ]
     faces = np.stack([np.asarray(a, dtype=np.uint8) for a, _ in pairs])
     small = np.stack([np.asarray(e, dtype=np.uint8) for _, e in pairs])

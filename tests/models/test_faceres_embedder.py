@@ -18,19 +18,19 @@ def embedder():
     return create_model("hse-faceres-id")
 
 
-def test_the_trunk_matches_the_tfjs_graph(embedder, crops, expected):
+def test_the_trunk_matches_the_tfjs_graph(embedder, crops, attribute_graph):
     x = torch.from_numpy(crops[0]).permute(0, 3, 1, 2).float()
     with torch.inference_mode():
         pooled = embedder.pooled(x)
     assert pooled.shape == (20, EMBEDDING_SIZE)
-    np.testing.assert_allclose(pooled.numpy(), expected["pooled"], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(pooled.numpy(), attribute_graph["pooled"], atol=1e-4, rtol=0)
 
 
-def test_the_embedding_is_the_centred_unit_descriptor(embedder, crops, expected):
+def test_the_embedding_is_the_centred_unit_descriptor(embedder, crops, attribute_graph):
     x = torch.from_numpy(crops[0]).permute(0, 3, 1, 2).float()
     with torch.inference_mode():
         embeddings = embedder(x)
-    unit = F.normalize(torch.from_numpy(expected["pooled"]), dim=1)
+    unit = F.normalize(torch.from_numpy(attribute_graph["pooled"]), dim=1)
     want = F.normalize(unit - lfw_view1_center(), dim=1)
     torch.testing.assert_close(embeddings, want, atol=1e-4, rtol=0)
     torch.testing.assert_close(embeddings.norm(dim=1), torch.ones(20))
