@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from faceprint.errors import ImageError
-from faceprint.images import load_image, to_rgb_array
+from faceprint.images import image_from_bytes, load_image, to_rgb_array
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +142,54 @@ def _iou(a, b):
     from torchvision.ops import box_iou
 
     return float(box_iou(torch.as_tensor(a[None]), torch.as_tensor(b[None]))[0, 0])
+
+
+# -- damaged files: the fuzz tests ---------------------------------------------------------------
+FUZZ_PIXELS = 4_000_000  # the decoding limit the fuzz passes, as the service passes its own
+
+
+@pytest.fixture(scope="module")
+def mutant_seeds(lfw, multiface):
+    from tests.image_mutants import seed_files
+
+    people = ("Aaron_Peirsol", "Colin_Powell", "Tony_Blair")
+    return seed_files([lfw / "images" / p / f"{p}_0001.jpg" for p in people] + [multiface])
+
+
+def _qualified(error: BaseException) -> str:
+    kind = type(error)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+
+
+@pytest.mark.slow
+def test_damaged_files_decode_to_rgb_or_raise_image_error(mutant_seeds):
+    """10,000 mutants of JPEG, PNG, TIFF, GIF and WebP seeds through the decoder the CLI and the
+    service use: each decodes to an RGB image or raises ImageError naming the file, never
+    anything else. The raw Pillow exception behind each ImageError is counted and printed."""
+    from tests.image_mutants import FORMATS, SUFFIX, mutants
+
+    raw: dict[str, int] = {}
+    outcomes = {fmt: {"decoded": 0, "refused": 0} for fmt in FORMATS}
+    escaped = []
+    for i, (fmt, how, data) in enumerate(mutants(mutant_seeds, per_format=2000, seed=34)):
+        name = f"mutant{i}{SUFFIX[fmt]}"
+        try:
+            image = image_from_bytes(data, name, max_pixels=FUZZ_PIXELS)
+        except ImageError as e:
+            assert str(e).startswith(name), (fmt, how, str(e))
+            kind = "faceprint's own check" if e.__context__ is None else _qualified(e.__context__)
+            raw[kind] = raw.get(kind, 0) + 1
+            outcomes[fmt]["refused"] += 1
+        except Exception as e:  # collected, so that one run shows every escape
+            escaped.append(f"{name} ({how}): {_qualified(e)}: {e}")
+        else:
+            assert image.mode == "RGB" and image.width * image.height > 0, (fmt, how)
+            assert np.asarray(image).shape == (image.height, image.width, 3)
+            outcomes[fmt]["decoded"] += 1
+    print("\nraw exceptions behind ImageError:", raw)
+    print("per format:", outcomes)
+    assert not escaped, f"{len(escaped)} escaped: " + "; ".join(escaped[:20])
+    for fmt, seen in outcomes.items():  # the damage reaches both outcomes in every format
+        assert seen["decoded"] > 100 and seen["refused"] > 100, (fmt, seen)
+    pillow_classes = set(raw) - {"faceprint's own check"}
+    assert len(pillow_classes) >= 4, pillow_classes  # more than OSError is wrapped
