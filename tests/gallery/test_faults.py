@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import stat
 import subprocess
 import sys
@@ -58,7 +59,8 @@ def damage(path: Path, seed: int, flips: int = 200) -> None:
 
 
 def one_line_naming(output: str, gallery: Path) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
+    """The one line of ``output`` (progress bars aside), which names ``gallery``."""
+    lines = [line for line in re.split(r"[\r\n]", output) if line.strip() and "%|" not in line]
     assert len(lines) == 1, output
     assert lines[0].lower().startswith("error: ") and str(gallery) in lines[0], output
     return lines[0]
