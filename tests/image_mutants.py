@@ -254,3 +254,15 @@ def mutants(
             if fmt == "PNG" and rng.random() < 0.5:
                 data, how = _fix_png_crcs(data), how + "+fixed_crc"
             yield fmt, how, data
+
+
+def short_header_png(photo: Path) -> bytes:
+    """``photo`` as a PNG whose IHDR chunk was cut to 5 bytes (its CRC fixed): Pillow raises
+    ValueError, not OSError, on it."""
+    out = io.BytesIO()
+    Image.open(photo).convert("RGB").save(out, "PNG")
+    data = out.getvalue()
+    start, end = _png_chunks(data)[0]
+    body = b"IHDR" + data[start + 8 : start + 13]
+    ihdr = struct.pack(">I", 5) + body + struct.pack(">I", zlib.crc32(body))
+    return data[:start] + ihdr + data[end:]

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from faceprint.errors import ImageError
-from faceprint.images import image_from_bytes, load_image, to_rgb_array
+from faceprint.images import image_from_bytes, load_image, to_pil, to_rgb_array
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +184,10 @@ def test_damaged_files_decode_to_rgb_or_raise_image_error(mutant_seeds):
             escaped.append(f"{name} ({how}): {_qualified(e)}: {e}")
         else:
             assert image.mode == "RGB" and image.width * image.height > 0, (fmt, how)
-            assert np.asarray(image).shape == (image.height, image.width, 3)
+            try:  # what detection does with it next, metadata included
+                assert to_pil(image) is image
+            except Exception as e:
+                escaped.append(f"{name} ({how}), after decoding: {_qualified(e)}: {e}")
             outcomes[fmt]["decoded"] += 1
     print("\nraw exceptions behind ImageError:", raw)
     print("per format:", outcomes)
@@ -193,3 +196,40 @@ def test_damaged_files_decode_to_rgb_or_raise_image_error(mutant_seeds):
         assert seen["decoded"] > 100 and seen["refused"] > 100, (fmt, seen)
     pillow_classes = set(raw) - {"faceprint's own check"}
     assert len(pillow_classes) >= 4, pillow_classes  # more than OSError is wrapped
+
+
+@pytest.mark.slow
+def test_detect_command_on_a_folder_of_damaged_files(mutant_seeds, tmp_path):
+    """`faceprint detect` on 500 mutants: one "error:" line for each file it cannot use, every
+    other file answered, exit 1, no traceback."""
+    import subprocess
+    import sys
+
+    from tests.image_mutants import SUFFIX, mutants
+
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    unusable = set()
+    for i, (fmt, _, data) in enumerate(mutants(mutant_seeds, per_format=100, seed=35)):
+        path = folder / f"{i:03d}{SUFFIX[fmt]}"
+        path.write_bytes(data)
+        try:
+            to_rgb_array(path)  # what detect needs: a decodable image, at least 12 x 12
+        except ImageError:
+            unusable.add(str(path))
+    assert 50 < len(unusable) < 450
+    gifs = sorted(str(p) for p in folder.glob("*.gif"))  # a folder is searched for other kinds
+    done = subprocess.run(
+        [sys.executable, "-m", "faceprint", "detect", str(folder), *gifs],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "Warning" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    named = [line.removeprefix("error: ").split(":")[0].split(" is ")[0] for line in errors]
+    assert sorted(named) == sorted(unusable), set(named) ^ unusable
+    answered = {line.split(":")[0] for line in done.stdout.splitlines() if "face(s)" in line}
+    assert answered == {str(p) for p in folder.iterdir()} - unusable
+    assert f"{len(unusable)} of 500 images failed" in done.stderr

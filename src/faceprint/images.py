@@ -35,6 +35,8 @@ MIN_SIDE: int = 12
 
 #: File suffixes taken for images when a folder is searched.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+#: Metadata from which Pillow reads an orientation (EXIF, XMP).
+_ORIENTATION_INFO = ("exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif")
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
 
 
@@ -178,6 +180,8 @@ def _decode(source, name, max_pixels=None, max_decoded_pixels=None):
                 img, factor = _reduce(img, max_decoded_pixels)
                 scale *= factor
             rgb = to_rgb_pil(img)
+            for key in _ORIENTATION_INFO:  # applied: a damaged copy is not parsed again later
+                rgb.info.pop(key, None)
         for warning in caught:
             logger.debug("%s: %s", name, warning.message)
     return rgb, scale, size
