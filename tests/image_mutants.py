@@ -147,7 +147,8 @@ def _tiff_fields(data: bytes) -> list[tuple[int, int]]:
     if ifd + 2 > len(data):
         return []
     (count,) = struct.unpack(fmt + "H", data[ifd : ifd + 2])
-    return [(ifd + 2 + 12 * i, ifd + 14 + 12 * i) for i in range(count) if ifd + 14 + 12 * i <= len(data)]
+    entries = [(ifd + 2 + 12 * i, ifd + 14 + 12 * i) for i in range(count)]
+    return [(start, end) for start, end in entries if end <= len(data)]
 
 
 def units(fmt: str, data: bytes) -> list[tuple[int, int]]:

@@ -88,6 +88,7 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
                 for label, why in report.rejected.items():
                     rejected += 1
                     hint = "; --largest takes the largest" if label in report.ambiguous else ""
+                    why = why.removeprefix(f"{label}: ")  # an ImageError names the file too
                     report_error(f"not enrolled: {label}: {why}{hint}")
                 bar.update(1)
         identities = len(gallery.list())
