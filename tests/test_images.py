@@ -366,3 +366,18 @@ def test_a_huge_jpeg_is_never_decoded_whole(tmp_path, multiface):
     assert done.returncode == 0, done.stderr
     reduced_mb, full_mb = map(int, done.stdout.split())
     assert reduced_mb < 40 and full_mb > 100, (reduced_mb, full_mb)
+
+
+def test_a_damaged_file_opened_by_the_caller_is_an_image_error(tmp_path, lfw):
+    from tests.image_mutants import short_header_png
+
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(
+        (lfw / "images" / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg").read_bytes()[:3000]
+    )
+    with pytest.raises(ImageError, match=r"image: cannot decode image \(image file is truncated"):
+        to_rgb_array(Image.open(damaged))  # Pillow decodes lazily: here, not in open()
+    short = tmp_path / "short.png"
+    short.write_bytes(short_header_png(lfw / "images" / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"))
+    with pytest.raises(ImageError, match=r"short.png: cannot decode image \(ValueError: Truncated"):
+        load_image(short)
