@@ -59,6 +59,7 @@ def check_identity_name(name: str) -> str:
     """
     if not isinstance(name, str) or not name.strip():
         raise GalleryError("an identity name must be a non-empty string")
+    name = identity_key(name)
     if len(name) > 128:
         raise GalleryError(f"identity name of {len(name)} characters; at most 128")
     if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
@@ -67,7 +68,7 @@ def check_identity_name(name: str) -> str:
         raise GalleryError(f"identity name {name!r} starts or ends with white space")
     if "/" in name or "\\" in name or name in (".", ".."):
         raise GalleryError(f"identity name {name!r} looks like a path; a name has no / or \\")
-    return identity_key(name)
+    return name
 
 
 def identity_key(name: str | None) -> str | None:
