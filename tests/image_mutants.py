@@ -1,6 +1,7 @@
 """Damaged image files for the decoder fuzz tests: real photos written by Pillow in five formats,
 then mutated by bit flips, byte overwrites, truncation, chunk/segment duplication and deletion,
-and header-field corruption (PNG chunks may get their CRC fixed, so damage gets past the check)."""
+and header-field and EXIF-field corruption (PNG chunks may get their CRC fixed, so that damage
+gets past the check)."""
 
 from __future__ import annotations
 
@@ -221,6 +222,19 @@ def corrupt_header_field(rng: random.Random, fmt: str, data: bytes) -> bytes:
     return data[:at] + field + data[at + width :]
 
 
+def corrupt_exif(rng: random.Random, fmt: str, data: bytes) -> bytes:
+    """Overwrite a field inside the EXIF block (a TIFF structure of its own: byte order, IFD
+    offsets, tag types and counts), where the seed has one; elsewhere a header field."""
+    marks = [data.find(m) for m in (b"Exif\x00\x00", b"eXIf", b"EXIF", b"II*\x00", b"MM\x00*")]
+    start = min((m for m in marks if m >= 0), default=-1)
+    if start < 0:
+        return corrupt_header_field(rng, fmt, data)
+    width = rng.choice((1, 2, 4))
+    at = rng.randrange(start, min(len(data), start + 160) - width + 1)
+    value = rng.choice(_BOUNDARY) & ((1 << (8 * width)) - 1)
+    return data[:at] + value.to_bytes(width, rng.choice(("big", "little"))) + data[at + width :]
+
+
 def _fix_png_crcs(data: bytes) -> bytes:
     out = bytearray(data)
     for start, end in _png_chunks(data):
@@ -235,6 +249,7 @@ MUTATORS: tuple[Callable[[random.Random, str, bytes], bytes], ...] = (
     duplicate_unit,
     delete_unit,
     corrupt_header_field,
+    corrupt_exif,
 )
 
 
