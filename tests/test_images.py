@@ -219,8 +219,8 @@ def test_damaged_files_decode_to_rgb_or_raise_image_error(mutant_seeds):
 
 @pytest.mark.slow
 def test_detect_command_on_a_folder_of_damaged_files(mutant_seeds, tmp_path):
-    """`faceprint detect` on 500 mutants: one "error:" line for each file it cannot use, every
-    other file answered, exit 1, no traceback."""
+    """`faceprint detect` on 500 mutants and an 8x8 image: one "error:" line naming each file
+    it cannot use, every other file answered, exit 1, no traceback."""
     import subprocess
     import sys
 
@@ -236,6 +236,9 @@ def test_detect_command_on_a_folder_of_damaged_files(mutant_seeds, tmp_path):
             to_rgb_array(path)  # what detect needs: a decodable image, at least 12 x 12
         except ImageError:
             unusable.add(str(path))
+    tiny = folder / "tiny.png"  # decodes, but too small for a face: named all the same
+    Image.new("RGB", (8, 8)).save(tiny)
+    unusable.add(str(tiny))
     assert 50 < len(unusable) < 450
     gifs = sorted(str(p) for p in folder.glob("*.gif"))  # a folder is searched for other kinds
     done = subprocess.run(
@@ -251,7 +254,7 @@ def test_detect_command_on_a_folder_of_damaged_files(mutant_seeds, tmp_path):
     assert sorted(named) == sorted(unusable), set(named) ^ unusable
     answered = {line.split(":")[0] for line in done.stdout.splitlines() if "face(s)" in line}
     assert answered == {str(p) for p in folder.iterdir()} - unusable
-    assert f"{len(unusable)} of 500 images failed" in done.stderr
+    assert f"{len(unusable)} of 501 images failed" in done.stderr
 
 
 # -- huge images, decoded reduced ----------------------------------------------------------------

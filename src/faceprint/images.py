@@ -280,6 +280,7 @@ def to_rgb_array(image: ImageInput, name: str = "image") -> np.ndarray:
     """
     if isinstance(image, (str, os.PathLike)):
         arr = np.asarray(load_image(image))
+        name = str(image) if name == "image" else f"{name} ({image})"
     elif isinstance(image, Image.Image):
         lazy = isinstance(image, ImageFile.ImageFile)  # from Image.open: it decodes here
         with _decoding(name, MAX_PIXELS) if lazy else contextlib.nullcontext():

@@ -69,7 +69,7 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
             boxes, probs, points = mtcnn.detect(pil, landmarks=True)
         except FaceprintError as e:
             failed += 1
-            report_error(e)
+            report_error(e, path)
             report.append({"image": str(path), "error": str(e), "faces": []})
             continue
         faces = (

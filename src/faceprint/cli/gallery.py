@@ -142,7 +142,7 @@ def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors
                 found = recognizer.identify(image, gallery, k=k)
             except FaceprintError as e:
                 failed += 1
-                report_error(e)
+                report_error(e, path)
                 out.append({"image": str(path), "error": str(e), "faces": []})
                 continue
             faces = [
@@ -324,7 +324,7 @@ def cluster(directory, out, model, align, device, precision, eps, min_samples, a
             found = recognizer.embed(path)
         except FaceprintError as e:
             failed += 1
-            report_error(e)
+            report_error(e, path)
             continue
         subjects = found if all_faces else subject_faces(found, image_size(path))
         kept = {id(f) for f in subjects}
