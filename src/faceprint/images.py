@@ -91,15 +91,50 @@ def image_from_bytes(
     return _decode(io.BytesIO(data), name, max_pixels)
 
 
-def _decode(source, name: str, max_pixels: int | None = None) -> Image.Image:
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` that an image file's header declares, read without decoding; None
+    when the header cannot be read (decoding will say why)."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except Exception:  # any damage: decoding the file names it
+        return None
+
+
+def reduced_image_from_bytes(
+    data: bytes, name: str, max_pixels: int | None, fit_pixels: int
+) -> tuple[Image.Image, tuple[float, float]]:
+    """:func:`image_from_bytes`, reduced to at most ``fit_pixels`` pixels as it is decoded
+    (JPEG's DCT scaling through ``draft``, then ``reduce``/resampling: a large photo never
+    costs its full size in the detector).
+
+    Returns:
+        The upright RGB image and ``(sx, sy)``: multiply its x and y coordinates by these to
+        get the original's (``(1.0, 1.0)`` when it was small enough already).
+    """
+    if not data:
+        raise ImageError(f"{name}: an empty (zero-byte) file")
+    image, full = _decode(io.BytesIO(data), name, max_pixels, fit_pixels)
+    return image, (full[0] / image.width, full[1] / image.height)
+
+
+def _fit(size: tuple[int, int], pixels: int) -> tuple[int, int]:
+    w, h = size
+    scale = min(1.0, (pixels / (w * h)) ** 0.5)
+    return max(1, int(w * scale)), max(1, int(h * scale))
+
+
+def _decode(source, name: str, max_pixels: int | None = None, fit_pixels: int | None = None):
     limit = max_pixels or MAX_PIXELS  # read now: callers may raise MAX_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(source) as img:
                 _check_pixels(img.size, name, limit)
-                img.load()
-                return to_rgb_pil(img)
+                if fit_pixels is None:
+                    img.load()
+                    return to_rgb_pil(img)
+                return _decode_reduced(img, fit_pixels)
     except Image.DecompressionBombError as e:
         declared = re.search(r"\((\d+) pixels\)", str(e))
         size = f"{declared.group(1)} pixels" if declared else "too many pixels"
@@ -115,6 +150,22 @@ def _decode(source, name: str, max_pixels: int | None = None) -> Image.Image:
         raise ImageError(
             f"{name}: cannot decode image ({e}); the file is corrupt or truncated"
         ) from None
+
+
+def _decode_reduced(img: Image.Image, pixels: int):
+    """The upright RGB image within ``pixels`` pixels, and the upright full size."""
+    full = img.size
+    if full[0] * full[1] > pixels:
+        img.draft("RGB", _fit(full, pixels))  # JPEG decodes at 1/2, 1/4 or 1/8: no full copy
+    img.load()
+    if img.mode in ("1", "P", "PA"):  # resampled as RGB, not by nearest palette index
+        img = img.convert("RGBA" if img.mode == "PA" else "RGB")
+    if img.width * img.height > pixels:
+        img.thumbnail(_fit(img.size, pixels), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    upright = to_rgb_pil(img)
+    if upright.size != img.size:  # EXIF turned it a quarter
+        full = full[::-1]
+    return upright, full
 
 
 def to_rgb_pil(img: Image.Image) -> Image.Image:
