@@ -74,3 +74,35 @@ def test_who_is_this_in_the_browser(page, server, lfw, tmp_path):
     assert page.text_content("#who") == "Found: Gerhard Schroeder"
     assert "Gerhard Schroeder (distance" in page.text_content("#people")
     page.screenshot(path=str(tmp_path / "identify.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_docs_render_with_no_network_but_the_server(server):
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from urllib.parse import urlparse
+
+    refused = []
+
+    def only_the_server(route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = browser.new_context()
+            context.route("**/*", only_the_server)
+            page = context.new_page()
+            page.goto(f"{server.url}/docs")
+            page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+            paths = page.locator(".opblock-summary-path").all_text_contents()
+            authorize = page.locator(".btn.authorize").count()
+        finally:
+            browser.close()
+    assert {"/v1/detect", "/v1/verify", "/v1/identities/{name}/faces"} <= set(paths), paths
+    assert authorize == 1  # the bearer scheme is declared
+    assert refused == [], refused
