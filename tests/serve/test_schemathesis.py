@@ -1,8 +1,8 @@
 """schemathesis, every check, against a real server: each answer is one /openapi.json
 declares, with the body, media type and headers it declares, and none is a server error.
 
-300 examples an operation were run by hand (see docs/guides/serve.md); the test suite runs
-$FACEPRINT_SCHEMATHESIS_EXAMPLES (default 40) to keep CI within a minute or two.
+It generates up to $FACEPRINT_SCHEMATHESIS_EXAMPLES (default 300) examples an operation, in
+all four phases: 5251 requests, about 2.5 minutes on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -10,22 +10,23 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.serve.conftest import make_keys, start_server
 
-SCHEMATHESIS = shutil.which("schemathesis") or str(
-    Path(os.sys.executable).with_name("schemathesis")
-)
+# The one beside this interpreter (its virtualenv), else any on PATH.
+_BESIDE = Path(sys.executable).with_name("schemathesis")
+SCHEMATHESIS = str(_BESIDE) if _BESIDE.exists() else shutil.which("schemathesis")
 
 
 @pytest.mark.slow
 def test_schemathesis_finds_nothing(tmp_path):
-    if not Path(SCHEMATHESIS).exists():
+    if SCHEMATHESIS is None:
         pytest.skip("schemathesis is not installed (it is in faceprint[test])")
-    examples = os.environ.get("FACEPRINT_SCHEMATHESIS_EXAMPLES", "40")
+    examples = os.environ.get("FACEPRINT_SCHEMATHESIS_EXAMPLES", "300")
     keys = make_keys(tmp_path / "keys.json")
     server = start_server(tmp_path, "--max-bytes", "1MB", "--body-timeout", "5")
     try:
@@ -56,6 +57,5 @@ def test_schemathesis_finds_nothing(tmp_path):
     finally:
         server.stop()
     report = result.stdout[-6000:] + result.stderr[-2000:]
-    print(result.stdout[-2500:])
     assert result.returncode == 0, report
     assert "Traceback" not in log, log[-3000:]
