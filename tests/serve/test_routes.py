@@ -161,13 +161,14 @@ def test_randomly_damaged_files_never_fail_the_server(client, keys, image_format
     assert statuses <= {200, 400}, statuses
 
 
+@pytest.mark.parametrize("image_format", ["PNG", "JPEG"])  # reduced after decoding; by draft
 def test_large_images_are_searched_reduced_and_answered_in_their_own_pixels(
-    client, keys, multiface
+    client, keys, multiface, image_format
 ):
     original = Image.open(multiface).convert("RGB")
     big = original.resize((original.width * 2, original.height * 2), Image.Resampling.BICUBIC)
     payload = io.BytesIO()
-    big.save(payload, "PNG")  # PNG: no draft; reduced after decoding
+    big.save(payload, image_format, quality=95)
     small = io.BytesIO()
     original.save(small, "PNG")
     assert original.width * original.height > 400_000  # the client's --detect-pixels
