@@ -11,17 +11,22 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1100, "height": 1400})
-            page.goto(server.url)
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    page.goto(server.url)
+    return page
 
 
 def photo(lfw, name: str, number: int) -> str:
@@ -77,9 +82,7 @@ def test_who_is_this_in_the_browser(page, server, lfw, tmp_path):
 
 
 @pytest.mark.slow
-def test_docs_render_with_no_network_but_the_server(server):
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+def test_docs_render_with_no_network_but_the_server(browser, server):
     from urllib.parse import urlparse
 
     refused = []
@@ -91,18 +94,16 @@ def test_docs_render_with_no_network_but_the_server(server):
             refused.append(route.request.url)
             route.abort()
 
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            context = browser.new_context()
-            context.route("**/*", only_the_server)
-            page = context.new_page()
-            page.goto(f"{server.url}/docs")
-            page.wait_for_selector(".opblock-summary-path", timeout=30_000)
-            paths = page.locator(".opblock-summary-path").all_text_contents()
-            authorize = page.locator(".btn.authorize").count()
-        finally:
-            browser.close()
+    context = browser.new_context()
+    try:
+        context.route("**/*", only_the_server)
+        page = context.new_page()
+        page.goto(f"{server.url}/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+        paths = page.locator(".opblock-summary-path").all_text_contents()
+        authorize = page.locator(".btn.authorize").count()
+    finally:
+        context.close()
     assert {"/v1/detect", "/v1/verify", "/v1/identities/{name}/faces"} <= set(paths), paths
     assert authorize == 1  # the bearer scheme is declared
     assert refused == [], refused

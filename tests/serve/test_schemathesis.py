@@ -52,7 +52,9 @@ def test_schemathesis_finds_nothing(tmp_path):
             "60",
             "--no-color",
         ]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=900, cwd=tmp_path
+        )  # its cache goes in tmp_path
         log = server.running.log.read_text()
     finally:
         server.stop()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import socket
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -263,8 +263,10 @@ def serve(
 
 def _writable(gallery: Path) -> bool:
     """Whether SQLite can write the gallery: the file, and its folder (the write-ahead log
-    and a new gallery are made there)."""
-    folder = gallery.parent if gallery.parent.exists() else Path(".")
+    and a new gallery are made there; a missing folder, in its nearest existing parent)."""
+    folder = gallery.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
     return os.access(folder, os.W_OK) and (not gallery.exists() or os.access(gallery, os.W_OK))
 
 
@@ -274,16 +276,23 @@ def _listen(host: str, port: int) -> socket.socket:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
-        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        _cannot_listen(host, port, e)
+    sock = socket.socket(family, kind, proto)
+    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except OSError as e:
-        with contextlib.suppress(NameError):
-            sock.close()
-        reason = "is in use" if e.errno == errno.EADDRINUSE else f"cannot be bound ({e.strerror})"
-        report_error(f"port {port} on {host} {reason}; pick another with --port")
-        sys.exit(1)
+        sock.close()
+        _cannot_listen(host, port, e)
     return sock
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> NoReturn:
+    in_use = error.errno == errno.EADDRINUSE
+    reason = "is in use" if in_use else f"cannot be bound ({error.strerror or error})"
+    report_error(f"port {port} on {host} {reason}; pick another with --port")
+    sys.exit(1)
 
 
 @main.group()
