@@ -124,7 +124,9 @@ def _fit(size: tuple[int, int], pixels: int) -> tuple[int, int]:
     return max(1, int(w * scale)), max(1, int(h * scale))
 
 
-def _decode(source, name: str, max_pixels: int | None = None, fit_pixels: int | None = None):
+def _decode(
+    source, name: str, max_pixels: int | None = None, fit_pixels: int | None = None
+) -> Image.Image | tuple[Image.Image, tuple[int, int]]:
     limit = max_pixels or MAX_PIXELS  # read now: callers may raise MAX_PIXELS
     try:
         with warnings.catch_warnings():
