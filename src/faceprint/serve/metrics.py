@@ -1,4 +1,5 @@
-"""Prometheus metrics of ``faceprint serve``: requests, latencies, batch sizes, queue depth."""
+"""Prometheus metrics of ``faceprint serve``: requests, latencies, batch sizes, queue depth,
+decoded pixels held."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ class ServiceMetrics:
 
     Args:
         queue_depth: returns the number of jobs waiting, read at every scrape.
+        pixels_held: returns the decoded pixels requests hold from the pixel budget.
     """
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, queue_depth: Callable[[], int]) -> None:
+    def __init__(
+        self, queue_depth: Callable[[], int], pixels_held: Callable[[], int] = lambda: 0
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "faceprint_requests",
@@ -51,6 +55,12 @@ class ServiceMetrics:
             "faceprint_queue_depth", "Jobs waiting for the networks", registry=self.registry
         )
         depth.set_function(queue_depth)
+        held = Gauge(
+            "faceprint_pixels_held",
+            "Decoded pixels held by requests in flight (of --pixel-budget)",
+            registry=self.registry,
+        )
+        held.set_function(pixels_held)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""

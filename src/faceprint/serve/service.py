@@ -100,7 +100,7 @@ class Service:
         self.keys = KeyFile(config.keys) if config.keys is not None else None
         self.limiter = RateLimiter(config.rate) if config.rate else None
         self.pixels = PixelBudget(config.pixel_budget)
-        self.metrics = ServiceMetrics(lambda: self.batcher.queue_depth)
+        self.metrics = ServiceMetrics(lambda: self.batcher.queue_depth, lambda: self.pixels.held)
         self.batcher = FaceBatcher(
             self.recognizer,
             max_batch=config.batch_size,
