@@ -266,3 +266,19 @@ def test_four_huge_single_colour_pngs_at_once_stay_within_2_gib(server):
     growth = peak[0] - before
     print(f"RSS {before:.0f} MiB before, {peak[0]:.0f} MiB at peak: +{growth:.0f} MiB")
     assert growth <= 2048, f"RSS grew {growth:.0f} MiB"
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "status"),
+    [("/v1/detect", None, 401), ("/v1/identities/Ann/faces", "read", 403)],
+)
+def test_the_key_is_refused_before_any_of_the_body_is_read(server, path, key, status):
+    auth = f"Authorization: Bearer {server.keys[key]}\r\n" if key else ""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\n{auth}"
+        "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+    )
+    started = time.monotonic()
+    answer, body = raw_request(server.url, head)  # no body is ever sent
+    assert answer == status and body["error"] in ("unauthorized", "forbidden")
+    assert time.monotonic() - started < 2, "the server waited for the body"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,39 +21,11 @@ from starlette.requests import ClientDisconnect
 from faceprint.serve.config import ServeConfig
 from faceprint.serve.http_errors import ApiError
 from faceprint.serve.limits import BodyLimit, ReceiveTimeout
-from faceprint.serve.metrics import ServiceMetrics
+from faceprint.serve.metrics import MeteredRequests
 from faceprint.serve.routes import admin, faces, gallery
 from faceprint.serve.service import Service
 
 logger = logging.getLogger(__name__)
-
-
-class _Metered:
-    """ASGI middleware that counts every answer by route and status, and times it."""
-
-    def __init__(self, app, metrics: ServiceMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started, status = time.perf_counter(), [500]
-
-        async def sending(message):
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            route = scope.get("route")
-            path = route.path if route is not None else "unmatched"
-            self.metrics.observe_request(
-                path, scope["method"], status[0], time.perf_counter() - started
-            )
 
 
 def _closing(service: Service):
@@ -121,7 +92,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.state.service = service
     app.add_middleware(ReceiveTimeout, seconds=config.body_timeout)
     app.add_middleware(BodyLimit, max_bytes=config.max_bytes)
-    app.add_middleware(_Metered, metrics=service.metrics)
+    app.add_middleware(MeteredRequests, metrics=service.metrics)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)
