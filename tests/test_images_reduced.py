@@ -1,5 +1,5 @@
-"""Decoding large images reduced (``reduced_image_from_bytes``), as the service does: the
-factors it returns map the reduced image's pixels back onto the upright original's."""
+"""Decoding large images reduced (``decode_reduced``), as the service does: its pixels map back
+onto the upright original's, and a file's declared size is read from its header alone."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from faceprint.errors import ImageError
-from faceprint.images import declared_size, reduced_image_from_bytes
+from faceprint.images import declared_size, decode_reduced
 
 
 def _marked(width: int, height: int) -> Image.Image:
@@ -40,25 +40,26 @@ def _encoded(image: Image.Image, image_format: str, orientation: int = 1) -> byt
 def test_reduced_coordinates_map_back_to_the_upright_original(image_format, orientation):
     data = _encoded(_marked(3000, 2000), image_format, orientation)
     full = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
-    reduced, (sx, sy) = reduced_image_from_bytes(data, "photo", None, 600_000)
-    assert reduced.width * reduced.height <= 600_000
-    assert (reduced.width < reduced.height) == (orientation in (6, 8))  # turned upright
-    assert (reduced.width * sx, reduced.height * sy) == pytest.approx(full.size, abs=1e-6)
-    np.testing.assert_allclose(_centre(reduced) * (sx, sy), _centre(full), atol=4)
+    reduced = decode_reduced(data, 600_000, "photo")
+    assert reduced.image.width * reduced.image.height <= 600_000 and reduced.scale > 1
+    assert reduced.original_size == full.size
+    assert (reduced.image.width < reduced.image.height) == (orientation in (6, 8))  # upright
+    np.testing.assert_allclose(
+        reduced.to_original(_centre(reduced.image)), _centre(full), atol=reduced.scale
+    )
 
 
 def test_a_small_image_is_not_reduced():
-    data = _encoded(_marked(400, 300), "PNG")
-    image, scale = reduced_image_from_bytes(data, "photo", None, 600_000)
-    assert image.size == (400, 300) and scale == (1.0, 1.0)
+    reduced = decode_reduced(_encoded(_marked(400, 300), "PNG"), 600_000, "photo")
+    assert reduced.image.size == (400, 300) and reduced.scale == 1
 
 
 def test_reduced_decoding_keeps_the_pixel_limit_and_the_errors():
     data = _encoded(_marked(3000, 2000), "PNG")
     with pytest.raises(ImageError, match="photo is 3000x2000"):
-        reduced_image_from_bytes(data, "photo", 1_000_000, 600_000)
+        decode_reduced(data, 600_000, "photo", max_pixels=1_000_000)
     with pytest.raises(ImageError, match="empty"):
-        reduced_image_from_bytes(b"", "photo", None, 600_000)
+        decode_reduced(b"", 600_000, "photo")
 
 
 def test_declared_size_reads_only_the_header():

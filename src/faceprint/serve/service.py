@@ -19,7 +19,7 @@ from starlette.requests import Request
 from faceprint.attributes import AttributeAnalyzer
 from faceprint.errors import ImageError
 from faceprint.gallery.gallery import Gallery
-from faceprint.images import check_min_side, declared_size, reduced_image_from_bytes
+from faceprint.images import ReducedImage, check_min_side, declared_size, decode_reduced
 from faceprint.pipeline import DEFAULT_MODEL, FaceRecognizer
 from faceprint.serve.batching import FaceBatcher, FacesOf
 from faceprint.serve.config import ServeConfig
@@ -40,20 +40,23 @@ class Upload:
 
     Attributes:
         field: the form field it came in.
-        image: upright RGB, reduced to at most ``--detect-pixels``.
+        decoded: the image, reduced to at most ``--detect-pixels``, and how to map its
+            pixels back onto the upload's.
         data: the uploaded bytes (their hash names the photo in the gallery).
-        scale: ``(sx, sy)``: multiply ``image``'s coordinates by these for the upload's own.
     """
 
     field: str
-    image: Image.Image
+    decoded: ReducedImage
     data: bytes
-    scale: tuple[float, float]
 
-    def to_upload(self, points: np.ndarray) -> np.ndarray:
-        """``(..., 2)`` x, y (or ``(4,)`` boxes) in ``image`` pixels -> the upload's pixels."""
-        points = np.asarray(points, dtype=np.float64)
-        return points * np.resize(np.asarray(self.scale), points.shape[-1])
+    @property
+    def image(self) -> Image.Image:
+        """The upright RGB image the networks see."""
+        return self.decoded.image
+
+    def to_upload(self, coords: np.ndarray) -> np.ndarray:
+        """Boxes or landmarks in :attr:`image` pixels -> in the upload's own pixels."""
+        return self.decoded.to_original(coords)
 
 
 class Service:
@@ -193,25 +196,23 @@ class Service:
         async with self.pixels.reserve(pixels) as held:
             decoded = []
             for field, data in payloads:
-                image, scale = await run_in_threadpool(self._decode, data, field)
-                decoded.append(Upload(field, image, data, scale))
+                image = await run_in_threadpool(self._decode, data, field)
+                decoded.append(Upload(field, image, data))
             await held.resize(sum(u.image.width * u.image.height for u in decoded))
             yield decoded
 
-    def _decode(self, data: bytes, field: str) -> tuple[Image.Image, tuple[float, float]]:
+    def _decode(self, data: bytes, field: str) -> ReducedImage:
         config = self.config
         try:
-            image, scale = reduced_image_from_bytes(
-                data, field, config.max_pixels, config.detect_pixels
-            )
-            check_min_side(image.size, field)
+            decoded = decode_reduced(data, config.detect_pixels, field, config.max_pixels)
+            check_min_side(decoded.image.size, field)  # what the detector scans
         except ImageError as e:
             raise ApiError(400, "bad_image", str(e)) from None
         except Exception as e:  # a decoder's own error on a damaged file is the file's fault
             raise ApiError(
                 400, "bad_image", f"{field}: cannot decode image ({type(e).__name__}: {e})"
             ) from None
-        return image, scale
+        return decoded
 
     async def _read(self, request: Request, fields: tuple[str, ...]) -> list[tuple[str, bytes]]:
         content_type = request.headers.get("content-type", "")
