@@ -3,15 +3,25 @@ and output helpers."""
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from tqdm import tqdm
 
 from faceprint.alignment import ALIGN_METHODS
 from faceprint.detection.mtcnn import MTCNN_DEFAULTS
-from faceprint.errors import FaceprintError, MissingExtraError, UnknownModelError
+from faceprint.errors import (
+    FaceprintError,
+    MissingExtraError,
+    ModelMismatchError,
+    UnknownModelError,
+)
 from faceprint.gallery.core import DEFAULT_FAR
 from faceprint.models.onnx_runtime import BACKENDS
 from faceprint.pipeline import (
@@ -119,12 +129,149 @@ CALIBRATION_OPTION = context_option(
 )
 
 
-def annotation_path(annotate: Path, image: Path, count: int) -> Path:
-    """Where the picture of ``image`` goes: ``--annotate`` names a file for one image; for
-    several, a folder (one ``<image>.png`` each)."""
-    target = annotate if count == 1 and annotate.suffix else annotate / f"{image.stem}.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target
+def output_names(paths: list[Path]) -> dict[Path, str]:
+    """A name per image for the files made from it: its stem, or ``<folder>_<stem>`` where
+    stems repeat (``a/1.jpg`` and ``b/1.jpg``), so that no image's output replaces another's.
+
+    Raises:
+        click.UsageError: two images would still get one name.
+    """
+    stems = [p.stem for p in paths]
+    names = {p: p.stem if stems.count(p.stem) == 1 else f"{p.parent.name}_{p.stem}" for p in paths}
+    seen: dict[str, Path] = {}
+    for path, name in names.items():
+        if name in seen and seen[name] != path:
+            raise click.UsageError(
+                f"{seen[name]} and {path} would write files of one name ({name}); give them "
+                "in separate runs"
+            )
+        seen[name] = path
+    return names
+
+
+def annotation_targets(annotate: Path | None, paths: list[Path]) -> tuple[dict[Path, Path], Writes]:
+    """Where the picture of each image goes, and the output to check: ``--annotate`` names a
+    file for one image; for several, a folder (one ``<image>.png`` each, see
+    :func:`output_names`)."""
+    if annotate is None:
+        return {}, Writes("--annotate", None)
+    if len(paths) == 1 and annotate.suffix:
+        return {paths[0]: annotate}, Writes("--annotate", annotate, pictures=True)
+    targets = {path: annotate / f"{name}.png" for path, name in output_names(paths).items()}
+    return targets, Writes(
+        "--annotate", annotate, files=tuple(targets.values()), folder=True, pictures=True
+    )
+
+
+FORCE_OPTION = click.option(
+    "--force",
+    is_flag=True,
+    help="Replace output files that exist (an output that is one of the inputs is refused "
+    "even so).",
+)
+
+
+@dataclass(frozen=True)
+class Writes:
+    """One output of a command, as :func:`check_outputs` checks it.
+
+    Attributes:
+        option: how the command line names it, e.g. ``"--annotate"`` or ``"OUT"``.
+        path: the file, or the folder, written.
+        files: for a folder, the files in it that the command would replace: those that
+            exist are refused without ``--force``; ``None``: the folder must be empty or new.
+        folder: ``path`` is a folder.
+        pictures: it holds pictures, which a later run over an input folder would read as
+            inputs: refused inside one.
+        kept: it is added to or resumed (a gallery, a dataset folder, a crop folder): that it
+            exists is no reason to refuse it.
+    """
+
+    option: str
+    path: Path | None
+    files: tuple[Path, ...] | None = None
+    folder: bool = False
+    pictures: bool = False
+    kept: bool = False
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def check_outputs(inputs: Iterable[Path | None], writes: Iterable[Writes], force: bool) -> None:
+    """Refuse, before any work, an output that would destroy something of the user's.
+
+    The rules, each a usage error (exit 2) naming the file: no output is one of the inputs (the
+    same file by :func:`os.path.samefile`, or the same resolved path), and no picture output
+    lies inside an input folder (a later run over that folder would read it); both hold even
+    with ``force``. An output file that exists, or a folder output that holds anything
+    (``Writes.files``: one of the files it would replace), is refused unless ``force``.
+
+    Args:
+        inputs: the files and folders the command reads, as given (``None`` entries skipped).
+        writes: the outputs (``Writes.path`` ``None``: not asked for).
+        force: ``--force``: existing output files may be replaced.
+
+    Raises:
+        click.UsageError: one of the rules is broken.
+    """
+    inputs = [Path(i) for i in inputs if i is not None]
+    writes = [w for w in writes if w.path is not None]
+    folders = [i for i in inputs if i.is_dir()]
+    for i, w in enumerate(writes):
+        for other in writes[:i]:
+            if _same_file(w.path, other.path):
+                raise click.UsageError(f"{other.option} and {w.option} both name {w.path}")
+        for target in (w.path, *(w.files or ())):
+            for item in inputs:
+                if _same_file(target, item):
+                    raise click.UsageError(
+                        f"{w.option} {target} is one of the inputs; it would be overwritten: "
+                        "choose another path"
+                    )
+        if w.pictures:
+            for folder in folders:
+                if _inside(w.path, folder):
+                    raise click.UsageError(
+                        f"{w.option} {w.path} is inside the input folder {folder}, where the "
+                        "pictures it gets would be read as inputs: choose a path outside it"
+                    )
+        if force or w.kept:
+            continue
+        if not w.folder:
+            if w.path.exists():
+                raise click.UsageError(
+                    f"{w.option} {w.path} exists; pass --force to replace it, or choose "
+                    "another path"
+                )
+        elif w.files is not None:
+            there = [f for f in w.files if f.exists()]
+            if there:
+                which = (
+                    f"{there[0]} exists"
+                    if len(there) == 1
+                    else (f"{there[0]} and {len(there) - 1} more of its files exist")
+                )
+                raise click.UsageError(
+                    f"{w.option}: {which}; pass --force to replace them, or choose another folder"
+                )
+        elif w.path.is_dir() and any(w.path.iterdir()):
+            raise click.UsageError(
+                f"{w.option} {w.path} is a folder that is not empty; pass --force to write "
+                "into it, or choose a new folder"
+            )
+        elif w.path.exists() and not w.path.is_dir():
+            raise click.UsageError(f"{w.option} {w.path} is a file, not a folder")
 
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -139,12 +286,17 @@ def picture_file(ctx: click.Context, param: click.Parameter, value: Path | None)
     return value
 
 
-MODEL_OPTION = click.option(
-    "--model",
-    default=DEFAULT_MODEL,
-    show_default=True,
-    help="Registry name of the embedding weights, or a faceprint model file.",
-)
+def model_option(default: str | None = DEFAULT_MODEL, help: str | None = None):
+    """``--model``: a registry name, a model file or an ensemble ``A+B``."""
+    return click.option(
+        "--model",
+        default=default,
+        show_default=default is not None,
+        help=help or "Registry name of the embedding weights, or a faceprint model file.",
+    )
+
+
+MODEL_OPTION = model_option()
 ALIGN_OPTION = click.option(
     "--align",
     type=click.Choice(list(ALIGN_METHODS)),
@@ -153,7 +305,47 @@ ALIGN_OPTION = click.option(
     "5-point chip, or a fixed centre crop (default: the model's own: box; dlib for "
     "dlib-resnet-v1; each member's own for an ensemble).",
 )
-DEVICE_OPTION = click.option("--device", default=None, help="torch device, e.g. cuda.")
+
+
+def check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse, before any model is loaded, a ``--device`` this machine does not have: a name
+    torch does not know (``banana``), a kind of device it lacks (``cuda`` without CUDA) or an
+    index past its last one (``cuda:7`` on a one-GPU machine)."""
+    if value is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise click.BadParameter(
+            f"{value!r} is not a torch device: write cpu, cuda, cuda:N or mps"
+        ) from None
+    if device.type == "cpu":
+        return value
+    backend = torch.backends.mps if device.type == "mps" else getattr(torch, device.type, None)
+    if backend is None or not hasattr(backend, "is_available"):
+        raise click.BadParameter(f"{value!r}: faceprint runs on cpu, cuda, mps or xpu devices")
+    if not backend.is_available():
+        raise click.BadParameter(
+            f"{value!r}: this machine has no {device.type} device (torch {torch.__version__}); "
+            "use --device cpu"
+        )
+    count = backend.device_count() if hasattr(backend, "device_count") else 1
+    if device.index is not None and device.index >= count:
+        raise click.BadParameter(
+            f"{value!r}: this machine has {count} {device.type} device(s), "
+            f"{device.type}:0 to {device.type}:{count - 1}"
+        )
+    return value
+
+
+DEVICE_OPTION = click.option(
+    "--device",
+    default=None,
+    callback=check_device,
+    help="torch device, e.g. cpu, cuda or cuda:1.",
+)
 
 
 PRECISION_OPTION = click.option(
@@ -167,19 +359,63 @@ PRECISION_OPTION = click.option(
 )
 
 
-def RECOGNIZER_OPTIONS(command):  # noqa: N802 - used as a decorator, like the options above
-    """--model, --align, --device, --precision and --backend: the options of every command
-    that embeds."""
-    for option in (
-        CALIBRATION_OPTION,
-        BACKEND_OPTION,
-        PRECISION_OPTION,
-        DEVICE_OPTION,
-        ALIGN_OPTION,
-        MODEL_OPTION,
-    ):
-        command = option(command)
-    return command
+def recognizer_options(model_default: str | None = DEFAULT_MODEL, model_help: str | None = None):
+    """--model, --align, --device, --precision and --backend (with --calibration): the options
+    of every command that embeds. ``model_default`` ``None``: the model is a gallery's."""
+
+    def decorate(command):
+        for option in (
+            CALIBRATION_OPTION,
+            BACKEND_OPTION,
+            PRECISION_OPTION,
+            DEVICE_OPTION,
+            ALIGN_OPTION,
+            model_option(model_default, model_help),
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+RECOGNIZER_OPTIONS = recognizer_options()
+GALLERY_RECOGNIZER_OPTIONS = recognizer_options(
+    None,
+    f"Embedding model: a new gallery's (default {DEFAULT_MODEL}); an existing gallery's own "
+    "model where not given, which a given one must match.",
+)
+
+
+def given(name: str) -> bool:
+    """Whether the user gave parameter ``name`` (on the command line or through the
+    environment), rather than its default."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def far_or_threshold(far_default: float, far_help: str, threshold_help: str):
+    """``--far`` and ``--threshold``, one or the other: a threshold is set by a false-accept
+    rate or given as an L2 distance between unit embeddings, in (0, 2]."""
+
+    def decorate(command):
+        @functools.wraps(command)
+        def checked(*args, **kwargs):
+            if kwargs.get("threshold") is not None and given("far"):
+                raise click.UsageError(
+                    "--far and --threshold are mutually exclusive: --far sets the threshold, "
+                    "--threshold gives it"
+                )
+            return command(*args, **kwargs)
+
+        checked = click.option(
+            "--threshold",
+            type=click.FloatRange(0, 2, min_open=True),
+            default=None,
+            help=threshold_help + " An L2 distance between unit embeddings, in (0, 2].",
+        )(checked)
+        return far_option(far_default, far_help)(checked)
+
+    return decorate
 
 
 def make_recognizer(
@@ -234,8 +470,29 @@ def open_gallery(
             far=far,
             device=device,
         )
+    except ModelMismatchError as e:  # a --model or --align that is not the gallery's
+        raise click.UsageError(str(e)) from None
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
+
+
+def gallery_recognizer(
+    gallery, device: str | None, precision: str = DEFAULT_PRECISION, align: str | None = None
+):
+    """Give ``gallery`` a recognizer of its own model and alignment, built with the command's
+    --device, --precision and --backend; returns it (closing the gallery where it fails). An
+    ``align`` other than the gallery's is a usage error."""
+    try:
+        if align is not None and align != gallery.align:
+            raise click.UsageError(
+                f"{gallery.path} holds {gallery.model} embeddings; --align {align} is not its "
+                "alignment: leave --align out or use a new gallery"
+            )
+        gallery.recognizer = make_recognizer(gallery.model_source, gallery.align, device, precision)
+    except BaseException:
+        gallery.close()
+        raise
+    return gallery.recognizer
 
 
 def input_images(inputs, required: bool = True) -> list[Path]:
