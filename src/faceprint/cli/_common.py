@@ -4,6 +4,7 @@ and output helpers."""
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 from collections.abc import Iterable
@@ -79,11 +80,27 @@ def main() -> None:
     """faceprint: face detection, alignment and recognition for PyTorch."""
 
 
+class Range(click.FloatRange):
+    """A click.FloatRange that refuses nan, which every comparison lets through."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(
+                f"{value!r} is not a number in the range {self._describe_range()}.", param, ctx
+            )
+        return number
+
+
+#: An L2 distance between unit embeddings: (0, 2].
+DISTANCE = Range(0, 2, min_open=True)
+
+
 def far_option(default: float, help: str):
     """``--far``: a rate in (0, 1) from which a threshold follows."""
     return click.option(
         "--far",
-        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        type=Range(0, 1, min_open=True, max_open=True),
         default=default,
         show_default=True,
         help=help,
@@ -409,7 +426,7 @@ def far_or_threshold(far_default: float, far_help: str, threshold_help: str):
 
         checked = click.option(
             "--threshold",
-            type=click.FloatRange(0, 2, min_open=True),
+            type=DISTANCE,
             default=None,
             help=threshold_help + " An L2 distance between unit embeddings, in (0, 2].",
         )(checked)

@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from faceprint.cli._common import (
+    DISTANCE,
     FORCE_OPTION,
     GALLERY_OPTION,
     GALLERY_RECOGNIZER_OPTIONS,
@@ -312,7 +313,7 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
 @RECOGNIZER_OPTIONS
 @click.option(
     "--eps",
-    type=click.FloatRange(0, 2, min_open=True),
+    type=DISTANCE,
     default=None,
     help="Use DBSCAN with this L2 radius (between unit embeddings, in (0, 2]) instead of HDBSCAN.",
 )
