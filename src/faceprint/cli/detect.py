@@ -13,18 +13,20 @@ from faceprint.cli._common import (
     BACKEND_OPTION,
     CROP_ALIGN_OPTION,
     DEVICE_OPTION,
-    FORCE_OPTION,
     MODEL_OPTION,
-    Writes,
-    annotation_targets,
-    check_outputs,
     finish,
     from_context,
     input_images,
     main,
     mtcnn_option,
-    output_names,
     report_error,
+)
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    annotation_targets,
+    check_outputs,
+    output_names,
 )
 from faceprint.errors import FaceprintError
 from faceprint.pipeline import (

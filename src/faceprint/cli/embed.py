@@ -8,16 +8,18 @@ import click
 from tqdm import tqdm
 
 from faceprint.cli._common import (
-    FORCE_OPTION,
     RECOGNIZER_OPTIONS,
-    Writes,
-    check_outputs,
     finish,
     input_images,
     main,
     make_recognizer,
     report_error,
     report_ignored,
+)
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    check_outputs,
 )
 from faceprint.errors import DatasetMismatchError, FaceprintError
 from faceprint.extras import require

@@ -9,10 +9,7 @@ from pathlib import Path
 import click
 
 from faceprint.cli._common import (
-    FORCE_OPTION,
     RECOGNIZER_OPTIONS,
-    Writes,
-    check_outputs,
     far_option,
     finish,
     from_context,
@@ -21,6 +18,11 @@ from faceprint.cli._common import (
     picture_file,
     report_error,
     report_ignored,
+)
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    check_outputs,
 )
 from faceprint.errors import listed
 from faceprint.pipeline import (

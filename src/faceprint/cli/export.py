@@ -7,10 +7,12 @@ from pathlib import Path
 import click
 
 from faceprint.cli._common import (
+    main,
+)
+from faceprint.cli._outputs import (
     FORCE_OPTION,
     Writes,
     check_outputs,
-    main,
 )
 from faceprint.errors import FaceprintError
 from faceprint.export import FORMATS

@@ -11,14 +11,10 @@ from tqdm import tqdm
 
 from faceprint.cli._common import (
     DISTANCE,
-    FORCE_OPTION,
     GALLERY_OPTION,
     GALLERY_RECOGNIZER_OPTIONS,
     RECOGNIZER_OPTIONS,
     VECTORS_OPTION,
-    Writes,
-    annotation_targets,
-    check_outputs,
     far_or_threshold,
     finish,
     gallery_recognizer,
@@ -26,9 +22,15 @@ from faceprint.cli._common import (
     main,
     make_recognizer,
     open_gallery,
-    output_names,
     report_error,
     report_ignored,
+)
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    annotation_targets,
+    check_outputs,
+    output_names,
 )
 from faceprint.errors import FaceprintError
 from faceprint.gallery.core import DEFAULT_FAR

@@ -15,8 +15,6 @@ from faceprint.cli._common import (
     CROP_ALIGN_OPTION,
     DEVICE_OPTION,
     PRECISION_OPTION,
-    Writes,
-    check_outputs,
     far_option,
     finish,
     input_images,
@@ -24,6 +22,10 @@ from faceprint.cli._common import (
     make_recognizer,
     report_error,
     report_ignored,
+)
+from faceprint.cli._outputs import (
+    Writes,
+    check_outputs,
 )
 from faceprint.errors import FaceprintError
 from faceprint.gallery.core import DEFAULT_FAR, UNKNOWN

@@ -9,16 +9,18 @@ import click
 
 from faceprint.cli._common import (
     DEVICE_OPTION,
-    FORCE_OPTION,
     MODEL_OPTION,
     RECOGNIZER_OPTIONS,
-    Writes,
-    check_outputs,
     far_or_threshold,
     main,
     make_recognizer,
     picture_file,
     report_ignored,
+)
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    check_outputs,
 )
 from faceprint.errors import FaceprintError
 from faceprint.pipeline import (

@@ -10,10 +10,7 @@ import click
 from tqdm import tqdm
 
 from faceprint.cli._common import (
-    FORCE_OPTION,
     RECOGNIZER_OPTIONS,
-    Writes,
-    check_outputs,
     finish,
     gallery_recognizer,
     given,
@@ -21,6 +18,11 @@ from faceprint.cli._common import (
     make_recognizer,
     open_gallery,
     report_error,
+)
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    check_outputs,
 )
 from faceprint.errors import FaceprintError
 from faceprint.extras import require
