@@ -360,6 +360,11 @@ MISSING_INPUT = [
 ]
 
 
+def test_a_model_that_names_nothing_is_a_usage_error_in_models_fetch_too():
+    result = run("models", "fetch", "nope")
+    assert result.exit_code == 2 and "unknown pretrained weights 'nope'" in result.output
+
+
 @pytest.mark.parametrize("command", MISSING_INPUT, ids=[" ".join(c) for c in MISSING_INPUT])
 def test_a_missing_input_is_a_usage_error_in_every_command(work, command):
     missing = work / "no-such-photo.jpg"
@@ -414,3 +419,10 @@ def test_a_gallery_command_refuses_an_alignment_that_is_not_the_gallerys(work):
     assert result.exit_code == 2 and "cannot take vggface2/box" in result.output, result.output
     listing = json.loads(run("gallery", "list", work / "people.gallery", "--json").output)
     assert listing == []
+
+
+def test_enroll_builds_its_recognizer_before_it_creates_a_gallery(work):
+    new = work / "new.gallery"
+    result = run("enroll", "--gallery", new, "--precision", "int8", "Colin", work / "a.jpg")
+    assert result.exit_code != 0 and "calibration" in result.output
+    assert not new.exists(), "a refused enrolment left a gallery behind"

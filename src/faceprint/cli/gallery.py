@@ -34,6 +34,7 @@ from faceprint.cli._outputs import (
 )
 from faceprint.errors import FaceprintError
 from faceprint.gallery.core import DEFAULT_FAR
+from faceprint.pipeline import DEFAULT_MODEL
 
 
 @main.command()
@@ -61,6 +62,11 @@ def enroll(gallery_path, args, model, align, device, precision, choice, vectors)
     stopped. Exit status 1 when any photo was not enrolled.
     """
     first = Path(args[0])
+    if len(args) == 1 and not first.is_dir():
+        why = "no such folder" if not first.exists() else "not a folder"
+        raise click.UsageError(
+            f"give NAME IMAGE... or a DIR with one folder per person ({first}: {why})"
+        )
     sources = [first] if len(args) == 1 else [Path(a) for a in args[1:]]
     for source in sources:
         if not source.exists():
@@ -70,15 +76,21 @@ def enroll(gallery_path, args, model, align, device, precision, choice, vectors)
         folders = sorted(d for d in first.iterdir() if d.is_dir())
         # A person's empty folder is passed over; only no image at all is a usage error.
         people = [(d.name, input_images([d], required=False)) for d in folders]
-    elif len(args) >= 2:
-        people = [(args[0], input_images([Path(a) for a in args[1:]], required=False))]
     else:
-        raise click.UsageError("give NAME IMAGE... or a DIR with one folder per person")
+        people = [(args[0], input_images(sources, required=False))]
     total = sum(len(p) for _, p in people)
     if total == 0:
         raise click.UsageError(f"no image files in {', '.join(args[1:] or args)}")
-    gallery = open_gallery(gallery_path, model, align, vectors, create=True, device=device)
-    gallery_recognizer(gallery, device, precision, align)
+    if gallery_path.exists():
+        gallery = open_gallery(gallery_path, model, align, vectors, create=True, device=device)
+        gallery_recognizer(gallery, device, precision, align)
+    else:  # the recognizer first: options that don't go together leave no new gallery behind
+        model = model or DEFAULT_MODEL
+        recognizer = make_recognizer(model, align, device, precision)
+        gallery = open_gallery(
+            gallery_path, model, recognizer.alignment.method, vectors, create=True, device=device
+        )
+        gallery.recognizer = recognizer
     added = skipped = rejected = 0
     with gallery, tqdm(total=total, desc="enrolling", unit="img") as bar:
         for name, paths in people:
