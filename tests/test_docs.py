@@ -38,6 +38,26 @@ ENTITY = re.compile(r"&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
 SPHINX_ROLE = re.compile(r":(?:attr|class|const|data|exc|func|meth|mod|obj):")
 
 
+MARKDOWN = ["README.md", *(f"docs/{page}" for page in PAGES)]
+
+
+@pytest.mark.parametrize("path", MARKDOWN)
+def test_no_paragraph_runs_into_a_list_item(path):
+    """A line at the margin right after a list item continues that item (markdown's lazy
+    continuation): a paragraph or table meant to follow a list needs a blank line first."""
+    in_item, fenced, faults = False, False, []
+    for number, line in enumerate((REPO / path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced, in_item = not fenced, False
+        elif fenced or not line.strip():
+            in_item = False
+        elif LIST_MARKER.match(line):
+            in_item = True
+        elif in_item and not line.startswith(" "):
+            faults.append(f"{path}:{number}: {line[:80]!r} runs into the list item above it")
+    assert not faults, "\n".join(faults)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
