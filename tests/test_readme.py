@@ -30,7 +30,8 @@ def python_blocks(path: Path, section: str | None = None) -> str:
         assert len(chosen) == 1, f"{path.name} has no single '## {section}' section"
         text = chosen[0]
     blocks = FENCE.findall(text)
-    assert blocks, f"no ```python block in {path.name}" + (f" under '## {section}'" if section else "")
+    where = f" under '## {section}'" if section else ""
+    assert blocks, f"no ```python block in {path.name}{where}"
     return "\n".join(blocks)
 
 
