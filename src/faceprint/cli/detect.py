@@ -147,7 +147,7 @@ def _numbered(folder: Path, name: str) -> list[Path]:
 @MODEL_OPTION
 @DEVICE_OPTION
 def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
-    """Align the face of every photo of SRC_DIR/<person>/ into OUT_DIR/<person>/.
+    """Align the face of every photo of SRC_DIR/PERSON/ into OUT_DIR/PERSON/.
 
     Resumable: crops already in OUT_DIR are kept. Photos without a usable face (none, several
     of similar size, unreadable) are listed with the reason in OUT_DIR/skipped.csv.

@@ -282,12 +282,11 @@ def gallery_export(path, out, force) -> None:
     help="Dataset import: each face's name is its image's folder.",
 )
 def gallery_import(args, gallery_path, vectors, name_from) -> None:
-    """Merge SOURCE into a gallery: an exported .npz, or an embed job's Parquet dataset folder
-    (streamed, never loaded whole).
+    """Merge SOURCE into a gallery: an exported .npz, or an embed job's Parquet dataset.
 
-    \b
-    faceprint gallery import OUT_DIR --gallery people.db [--vectors URI]
-    faceprint gallery import people.db exported.npz
+    Give PATH SOURCE or SOURCE --gallery PATH, for example faceprint gallery import people.db
+    exported.npz, or faceprint gallery import OUT_DIR --gallery people.db --vectors URI. A
+    dataset folder is streamed, never loaded whole.
     """
     from faceprint.gallery.exchange import dataset_model, exported_model, import_face_rows
 
@@ -344,8 +343,11 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
 def cluster(
     directory, out, model, align, device, precision, eps, min_samples, all_faces, force
 ) -> None:
-    """Group the faces of unlabeled photos in DIRECTORY by person (HDBSCAN, or DBSCAN with
-    --eps). A folder per person gets a crop of each face, named after its photo."""
+    """Group the faces of unlabeled photos in DIRECTORY by person (HDBSCAN, or DBSCAN).
+
+    --eps R runs DBSCAN with radius R instead of HDBSCAN. A folder per person gets a crop of
+    each face, named after its photo.
+    """
     import csv
 
     from faceprint.alignment import crop_box

@@ -163,7 +163,7 @@ def train(
     precision,
     device,
 ) -> None:
-    """Fine-tune (or train from scratch) on DATA_DIR/<person>/<photo>.
+    """Fine-tune (or train from scratch) on the photos of DATA_DIR/PERSON/.
 
     Writes OUT/model.pt, which every command takes as --model, with OUT/summary.json,
     metrics.csv and curves.png. Runs under torchrun too (python -m faceprint train ...).
@@ -253,8 +253,10 @@ def _training_result(summary: dict) -> str:
 @PRECISION_OPTION
 @BACKEND_OPTION
 def classify(images, model, top_k, far, as_json, device, precision) -> None:
-    """Name each face in IMAGES among the people a trained model learned, with probabilities,
-    or "unknown" for someone it did not learn."""
+    """Name each face in IMAGES among the people a trained model learned.
+
+    Each name comes with its probability; a face unlike anyone the model learned is "unknown".
+    """
     from faceprint.training.classify import classify_faces
 
     recognizer = make_recognizer(model, "box", device, precision)
