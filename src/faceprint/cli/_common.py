@@ -280,7 +280,7 @@ def far_or_threshold(far_default: float, far_help: str, threshold_help: str):
             "--threshold",
             type=DISTANCE,
             default=None,
-            help=threshold_help + " An L2 distance between unit embeddings, in (0, 2].",
+            help=threshold_help + " An L2 distance between unit embeddings: above 0, at most 2.",
         )(checked)
         return far_option(far_default, far_help)(checked)
 

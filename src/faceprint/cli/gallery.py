@@ -328,7 +328,8 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
     "--eps",
     type=DISTANCE,
     default=None,
-    help="Use DBSCAN with this L2 radius (between unit embeddings, in (0, 2]) instead of HDBSCAN.",
+    help="Use DBSCAN with this L2 radius between unit embeddings (above 0, at most 2) instead "
+    "of HDBSCAN.",
 )
 @click.option(
     "--min-samples", default=2, show_default=True, help="Faces needed to found a cluster."
