@@ -98,6 +98,16 @@ def verify(
             click.echo(f"{share} pairs of strangers come this close (LFW View 1 impostor pairs)")
 
 
+def _free_name(path: Path) -> Path:
+    """``path``, or ``stem-2.suffix``, ``stem-3.suffix``, ... whichever does not exist yet."""
+    number = 1
+    candidate = path
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
+
+
 def _one_in(rate: float) -> str:
     """``1e-3`` -> ``"1 in 1,000"``; the recorded distribution ends at 1e-7."""
     if rate <= 1.01e-7:
@@ -117,10 +127,15 @@ def _one_in(rate: float) -> str:
 @MODEL_OPTION
 @DEVICE_OPTION
 @FORCE_OPTION
-def demo(out, model, device, force) -> None:
+@click.pass_context
+def demo(ctx: click.Context, out, model, device, force) -> None:
     """Detect, align, embed and verify on built-in pictures (no photo of your own needed)."""
     from faceprint.demo import run_demo
 
+    if ctx.get_parameter_source("out") is click.core.ParameterSource.DEFAULT and not force:
+        # The README's first command may run twice: the default name steps aside instead of
+        # refusing (or replacing) a picture already there.
+        out = _free_name(out)
     check_outputs([], [Writes("--out", out, pictures=True)], force)
     try:
         lines = run_demo(out, model=model, device=device)
