@@ -177,13 +177,16 @@ def serve(
     device,
     precision,
 ) -> None:
-    """Serve detection, verification and identification over HTTP (pip install
-    'faceprint[serve]'). API docs at /docs, a page to try it at /."""
-    for module in ("fastapi", "fastapi_offline", "python_multipart", "prometheus_client"):
+    """Serve detection, verification and identification over HTTP.
+
+    Needs the serve extra (pip install 'faceprint[serve]'). API docs at /docs, a page to try it
+    at /.
+    """
+    for module in ("fastapi", "python_multipart", "prometheus_client", "uvicorn"):
         require(module, "serve", "faceprint serve")
-    require("uvicorn", "serve", "faceprint serve")
     import uvicorn
 
+    require("fastapi_offline", "serve", "faceprint serve (its /docs, served offline)")
     from faceprint.serve import KeyFile, create_app
 
     if keys_path is None and host not in _LOOPBACK:
@@ -324,8 +327,10 @@ def _key_file(path: Path):
     "/metrics.",
 )
 def keys_create(keys_file, name, scope) -> None:
-    """Add a key called NAME to KEYS_FILE and print it (only this once: the file keeps a salted
-    hash)."""
+    """Add a key called NAME to KEYS_FILE and print it, this once only.
+
+    The file keeps only a salted hash of the key.
+    """
     try:
         key = _key_file(keys_file).create(name, scope)
     except FaceprintError as e:
