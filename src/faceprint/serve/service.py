@@ -191,7 +191,7 @@ class Service:
                 pixel budget has no room.
         """
         payloads = await self._read(request, fields)
-        declared = [declared_size(data) for _, data in payloads]
+        declared = await run_in_threadpool(lambda: [declared_size(data) for _, data in payloads])
         pixels = sum(w * h for w, h in filter(None, declared))
         async with self.pixels.reserve(pixels) as held:
             decoded = []
@@ -208,6 +208,8 @@ class Service:
             check_min_side(decoded.image.size, field)  # what the detector scans
         except ImageError as e:
             raise ApiError(400, "bad_image", str(e)) from None
+        except MemoryError:  # the server's to answer for, not the file's
+            raise
         except Exception as e:  # a decoder's own error on a damaged file is the file's fault
             raise ApiError(
                 400, "bad_image", f"{field}: cannot decode image ({type(e).__name__}: {e})"
