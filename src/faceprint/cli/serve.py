@@ -264,9 +264,13 @@ def serve(
     uvicorn.Server(server).run(sockets=[listening])
 
 
-def _writable(gallery: Path) -> bool:
+def _writable(gallery: Path | str) -> bool:
     """Whether SQLite can write the gallery: the file, and its folder (the write-ahead log
-    and a new gallery are made there; a missing folder, in its nearest existing parent)."""
+    and a new gallery are made there; a missing folder, in its nearest existing parent). A
+    database server's gallery (a URL) is its own to judge."""
+    if "://" in str(gallery):
+        return True
+    gallery = Path(gallery)
     folder = gallery.absolute().parent
     while not folder.exists():
         folder = folder.parent
