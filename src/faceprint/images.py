@@ -61,6 +61,16 @@ def image_size(image: ImageInput) -> tuple[int, int]:
     return to_pil(image).size
 
 
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` that an image file's header declares, read without decoding the
+    pixels; None when the header cannot be read (decoding the file says why)."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except Exception:  # any damage: decoding the file names it
+        return None
+
+
 def image_files(folder: str | os.PathLike) -> list[Path]:
     """The image files under ``folder``, searched recursively by :data:`IMAGE_SUFFIXES`,
     sorted."""
