@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from faceprint.errors import ImageError
 
@@ -201,9 +201,10 @@ def _decode(source, name, max_pixels=None, max_decoded_pixels=None):
 def _decoding(name: str, limit: int) -> Iterator[None]:
     """Turn whatever Pillow raises on a damaged file into one ImageError naming ``name``.
 
-    Pillow's decoders raise OSError, SyntaxError, ValueError, TypeError, struct.error,
-    IndexError, EOFError, ... on damaged PNG, TIFF, GIF, WebP and JPEG files (the fuzz test in
-    tests/test_images.py lists them); none of them is a fault of the caller's code.
+    Besides OSError, Pillow raises SyntaxError, ValueError, TypeError, struct.error,
+    AttributeError, ... on damaged PNG, TIFF, GIF, WebP and JPEG files (the fuzz test in
+    tests/test_images.py counts them); none of them is a fault of the caller's code. A
+    MemoryError is not the file's to answer for, and goes on as it is.
     """
     try:
         yield
@@ -289,8 +290,10 @@ def to_rgb_array(image: ImageInput, name: str = "image") -> np.ndarray:
     """
     if isinstance(image, (str, os.PathLike)):
         arr = np.asarray(load_image(image))
+        name = str(image) if name == "image" else f"{name} ({image})"
     elif isinstance(image, Image.Image):
-        with _decoding(name, MAX_PIXELS):  # a lazily opened file decodes here
+        lazy = isinstance(image, ImageFile.ImageFile)  # from Image.open: it decodes here
+        with _decoding(name, MAX_PIXELS) if lazy else contextlib.nullcontext():
             arr = np.asarray(to_rgb_pil(image))
     elif isinstance(image, (np.ndarray, torch.Tensor)):
         arr = _array_to_rgb(image, name)

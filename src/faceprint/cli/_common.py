@@ -30,9 +30,13 @@ from faceprint.pipeline import (
 from faceprint.precision import PRECISIONS, forced_precision
 
 
-def report_error(message: object) -> None:
-    """One "error:" line on stderr, written above any progress bar."""
-    tqdm.write(f"error: {message}", file=sys.stderr)
+def report_error(message: object, source: object | None = None) -> None:
+    """One "error:" line on stderr, written above any progress bar; it starts with ``source``
+    (the input at fault) where the message does not already."""
+    text = str(message)
+    if source is not None and not text.startswith(str(source)):
+        text = f"{source}: {text}"
+    tqdm.write(f"error: {text}", file=sys.stderr)
 
 
 def report_ignored(recognizer) -> None:

@@ -40,7 +40,7 @@ def analyze(images, as_json, device) -> None:
             found = recognizer.analyze(load_image(path))
         except FaceprintError as e:
             failed += 1
-            report_error(e)
+            report_error(e, path)
             report.append({"image": str(path), "error": str(e), "faces": []})
             continue
         faces = [

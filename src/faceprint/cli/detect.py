@@ -87,7 +87,7 @@ def detect(
             boxes, probs, points = mtcnn.detect(pil, landmarks=True)
         except FaceprintError as e:
             failed += 1
-            report_error(e)
+            report_error(e, path)
             report.append({"image": str(path), "error": str(e), "faces": []})
             continue
         faces = (

@@ -101,6 +101,7 @@ def enroll(gallery_path, args, model, align, device, precision, choice, vectors)
                 for label, why in report.rejected.items():
                     rejected += 1
                     hint = "; --largest takes the largest" if label in report.ambiguous else ""
+                    why = why.removeprefix(f"{label}: ")  # an ImageError names the file too
                     report_error(f"not enrolled: {label}: {why}{hint}")
                 bar.update(1)
         identities = len(gallery.list())
@@ -168,7 +169,7 @@ def identify(
                 found = recognizer.identify(image, gallery, k=k)
             except FaceprintError as e:
                 failed += 1
-                report_error(e)
+                report_error(e, path)
                 out.append({"image": str(path), "error": str(e), "faces": []})
                 continue
             faces = [
@@ -369,7 +370,7 @@ def cluster(
             found = recognizer.embed(path)
         except FaceprintError as e:
             failed += 1
-            report_error(e)
+            report_error(e, path)
             continue
         subjects = found if all_faces else subject_faces(found, image_size(path))
         kept = {id(f) for f in subjects}
