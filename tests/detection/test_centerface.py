@@ -87,7 +87,7 @@ def _reference_decode(maps, size, threshold=0.35, nms_iou=0.3):
 
 def _input(detector, path: Path) -> tuple[np.ndarray, tuple[int, int]]:
     x, size = detector.input_tensor(np.asarray(load_image(path)))
-    return x.numpy(), size
+    return np.ascontiguousarray(x.numpy()), size
 
 
 @pytest.mark.slow

@@ -176,7 +176,7 @@ class CenterFace:
         score_threshold: heatmap cells above this are face centres (CenterFace's demo: 0.35).
         nms_iou: boxes overlapping a higher-scoring one by more than this IoU are dropped.
         input_scale: the images are resized by this factor before the network (0.5 is about
-            four times faster and misses faces below about 20 pixels); boxes are scaled back.
+            five times faster and misses the smallest faces); boxes are scaled back.
         device: where the network runs.
         net: the network to use (default: the registry weights).
 
@@ -205,14 +205,17 @@ class CenterFace:
         self.nms_iou = nms_iou
         self.input_scale = input_scale
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.net = (net if net is not None else CenterFaceNet()).to(self.device).eval()
+        # Channels-last runs this MobileNet (depthwise convolutions) 1.7x faster on a CPU.
+        net = net if net is not None else CenterFaceNet()
+        self.net = net.to(self.device, memory_format=torch.channels_last).eval()
 
     def input_tensor(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
         """The network's input for one ``(H, W, 3)`` uint8 RGB image: resized by
         ``input_scale``, zero-padded right and bottom to multiples of 32.
 
         Returns:
-            ``(1, 3, H', W')`` float32 in 0..255, and the resized image's ``(height, width)``.
+            ``(1, 3, H', W')`` float32 in 0..255 (channels-last in memory), and the resized
+            image's ``(height, width)``.
         """
         x = torch.tensor(image, device=self.device).permute(2, 0, 1)[None].float()
         h, w = image.shape[:2]
@@ -220,7 +223,8 @@ class CenterFace:
             h, w = max(1, round(h * self.input_scale)), max(1, round(w * self.input_scale))
             x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
         ph, pw = (math.ceil(s / _MULTIPLE) * _MULTIPLE for s in (h, w))
-        return F.pad(x, (0, pw - w, 0, ph - h)), (h, w)
+        x = F.pad(x, (0, pw - w, 0, ph - h))
+        return x.contiguous(memory_format=torch.channels_last), (h, w)
 
     @torch.inference_mode()
     def detect(self, images: ImageInput | Sequence[ImageInput]) -> list[Detections]:
