@@ -5,6 +5,7 @@ checksum."""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 from torchvision.ops import box_iou
 
 from faceprint.detection.centerface import CenterFace, CenterFaceNet, Detections
-from faceprint.errors import ImageError, WeightsChecksumError
+from faceprint.errors import ImageError, MissingExtraError, WeightsChecksumError
 from faceprint.images import load_image
 from faceprint.weights.fetch import weights_path
 from faceprint.weights.registry import REGISTRY
@@ -183,4 +184,10 @@ def test_tampered_cached_weights_are_refused(detector, tmp_path, monkeypatch):
     data[len(data) // 2] ^= 1
     tampered.write_bytes(bytes(data))
     with pytest.raises(WeightsChecksumError, match=f"{RECORD.filename} has sha256 .*delete it"):
+        CenterFaceNet()
+
+
+def test_without_onnx_the_extra_is_named(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if faceprint[onnx] were not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'faceprint\[onnx\]'"):
         CenterFaceNet()

@@ -341,8 +341,11 @@ def onnx_centerface(onnx_path: str | os.PathLike, target: nn.Module) -> dict[str
 
     Raises:
         WeightsError: the file is not this graph.
+        MissingExtraError: the ``onnx`` package is not installed (``faceprint[onnx]``).
     """
-    import onnx
+    from faceprint.extras import require
+
+    onnx = require("onnx", "onnx", "reading CenterFace's weights (centerface.onnx)")
     from onnx import numpy_helper
 
     graph = onnx.load(os.fspath(onnx_path)).graph
