@@ -13,7 +13,7 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
-from faceprint.detection.centerface import CenterFace, CenterFaceNet, Detections
+from faceprint.detection.centerface import CenterFace, CenterFaceNet, Detections, decode
 from faceprint.errors import ImageError, MissingExtraError, WeightsChecksumError
 from faceprint.images import load_image
 from faceprint.weights.fetch import weights_path
@@ -128,6 +128,21 @@ def test_detections_match_the_onnx_runtime_path_on_the_group_photo(detector, gra
         ours.landmarks <= ours.boxes[:, None, 2:] + 2
     )
     assert inside.all() and (ours.landmarks[:, 0, 0] < ours.landmarks[:, 1, 0]).all()
+
+
+@pytest.mark.slow
+def test_vectorised_decoding_matches_the_reference_at_a_low_threshold(detector, graph, multiface):
+    """Threshold 0.05 turns hundreds of cells into candidates (and NMS into real work)."""
+    x, size = _input(detector, multiface)
+    maps = graph(x)
+    boxes, scores, landmarks = _reference_decode(maps, size, threshold=0.05)
+    [(ours, our_scores, our_marks)] = decode(
+        *map(torch.from_numpy, maps), torch.tensor([size]), 0.05, 0.3
+    )
+    assert (maps[0] > 0.05).sum() > 100 and len(boxes) > 6
+    np.testing.assert_allclose(ours.numpy(), boxes, atol=1e-3)
+    np.testing.assert_allclose(our_scores.numpy(), scores, atol=0)
+    np.testing.assert_allclose(our_marks.numpy(), landmarks, atol=1e-3)
 
 
 def test_batches_answer_as_single_images(detector, lfw):

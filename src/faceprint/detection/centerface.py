@@ -180,11 +180,11 @@ class CenterFace:
         device: where the network runs.
         net: the network to use (default: the registry weights).
 
-    Example:
-        >>> detector = CenterFace()
-        >>> [faces] = detector.detect([load_image("group.jpg")])
-        >>> faces.boxes.shape, faces.landmarks.shape
-        ((12, 4), (12, 5, 2))
+    Example::
+
+        detector = CenterFace(input_scale=0.5)
+        for faces in detector.detect(["group.jpg", "portrait.jpg"]):
+            print(faces.boxes, faces.scores, faces.landmarks)  # (N, 4), (N,), (N, 5, 2)
     """
 
     def __init__(
@@ -278,7 +278,8 @@ def decode(
     """CenterFace's decoding, for a batch at once: every heatmap cell above the threshold is a
     face centre ``(cell + offset + 0.5) * 4``, its box ``exp(scale) * 4`` wide and high,
     clipped to the image, and its landmarks ``landmark * size + box corner``; overlapping
-    boxes are then suppressed per image.
+    boxes are then suppressed per image. A box that the clipping leaves empty (a centre in the
+    padding) is dropped.
 
     Args:
         heatmap, scale, offset, landmarks: the outputs of :class:`CenterFaceNet`.
@@ -299,7 +300,8 @@ def decode(
     far = torch.minimum(corner + hw, limit)
     marks = landmarks[b, :, y, x].view(-1, 5, 2) * hw[:, None] + corner[:, None]
     boxes = torch.cat([corner.flip(1), far.flip(1)], 1)
-    keep = batched_nms(boxes, scores, b, nms_iou)
+    keep = torch.nonzero((far > corner).all(1)).flatten()
+    keep = keep[batched_nms(boxes[keep], scores[keep], b[keep], nms_iou)]
     b, boxes, scores, marks = b[keep], boxes[keep], scores[keep], marks[keep].flip(2)
     out = []
     for i in range(heatmap.shape[0]):
