@@ -180,11 +180,7 @@ class CenterFace:
         device: where the network runs.
         net: the network to use (default: the registry weights).
 
-    Example::
-
-        detector = CenterFace(input_scale=0.5)
-        for faces in detector.detect(["group.jpg", "portrait.jpg"]):
-            print(faces.boxes, faces.scores, faces.landmarks)  # (N, 4), (N,), (N, 5, 2)
+    ``CenterFace().detect(["a.jpg", "b.jpg"])`` gives one :class:`Detections` per image.
     """
 
     def __init__(
