@@ -15,6 +15,7 @@ from faceprint.cli._common import (
     GALLERY_OPTION,
     RECOGNIZER_OPTIONS,
     VECTORS_OPTION,
+    GalleryLocation,
     annotation_path,
     far_option,
     finish,
@@ -180,7 +181,7 @@ def gallery_group() -> None:
 
 
 @gallery_group.command("list")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=GalleryLocation(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list of identities.")
 def gallery_list(path, as_json) -> None:
     """Identities with their face counts."""
@@ -197,7 +198,7 @@ def gallery_list(path, as_json) -> None:
 
 
 @gallery_group.command("remove")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=GalleryLocation(exists=True))
 @click.argument("name")
 def gallery_remove(path, name) -> None:
     """Remove identity NAME and its faces."""
@@ -210,7 +211,7 @@ def gallery_remove(path, name) -> None:
 
 
 @gallery_group.command("rename")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=GalleryLocation(exists=True))
 @click.argument("old")
 @click.argument("new")
 def gallery_rename(path, old, new) -> None:
@@ -224,7 +225,7 @@ def gallery_rename(path, old, new) -> None:
 
 
 @gallery_group.command("export")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=GalleryLocation(exists=True))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 def gallery_export(path, out) -> None:
     """Write every face, with embeddings and records, to OUT (.npz)."""
@@ -239,7 +240,7 @@ def gallery_export(path, out) -> None:
 @click.option(
     "--gallery",
     "gallery_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=GalleryLocation(),
     help="The gallery (created if new); without it: PATH SOURCE.",
 )
 @VECTORS_OPTION
@@ -261,7 +262,7 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
     from faceprint.gallery.exchange import dataset_model, exported_model, import_face_rows
 
     if gallery_path is None and len(args) == 2:
-        gallery_path, source = Path(args[0]), Path(args[1])
+        gallery_path, source = GalleryLocation().convert(args[0], None, None), Path(args[1])
     elif gallery_path is not None and len(args) == 1:
         source = Path(args[0])
     else:

@@ -3,7 +3,9 @@
 PostgreSQL is the system of record: the same tables as the SQLite store (in the schema
 ``faceprint`` of the database the URL names), the same change log written by a trigger in the
 writing transaction, and a ``NOTIFY`` from that trigger. Each process listens on its own
-connection; a notification sets a flag, and the next search catches its index up from the log.
+connection; a notification sets a flag, and the next search catches its index up from the log
+(every search also compares the log's latest sequence, one index lookup, so a write that a
+client saw acknowledged by one replica is seen by the next search on any other).
 Writers take one advisory lock per transaction, so sequence numbers commit in order and a reader
 that has seen sequence ``n`` has seen every change up to ``n``.
 """
@@ -115,7 +117,6 @@ class PostgresStore:
         self._wrote = False
         self._notified = threading.Event()
         self._notified.set()  # the first poll says "changed"
-        self._listening = threading.Event()
         self._stop = threading.Event()
         self._seen_sequence: int | None = None
         try:
@@ -129,7 +130,6 @@ class PostgresStore:
         except BaseException:
             self.db.close()
             raise
-        self._listening.set()
         self._thread = threading.Thread(
             target=self._listen, name="faceprint-gallery-listener", daemon=True
         )
@@ -242,16 +242,18 @@ class PostgresStore:
 
     def poll(self) -> bool:
         """Whether a replica may have committed since the last poll that said so: a NOTIFY
-        received (or a write through this store); without a listener, the latest sequence."""
-        if not self._listening.is_set():
-            latest = self.sequence
-            changed = latest != self._seen_sequence or self._wrote
-            self._seen_sequence, self._wrote = latest, False
-            return changed
-        # Cleared before the caller reads the log: a NOTIFY during the catch-up sets it again.
-        changed = self._notified.is_set() or self._wrote
-        self._notified.clear()
-        self._wrote = False
+        received, a write through this store, or a new latest sequence.
+
+        The sequence (one look at the end of the log's primary key) is compared even when no
+        NOTIFY came: a notification can reach this replica after the writer has answered its
+        client, and that client may ask here next. It is also all there is when the listener's
+        connection is lost.
+        """
+        notified = self._notified.is_set()
+        self._notified.clear()  # before reading: a NOTIFY during the catch-up sets it again
+        latest = self.sequence
+        changed = notified or self._wrote or latest != self._seen_sequence
+        self._seen_sequence, self._wrote = latest, False
         return changed
 
     def _listen(self) -> None:
@@ -262,12 +264,10 @@ class PostgresStore:
         except self._errors as e:
             if not self._stop.is_set():
                 logger.warning(
-                    "%s: lost the change listener (%s); every search now checks the sequence",
+                    "%s: lost the change listener (%s); searches go by the sequence alone",
                     self.location,
                     _first_line(e),
                 )
-        finally:
-            self._listening.clear()
 
     def index_path(self) -> Path:
         """Where this machine keeps the gallery's FAISS index between runs."""
