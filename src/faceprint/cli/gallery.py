@@ -95,7 +95,7 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
         report_ignored(gallery.recognizer)
     click.echo(
         f"enrolled {added}, already there {skipped}, rejected {rejected}; {identities} "
-        f"identities in {gallery_path}"
+        f"identities in {gallery.store.location}"
     )
     finish(rejected, total, "photos")
 
@@ -192,7 +192,8 @@ def gallery_list(path, as_json) -> None:
                 json.dumps([{"name": r.name, "faces": r.faces, "created": r.created} for r in rows])
             )
             return
-        click.echo(f"{path}: {gallery.model}, {len(rows)} identities, {len(gallery)} faces")
+        where = gallery.store.location
+        click.echo(f"{where}: {gallery.model}, {len(rows)} identities, {len(gallery)} faces")
         for r in rows:
             click.echo(f"  {r.name}: {r.faces} face(s)")
 
@@ -282,7 +283,7 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
                 n = gallery.import_(source)
         except FaceprintError as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"imported {n} faces into {gallery_path}")
+    click.echo(f"imported {n} faces into {gallery.store.location}")
 
 
 @main.command()

@@ -139,7 +139,8 @@ class GalleryCore:
         if explicit and existing and wanted != self.store.model:
             self.store.close()
             raise ModelMismatchError(
-                f"{self.path} holds {self.store.model} embeddings; it cannot take {wanted} ones. "
+                f"{self.store.location} holds {self.store.model} embeddings; it cannot take "
+                f"{wanted} ones. "
                 "Use the gallery's model or a new gallery."
             )
         self.model_name, self.align = self.store.model.rsplit("/", 1)
@@ -402,7 +403,7 @@ class GalleryCore:
         """
         if recognizer.name != self.store.model:
             raise ModelMismatchError(
-                f"{self.path} holds {self.store.model} embeddings, the recognizer makes "
+                f"{self.store.location} holds {self.store.model} embeddings, the recognizer makes "
                 f"{recognizer.name}"
             )
         self._recognizer = recognizer
