@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from faceprint.cli._common import (
     RECOGNIZER_OPTIONS,
+    GalleryLocation,
     finish,
     main,
     make_recognizer,
@@ -66,8 +67,8 @@ def _every_nth_frame(n: int) -> str:
 @click.option(
     "--gallery",
     "gallery_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Name the tracks from this gallery.",
+    type=GalleryLocation(exists=True),
+    help="Name the tracks from this gallery (a file, or a postgresql:// URL).",
 )
 @click.option(
     "--faces", type=click.Path(file_okay=False, path_type=Path), help="Best face of each track."

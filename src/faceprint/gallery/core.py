@@ -229,11 +229,11 @@ class GalleryCore:
     def sync(self) -> None:
         """Bring the index up to every change committed so far, by any process.
 
-        Cheap when nothing changed (the store's poll: SQLite's ``data_version``, PostgreSQL's
-        ``NOTIFY``); otherwise the changes after the index's sequence are read from the log,
-        removed faces dropped and added ones fetched, in one consistent snapshot. An index the
-        log cannot bring up to date (saved before the log began, or ahead of the store) is
-        rebuilt from the store.
+        Cheap when nothing changed (the store's poll: SQLite's ``data_version``; PostgreSQL's
+        ``NOTIFY`` and the log's latest sequence); otherwise the changes after the index's
+        sequence are read from the log, removed faces dropped and added ones fetched, in one
+        consistent snapshot. An index the log cannot bring up to date (saved before the log
+        began, or ahead of the store) is rebuilt from the store.
         """
         if not (self.store.poll() or self._behind):
             return
