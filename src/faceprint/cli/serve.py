@@ -142,8 +142,11 @@ def serve(
     device,
     precision,
 ) -> None:
-    """Serve detection, verification and identification over HTTP (pip install
-    'faceprint[serve]'). API docs at /docs, a page to try it at /."""
+    """Serve detection, verification and identification over HTTP.
+
+    Needs the serve extra (pip install 'faceprint[serve]'). API docs at /docs, a page to try it
+    at /.
+    """
     for module in ("fastapi", "python_multipart", "prometheus_client", "uvicorn"):
         require(module, "serve", "faceprint serve")
     import uvicorn
@@ -239,8 +242,10 @@ def _key_file(path: Path):
     "/metrics.",
 )
 def keys_create(keys_file, name, scope) -> None:
-    """Add a key called NAME to KEYS_FILE and print it (only this once: the file keeps a salted
-    hash)."""
+    """Add a key called NAME to KEYS_FILE and print it, this once only.
+
+    The file keeps only a salted hash of the key.
+    """
     try:
         key = _key_file(keys_file).create(name, scope)
     except FaceprintError as e:
