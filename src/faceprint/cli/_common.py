@@ -21,6 +21,7 @@ from faceprint.errors import (
     UnknownModelError,
 )
 from faceprint.gallery.core import DEFAULT_FAR
+from faceprint.gallery.stores import is_database_url
 from faceprint.models.onnx_runtime import BACKENDS
 from faceprint.pipeline import (
     DEFAULT_MODEL,
@@ -320,8 +321,28 @@ def make_recognizer(
         raise click.UsageError(str(e)) from None
 
 
+class GalleryLocation(click.ParamType):
+    """A gallery file (a :class:`~pathlib.Path`), or a ``postgresql://`` URL kept as given."""
+
+    name = "gallery"
+
+    def __init__(self, exists: bool = False) -> None:
+        self.file = click.Path(exists=exists, dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if is_database_url(value):
+            return value
+        return self.file.convert(value, param, ctx)
+
+
+def gallery_file(location: Path | str | None) -> Path | None:
+    """The file of a file gallery (for the checks on inputs and outputs), None for a database
+    gallery, which has none on this machine."""
+    return None if location is None or is_database_url(location) else Path(location)
+
+
 def open_gallery(
-    path: Path,
+    path: Path | str,
     model: str | None = None,
     align: str | None = None,
     vectors: str | None = None,
@@ -388,8 +409,8 @@ GALLERY_OPTION = click.option(
     "--gallery",
     "gallery_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Gallery file.",
+    type=GalleryLocation(),
+    help="Gallery file, or a PostgreSQL database (postgresql://user:password@host/db).",
 )
 VECTORS_OPTION = click.option(
     "--vectors",

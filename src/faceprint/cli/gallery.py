@@ -15,8 +15,10 @@ from faceprint.cli._common import (
     GALLERY_RECOGNIZER_OPTIONS,
     RECOGNIZER_OPTIONS,
     VECTORS_OPTION,
+    GalleryLocation,
     far_or_threshold,
     finish,
+    gallery_file,
     gallery_recognizer,
     input_images,
     main,
@@ -71,7 +73,7 @@ def enroll(gallery_path, args, model, align, device, precision, choice, vectors)
     for source in sources:
         if not source.exists():
             raise click.BadParameter(f"{source}: no such file or folder", param_hint="ARGS")
-    check_outputs(sources, [Writes("--gallery", gallery_path, kept=True)], False)
+    check_outputs(sources, [Writes("--gallery", gallery_file(gallery_path), kept=True)], False)
     if len(args) == 1 and first.is_dir():
         folders = sorted(d for d in first.iterdir() if d.is_dir())
         # A person's empty folder is passed over; only no image at all is a usage error.
@@ -81,7 +83,7 @@ def enroll(gallery_path, args, model, align, device, precision, choice, vectors)
     total = sum(len(p) for _, p in people)
     if total == 0:
         raise click.UsageError(f"no image files in {', '.join(args[1:] or args)}")
-    if gallery_path.exists():
+    if gallery_file(gallery_path) is None or gallery_path.exists():  # a database: opened
         gallery = open_gallery(gallery_path, model, align, vectors, create=True, device=device)
         gallery_recognizer(gallery, device, precision, align)
     else:  # the recognizer first: options that don't go together leave no new gallery behind
@@ -108,7 +110,7 @@ def enroll(gallery_path, args, model, align, device, precision, choice, vectors)
         report_ignored(gallery.recognizer)
     click.echo(
         f"enrolled {added}, already there {skipped}, rejected {rejected}; {identities} "
-        f"identities in {gallery_path}"
+        f"identities in {gallery.store.location}"
     )
     finish(rejected, total, "photos")
 
@@ -152,11 +154,12 @@ def identify(
     from faceprint.drawing import annotate as draw
     from faceprint.images import load_image
 
-    if not gallery_path.exists():
+    file = gallery_file(gallery_path)
+    if file is not None and not file.exists():
         raise click.BadParameter(f"{gallery_path}: no such gallery", param_hint="--gallery")
     paths = input_images(images)
     targets, annotated = annotation_targets(annotate, paths)
-    check_outputs([gallery_path, *images], [annotated], force)
+    check_outputs([file, *images], [annotated], force)
     gallery = open_gallery(
         gallery_path, model, align, vectors=vectors, threshold=threshold, far=far, device=device
     )
@@ -208,7 +211,7 @@ def gallery_group() -> None:
 
 
 @gallery_group.command("list")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=GalleryLocation(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list of identities.")
 def gallery_list(path, as_json) -> None:
     """Identities with their face counts."""
@@ -219,13 +222,14 @@ def gallery_list(path, as_json) -> None:
                 json.dumps([{"name": r.name, "faces": r.faces, "created": r.created} for r in rows])
             )
             return
-        click.echo(f"{path}: {gallery.model}, {len(rows)} identities, {len(gallery)} faces")
+        where = gallery.store.location
+        click.echo(f"{where}: {gallery.model}, {len(rows)} identities, {len(gallery)} faces")
         for r in rows:
             click.echo(f"  {r.name}: {r.faces} face(s)")
 
 
 @gallery_group.command("remove")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=GalleryLocation(exists=True))
 @click.argument("name")
 def gallery_remove(path, name) -> None:
     """Remove identity NAME and its faces."""
@@ -238,7 +242,7 @@ def gallery_remove(path, name) -> None:
 
 
 @gallery_group.command("rename")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=GalleryLocation(exists=True))
 @click.argument("old")
 @click.argument("new")
 def gallery_rename(path, old, new) -> None:
@@ -252,14 +256,14 @@ def gallery_rename(path, old, new) -> None:
 
 
 @gallery_group.command("export")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=GalleryLocation(exists=True))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @FORCE_OPTION
 def gallery_export(path, out, force) -> None:
     """Write every face, with embeddings and records, to OUT (.npz)."""
     if out.suffix != ".npz":  # numpy would append it
         out = out.with_name(out.name + ".npz")
-    check_outputs([path], [Writes("OUT", out)], force)
+    check_outputs([gallery_file(path)], [Writes("OUT", out)], force)
     with open_gallery(path) as gallery:
         written = gallery.export(out)
         n = len(gallery)
@@ -271,7 +275,7 @@ def gallery_export(path, out, force) -> None:
 @click.option(
     "--gallery",
     "gallery_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=GalleryLocation(),
     help="The gallery (created if new); without it: PATH SOURCE.",
 )
 @VECTORS_OPTION
@@ -292,14 +296,14 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
     from faceprint.gallery.exchange import dataset_model, exported_model, import_face_rows
 
     if gallery_path is None and len(args) == 2:
-        gallery_path, source = Path(args[0]), Path(args[1])
+        gallery_path, source = GalleryLocation().convert(args[0], None, None), Path(args[1])
     elif gallery_path is not None and len(args) == 1:
         source = Path(args[0])
     else:
         raise click.UsageError("give SOURCE --gallery PATH, or PATH SOURCE")
     if not source.exists():
         raise click.BadParameter(f"{source}: no such file or folder", param_hint="SOURCE")
-    check_outputs([source], [Writes("--gallery", gallery_path, kept=True)], False)
+    check_outputs([source], [Writes("--gallery", gallery_file(gallery_path), kept=True)], False)
     try:
         made_by = dataset_model(source) if source.is_dir() else exported_model(source)
         model, align = made_by.rsplit("/", 1)
@@ -313,7 +317,7 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
                 n = gallery.import_(source)
         except FaceprintError as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"imported {n} faces into {gallery_path}")
+    click.echo(f"imported {n} faces into {gallery.store.location}")
 
 
 @main.command()

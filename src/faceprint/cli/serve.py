@@ -19,6 +19,7 @@ from faceprint.cli._common import (
     DEVICE_OPTION,
     PRECISION_OPTION,
     VECTORS_OPTION,
+    GalleryLocation,
     from_context,
     main,
     report_error,
@@ -63,9 +64,10 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 @click.option(
     "--gallery",
     "gallery_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=GalleryLocation(),
     default=None,
-    help="Gallery file for /v1/identify and enrolment (created if missing).",
+    help="Gallery for /v1/identify and enrolment (created if missing): a file, or a "
+    "PostgreSQL database (postgresql://user:password@host/db) that replicas share.",
 )
 @VECTORS_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -238,7 +240,7 @@ def serve(
     click.echo(
         f"model {service.recognizer.name} ({service.recognizer.precision}, {config.backend})"
         + (
-            f", gallery {gallery_path}: {len(service.gallery.list())} identities"
+            f", gallery {service.gallery.store.location}: {len(service.gallery.list())} identities"
             if gallery_path
             else ""
         )

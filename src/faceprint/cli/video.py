@@ -11,7 +11,9 @@ from tqdm import tqdm
 
 from faceprint.cli._common import (
     RECOGNIZER_OPTIONS,
+    GalleryLocation,
     finish,
+    gallery_file,
     gallery_recognizer,
     given,
     main,
@@ -78,8 +80,8 @@ def _best_faces_there(folder: Path | None) -> tuple[Path, ...]:
 @click.option(
     "--gallery",
     "gallery_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Name the tracks from this gallery.",
+    type=GalleryLocation(exists=True),
+    help="Name the tracks from this gallery (a file, or a postgresql:// URL).",
 )
 @click.option(
     "--faces", type=click.Path(file_okay=False, path_type=Path), help="Best face of each track."
@@ -141,7 +143,7 @@ def video(
             param_hint="--out",
         )
     check_outputs(
-        [video, gallery_path],
+        [video, gallery_file(gallery_path)],
         [
             Writes("--out", out),
             Writes("--json", json_path),

@@ -1,5 +1,5 @@
-"""Who is this? A persistent face gallery (SQLite records + FAISS or Milvus vectors) and
-clustering."""
+"""Who is this? A persistent face gallery (SQLite or PostgreSQL records + FAISS or Milvus
+vectors) and clustering."""
 
 from faceprint.errors import GalleryError, ModelMismatchError
 from faceprint.gallery.cluster import cluster_embeddings

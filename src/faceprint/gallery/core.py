@@ -1,14 +1,16 @@
-"""``GalleryCore``: known people and their faces on disk, searched by a real vector index; the
-store plus its index, below enrolment and exchange (:class:`faceprint.gallery.Gallery` adds them).
+"""``GalleryCore``: known people and their faces, searched by a real vector index; the store
+plus its index, below enrolment and exchange (:class:`faceprint.gallery.Gallery` adds them).
 
-Records live in one SQLite file (transactional, durable under ``kill -9``); vectors are served
-by FAISS in memory (saved beside the file so reopening is fast) or, for a gallery that outgrows
-one machine, by Milvus (``vectors="http://milvus:19530"``, or a Milvus Lite ``*.db`` file).
+Records live in a store (:mod:`faceprint.gallery.records`): one SQLite file (transactional,
+durable under ``kill -9``) or a PostgreSQL database shared by replicas on several machines.
+Vectors are served by FAISS in memory (saved so reopening is fast) or, for a gallery that
+outgrows one machine, by Milvus (``vectors="http://milvus:19530"``, or a Milvus Lite ``*.db``
+file). Before every search the index catches up from the store's change log, so it answers for
+every write committed by any process.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -20,7 +22,8 @@ import numpy as np
 
 from faceprint.errors import GalleryError, ModelMismatchError
 from faceprint.gallery.index import FaissIndex, MilvusIndex, VectorIndex, require_milvus
-from faceprint.gallery.store import FaceRecord, GalleryStore, IdentityInfo
+from faceprint.gallery.records import FaceRecord, IdentityInfo, Store
+from faceprint.gallery.stores import gallery_location, open_store
 from faceprint.gallery.vectors import unit_rows
 from faceprint.weights.calibration import open_set_threshold
 from faceprint.weights.factory import get_weights
@@ -66,14 +69,18 @@ class Identification:
 
 
 _MODEL_FILE = "model_file"
+#: Metadata: the change-log sequence the Milvus collection holds.
+_VECTORS_SEQUENCE = "vectors_sequence"
 
 
 class GalleryCore:
     """A persistent face gallery of ready embeddings: add, search, manage.
 
     Args:
-        path: the gallery file (SQLite). Created on first use; an existing file that is not a
-            gallery (even an empty one) is refused, never overwritten.
+        path: the gallery file (SQLite), or a PostgreSQL database
+            (``"postgresql://user:password@host:5432/faces"``) that replicas on several
+            machines share. Created on first use; an existing file that is not a gallery (even
+            an empty one) is refused, never overwritten.
         model: registry name of the embedding model (``"ms-celeb-1m"``); a new gallery records
             it together with ``align``, and an existing one refuses any other.
         align: alignment method (``"box"``, ``"similarity"``, ``"dlib"``, ``"none"``; default
@@ -108,29 +115,32 @@ class GalleryCore:
         far: float = DEFAULT_FAR,
         device: str | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path = gallery_location(path)
         if vectors is not None:
-            require_milvus()  # before the gallery file is made
+            require_milvus()  # before the gallery is made
         if recognizer is not None:
             model = model or recognizer.weights.name
             align = align or recognizer.alignment.method
-        existing = self.path.exists()
-        if model is None and not existing:
+        explicit = model is not None
+        if model is None:
             from faceprint.pipeline import DEFAULT_MODEL
 
-            model = DEFAULT_MODEL
+            model = DEFAULT_MODEL  # of a new gallery; an existing one keeps its own
         # A model file's record is stored by name, and its path kept so the gallery can
         # rebuild its recognizer when reopened.
-        given = None if model is None else get_weights(model)
-        wanted = None if given is None else f"{given.name}/{align or given.default_align}"
-        dim = None if given is None else given.embedding_size
-        self.store = GalleryStore(self.path, model=wanted, dim=dim, create=create)
-        if given is not None and given.path and not existing:
+        given = get_weights(model)
+        wanted = f"{given.name}/{align or given.default_align}"
+        self.store: Store = open_store(
+            self.path, model=wanted, dim=given.embedding_size, create=create
+        )
+        existing = not self.store.created
+        if given.path and not existing:
             self.store.set_meta(_MODEL_FILE, str(Path(given.path).resolve()))
-        if wanted is not None and existing and wanted != self.store.model:
+        if explicit and existing and wanted != self.store.model:
             self.store.close()
             raise ModelMismatchError(
-                f"{self.path} holds {self.store.model} embeddings; it cannot take {wanted} ones. "
+                f"{self.store.location} holds {self.store.model} embeddings; it cannot take "
+                f"{wanted} ones. "
                 "Use the gallery's model or a new gallery."
             )
         self.model_name, self.align = self.store.model.rsplit("/", 1)
@@ -142,7 +152,7 @@ class GalleryCore:
         self.fixed_threshold = None if threshold is None else float(threshold)
         self.far = float(far)
         # The record already read for `model` serves when it is the gallery's own.
-        same = given is not None and given.name == self.model_name
+        same = given.name == self.model_name
         record = given if same else get_weights(self.model_source)
         self._impostors = record.impostor_distances.get(self.align)
         self._exponent = record.open_set_exponent.get(self.align, 1.0)
@@ -167,7 +177,15 @@ class GalleryCore:
         if recognizer is not None:
             self.recognizer = recognizer
         self.vectors_uri = vectors
-        self.index: VectorIndex = self._open_index()
+        self._sequence: int | None = None  # the change-log sequence the index holds
+        self._saved: int | None = None  # the sequence of the saved FAISS index
+        self._behind = True
+        try:
+            self.index: VectorIndex = self._open_index()
+            self.sync()
+        except BaseException:
+            self.store.close()
+            raise
 
     @property
     def model_source(self) -> str:
@@ -192,44 +210,59 @@ class GalleryCore:
         return open_set_threshold(self._impostors, self.far, identities, self._exponent)
 
     # -- the vector index ------------------------------------------------------------------
-    @property
-    def _index_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".faiss")
-
     def _open_index(self) -> VectorIndex:
-        generation = self.store.generation
         if self.vectors_uri is None:
-            index = FaissIndex.load(self._index_path, self.store.dim, generation)
-            if index is not None:
-                return index
-            index = FaissIndex(self.store.dim)
-            self._fill(index)
-            index.save(self._index_path, generation)
+            path = self.store.index_path()
+            loaded = None if path is None else FaissIndex.load(path, self.store.dim, self.store.uid)
+            if loaded is None:
+                return FaissIndex(self.store.dim)
+            index, self._sequence = loaded
+            self._saved = self._sequence
             return index
         index = MilvusIndex(
-            self.vectors_uri, self.store.dim, collection=_collection_name(self.path)
+            self.vectors_uri, self.store.dim, collection=f"faceprint_{self.store.uid[:16]}"
         )
-        if int(self.store.meta("vectors_generation", "-1")) != generation:
-            index.reset()
-            self._fill(index)
-            self._mark_vectors_synced(generation)
+        stamp = self.store.meta(_VECTORS_SEQUENCE, "")
+        self._sequence = int(stamp) if stamp else None
         return index
 
-    def _fill(self, index: VectorIndex) -> None:
-        for ids, vectors in self.store.iter_vectors():
-            index.add(ids, vectors)
+    def sync(self) -> None:
+        """Bring the index up to every change committed so far, by any process.
 
-    def _mark_vectors_synced(self, generation: int) -> None:
-        if self.vectors_uri is not None:
-            self.store.set_meta("vectors_generation", str(generation))
+        Cheap when nothing changed (the store's poll: SQLite's ``data_version``; PostgreSQL's
+        ``NOTIFY`` and the log's latest sequence); otherwise the changes after the index's
+        sequence are read from the log, removed faces dropped and added ones fetched, in one
+        consistent snapshot. An index the log cannot bring up to date (saved before the log
+        began, or ahead of the store) is rebuilt from the store.
+        """
+        if not (self.store.poll() or self._behind):
+            return
+        self._behind = True  # until this catch-up has finished
+        with self.store.snapshot():
+            changes = None if self._sequence is None else self.store.changes(self._sequence)
+            if changes is None:
+                sequence = self.store.sequence
+                self.index.reset()
+                for ids, vectors in self.store.iter_vectors():
+                    self.index.add(ids, vectors)
+            else:
+                sequence = changes.sequence
+                if changes.removed:
+                    self.index.remove(np.asarray(changes.removed, dtype=np.int64))
+                if changes.added:
+                    self.index.add(
+                        np.asarray(changes.added, dtype=np.int64),
+                        self.store.vectors(changes.added),
+                    )
+        if self.vectors_uri is not None and sequence != self._sequence:
+            self.store.set_meta(_VECTORS_SEQUENCE, str(sequence))
+        self._sequence = sequence
+        self._behind = False
 
     def refresh(self) -> None:
-        """Reload the index if another process changed the gallery since it was opened."""
-        if isinstance(self.index, FaissIndex):
-            self.index.reset()
-            self._fill(self.index)
-        else:
-            self.index = self._open_index()
+        """Catch the index up with changes other processes made (searches do it themselves)."""
+        self._behind = True
+        self.sync()
 
     # -- writing ---------------------------------------------------------------------------
     def add_embeddings(
@@ -269,32 +302,25 @@ class GalleryCore:
             boxes or [None] * n,
             meta,
         )
-        if ids:
-            # The store skips already-enrolled sources: index exactly the rows it inserted.
-            vectors = embeddings if len(ids) == n else self.store.vectors(ids)
-            self.index.add(np.asarray(ids, dtype=np.int64), vectors)
-        self._mark_vectors_synced(self.store.generation)
+        self.sync()
         return ids
 
     def remove(self, name: str) -> int:
         """Remove an identity and its faces; returns how many faces went."""
         ids = self.store.remove(name)
-        self.index.remove(np.asarray(ids, dtype=np.int64))
-        self._mark_vectors_synced(self.store.generation)
+        self.sync()
         return len(ids)
 
     def remove_face(self, face_id: int) -> str:
         """Remove one face by id (an identity left without faces goes too); returns the name
         it belonged to."""
         name = self.store.remove_face(face_id)
-        self.index.remove(np.asarray([face_id], dtype=np.int64))
-        self._mark_vectors_synced(self.store.generation)
+        self.sync()
         return name
 
     def rename(self, old: str, new: str) -> None:
         """Rename an identity (its faces follow)."""
         self.store.rename(old, new)
-        self._mark_vectors_synced(self.store.generation)
 
     # -- reading ---------------------------------------------------------------------------
     def list(self) -> list[IdentityInfo]:
@@ -326,6 +352,7 @@ class GalleryCore:
                 f"{self.store.model} embeddings"
             )
         queries = unit_rows(queries, "queries")
+        self.sync()
         total = len(self.index)
         threshold = self.threshold
         if total == 0:
@@ -333,6 +360,7 @@ class GalleryCore:
         # Several faces may belong to one identity: fetch enough faces to fill k identities.
         depth = min(total, max(k * 8, 32))
         sims, ids = self.index.search(queries, depth)
+        # Hits are named by the store: a face removed since the index caught up is no answer.
         names = self.store.names_of(np.unique(ids[ids >= 0]).tolist())
         results = []
         for row_sims, row_ids in zip(sims, ids, strict=True):
@@ -375,17 +403,20 @@ class GalleryCore:
         """
         if recognizer.name != self.store.model:
             raise ModelMismatchError(
-                f"{self.path} holds {self.store.model} embeddings, the recognizer makes "
+                f"{self.store.location} holds {self.store.model} embeddings, the recognizer makes "
                 f"{recognizer.name}"
             )
         self._recognizer = recognizer
 
     def close(self) -> None:
-        """Save the FAISS index beside the gallery (for a fast next open) and close. Idempotent."""
+        """Save the FAISS index, stamped with the sequence it holds (for a fast next open), and
+        close. Idempotent."""
         if self.store.closed:
             return
+        path = self.store.index_path()
         if isinstance(self.index, FaissIndex):
-            self.index.save(self._index_path, self.store.generation)
+            if path is not None and self._sequence is not None and self._sequence != self._saved:
+                self.index.save(path, self.store.uid, self._sequence)
         elif isinstance(self.index, MilvusIndex):
             self.index.close()
         self.store.close()
@@ -395,7 +426,3 @@ class GalleryCore:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _collection_name(path: Path) -> str:
-    return "faceprint_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]

@@ -1,6 +1,6 @@
-"""``Gallery``: the face gallery users open. :class:`~faceprint.gallery.core.GalleryCore` (the
-SQLite store plus its FAISS or Milvus index) with enrolment from photos and exchange with files on
-top, each a function of its own module that takes the core.
+"""``Gallery``: the face gallery users open. :class:`~faceprint.gallery.core.GalleryCore` (a
+SQLite or PostgreSQL store plus its FAISS or Milvus index) with enrolment from photos and
+exchange with files on top, each a function of its own module that takes the core.
 """
 
 from __future__ import annotations

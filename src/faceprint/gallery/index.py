@@ -1,6 +1,6 @@
 """Vector indexes behind a gallery: FAISS on this machine, or a Milvus server/Milvus Lite file.
 
-Both hold unit embeddings keyed by the SQLite face id and answer inner-product (cosine) top-k
+Both hold unit embeddings keyed by the face id and answer inner-product (cosine) top-k
 queries; for unit vectors the L2 distance is ``sqrt(2 - 2 * similarity)``.
 """
 
@@ -17,6 +17,8 @@ from faceprint.extras import require
 from faceprint.files import atomic_path
 
 logger = logging.getLogger(__name__)
+
+_MAGIC = "faceprint-faiss-1"
 
 
 class VectorIndex(Protocol):
@@ -40,8 +42,8 @@ class VectorIndex(Protocol):
 class FaissIndex:
     """Exact inner-product search with FAISS (``IndexIDMap2`` over ``IndexFlatIP``).
 
-    The index lives in memory; :meth:`save` writes it beside the gallery so the next open skips
-    the rebuild when nothing changed since.
+    The index lives in memory; :meth:`save` writes it with the change-log sequence it holds, so
+    the next open loads it and catches up from the log instead of rebuilding.
     """
 
     def __init__(self, dim: int) -> None:
@@ -68,36 +70,45 @@ class FaissIndex:
     def reset(self) -> None:
         self.index = self._faiss.IndexIDMap2(self._faiss.IndexFlatIP(self.dim))
 
-    def save(self, path: str | os.PathLike, generation: int) -> None:
-        """Write the index atomically to ``path``, stamped with the store ``generation`` it
-        reflects."""
+    def save(self, path: str | os.PathLike, uid: str, sequence: int) -> None:
+        """Write the index atomically to ``path``, stamped inside the same file with the
+        gallery's ``uid`` and the change-log ``sequence`` it holds (a stamp written beside it
+        could pair with another writer's index)."""
         path = Path(path)
         try:
-            with atomic_path(path) as tmp:
-                self._faiss.write_index(self.index, str(tmp))
-            path.with_name(path.name + ".generation").write_text(str(generation))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = self._faiss.serialize_index(self.index)
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                f.write(f"{_MAGIC} {uid} {int(sequence)}\n".encode())
+                f.write(memoryview(data))
+            # The stamp of the index format before the change log.
+            path.with_name(path.name + ".generation").unlink(missing_ok=True)
         except (OSError, RuntimeError) as e:  # a cache: losing it only costs a rebuild
             logger.warning("cannot save the vector index %s: %s", path, e)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, dim: int, generation: int) -> FaissIndex | None:
-        """The index saved at ``path`` if it reflects store ``generation``, else None."""
+    def load(cls, path: str | os.PathLike, dim: int, uid: str) -> tuple[FaissIndex, int] | None:
+        """The index saved at ``path`` for gallery ``uid`` and the sequence it holds; None when
+        there is none, it is another gallery's, of another size, or unreadable."""
         path = Path(path)
-        stamp = path.with_name(path.name + ".generation")
-        if not path.is_file() or not stamp.is_file():
+        if not path.is_file():
             return None
         try:
-            if int(stamp.read_text()) != generation:
-                return None
+            with open(path, "rb") as f:
+                header = f.readline(256).decode("ascii", "replace").split()
+                if len(header) != 3 or header[0] != _MAGIC or header[1] != uid:
+                    return None
+                sequence = int(header[2])
+                data = np.frombuffer(f.read(), dtype=np.uint8)
             out = cls(dim)
-            index = out._faiss.read_index(str(path))
+            index = out._faiss.deserialize_index(data)
         except (RuntimeError, ValueError, OSError) as e:
             logger.warning("ignoring unreadable vector index %s: %s", path, e)
             return None
         if index.d != dim:
             return None
         out.index = index
-        return out
+        return out, sequence
 
 
 def require_milvus():

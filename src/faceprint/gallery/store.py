@@ -1,7 +1,10 @@
-"""The gallery's records in SQLite: identities, their faces and embeddings, and what made them.
+"""The gallery's records in SQLite: identities, their faces and embeddings, what made them, and
+the change log that keeps every process's vector index current.
 
 SQLite is the source of truth: every enrolment is one transaction (WAL journal), so a process
-killed mid-enrolment leaves every completed enrolment in place and nothing half-written.
+killed mid-enrolment leaves every completed enrolment in place and nothing half-written. Triggers
+write each addition and removal of a face to the change log inside the same transaction, so no
+writer can change the faces without the log saying so.
 """
 
 from __future__ import annotations
@@ -14,27 +17,33 @@ import os
 import sqlite3
 import time
 import unicodedata
+import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from faceprint.errors import GalleryError
+from faceprint.gallery.records import ChangeSet, FaceRecord, IdentityInfo, net_changes
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "FaceRecord", "GalleryStore", "IdentityInfo", "check_identity_name"]
+
+#: 1: faces and identities (ids could be handed out again); 2: ids never reused (AUTOINCREMENT)
+#: and the change log.
+SCHEMA_VERSION = 2
 _APPLICATION_ID = 0x46505247  # "FPRG": marks the SQLite file as a faceprint gallery
 
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE identities (
-    id INTEGER PRIMARY KEY,
+_META = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+# AUTOINCREMENT: an id is never handed out again, even after the row with the largest is gone.
+_RECORDS = [
+    """CREATE TABLE identities (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     created REAL NOT NULL,
     metadata TEXT NOT NULL DEFAULT '{}'
-);
-CREATE TABLE faces (
-    id INTEGER PRIMARY KEY,
+)""",
+    """CREATE TABLE faces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
     source TEXT,
     source_key TEXT,
@@ -43,10 +52,20 @@ CREATE TABLE faces (
     metadata TEXT NOT NULL DEFAULT '{}',
     embedding BLOB NOT NULL,
     UNIQUE (identity_id, source_key)
-);
-CREATE INDEX faces_identity ON faces(identity_id);
-CREATE INDEX faces_source_key ON faces(source_key);
-"""
+)""",
+    "CREATE INDEX faces_identity ON faces(identity_id)",
+    "CREATE INDEX faces_source_key ON faces(source_key)",
+    "CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, face_id INTEGER NOT NULL, "
+    "op INTEGER NOT NULL)",
+]
+# Deletes by ON DELETE CASCADE fire these too.
+_LOG = [
+    "CREATE TRIGGER faces_added AFTER INSERT ON faces BEGIN "
+    "INSERT INTO changes (face_id, op) VALUES (NEW.id, 1); END",
+    "CREATE TRIGGER faces_removed AFTER DELETE ON faces BEGIN "
+    "INSERT INTO changes (face_id, op) VALUES (OLD.id, -1); END",
+]
+_COLUMNS = "id, identity_id, source, source_key, box, added, metadata, embedding"
 
 
 def check_identity_name(name: str) -> str:
@@ -75,29 +94,6 @@ def identity_key(name: str | None) -> str | None:
     """``name`` in Unicode NFC: how names are stored and looked up, so that a name typed as
     composed (``é``) or decomposed (``e`` + combining accent) characters is one identity."""
     return unicodedata.normalize("NFC", name) if isinstance(name, str) else name
-
-
-@dataclass(frozen=True)
-class FaceRecord:
-    """One stored face (the embedding is kept out of listings)."""
-
-    id: int
-    identity: str
-    source: str | None
-    source_key: str | None
-    box: list[float] | None
-    added: float
-    metadata: dict
-
-
-@dataclass(frozen=True)
-class IdentityInfo:
-    """One identity: name, number of faces, creation time (Unix seconds), metadata."""
-
-    name: str
-    faces: int
-    created: float
-    metadata: dict
 
 
 def _describe(path: Path, error: Exception) -> str:
@@ -193,7 +189,10 @@ class GalleryStore:
             raise GalleryError(f"{self.path}: is a directory, not a gallery file")
         if not exists and (model is None or dim is None):
             raise GalleryError(f"{self.path}: a new gallery needs the model and embedding size")
+        self.location = str(self.path)
         self._closed = False
+        self._data_version: int | None = None
+        self._wrote = False
         with _faults(self.path):
             try:
                 if not exists:
@@ -226,12 +225,13 @@ class GalleryStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        if "meta" not in tables:
+        self.created = "meta" not in tables
+        if self.created:
             # DDL is transactional in SQLite: the schema and its metadata appear together or
             # not at all.
             with self.transaction():
                 self.db.execute(f"PRAGMA application_id={_APPLICATION_ID}")
-                for statement in filter(str.strip, _SCHEMA.split(";")):
+                for statement in [_META, *_RECORDS, *_LOG]:
                     self.db.execute(statement)
                 self.db.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
@@ -239,8 +239,9 @@ class GalleryStore:
                         ("schema", str(SCHEMA_VERSION)),
                         ("model", model),
                         ("dim", str(dim)),
-                        ("generation", "0"),
                         ("created", str(time.time())),
+                        ("uid", uuid.uuid4().hex),
+                        ("log_floor", "0"),
                     ],
                 )
         schema = int(self.meta("schema"))
@@ -249,13 +250,76 @@ class GalleryStore:
                 f"{self.path}: gallery schema {schema} is newer than this faceprint "
                 f"({SCHEMA_VERSION}); upgrade faceprint"
             )
+        if schema == 1:
+            self._migrate_from_1()
         self.model = self.meta("model")
         self.dim = int(self.meta("dim"))
+        self.uid = self.meta("uid")
 
-    # -- transactions and metadata -------------------------------------------------------
+    def _migrate_from_1(self) -> None:
+        """Schema 1 -> 2 in one transaction: faces and identities rebuilt with AUTOINCREMENT
+        (their ids kept), and an empty change log whose floor no index saved before can catch
+        up from, so such an index is rebuilt."""
+        # Foreign keys are off while the tables are swapped (a no-op inside a transaction).
+        self.db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with self.transaction():
+                if int(self.meta("schema")) != 1:  # another process migrated it meanwhile
+                    return
+                generation = self.meta("generation", "0")
+                self.db.execute("DROP INDEX IF EXISTS faces_identity")
+                self.db.execute("DROP INDEX IF EXISTS faces_source_key")
+                self.db.execute("ALTER TABLE faces RENAME TO faces_v1")
+                self.db.execute("ALTER TABLE identities RENAME TO identities_v1")
+                for statement in _RECORDS:
+                    self.db.execute(statement)
+                self.db.execute(
+                    "INSERT INTO identities (id, name, created, metadata) "
+                    "SELECT id, name, created, metadata FROM identities_v1"
+                )
+                self.db.execute(f"INSERT INTO faces ({_COLUMNS}) SELECT {_COLUMNS} FROM faces_v1")
+                self.db.execute("DROP TABLE faces_v1")
+                self.db.execute("DROP TABLE identities_v1")
+                for statement in _LOG:
+                    self.db.execute(statement)
+                self.db.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('changes', ?)",
+                    (int(generation),),
+                )
+                self.db.execute("DELETE FROM meta WHERE key='generation'")
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    [
+                        ("schema", str(SCHEMA_VERSION)),
+                        ("uid", uuid.uuid4().hex),
+                        ("log_floor", str(int(generation))),
+                    ],
+                )
+                broken = self.db.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise GalleryError(
+                        f"{self.path}: {len(broken)} faces name no identity; the file was left "
+                        "at schema 1"
+                    )
+        finally:
+            self.db.execute("PRAGMA foreign_keys=ON")
+
+    # -- transactions, metadata and the change log ----------------------------------------
     def transaction(self) -> _Transaction:
-        """``with store.transaction():`` one atomic write that also bumps the generation."""
-        return _Transaction(self.db)
+        """``with store.transaction():`` one atomic write (nested ones join the outer one)."""
+        return _Transaction(self)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """``with store.snapshot():`` reads inside see one committed state (a WAL snapshot)."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
 
     def meta(self, key: str, default: str | None = None) -> str:
         """The metadata value ``key``; ``default`` where absent (an error if that is None)."""
@@ -271,9 +335,38 @@ class GalleryStore:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     @property
+    def sequence(self) -> int:
+        """The sequence number of the last committed change, from any process."""
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name='changes'").fetchone()
+        return int(row[0]) if row is not None else int(self.meta("log_floor"))
+
+    @property
     def generation(self) -> int:
-        """Number of committed changes; vector indexes use it to know they are current."""
-        return int(self.meta("generation"))
+        """The same as :attr:`sequence` (its name before the change log)."""
+        return self.sequence
+
+    def changes(self, since: int) -> ChangeSet | None:
+        """The net changes after sequence ``since``; None when the log cannot say them."""
+        with self.snapshot():
+            floor, current = int(self.meta("log_floor")), self.sequence
+            if not floor <= since <= current:
+                return None
+            rows = self.db.execute(
+                "SELECT seq, face_id, op FROM changes WHERE seq > ? ORDER BY seq", (since,)
+            )
+            return net_changes(since, rows, floor)
+
+    def poll(self) -> bool:
+        """Whether any process may have committed since the last poll that said so: SQLite's
+        ``data_version`` (other connections) or a write through this one."""
+        version = self.db.execute("PRAGMA data_version").fetchone()[0]
+        changed = version != self._data_version or self._wrote
+        self._data_version, self._wrote = version, False
+        return changed
+
+    def index_path(self) -> Path:
+        """The FAISS index beside the gallery file (``people.gallery.faiss``)."""
+        return self.path.with_name(self.path.name + ".faiss")
 
     # -- identities ----------------------------------------------------------------------
     def identity_id(
@@ -480,8 +573,9 @@ class GalleryStore:
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, store: GalleryStore) -> None:
+        self.store = store
+        self.db = store.db
         self.outer = False
 
     def __enter__(self) -> None:
@@ -493,9 +587,7 @@ class _Transaction:
         if not self.outer:
             return
         if kind is None:
-            self.db.execute(
-                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
-            )
             self.db.execute("COMMIT")
+            self.store._wrote = True
         else:
             self.db.execute("ROLLBACK")

@@ -15,8 +15,8 @@ class ServeConfig:
     """How the service runs (``faceprint serve``'s options).
 
     Attributes:
-        gallery: the gallery file for identify and enrolment; None serves detect, embed and
-            verify only.
+        gallery: the gallery for identify and enrolment, a file or a ``postgresql://`` URL;
+            None serves detect, embed and verify only.
         vectors: Milvus URI of the gallery's vectors (default: its FAISS index).
         keys: the keys file; None serves without keys (only sensible on 127.0.0.1).
         model: embedding model; None takes the gallery's, else the default.
@@ -45,7 +45,7 @@ class ServeConfig:
         verify_far: false-accept rate of the verification threshold.
     """
 
-    gallery: Path | None = None
+    gallery: Path | str | None = None
     vectors: str | None = None
     keys: Path | None = None
     model: str | None = None
