@@ -315,10 +315,16 @@ class GalleryStore:
         if self.db.in_transaction:
             yield
             return
-        self.db.execute("BEGIN")
+        with _faults(self.path):
+            self.db.execute("BEGIN")
         try:
             yield
-        finally:
+        except BaseException:
+            # A fault inside leaves the read to be abandoned; its own error is the one to tell.
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise
+        with _faults(self.path):
             self.db.execute("COMMIT")
 
     def meta(self, key: str, default: str | None = None) -> str:
@@ -581,13 +587,16 @@ class _Transaction:
     def __enter__(self) -> None:
         self.outer = not self.db.in_transaction
         if self.outer:
-            self.db.execute("BEGIN IMMEDIATE")
+            with _faults(self.store.path):
+                self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind, value, tb) -> None:
         if not self.outer:
             return
         if kind is None:
-            self.db.execute("COMMIT")
+            with _faults(self.store.path):
+                self.db.execute("COMMIT")
             self.store._wrote = True
         else:
-            self.db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
