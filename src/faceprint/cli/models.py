@@ -66,8 +66,8 @@ def models_list(as_json: bool, task: str | None) -> None:
         lfw = f"{r['lfw_accuracy']:.4f}" if r["lfw_accuracy"] else "-"
         ours = f"{r['lfw_measured']:.4f}" if r["lfw_measured"] else "-"
         click.echo(
-            f"{r['name']:<{width}} {r['task']:<11} {r['architecture']:<20} {r['dim'] or '-':>4} {lfw:>7} "
-            f"{ours:>7}  {'yes' if r['cached'] else 'no ':<6}  {_licence(r['license'])}"
+            f"{r['name']:<{width}} {r['task']:<11} {r['architecture']:<20} {r['dim'] or '-':>4} "
+            f"{lfw:>7} {ours:>7}  {'yes' if r['cached'] else 'no ':<6}  {_licence(r['license'])}"
         )
     click.echo("LFW: published accuracy; ours: faceprint eval lfw on View 2 (tuned on View 1)")
     click.echo(

@@ -50,6 +50,13 @@ class Detections:
             np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
         )
 
+    def at_least(self, min_face_size: float) -> Detections:
+        """The faces whose box's shorter side is ``min_face_size`` pixels or more."""
+        if min_face_size <= 0:
+            return self
+        sides = np.minimum(self.boxes[:, 2] - self.boxes[:, 0], self.boxes[:, 3] - self.boxes[:, 1])
+        return self.select(sides >= min_face_size)
+
     def select(self, keep: np.ndarray) -> Detections:
         """The faces at the indices (or boolean mask) ``keep``, in that order."""
         return Detections(
@@ -65,7 +72,8 @@ class Detector(Protocol):
 
     Attributes:
         name: its registry name, e.g. ``"mtcnn"``.
-        min_face_size: the smallest face side it looks for, in pixels of the image as given.
+        min_face_size: faces whose box's shorter side is below this many pixels of the image
+            are not returned (MTCNN also starts its image pyramid there).
         input_scale: the factor by which images are resized before the network (boxes and
             landmarks are scaled back to the image's pixels).
         score_threshold: faces scoring at or below this (its own scale) are not returned.

@@ -252,10 +252,7 @@ class CenterFace:
                     scores.cpu().numpy(),
                     (landmarks / factor).cpu().numpy(),
                 )
-                if self.min_face_size > 0:
-                    sides = np.minimum(*(found.boxes[:, 2:] - found.boxes[:, :2]).T)
-                    found = found.select(sides >= self.min_face_size)
-                results[i] = found
+                results[i] = found.at_least(self.min_face_size)
         return [r for r in results if r is not None]
 
     def detect_batch(self, images: Sequence[ImageInput]) -> list[Detections]:

@@ -41,7 +41,9 @@ class MTCNN(nn.Module):
     Args:
         image_size: side of the returned square face crops, in pixels. Default 160.
         margin: margin added around each box, in pixels of the *output* crop. Default 0.
-        min_face_size: smallest face side searched for, in input pixels. Default 20.
+        min_face_size: smallest face side searched for, in input pixels (the pyramid's first
+            scale; :meth:`detect` may return smaller faces, :meth:`detect_batch` does not).
+            Default 20.
         thresholds: face-probability thresholds of the P-, R- and O-Net stages, each in [0, 1].
             Default ``[0.6, 0.7, 0.7]``.
         factor: scale step of the image pyramid, in (0, 1). Default 0.709.
@@ -234,7 +236,8 @@ class MTCNN(nn.Module):
             probabilities ``(N,)`` (highest first) and landmarks ``(N, 5, 2)`` (left eye,
             right eye, nose, left and right mouth corner, as seen), float32 in the image's
             pixels; ``N = 0`` where there is no face. At ``input_scale=1`` these are the faces
-            of :meth:`detect`, sorted by probability.
+            of :meth:`detect` whose box's shorter side is at least ``min_face_size``, sorted by
+            probability.
         """
         arrays = [to_rgb_array(x, f"image {i} of the batch") for i, x in enumerate(images)]
         if not arrays:
@@ -252,13 +255,13 @@ class MTCNN(nn.Module):
                 continue
             factor = np.array([s.shape[1] / a.shape[1], s.shape[0] / a.shape[0]], np.float32)
             order = np.argsort(-p, kind="stable")
-            out.append(
-                Detections(
-                    np.ascontiguousarray((b[order].reshape(-1, 2, 2) / factor).reshape(-1, 4)),
-                    np.ascontiguousarray(p[order]),
-                    np.ascontiguousarray(q[order] / factor),
-                )
+            found = Detections(
+                np.ascontiguousarray((b[order].reshape(-1, 2, 2) / factor).reshape(-1, 4)),
+                np.ascontiguousarray(p[order]),
+                np.ascontiguousarray(q[order] / factor),
             )
+            # The pyramid's first scale is no bound: faces well below it are found too.
+            out.append(found.at_least(self.min_face_size))
         return out
 
     def _load(self, img: ImageInput | Sequence[ImageInput]) -> list[np.ndarray]:
@@ -529,7 +532,8 @@ def mtcnn_detector(
     """:class:`MTCNN` as a :class:`~faceprint.detection.base.Detector` (every face kept).
 
     Args:
-        min_face_size: the smallest face side searched for, in the image's pixels.
+        min_face_size: the smallest face side returned (and the pyramid's start), in the
+            image's pixels.
         input_scale: resize factor before the cascade, in (0, 4].
         score_threshold: the last stage's probability threshold (default 0.7, facenet-pytorch's
             ``thresholds[2]``); give this or ``thresholds``, not both.
