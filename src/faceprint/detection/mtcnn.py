@@ -23,6 +23,8 @@ from faceprint.detection.stages import detect_faces
 from faceprint.images import ImageInput, as_image_list, image_size, is_batch, to_rgb_array
 
 _SHARD_PIXELS = 1_000_000
+#: P-Net's window: a pyramid starting at faces smaller than this upsamples the image.
+_PNET_WINDOW = 12
 SELECTION_METHODS = ("probability", "largest", "largest_over_threshold", "center_weighted_size")
 
 
@@ -65,7 +67,9 @@ class MTCNN(nn.Module):
             :class:`~faceprint.detection.base.Detector` interface), the factor by which images
             are resized before the cascade, in (0, 4]; its boxes and landmarks come back in the
             image's pixels. ``min_face_size`` stays in the image's pixels (the cascade looks
-            for ``min_face_size * input_scale`` in the resized image). :meth:`detect` and
+            for ``min_face_size * input_scale`` in the resized image, but, when shrinking, no
+            less than 12 pixels, its window: the shrunk image is never enlarged again, and
+            faces under ``12 / input_scale`` pixels are missed). :meth:`detect` and
             calling the module ignore it, as facenet-pytorch does not have it. Default 1.
 
     Speed: on CPU a batch runs as shards of up to 1 Mpixel on one worker thread per
@@ -245,8 +249,12 @@ class MTCNN(nn.Module):
         scaled = arrays
         if self.input_scale != 1.0:
             scaled = [_resized(a, self.input_scale) for a in arrays]
+        start = self.min_face_size * self.input_scale
+        if self.input_scale < 1:
+            # Upsampling the shrunk image again would undo what shrinking it saves.
+            start = max(start, _PNET_WINDOW)
         boxes, probs, points = self._detect_arrays(
-            scaled, True, order_by_size=False, min_face_size=self.min_face_size * self.input_scale
+            scaled, True, order_by_size=False, min_face_size=start
         )
         out = []
         for a, s, b, p, q in zip(arrays, scaled, boxes, probs, points, strict=True):
