@@ -91,8 +91,19 @@ def test_models_list(run):
     faceres = rows["hse-faceres-id"]
     assert faceres["dim"] == 1024 and faceres["lfw_measured"] == 0.966
     assert "VGGFace2 training data is research-only" in faceres["license"]
+    assert rows["centerface"]["task"] == "detection" and rows["vggface2"]["task"] == "recognition"
+    assert rows["oarriaga-emotion"]["task"] == "attributes"
     text = run("models", "list").stdout
     assert "ms-celeb-1m" in text and "cached" in text and "licence" in text
+    assert text.splitlines()[0].split()[:2] == ["name", "task"]
+    detection = run("models", "list", "--task", "detection").stdout.splitlines()
+    assert {line.split()[0] for line in detection[1:5]} == {
+        "mtcnn-pnet",
+        "mtcnn-rnet",
+        "mtcnn-onet",
+        "centerface",
+    } and detection[5].startswith("LFW")
+    assert "centerface, mtcnn, or several joined with '+'" in detection[6]
     assert (
         "CC0 1.0 Universal"
         in text.splitlines()[[n.split()[0] for n in text.splitlines()].index("dlib-resnet-v1")]

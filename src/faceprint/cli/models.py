@@ -20,8 +20,15 @@ def models() -> None:
 
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def models_list(as_json: bool) -> None:
-    """Every registered model: architecture, dimension, LFW accuracy, cached or not."""
+@click.option(
+    "--task",
+    type=click.Choice(["recognition", "detection", "attributes"]),
+    help="Only the models of this task.",
+)
+def models_list(as_json: bool, task: str | None) -> None:
+    """Every registered model: task, architecture, dimension, LFW accuracy, cached or not,
+    licence."""
+    from faceprint.detection.registry import list_detectors
     from faceprint.weights.factory import get_weights, list_models
     from faceprint.weights.fetch import cache_dir
 
@@ -31,9 +38,12 @@ def models_list(as_json: bool) -> None:
 
     rows = []
     for w in map(get_weights, list_models()):
+        if task is not None and w.task != task:
+            continue
         rows.append(
             {
                 "name": w.name,
+                "task": w.task,
                 "architecture": w.architecture,
                 "dim": w.embedding_size,
                 "classes": w.num_classes,
@@ -47,18 +57,23 @@ def models_list(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    width = max(15, *(len(r["name"]) for r in rows))
+    width = max([15, *(len(r["name"]) for r in rows)])
     click.echo(
-        f"{'name':<{width}} {'architecture':<20} {'dim':>4} {'LFW':>7} {'ours':>7}  cached  licence"
+        f"{'name':<{width}} {'task':<11} {'architecture':<20} {'dim':>4} {'LFW':>7} {'ours':>7}  "
+        "cached  licence"
     )
     for r in rows:
         lfw = f"{r['lfw_accuracy']:.4f}" if r["lfw_accuracy"] else "-"
         ours = f"{r['lfw_measured']:.4f}" if r["lfw_measured"] else "-"
         click.echo(
-            f"{r['name']:<{width}} {r['architecture']:<20} {r['dim'] or '-':>4} {lfw:>7} "
-            f"{ours:>7}  {'yes' if r['cached'] else 'no ':<6}  {_licence(r['license'])}"
+            f"{r['name']:<{width}} {r['task']:<11} {r['architecture']:<20} {r['dim'] or '-':>4} "
+            f"{lfw:>7} {ours:>7}  {'yes' if r['cached'] else 'no ':<6}  {_licence(r['license'])}"
         )
     click.echo("LFW: published accuracy; ours: faceprint eval lfw on View 2 (tuned on View 1)")
+    click.echo(
+        f"detectors (faceprint.detection.create_detector): {', '.join(list_detectors())}, "
+        "or several joined with '+'"
+    )
     click.echo(f"cache: {cache_dir()}")
 
 

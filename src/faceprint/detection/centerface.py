@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,10 +21,14 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import batched_nms
 
+from faceprint.detection.base import Detections, ScoreCalibration
+from faceprint.detection.registry import register_detector
 from faceprint.images import ImageInput, as_image_list, to_rgb_array
 
 if TYPE_CHECKING:
     from faceprint.weights.registry import Weights
+
+__all__ = ["CENTERFACE_CALIBRATION", "CenterFace", "CenterFaceNet", "Detections", "decode"]
 
 #: The network's output stride, and the multiple of it that its input sides must be.
 STRIDE = 4
@@ -150,30 +153,14 @@ class CenterFaceNet(nn.Module):
         return torch.sigmoid(self.heatmap(y)), self.scale(y), self.offset(y), self.landmarks(y)
 
 
-@dataclass(frozen=True)
-class Detections:
-    """The faces found in one image.
-
-    Attributes:
-        boxes: ``(N, 4)`` float32 ``x1, y1, x2, y2`` in pixels of the image.
-        scores: ``(N,)`` float32 heatmap peaks in [0, 1], highest first.
-        landmarks: ``(N, 5, 2)`` float32 ``x, y`` of the eyes, the nose and the mouth's
-            corners (as seen: the left eye is the image's left).
-    """
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    landmarks: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-
 class CenterFace:
-    """Detect faces with CenterFace, in batches of images of any size.
+    """Detect faces with CenterFace, in batches of images of any size: a
+    :class:`~faceprint.detection.base.Detector` (registry name ``"centerface"``).
 
     Args:
         score_threshold: heatmap cells above this are face centres (CenterFace's demo: 0.35).
+        min_face_size: faces whose box's shorter side is below this many pixels of the image
+            are dropped (the network looks at every size; default 0 keeps them all).
         nms_iou: boxes overlapping a higher-scoring one by more than this IoU are dropped.
         input_scale: the images are resized by this factor before the network (0.5 is about
             five times faster and misses the smallest faces); boxes are scaled back.
@@ -183,9 +170,12 @@ class CenterFace:
     ``CenterFace().detect(["a.jpg", "b.jpg"])`` gives one :class:`Detections` per image.
     """
 
+    name = "centerface"
+
     def __init__(
         self,
         score_threshold: float = 0.35,
+        min_face_size: float = 0.0,
         nms_iou: float = 0.3,
         input_scale: float = 1.0,
         device: str | torch.device | None = None,
@@ -197,7 +187,10 @@ class CenterFace:
             raise ValueError(f"nms_iou {nms_iou} is outside (0, 1]")
         if not 0.0 < input_scale <= 4.0:
             raise ValueError(f"input_scale {input_scale} is outside (0, 4]")
+        if min_face_size < 0:
+            raise ValueError(f"min_face_size {min_face_size} is negative")
         self.score_threshold = score_threshold
+        self.min_face_size = min_face_size
         self.nms_iou = nms_iou
         self.input_scale = input_scale
         self.device = torch.device(device) if device is not None else torch.device("cpu")
@@ -254,12 +247,18 @@ class CenterFace:
                 factor = torch.tensor(
                     [inputs[i][1][1] / w, inputs[i][1][0] / h], device=self.device
                 )
-                results[i] = Detections(
+                found = Detections(
                     (boxes.view(-1, 2, 2) / factor).view(-1, 4).cpu().numpy(),
                     scores.cpu().numpy(),
                     (landmarks / factor).cpu().numpy(),
                 )
+                results[i] = found.at_least(self.min_face_size)
         return [r for r in results if r is not None]
+
+    def detect_batch(self, images: Sequence[ImageInput]) -> list[Detections]:
+        """:meth:`detect` on a list of images: the
+        :class:`~faceprint.detection.base.Detector` interface."""
+        return self.detect(list(images))
 
 
 def decode(
@@ -304,3 +303,20 @@ def decode(
         mine = b == i
         out.append((boxes[mine], scores[mine], marks[mine]))
     return out
+
+
+#: CenterFace's heatmap peaks on the common scale of fused detectors: knots of the share of
+#: LFW's central faces scored at or below each peak (``scripts/calibrate_detector_scores.py``).
+CENTERFACE_CALIBRATION = ScoreCalibration(
+    raw=(0.0, 0.831564, 0.87297, 0.892454, 0.911017, 0.927192, 0.939972, 0.950261, 0.960576, 1.0),
+    common=(0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0),
+    source="LFW: the central faces of 400 images (every 33rd of the sorted list) that MTCNN and "
+    "CenterFace both find at their defaults, scripts/calibrate_detector_scores.py",
+)
+
+
+@register_detector("centerface", calibration=CENTERFACE_CALIBRATION)
+def centerface_detector(**options: object) -> CenterFace:
+    """:class:`CenterFace` with its options (``min_face_size``, ``input_scale``,
+    ``score_threshold``, ``nms_iou``, ``device``, ``net``)."""
+    return CenterFace(**options)  # type: ignore[arg-type]

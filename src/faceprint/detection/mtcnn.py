@@ -16,11 +16,15 @@ from torch import nn
 
 from faceprint.alignment import extract_face, fixed_image_standardization
 from faceprint.boxes import box_area
+from faceprint.detection.base import Detections, ScoreCalibration
 from faceprint.detection.nets import ONet, PNet, RNet
+from faceprint.detection.registry import register_detector
 from faceprint.detection.stages import detect_faces
 from faceprint.images import ImageInput, as_image_list, image_size, is_batch, to_rgb_array
 
 _SHARD_PIXELS = 1_000_000
+#: P-Net's window: a pyramid starting at faces smaller than this upsamples the image.
+_PNET_WINDOW = 12
 SELECTION_METHODS = ("probability", "largest", "largest_over_threshold", "center_weighted_size")
 
 
@@ -39,7 +43,9 @@ class MTCNN(nn.Module):
     Args:
         image_size: side of the returned square face crops, in pixels. Default 160.
         margin: margin added around each box, in pixels of the *output* crop. Default 0.
-        min_face_size: smallest face side searched for, in input pixels. Default 20.
+        min_face_size: smallest face side searched for, in input pixels (the pyramid's first
+            scale; :meth:`detect` may return smaller faces, :meth:`detect_batch` does not).
+            Default 20.
         thresholds: face-probability thresholds of the P-, R- and O-Net stages, each in [0, 1].
             Default ``[0.6, 0.7, 0.7]``.
         factor: scale step of the image pyramid, in (0, 1). Default 0.709.
@@ -57,6 +63,14 @@ class MTCNN(nn.Module):
             pyramid, NMS, crops and selection stay the same code).
         weights_dir: directory holding ``pnet.pt``, ``rnet.pt`` and ``onet.pt``; by default the
             weights come from the registry (user directory, cache, download).
+        input_scale: for :meth:`detect_batch` only (the
+            :class:`~faceprint.detection.base.Detector` interface), the factor by which images
+            are resized before the cascade, in (0, 4]; its boxes and landmarks come back in the
+            image's pixels. ``min_face_size`` stays in the image's pixels (the cascade looks
+            for ``min_face_size * input_scale`` in the resized image, but, when shrinking, no
+            less than 12 pixels, its window: the shrunk image is never enlarged again, and
+            faces under ``12 / input_scale`` pixels are missed). :meth:`detect` and
+            calling the module ignore it, as facenet-pytorch does not have it. Default 1.
 
     Speed: on CPU a batch runs as shards of up to 1 Mpixel on one worker thread per
     ``torch.get_num_threads()``, each single-threaded (set 1 thread to run it as one piece).
@@ -85,6 +99,7 @@ class MTCNN(nn.Module):
         device: str | torch.device | None = None,
         weights_dir: str | os.PathLike | None = None,
         backend: str = "torch",
+        input_scale: float = 1.0,
     ) -> None:
         super().__init__()
         from faceprint.models.onnx_runtime import check_backend
@@ -103,6 +118,8 @@ class MTCNN(nn.Module):
                 "need min_face_size > 0, image_size > 0 and 0 <= margin < image_size, got "
                 f"{min_face_size}, {image_size}, {margin}"
             )
+        if not 0.0 < input_scale <= 4.0:
+            raise ValueError(f"input_scale must be in (0, 4], got {input_scale}")
         if selection_method is not None and selection_method not in SELECTION_METHODS:
             raise ValueError(
                 f"selection_method must be one of {SELECTION_METHODS}, got {selection_method!r}"
@@ -112,6 +129,7 @@ class MTCNN(nn.Module):
         self.min_face_size = min_face_size
         self.thresholds = list(thresholds)
         self.factor = factor
+        self.input_scale = input_scale
         self.post_process = post_process
         self.select_largest = select_largest
         self.keep_all = keep_all
@@ -135,10 +153,18 @@ class MTCNN(nn.Module):
             # Outside the module tree: the torch networks stay what state_dict() and .to() see.
             object.__setattr__(self, "_runners", mtcnn_networks())
 
+    #: The registry name (:func:`faceprint.detection.registry.create_detector`).
+    name = "mtcnn"
+
     @property
     def device(self) -> torch.device:
         """Device of the networks."""
         return next(self.parameters()).device
+
+    @property
+    def score_threshold(self) -> float:
+        """The last (O-Net) stage's threshold: faces are returned only above it."""
+        return self.thresholds[2]
 
     def forward(
         self,
@@ -202,6 +228,50 @@ class MTCNN(nn.Module):
             boxes, probs, points = boxes[0], probs[0], points[0]
         return (boxes, probs, points) if landmarks else (boxes, probs)
 
+    def detect_batch(self, images: Sequence[ImageInput]) -> list[Detections]:
+        """Detect all faces of each image: the :class:`~faceprint.detection.base.Detector`
+        interface.
+
+        Args:
+            images: a list of images (see the class docstring), of any sizes.
+
+        Returns:
+            One :class:`~faceprint.detection.base.Detections` per image: boxes ``(N, 4)``,
+            probabilities ``(N,)`` (highest first) and landmarks ``(N, 5, 2)`` (left eye,
+            right eye, nose, left and right mouth corner, as seen), float32 in the image's
+            pixels; ``N = 0`` where there is no face. At ``input_scale=1`` these are the faces
+            of :meth:`detect` whose box's shorter side is at least ``min_face_size``, sorted by
+            probability.
+        """
+        arrays = [to_rgb_array(x, f"image {i} of the batch") for i, x in enumerate(images)]
+        if not arrays:
+            return []
+        scaled = arrays
+        if self.input_scale != 1.0:
+            scaled = [_resized(a, self.input_scale) for a in arrays]
+        start = self.min_face_size * self.input_scale
+        if self.input_scale < 1:
+            # Upsampling the shrunk image again would undo what shrinking it saves.
+            start = max(start, _PNET_WINDOW)
+        boxes, probs, points = self._detect_arrays(
+            scaled, True, order_by_size=False, min_face_size=start
+        )
+        out = []
+        for a, s, b, p, q in zip(arrays, scaled, boxes, probs, points, strict=True):
+            if b is None:
+                out.append(Detections.empty())
+                continue
+            factor = np.array([s.shape[1] / a.shape[1], s.shape[0] / a.shape[0]], np.float32)
+            order = np.argsort(-p, kind="stable")
+            found = Detections(
+                np.ascontiguousarray((b[order].reshape(-1, 2, 2) / factor).reshape(-1, 4)),
+                np.ascontiguousarray(p[order]),
+                np.ascontiguousarray(q[order] / factor),
+            )
+            # The pyramid's first scale is no bound: faces well below it are found too.
+            out.append(found.at_least(self.min_face_size))
+        return out
+
     def _load(self, img: ImageInput | Sequence[ImageInput]) -> list[np.ndarray]:
         items = as_image_list(img)
         if not items:
@@ -210,8 +280,15 @@ class MTCNN(nn.Module):
             return [to_rgb_array(items[0])]
         return [to_rgb_array(x, f"image {i} of the batch") for i, x in enumerate(items)]
 
-    def _detect_arrays(self, images: list[np.ndarray], landmarks: bool, order_by_size: bool):
+    def _detect_arrays(
+        self,
+        images: list[np.ndarray],
+        landmarks: bool,
+        order_by_size: bool,
+        min_face_size: float | None = None,
+    ):
         """Detect on RGB arrays: images of one size run together, in shards on CPU workers."""
+        min_face_size = self.min_face_size if min_face_size is None else min_face_size
         groups: dict[tuple[int, int], list[int]] = {}
         for i, image in enumerate(images):
             groups.setdefault(image.shape[:2], []).append(i)
@@ -235,7 +312,7 @@ class MTCNN(nn.Module):
                 return detect_faces(
                     tensor,
                     *self._runners,
-                    self.min_face_size,
+                    min_face_size,
                     self.thresholds,
                     self.factor,
                 )
@@ -310,6 +387,13 @@ class MTCNN(nn.Module):
             face = extract_face(image, box, self.image_size, self.margin, face_path)
             faces.append(fixed_image_standardization(face) if self.post_process else face)
         return torch.stack(faces) if self.keep_all else faces[0]
+
+
+def _resized(image: np.ndarray, scale: float) -> np.ndarray:
+    """``image`` resized by ``scale`` (bilinear, antialiased when shrinking), at least 12x12."""
+    h, w = image.shape[:2]
+    size = (max(12, round(w * scale)), max(12, round(h * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
 
 
 def select_face(
@@ -430,3 +514,42 @@ MTCNN_DEFAULTS: dict[str, Any] = {
     for name, p in inspect.signature(MTCNN.__init__).parameters.items()
     if p.default is not p.empty
 }
+
+
+_CALIBRATION_SOURCE = (
+    "LFW: the central faces of 400 images (every 33rd of the sorted list) that MTCNN and "
+    "CenterFace both find at their defaults, scripts/calibrate_detector_scores.py"
+)
+#: MTCNN's probabilities on the common scale of fused detectors: knots of the share of LFW's
+#: central faces scored at or below each probability (``scripts/calibrate_detector_scores.py``).
+#: Nearly every face scores above 0.999: the knots spread that last thousandth out.
+MTCNN_CALIBRATION = ScoreCalibration(
+    raw=(0.0, 0.996809, 0.998714, 0.999401, 0.999824, 0.999967, 0.999995, 0.999999, 1.0),
+    common=(0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0),
+    source=_CALIBRATION_SOURCE,
+)
+
+
+@register_detector("mtcnn", calibration=MTCNN_CALIBRATION)
+def mtcnn_detector(
+    min_face_size: float = 20,
+    input_scale: float = 1.0,
+    score_threshold: float | None = None,
+    **options: Any,
+) -> MTCNN:
+    """:class:`MTCNN` as a :class:`~faceprint.detection.base.Detector` (every face kept).
+
+    Args:
+        min_face_size: the smallest face side returned (and the pyramid's start), in the
+            image's pixels.
+        input_scale: resize factor before the cascade, in (0, 4].
+        score_threshold: the last stage's probability threshold (default 0.7, facenet-pytorch's
+            ``thresholds[2]``); give this or ``thresholds``, not both.
+        options: any other :class:`MTCNN` argument (``factor``, ``device``, ``backend``, ...).
+    """
+    if score_threshold is not None:
+        if "thresholds" in options:
+            raise ValueError("give score_threshold or thresholds, not both")
+        options["thresholds"] = [*MTCNN_DEFAULTS["thresholds"][:2], score_threshold]
+    options.setdefault("keep_all", True)
+    return MTCNN(min_face_size=min_face_size, input_scale=input_scale, **options)
