@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from tqdm import tqdm
 
+from faceprint.video.bridge import Bridging, cover_boxes
 from faceprint.video.io import VideoInfo, VideoWriter, probe, read_frames
 from faceprint.video.tracker import FaceTracker, Track
 
@@ -252,11 +253,11 @@ _PALETTE = [
 ]
 
 
-def _rewrite(video, result: VideoTracks, out, paint, pad: int, desc: str, progress: bool) -> Path:
-    """Decode the video again and write each frame through ``paint(image, [(track, box,
-    detected)])`` where it has boxes (H.264, the source's size and frame rate)."""
+def _rewrite(video, result: VideoTracks, out, overlays, paint, desc: str, progress: bool) -> Path:
+    """Decode the video again and write each frame through ``paint(image, shown)`` where
+    ``overlays``, ``(frame, shown)`` in frame order, gives it a non-empty ``shown`` (H.264,
+    the source's size and frame rate)."""
     info = result.info
-    overlays = boxes_at(result.tracks, pad)
     pending = next(overlays, None)
     with VideoWriter(out, info.width, info.height, info.fps, source=video) as writer:
         for frame in tqdm(
@@ -271,7 +272,7 @@ def _rewrite(video, result: VideoTracks, out, paint, pad: int, desc: str, progre
                 if pending[0] == frame.index:
                     shown = pending[1]
                 pending = next(overlays, None)
-            writer.write(paint(frame.image, shown) if shown else frame.image)
+            writer.write(paint(frame.image, shown) if len(shown) else frame.image)
     return Path(out)
 
 
@@ -292,7 +293,7 @@ def write_annotated(
         boxes = np.stack([b for _, b, _ in shown])
         return np.asarray(annotate(Image.fromarray(image), boxes, labels, None, colours))
 
-    return _rewrite(video, result, out, paint, 0, "annotating", progress)
+    return _rewrite(video, result, out, boxes_at(result.tracks), paint, "annotating", progress)
 
 
 #: Blurred area around a face box, as a share of the box's longer side on each side (hair,
@@ -329,20 +330,35 @@ def blur_faces(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 
 def write_blurred(
-    video: str | os.PathLike, result: VideoTracks, out: str | os.PathLike, progress: bool = False
+    video: str | os.PathLike,
+    result: VideoTracks,
+    out: str | os.PathLike,
+    progress: bool = False,
+    bridging: Bridging | None = None,
 ) -> Path:
-    """Decode the video again and write it with every face blurred (:func:`blur_faces`): the
-    detected boxes, the bridged ones between, and, where faces were detected in every n-th
-    frame only, the n - 1 frames before each track's first detection and after its last.
+    """Decode the video again and write it with every face blurred (:func:`blur_faces`)
+    wherever it may be (:func:`faceprint.video.bridge.cover_boxes`): the tracks' detected and
+    interpolated boxes, the gaps between a track that ends and one that starts nearby (joined),
+    and a short stretch before each track's first detection and after its last, along its
+    motion, the box growing.
+
+    Args:
+        video: the video ``result`` was tracked from.
+        result: its tracks (:func:`track_video`; for anonymisation a
+            :meth:`FaceTracker.for_blur` tracker, every frame, ``min_track=1``).
+        out: the file to write.
+        progress: show a progress bar.
+        bridging: how far beyond detections faces are followed (default:
+            :meth:`Bridging.for_rate` of the video's frame rate and ``result.every``).
 
     Returns:
         The written file.
     """
-
-    def paint(image: np.ndarray, shown) -> np.ndarray:
-        return blur_faces(image, np.stack([b for _, b, _ in shown]))
-
-    return _rewrite(video, result, out, paint, result.every - 1, "blurring", progress)
+    info = result.info
+    bridging = bridging or Bridging.for_rate(info.fps, result.every)
+    frames = max(result.frames, info.frames)
+    overlays = cover_boxes(result.tracks, frames, info.width, info.height, bridging)
+    return _rewrite(video, result, out, overlays, blur_faces, "blurring", progress)
 
 
 def save_best_faces(tracks: list[Track], directory: str | os.PathLike) -> list[Path]:
