@@ -63,7 +63,7 @@ def compare(video: Path, reference: dict, work: Path, runs: dict[str, Path], ver
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     print(row("input, nothing blurred", audit(video, video, reference), frames, None))
     for name, src in runs.items():
-        out = work / f"{video.stem}-{name}.mp4"
+        out = work / f"{video.parent.name}-{video.stem}-{name}.mp4"
         seconds = blur(video, out, src)
         result = audit(video, out, reference)
         print(row(name, result, frames, seconds), flush=True)

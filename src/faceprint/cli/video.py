@@ -52,7 +52,7 @@ def _every_nth_frame(n: int) -> str:
     "--blur",
     is_flag=True,
     help="--out gets every face blurred instead, in every frame (anonymisation): faces from "
-    "16 px are searched at low thresholds in every frame, every detection is kept, and gaps "
+    "12 px are searched at low thresholds in every frame, every detection is kept, and gaps "
     "between tracks and a third of a second beyond each are blurred too.",
 )
 @click.option(

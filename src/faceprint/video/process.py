@@ -296,14 +296,22 @@ def write_annotated(
     return _rewrite(video, result, out, boxes_at(result.tracks), paint, "annotating", progress)
 
 
-#: Blurred area around a face box, as a share of the box's longer side on each side (hair,
-#: ears, and a bridged box that lags the face).
-BLUR_MARGIN = 0.25
+#: Blurred area around a face box, as a share of the box's longer side on each side (ears, a
+#: bridged box that lags the face); its outer half fades into the picture.
+BLUR_MARGIN = 0.3
+#: Above the box, more: the hair and forehead, which are most of what shows of a face looking
+#: down (the detector's box then sits low, on the eyes, nose and mouth).
+BLUR_MARGIN_TOP = 0.5
 
 
 def blur_faces(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """``image`` with each box (and :data:`BLUR_MARGIN` around it) Gaussian-blurred, with a
+    """``image`` with each box (and :data:`BLUR_MARGIN` around it, :data:`BLUR_MARGIN_TOP`
+    above) Gaussian-blurred, with a
     radius of a sixth of the box's longer side: nothing of the face is left to recognise.
+
+    Each patch is blurred with the picture around it (not a crop's replicated edge) and its
+    edge fades over the outer half of the margin, so that overlapping patches (a face's
+    detected box, and a followed one) meet without a sharp seam across the face.
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB.
@@ -316,17 +324,47 @@ def blur_faces(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
         side = max(x2 - x1, y2 - y1, 1.0)
         margin = BLUR_MARGIN * side
+        radius = max(2.0, float(side) / 6)
         region = (
             max(0, int(x1 - margin)),
-            max(0, int(y1 - margin)),
+            max(0, int(y1 - BLUR_MARGIN_TOP * side)),
             min(out.width, int(np.ceil(x2 + margin))),
             min(out.height, int(np.ceil(y2 + margin))),
         )
         if region[2] <= region[0] or region[3] <= region[1]:
             continue
-        patch = out.crop(region).filter(ImageFilter.GaussianBlur(radius=max(2.0, float(side) / 6)))
-        out.paste(patch, region[:2])
+        pad = int(np.ceil(2 * radius))
+        around = (
+            max(0, region[0] - pad),
+            max(0, region[1] - pad),
+            min(out.width, region[2] + pad),
+            min(out.height, region[3] + pad),
+        )
+        inner = (
+            region[0] - around[0],
+            region[1] - around[1],
+            region[2] - around[0],
+            region[3] - around[1],
+        )
+        patch = out.crop(around).filter(ImageFilter.GaussianBlur(radius=radius)).crop(inner)
+        core = (x1, y1 - (BLUR_MARGIN_TOP - BLUR_MARGIN) * side, x2, y2)
+        out.paste(patch, region[:2], _fade(region, core, margin / 2))
     return np.asarray(out)
+
+
+def _fade(region: tuple[int, int, int, int], box, width: float) -> Image.Image:
+    """An ``L`` mask over ``region``: 255 inside ``box`` and up to ``width`` px around it,
+    then fading to 0 over the next ``width`` px."""
+    w, h = region[2] - region[0], region[3] - region[1]
+    if width < 1:
+        return Image.new("L", (w, h), 255)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    xs = np.arange(w, dtype=np.float64) + region[0] + 0.5
+    ys = np.arange(h, dtype=np.float64) + region[1] + 0.5
+    # Distance outside the box, as a share of the fading band (0 inside, 1 at the band's end).
+    fx = np.clip(2 - np.maximum(x1 - xs, xs - x2) / width, 0, 1)
+    fy = np.clip(2 - np.maximum(y1 - ys, ys - y2) / width, 0, 1)
+    return Image.fromarray(np.round(255 * np.outer(fy, fx)).astype(np.uint8), mode="L")
 
 
 def write_blurred(
