@@ -58,8 +58,10 @@ def row(name: str, result: Audit, frames: int, seconds: float | None) -> str:
 def compare(video: Path, reference: dict, work: Path, runs: dict[str, Path], verbose: bool):
     frames = probe(video).frames
     print(f"\n{video}: {frames} frames, {sum(map(len, reference.values()))} reference faces")
-    print("| run | faces scored | left (>40% detail) | share left | worst | frames with a face "
-          "left | s | frames/s |")
+    print(
+        "| run | faces scored | left (>40% detail) | share left | worst | frames with a face "
+        "left | s | frames/s |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     print(row("input, nothing blurred", audit(video, video, reference), frames, None))
     for name, src in runs.items():
@@ -94,7 +96,9 @@ def main() -> None:
     if args.synthetic:
         from faceprint.video.synthetic import build_case
 
-        images = args.synthetic / "images" if (args.synthetic / "images").is_dir() else args.synthetic
+        images = (
+            args.synthetic / "images" if (args.synthetic / "images").is_dir() else args.synthetic
+        )
         for layout, people, frames, fps in (("pairs", 4, 60, 15), ("crossing", 3, 100, 25)):
             case = build_case(
                 images, args.work / layout, people, frames, 640, 360, fps, layout=layout

@@ -75,7 +75,9 @@ def test_a_lost_face_is_followed_along_its_motion_with_a_growing_box():
     assert len(covered[20 + BRIDGING.coast + 1]) == 0
     # Before its first detection, back along the same motion.
     for k in range(1, BRIDGING.coast + 1):
-        assert _covers(covered[10 - k], np.array([500, 300, 600, 420.0]) - k * np.array([6, 2, 6, 2]))
+        assert _covers(
+            covered[10 - k], np.array([500, 300, 600, 420.0]) - k * np.array([6, 2, 6, 2])
+        )
     assert len(covered[10 - BRIDGING.coast - 1]) == 0
 
 

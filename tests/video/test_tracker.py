@@ -102,9 +102,7 @@ def test_crossing_people_are_boxed_and_named_in_every_frame(crossing, recognizer
     assert back.faces >= 1 and back.distance < result.threshold
 
 
-def test_blur_tracker_searches_small_faces_at_low_thresholds_by_boxes_alone(
-    synthetic, recognizer
-):
+def test_blur_tracker_searches_small_faces_at_low_thresholds_by_boxes_alone(synthetic, recognizer):
     from faceprint.video.tracker import BLUR_MIN_FACE_SIZE, BLUR_THRESHOLDS
 
     tracker = FaceTracker.for_blur(recognizer)

@@ -194,10 +194,13 @@ def reference_faces(
     path = Path(video).resolve()
     stat = path.stat()
     key = hashlib.sha256(
-        json.dumps([str(path), stat.st_size, stat.st_mtime_ns, list(thresholds), min_face_size])
-        .encode()
+        json.dumps(
+            [str(path), stat.st_size, stat.st_mtime_ns, list(thresholds), min_face_size]
+        ).encode()
     ).hexdigest()[:16]
-    folder = Path(cache) if cache is not None else Path(tempfile.gettempdir()) / "faceprint-blur-audit"
+    folder = (
+        Path(cache) if cache is not None else Path(tempfile.gettempdir()) / "faceprint-blur-audit"
+    )
     stored = folder / f"{path.stem}-{key}.json"
     if stored.is_file():
         raw = json.loads(stored.read_text())
@@ -209,7 +212,11 @@ def reference_faces(
         def run() -> None:
             boxes, probs = detector.detect([Image.fromarray(f.image) for f in pending])
             for frame, b, p in zip(pending, boxes, probs, strict=True):
-                found = [] if b is None else [[*map(float, x), float(q)] for x, q in zip(b, p)]
+                found = (
+                    []
+                    if b is None
+                    else [[*map(float, x), float(q)] for x, q in zip(b, p, strict=True)]
+                )
                 raw[str(frame.index)] = found
             logger.info("reference: frame %d", pending[-1].index)
             pending.clear()

@@ -48,9 +48,7 @@ class Bridging:
         """Gaps of up to half a second joined, each end followed for a third of a second
         (and at least the ``every - 1`` frames no detection looked at)."""
         fps = fps or 25.0
-        return cls(
-            max_gap=max(every, round(0.5 * fps)), coast=max(every - 1, round(fps / 3))
-        )
+        return cls(max_gap=max(every, round(0.5 * fps)), coast=max(every - 1, round(fps / 3)))
 
 
 def _side(box: np.ndarray) -> float:
@@ -97,10 +95,13 @@ def joins(tracks: list[Track], bridging: Bridging) -> list[tuple[Track, Track]]:
                 continue
             reach = bridging.nearby * max(sides)
             heading = last + velocity * gap
-            if min(
-                np.linalg.norm(_centre(first) - _centre(heading)),
-                np.linalg.norm(_centre(first) - _centre(last)),
-            ) <= reach:
+            if (
+                min(
+                    np.linalg.norm(_centre(first) - _centre(heading)),
+                    np.linalg.norm(_centre(first) - _centre(last)),
+                )
+                <= reach
+            ):
                 pairs.append((end, start))
     return pairs
 
@@ -157,7 +158,10 @@ def cover_boxes(
         side = max(_side(a), _side(b))
         for step in range(1, span):
             away = min(step, span - step)
-            add(end.last_frame + step, _grow(a + (b - a) * (step / span), bridging.growth * side * away))
+            add(
+                end.last_frame + step,
+                _grow(a + (b - a) * (step / span), bridging.growth * side * away),
+            )
     empty = np.zeros((0, 4))
     for frame in range(frames):
         boxes = covered.pop(frame, None)

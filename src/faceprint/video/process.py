@@ -296,11 +296,12 @@ def write_annotated(
     return _rewrite(video, result, out, boxes_at(result.tracks), paint, "annotating", progress)
 
 
-#: Blurred area around a face box, as a share of the box's longer side on each side (ears, a
-#: bridged box that lags the face); its outer half fades into the picture.
-BLUR_MARGIN = 0.3
+#: Blurred area around a face box, as a share of the box's longer side on each side: ears, a
+#: bridged box that lags the face, and the chin and mouth of a face looking down, whose box
+#: the detector puts on the forehead and hair. Its outer third fades into the picture.
+BLUR_MARGIN = 0.4
 #: Above the box, more: the hair and forehead, which are most of what shows of a face looking
-#: down (the detector's box then sits low, on the eyes, nose and mouth).
+#: down when the detector's box sits low, on the eyes, nose and mouth.
 BLUR_MARGIN_TOP = 0.5
 
 
@@ -310,7 +311,7 @@ def blur_faces(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     radius of a sixth of the box's longer side: nothing of the face is left to recognise.
 
     Each patch is blurred with the picture around it (not a crop's replicated edge) and its
-    edge fades over the outer half of the margin, so that overlapping patches (a face's
+    edge fades over the outer third of the margin, so that overlapping patches (a face's
     detected box, and a followed one) meet without a sharp seam across the face.
 
     Args:
@@ -348,12 +349,12 @@ def blur_faces(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         )
         patch = out.crop(around).filter(ImageFilter.GaussianBlur(radius=radius)).crop(inner)
         core = (x1, y1 - (BLUR_MARGIN_TOP - BLUR_MARGIN) * side, x2, y2)
-        out.paste(patch, region[:2], _fade(region, core, margin / 2))
+        out.paste(patch, region[:2], _fade(region, core, margin / 3))
     return np.asarray(out)
 
 
 def _fade(region: tuple[int, int, int, int], box, width: float) -> Image.Image:
-    """An ``L`` mask over ``region``: 255 inside ``box`` and up to ``width`` px around it,
+    """An ``L`` mask over ``region``: 255 inside ``box`` and up to ``2 * width`` px around it,
     then fading to 0 over the next ``width`` px."""
     w, h = region[2] - region[0], region[3] - region[1]
     if width < 1:
@@ -362,8 +363,8 @@ def _fade(region: tuple[int, int, int, int], box, width: float) -> Image.Image:
     xs = np.arange(w, dtype=np.float64) + region[0] + 0.5
     ys = np.arange(h, dtype=np.float64) + region[1] + 0.5
     # Distance outside the box, as a share of the fading band (0 inside, 1 at the band's end).
-    fx = np.clip(2 - np.maximum(x1 - xs, xs - x2) / width, 0, 1)
-    fy = np.clip(2 - np.maximum(y1 - ys, ys - y2) / width, 0, 1)
+    fx = np.clip(3 - np.maximum(x1 - xs, xs - x2) / width, 0, 1)
+    fy = np.clip(3 - np.maximum(y1 - ys, ys - y2) / width, 0, 1)
     return Image.fromarray(np.round(255 * np.outer(fy, fx)).astype(np.uint8), mode="L")
 
 
