@@ -157,6 +157,17 @@ def test_demo(run, tmp_path):
     assert (tmp_path / "demo.png").is_file()
 
 
+def test_demo_twice_with_the_default_name_keeps_the_first_picture(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = run("demo").stdout
+    assert "-> faceprint-demo.png" in first
+    before = (tmp_path / "faceprint-demo.png").read_bytes()
+    second = run("demo").stdout
+    assert "-> faceprint-demo-2.png" in second
+    assert (tmp_path / "faceprint-demo.png").read_bytes() == before
+    assert Image.open(tmp_path / "faceprint-demo-2.png").size[0] > 300
+
+
 @pytest.mark.parametrize(
     "command",
     [

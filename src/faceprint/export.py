@@ -109,6 +109,18 @@ def _embedder_spec(model: str | os.PathLike):
     )
 
 
+def export_targets(model: str | os.PathLike, fmt: str, out: str | os.PathLike) -> list[Path]:
+    """The files :func:`export` writes for ``model`` in format ``fmt`` into the folder ``out``:
+    ``<name>.onnx`` or ``<name>.pt``, one per network (``pnet``, ``rnet``, ``onet`` for
+    ``"mtcnn"``; a model file's stem; else the registry name)."""
+    if str(model) == "mtcnn":
+        names = ["pnet", "rnet", "onet"]
+    else:
+        names = [Path(model).stem if Path(model).suffix else str(model)]
+    suffix = ".onnx" if fmt == "onnx" else ".pt"
+    return [Path(out) / f"{name}{suffix}" for name in names]
+
+
 def export(
     model: str | os.PathLike,
     fmt: str = "onnx",
@@ -148,13 +160,11 @@ def export(
     else:
         stem = Path(model).stem if Path(model).suffix else str(model)
         specs = {stem: _embedder_spec(model)}
-    out = Path(out)
-    suffix = ".onnx" if fmt == "onnx" else ".pt"
-    targets = {name: out / f"{name}{suffix}" for name in specs}
+    targets = dict(zip(specs, export_targets(model, fmt, out), strict=True))
     existing = [str(p) for p in targets.values() if p.exists()]
     if existing and not force:
         raise FaceprintError(f"{', '.join(existing)} already exist(s); pass --force to replace")
-    out.mkdir(parents=True, exist_ok=True)
+    Path(out).mkdir(parents=True, exist_ok=True)
     previous = cpu_kernels.set_enabled(False)
     try:
         for name, (module, example, inputs, outputs, axes, facts) in specs.items():

@@ -7,18 +7,24 @@ list or tuple of those, or a ``(B, H, W, 3)`` array or tensor. Sizes may differ 
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+import math
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from faceprint.errors import ImageError
+
+logger = logging.getLogger(__name__)
 
 ImageInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
@@ -29,6 +35,8 @@ MIN_SIDE: int = 12
 
 #: File suffixes taken for images when a folder is searched.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+#: Metadata from which Pillow reads an orientation (EXIF, XMP).
+_ORIENTATION_INFO = ("exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif")
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
 
 
@@ -53,6 +61,16 @@ def image_size(image: ImageInput) -> tuple[int, int]:
     return to_pil(image).size
 
 
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` that an image file's header declares, read without decoding the
+    pixels; None when the header cannot be read (decoding the file says why)."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except Exception:  # any damage: decoding the file names it
+        return None
+
+
 def image_files(folder: str | os.PathLike) -> list[Path]:
     """The image files under ``folder``, searched recursively by :data:`IMAGE_SUFFIXES`,
     sorted."""
@@ -71,7 +89,7 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such image file")
-    return _decode(path, str(path))
+    return _decode(path, str(path))[0]
 
 
 def image_from_bytes(
@@ -88,18 +106,110 @@ def image_from_bytes(
     """
     if not data:
         raise ImageError(f"{name}: an empty (zero-byte) file")
-    return _decode(io.BytesIO(data), name, max_pixels)
+    return _decode(io.BytesIO(data), name, max_pixels)[0]
 
 
-def _decode(source, name: str, max_pixels: int | None = None) -> Image.Image:
+@dataclass(frozen=True)
+class ReducedImage:
+    """An image decoded at most ``max_decoded_pixels`` large, for detection on huge photos.
+
+    Attributes:
+        image: upright RGB PIL image, ``scale`` times smaller than the file on each side
+            (rounded up).
+        scale: original pixels per decoded pixel on each side, an integer >= 1 (1: not
+            reduced).
+        original_size: ``(width, height)`` of the file's upright image.
+    """
+
+    image: Image.Image
+    scale: int
+    original_size: tuple[int, int]
+
+    def to_original(self, coords: np.ndarray) -> np.ndarray:
+        """Map coordinates in :attr:`image` (``(N, 4)`` boxes ``x1, y1, x2, y2``, ``(N, 5, 2)``
+        landmarks, any ``(..., 2k)`` x/y array) to the original image's, as float32."""
+        return np.asarray(coords, dtype=np.float32) * np.float32(self.scale)
+
+
+def decode_reduced(
+    source: bytes | str | os.PathLike,
+    max_decoded_pixels: int,
+    name: str | None = None,
+    max_pixels: int | None = None,
+) -> ReducedImage:
+    """Decode an image file (a path, or its bytes) no larger than ``max_decoded_pixels``.
+
+    JPEGs are decoded directly at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, Pillow's
+    ``draft``), so the full-size pixels never exist; other formats are decoded whole and
+    box-averaged down at once (``Image.reduce``), before the RGB conversion and detection. Boxes
+    found on :attr:`ReducedImage.image` map back with :meth:`ReducedImage.to_original`.
+
+    Args:
+        source: a file path, or the file's bytes.
+        max_decoded_pixels: the most pixels the returned image may have (> 0).
+        name: what errors call the image (default: the path, or ``"image"``).
+        max_pixels: refuse files declaring more pixels than this (default :data:`MAX_PIXELS`).
+
+    Raises:
+        ImageError: as :func:`load_image` and :func:`image_from_bytes`.
+    """
+    if max_decoded_pixels < 1:
+        raise ValueError(f"max_decoded_pixels must be positive, got {max_decoded_pixels}")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        name = name or "image"
+        if not source:
+            raise ImageError(f"{name}: an empty (zero-byte) file")
+        source = io.BytesIO(source)
+    else:
+        source = Path(source)
+        name = name or str(source)
+        if not source.is_file():
+            raise ImageError(f"{name}: no such image file")
+    image, scale, size = _decode(source, name, max_pixels, max_decoded_pixels)
+    return ReducedImage(image, scale, size)
+
+
+def _decode(source, name, max_pixels=None, max_decoded_pixels=None):
+    """Open, fully decode and convert one image file; every failure is an ImageError.
+
+    Returns ``(upright RGB image, reduction factor, original upright (width, height))``.
+    """
     limit = max_pixels or MAX_PIXELS  # read now: callers may raise MAX_PIXELS
+    with _decoding(name, limit), warnings.catch_warnings(record=True) as caught:
+        # Pillow warns of damaged metadata it skips; the pixels decide, so only log them.
+        warnings.simplefilter("always")
+        with Image.open(source) as img:
+            _check_pixels(img.size, name, limit)
+            size, scale = img.size, 1
+            if max_decoded_pixels and img.format == "JPEG":
+                scale = _draft(img, max_decoded_pixels)
+            img.load()
+            if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # a quarter turn swaps the sides
+                size = size[::-1]
+            if max_decoded_pixels:
+                img, factor = _reduce(img, max_decoded_pixels)
+                scale *= factor
+            rgb = to_rgb_pil(img)
+            for key in _ORIENTATION_INFO:  # applied: a damaged copy is not parsed again later
+                rgb.info.pop(key, None)
+        for warning in caught:
+            logger.debug("%s: %s", name, warning.message)
+    return rgb, scale, size
+
+
+@contextlib.contextmanager
+def _decoding(name: str, limit: int) -> Iterator[None]:
+    """Turn whatever Pillow raises on a damaged file into one ImageError naming ``name``.
+
+    Besides OSError, Pillow raises SyntaxError, ValueError, TypeError, struct.error,
+    AttributeError, ... on damaged PNG, TIFF, GIF, WebP and JPEG files (the fuzz test in
+    tests/test_images.py counts them); none of them is a fault of the caller's code. A
+    MemoryError is not the file's to answer for, and goes on as it is.
+    """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source) as img:
-                _check_pixels(img.size, name, limit)
-                img.load()
-                return to_rgb_pil(img)
+        yield
+    except ImageError:
+        raise
     except Image.DecompressionBombError as e:
         declared = re.search(r"\((\d+) pixels\)", str(e))
         size = f"{declared.group(1)} pixels" if declared else "too many pixels"
@@ -115,6 +225,43 @@ def _decode(source, name: str, max_pixels: int | None = None) -> Image.Image:
         raise ImageError(
             f"{name}: cannot decode image ({e}); the file is corrupt or truncated"
         ) from None
+    except MemoryError:
+        raise
+    except Exception as e:
+        raise ImageError(
+            f"{name}: cannot decode image ({_qualified(e)}: {e}); the file is damaged"
+        ) from None
+
+
+def _qualified(error: BaseException) -> str:
+    kind = type(error)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+
+
+def _draft(img: Image.Image, max_decoded_pixels: int) -> int:
+    """Ask libjpeg to decode ``img`` at the smallest of 1, 1/2, 1/4, 1/8 scale that fits
+    ``max_decoded_pixels`` (1/8 if none does); returns the scale taken."""
+    w, h = img.size
+    for k in (1, 2, 4, 8):
+        if -(-w // k) * -(-h // k) <= max_decoded_pixels:
+            break
+    if k == 1:
+        return 1
+    drafted = img.draft(img.mode, (max(1, w // k), max(1, h // k)))
+    return 1 if drafted is None else round(w / drafted[1][2])
+
+
+def _reduce(img: Image.Image, max_decoded_pixels: int) -> tuple[Image.Image, int]:
+    """Box-average a decoded image by the smallest integer factor that fits the budget."""
+    w, h = img.size
+    factor = max(1, math.isqrt(w * h // max_decoded_pixels))
+    while -(-w // factor) * -(-h // factor) > max_decoded_pixels:
+        factor += 1
+    if factor == 1:
+        return img, 1
+    if img.mode in ("P", "PA", "1") or img.mode in _SIXTEEN_BIT_MODES:
+        img = to_rgb_pil(img)  # palette indices and 16-bit samples cannot be averaged as they are
+    return img.reduce(factor), factor
 
 
 def to_rgb_pil(img: Image.Image) -> Image.Image:
@@ -143,8 +290,11 @@ def to_rgb_array(image: ImageInput, name: str = "image") -> np.ndarray:
     """
     if isinstance(image, (str, os.PathLike)):
         arr = np.asarray(load_image(image))
+        name = str(image) if name == "image" else f"{name} ({image})"
     elif isinstance(image, Image.Image):
-        arr = np.asarray(to_rgb_pil(image))
+        lazy = isinstance(image, ImageFile.ImageFile)  # from Image.open: it decodes here
+        with _decoding(name, MAX_PIXELS) if lazy else contextlib.nullcontext():
+            arr = np.asarray(to_rgb_pil(image))
     elif isinstance(image, (np.ndarray, torch.Tensor)):
         arr = _array_to_rgb(image, name)
     else:

@@ -112,3 +112,23 @@ def test_enroll_and_identify_exit_codes(lfw, tmp_path):
     refused = run("enroll", "--gallery", user_file, "Tony", photo, ok=False)
     assert refused.exit_code == 1 and "an empty file, not a faceprint gallery" in refused.output
     assert user_file.stat().st_size == 0
+
+
+@pytest.mark.slow
+def test_enroll_goes_on_past_a_damaged_photo(lfw, tmp_path):
+    from tests.image_mutants import short_header_png
+
+    first, second = (lfw / "images" / "Tony_Blair" / f"Tony_Blair_{i:04d}.jpg" for i in (1, 2))
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(short_header_png(first))
+    gallery = tmp_path / "g.gallery"
+    result = run("enroll", "--gallery", gallery, "Tony", first, damaged, second, ok=False)
+    assert result.exit_code == 1, result.output
+    assert "enrolled 2, already there 0, rejected 1" in result.stdout
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: not enrolled: {damaged}: cannot decode image (ValueError: Truncated IHDR chunk); "
+        "the file is damaged"
+    ]
+    listing = json.loads(run("gallery", "list", gallery, "--json").stdout)
+    assert [(r["name"], r["faces"]) for r in listing] == [("Tony", 2)]

@@ -61,10 +61,11 @@ def make_keys(path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory, data_dir) -> Server:
-    """One server for the API tests: 30 requests a second per key, 1 MB bodies."""
+    """One server for the API tests: 30 requests a second per key, 1 MB bodies that must
+    arrive within 3 s."""
     tmp = tmp_path_factory.mktemp("serve")
     keys = make_keys(tmp / "keys.json")
-    running = start_server(tmp, "--rate", "30/s", "--max-bytes", "1MB")
+    running = start_server(tmp, "--rate", "30/s", "--max-bytes", "1MB", "--body-timeout", "3")
     running.keys = keys
     yield running
     running.stop()

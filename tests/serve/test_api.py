@@ -147,6 +147,7 @@ def test_metrics_for_admin(server, lfw_image):
     assert 'faceprint_requests_total{method="POST",route="/v1/detect",status="200"}' in text
     assert "faceprint_batch_images_count" in text
     assert "faceprint_queue_depth 0.0" in text
+    assert "faceprint_pixels_held 0.0" in text  # every request has given its pixels back
 
 
 def test_rate_limit_answers_429_with_retry_after(server):

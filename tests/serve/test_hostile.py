@@ -3,11 +3,15 @@ bounded memory."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import struct
+import threading
+import time
 import zlib
 
+import httpx
 import pytest
 
 
@@ -171,3 +175,110 @@ def test_server_keeps_serving_with_bounded_memory(server, lfw_image):
         )
     assert good.status_code == 200 and len(good.json()["faces"]) == 1
     assert after - before < 50, f"RSS grew {after - before:.0f} MiB over 30 hostile requests"
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def _upload_head(server, length: int) -> bytes:
+    return (
+        "POST /v1/detect HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {server.keys['read']}\r\n"
+        f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def test_a_body_that_never_comes_is_408_within_the_timeout(server):
+    half = b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n'
+    with _connect(server.url) as s:
+        started = time.monotonic()
+        s.sendall(_upload_head(server, 100_000) + half)
+        answer = b""
+        while chunk := s.recv(65536):  # ends when the server closes the connection
+            answer += chunk
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"] == "timeout"
+    assert 2.5 < waited < 10, f"closed after {waited:.1f} s; --body-timeout is 3 s"
+
+
+def test_a_client_that_leaves_mid_body_logs_no_traceback(server):
+    for _ in range(5):
+        with _connect(server.url) as s:
+            s.sendall(_upload_head(server, 100_000) + b"--b\r\n" + b"x" * 500)
+    with server.client() as client:  # the server still answers, and has logged no failure
+        assert client.get("/healthz").status_code == 200
+    time.sleep(0.5)
+    log = server.running.log.read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+
+
+def single_colour_png(side: int) -> bytes:
+    """A ``side`` x ``side`` RGB PNG of one colour: ~116 KB for 6300 x 6300, ~120 MB decoded."""
+    row = b"\0" + bytes([120, 130, 140]) * side
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+@pytest.mark.slow
+def test_four_huge_single_colour_pngs_at_once_stay_within_2_gib(server):
+    png = single_colour_png(6300)
+    assert len(png) < 200_000
+    before, peak, done = server.rss_mib(), [0.0], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            peak[0] = max(peak[0], server.rss_mib())
+            time.sleep(0.02)
+
+    async def four():
+        async with httpx.AsyncClient(
+            base_url=server.url, headers=server.headers("admin"), timeout=300
+        ) as c:
+            return await asyncio.gather(
+                *(c.post("/v1/detect", files={"image": ("big.png", png)}) for _ in range(4))
+            )
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        answers = asyncio.run(four())
+    finally:
+        done.set()
+        watcher.join()
+    statuses = [a.status_code for a in answers]
+    assert set(statuses) <= {200, 503} and 200 in statuses, [a.text for a in answers]
+    for answer in answers:
+        if answer.status_code == 200:
+            assert answer.json() == {"faces": [], "ignored": 0}
+        else:
+            assert answer.json()["error"] == "busy" and "retry-after" in answer.headers
+    growth = peak[0] - before
+    print(f"RSS {before:.0f} MiB before, {peak[0]:.0f} MiB at peak: +{growth:.0f} MiB")
+    assert growth <= 2048, f"RSS grew {growth:.0f} MiB"
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "status"),
+    [("/v1/detect", None, 401), ("/v1/identities/Ann/faces", "read", 403)],
+)
+def test_the_key_is_refused_before_any_of_the_body_is_read(server, path, key, status):
+    auth = f"Authorization: Bearer {server.keys[key]}\r\n" if key else ""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\n{auth}"
+        "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+    )
+    started = time.monotonic()
+    answer, body = raw_request(server.url, head)  # no body is ever sent
+    assert answer == status and body["error"] in ("unauthorized", "forbidden")
+    assert time.monotonic() - started < 2, "the server waited for the body"

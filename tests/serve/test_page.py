@@ -11,17 +11,22 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1100, "height": 1400})
-            page.goto(server.url)
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    page.goto(server.url)
+    return page
 
 
 def photo(lfw, name: str, number: int) -> str:
@@ -74,3 +79,31 @@ def test_who_is_this_in_the_browser(page, server, lfw, tmp_path):
     assert page.text_content("#who") == "Found: Gerhard Schroeder"
     assert "Gerhard Schroeder (distance" in page.text_content("#people")
     page.screenshot(path=str(tmp_path / "identify.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_docs_render_with_no_network_but_the_server(browser, server):
+    from urllib.parse import urlparse
+
+    refused = []
+
+    def only_the_server(route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    context = browser.new_context()
+    try:
+        context.route("**/*", only_the_server)
+        page = context.new_page()
+        page.goto(f"{server.url}/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+        paths = page.locator(".opblock-summary-path").all_text_contents()
+        authorize = page.locator(".btn.authorize").count()
+    finally:
+        context.close()
+    assert {"/v1/detect", "/v1/verify", "/v1/identities/{name}/faces"} <= set(paths), paths
+    assert authorize == 1  # the bearer scheme is declared
+    assert refused == [], refused

@@ -83,7 +83,7 @@ def test_bad_input_and_usage(synthetic, tmp_path, samples):
     result = _run(samples / "multiface.jpg", code=1)
     assert "a still image, not a video" in result.output
     result = _run(synthetic.video, "--out", synthetic.video, code=2)
-    assert "it would overwrite the input video" in result.output
+    assert "is one of the inputs; it would be overwritten" in result.output
     result = _run(synthetic.video, "--out", tmp_path / "out.gif", code=2)
     assert "needs a video suffix" in result.output
     result = _run(synthetic.video, "--every", 0, code=2)

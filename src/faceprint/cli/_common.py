@@ -3,15 +3,23 @@ and output helpers."""
 
 from __future__ import annotations
 
+import functools
+import math
 import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from tqdm import tqdm
 
 from faceprint.alignment import ALIGN_METHODS
 from faceprint.detection.mtcnn import MTCNN_DEFAULTS
-from faceprint.errors import FaceprintError, MissingExtraError, UnknownModelError
+from faceprint.errors import (
+    FaceprintError,
+    MissingExtraError,
+    ModelMismatchError,
+    UnknownModelError,
+)
 from faceprint.gallery.core import DEFAULT_FAR
 from faceprint.models.onnx_runtime import BACKENDS
 from faceprint.pipeline import (
@@ -22,9 +30,13 @@ from faceprint.pipeline import (
 from faceprint.precision import PRECISIONS, forced_precision
 
 
-def report_error(message: object) -> None:
-    """One "error:" line on stderr, written above any progress bar."""
-    tqdm.write(f"error: {message}", file=sys.stderr)
+def report_error(message: object, source: object | None = None) -> None:
+    """One "error:" line on stderr, written above any progress bar; it starts with ``source``
+    (the input at fault) where the message does not already."""
+    text = str(message)
+    if source is not None and not text.startswith(str(source)):
+        text = f"{source}: {text}"
+    tqdm.write(f"error: {text}", file=sys.stderr)
 
 
 def report_ignored(recognizer) -> None:
@@ -69,11 +81,27 @@ def main() -> None:
     """faceprint: face detection, alignment and recognition for PyTorch."""
 
 
+class Range(click.FloatRange):
+    """A click.FloatRange that refuses nan, which every comparison lets through."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(
+                f"{value!r} is not a number in the range {self._describe_range()}.", param, ctx
+            )
+        return number
+
+
+#: An L2 distance between unit embeddings: (0, 2].
+DISTANCE = Range(0, 2, min_open=True)
+
+
 def far_option(default: float, help: str):
     """``--far``: a rate in (0, 1) from which a threshold follows."""
     return click.option(
         "--far",
-        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        type=Range(0, 1, min_open=True, max_open=True),
         default=default,
         show_default=True,
         help=help,
@@ -119,14 +147,6 @@ CALIBRATION_OPTION = context_option(
 )
 
 
-def annotation_path(annotate: Path, image: Path, count: int) -> Path:
-    """Where the picture of ``image`` goes: ``--annotate`` names a file for one image; for
-    several, a folder (one ``<image>.png`` each)."""
-    target = annotate if count == 1 and annotate.suffix else annotate / f"{image.stem}.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target
-
-
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
@@ -139,12 +159,17 @@ def picture_file(ctx: click.Context, param: click.Parameter, value: Path | None)
     return value
 
 
-MODEL_OPTION = click.option(
-    "--model",
-    default=DEFAULT_MODEL,
-    show_default=True,
-    help="Registry name of the embedding weights, or a faceprint model file.",
-)
+def model_option(default: str | None = DEFAULT_MODEL, help: str | None = None):
+    """``--model``: a registry name, a model file or an ensemble ``A+B``."""
+    return click.option(
+        "--model",
+        default=default,
+        show_default=default is not None,
+        help=help or "Registry name of the embedding weights, or a faceprint model file.",
+    )
+
+
+MODEL_OPTION = model_option()
 ALIGN_OPTION = click.option(
     "--align",
     type=click.Choice(list(ALIGN_METHODS)),
@@ -153,7 +178,47 @@ ALIGN_OPTION = click.option(
     "5-point chip, or a fixed centre crop (default: the model's own: box; dlib for "
     "dlib-resnet-v1; each member's own for an ensemble).",
 )
-DEVICE_OPTION = click.option("--device", default=None, help="torch device, e.g. cuda.")
+
+
+def check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse, before any model is loaded, a ``--device`` this machine does not have: a name
+    torch does not know (``banana``), a kind of device it lacks (``cuda`` without CUDA) or an
+    index past its last one (``cuda:7`` on a one-GPU machine)."""
+    if value is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise click.BadParameter(
+            f"{value!r} is not a torch device: write cpu, cuda, cuda:N or mps"
+        ) from None
+    if device.type == "cpu":
+        return value
+    backend = torch.backends.mps if device.type == "mps" else getattr(torch, device.type, None)
+    if backend is None or not hasattr(backend, "is_available"):
+        raise click.BadParameter(f"{value!r}: faceprint runs on cpu, cuda, mps or xpu devices")
+    if not backend.is_available():
+        raise click.BadParameter(
+            f"{value!r}: this machine has no {device.type} device (torch {torch.__version__}); "
+            "use --device cpu"
+        )
+    count = backend.device_count() if hasattr(backend, "device_count") else 1
+    if device.index is not None and device.index >= count:
+        raise click.BadParameter(
+            f"{value!r}: this machine has {count} {device.type} device(s), "
+            f"{device.type}:0 to {device.type}:{count - 1}"
+        )
+    return value
+
+
+DEVICE_OPTION = click.option(
+    "--device",
+    default=None,
+    callback=check_device,
+    help="torch device, e.g. cpu, cuda or cuda:1.",
+)
 
 
 PRECISION_OPTION = click.option(
@@ -167,19 +232,63 @@ PRECISION_OPTION = click.option(
 )
 
 
-def RECOGNIZER_OPTIONS(command):  # noqa: N802 - used as a decorator, like the options above
-    """--model, --align, --device, --precision and --backend: the options of every command
-    that embeds."""
-    for option in (
-        CALIBRATION_OPTION,
-        BACKEND_OPTION,
-        PRECISION_OPTION,
-        DEVICE_OPTION,
-        ALIGN_OPTION,
-        MODEL_OPTION,
-    ):
-        command = option(command)
-    return command
+def recognizer_options(model_default: str | None = DEFAULT_MODEL, model_help: str | None = None):
+    """--model, --align, --device, --precision and --backend (with --calibration): the options
+    of every command that embeds. ``model_default`` ``None``: the model is a gallery's."""
+
+    def decorate(command):
+        for option in (
+            CALIBRATION_OPTION,
+            BACKEND_OPTION,
+            PRECISION_OPTION,
+            DEVICE_OPTION,
+            ALIGN_OPTION,
+            model_option(model_default, model_help),
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+RECOGNIZER_OPTIONS = recognizer_options()
+GALLERY_RECOGNIZER_OPTIONS = recognizer_options(
+    None,
+    f"Embedding model: a new gallery's (default {DEFAULT_MODEL}); an existing gallery's own "
+    "model where not given, which a given one must match.",
+)
+
+
+def given(name: str) -> bool:
+    """Whether the user gave parameter ``name`` (on the command line or through the
+    environment), rather than its default."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def far_or_threshold(far_default: float, far_help: str, threshold_help: str):
+    """``--far`` and ``--threshold``, one or the other: a threshold is set by a false-accept
+    rate or given as an L2 distance between unit embeddings, in (0, 2]."""
+
+    def decorate(command):
+        @functools.wraps(command)
+        def checked(*args, **kwargs):
+            if kwargs.get("threshold") is not None and given("far"):
+                raise click.UsageError(
+                    "--far and --threshold are mutually exclusive: --far sets the threshold, "
+                    "--threshold gives it"
+                )
+            return command(*args, **kwargs)
+
+        checked = click.option(
+            "--threshold",
+            type=DISTANCE,
+            default=None,
+            help=threshold_help + " An L2 distance between unit embeddings: above 0, at most 2.",
+        )(checked)
+        return far_option(far_default, far_help)(checked)
+
+    return decorate
 
 
 def make_recognizer(
@@ -234,8 +343,29 @@ def open_gallery(
             far=far,
             device=device,
         )
+    except ModelMismatchError as e:  # a --model or --align that is not the gallery's
+        raise click.UsageError(str(e)) from None
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
+
+
+def gallery_recognizer(
+    gallery, device: str | None, precision: str = DEFAULT_PRECISION, align: str | None = None
+):
+    """Give ``gallery`` a recognizer of its own model and alignment, built with the command's
+    --device, --precision and --backend; returns it (closing the gallery where it fails). An
+    ``align`` other than the gallery's is a usage error."""
+    try:
+        if align is not None and align != gallery.align:
+            raise click.UsageError(
+                f"{gallery.path} holds {gallery.model} embeddings; --align {align} is not its "
+                "alignment: leave --align out or use a new gallery"
+            )
+        gallery.recognizer = make_recognizer(gallery.model_source, gallery.align, device, precision)
+    except BaseException:
+        gallery.close()
+        raise
+    return gallery.recognizer
 
 
 def input_images(inputs, required: bool = True) -> list[Path]:

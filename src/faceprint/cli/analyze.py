@@ -9,6 +9,7 @@ import click
 from tqdm import tqdm
 
 from faceprint.cli._common import (
+    DEVICE_OPTION,
     finish,
     input_images,
     main,
@@ -26,7 +27,7 @@ from faceprint.pipeline import (
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
-@click.option("--device", default=None, help="torch device, e.g. cuda.")
+@DEVICE_OPTION
 def analyze(images, as_json, device) -> None:
     """Age, gender and emotion of every face (the attribute networks of the registry)."""
     from faceprint.images import load_image
@@ -39,7 +40,7 @@ def analyze(images, as_json, device) -> None:
             found = recognizer.analyze(load_image(path))
         except FaceprintError as e:
             failed += 1
-            report_error(e)
+            report_error(e, path)
             report.append({"image": str(path), "error": str(e), "faces": []})
             continue
         faces = [

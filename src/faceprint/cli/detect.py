@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 from pathlib import Path
 
@@ -13,13 +14,19 @@ from faceprint.cli._common import (
     CROP_ALIGN_OPTION,
     DEVICE_OPTION,
     MODEL_OPTION,
-    annotation_path,
     finish,
     from_context,
     input_images,
     main,
     mtcnn_option,
     report_error,
+)
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    annotation_targets,
+    check_outputs,
+    output_names,
 )
 from faceprint.errors import FaceprintError
 from faceprint.pipeline import (
@@ -32,7 +39,7 @@ from faceprint.pipeline import (
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
 @click.option(
     "--annotate",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Draw the detections into this PNG/JPEG; for several images, a folder of "
     "<image>.png files.",
 )
@@ -44,15 +51,27 @@ from faceprint.pipeline import (
 @mtcnn_option("--image-size", "Side of the saved crops.")
 @mtcnn_option("--margin", "Crop margin, in crop pixels.")
 @mtcnn_option("--min-face-size", "Smallest face searched for, in pixels.")
-@click.option("--device", default=None, help="torch device, e.g. cuda.")
+@DEVICE_OPTION
 @BACKEND_OPTION
-def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, device) -> None:
+@FORCE_OPTION
+def detect(
+    images, as_json, annotate, crops, image_size, margin, min_face_size, device, force
+) -> None:
     """Find faces: boxes, probabilities and 5 landmarks per face."""
     from faceprint.alignment import extract_face
     from faceprint.detection import MTCNN
     from faceprint.drawing import annotate as draw
     from faceprint.images import load_image
 
+    paths = input_images(images)
+    names = output_names(paths)
+    targets, annotated = annotation_targets(annotate, paths)
+    crop_files = [p for name in names.values() for p in _numbered(crops, name)] if crops else []
+    check_outputs(
+        images,
+        [annotated, Writes("--crops", crops, tuple(crop_files), folder=True, pictures=True)],
+        force,
+    )
     mtcnn = MTCNN(
         image_size=image_size,
         margin=margin,
@@ -62,14 +81,13 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
         backend=from_context("--backend", "torch"),
     )
     report, failed = [], 0
-    paths = input_images(images)
     for path in tqdm(paths, desc="detecting", unit="img", disable=len(paths) < 2):
         try:
             pil = load_image(path)
             boxes, probs, points = mtcnn.detect(pil, landmarks=True)
         except FaceprintError as e:
             failed += 1
-            report_error(e)
+            report_error(e, path)
             report.append({"image": str(path), "error": str(e), "faces": []})
             continue
         faces = (
@@ -81,12 +99,15 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
         )
         report.append({"image": str(path), "faces": faces})
         if annotate:
-            target = annotation_path(annotate, path, len(paths))
+            target = targets[path]
+            target.parent.mkdir(parents=True, exist_ok=True)
             draw(pil, boxes, None if probs is None else [f"{p:.3f}" for p in probs], points).save(
                 target
             )
         for i, box in enumerate([] if boxes is None or not crops else boxes):
-            extract_face(pil, box, image_size, margin, save_path=crops / f"{path.stem}_{i + 1}.png")
+            extract_face(
+                pil, box, image_size, margin, save_path=crops / f"{names[path]}_{i + 1}.png"
+            )
         if not as_json:
             tqdm.write(f"{path}: {len(faces)} face(s)")
             for i, f in enumerate(faces):
@@ -95,6 +116,15 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
     if as_json:
         click.echo(json.dumps(report, indent=2))
     finish(failed, len(paths), "images")
+
+
+def _numbered(folder: Path, name: str) -> list[Path]:
+    """The files ``<name>_<n>.png`` in ``folder``: the crops of an image called ``name``."""
+    return [
+        p
+        for p in folder.glob(f"{glob.escape(name)}_*.png")
+        if p.stem.removeprefix(f"{name}_").isdigit()
+    ]
 
 
 @main.command()
@@ -117,7 +147,7 @@ def detect(images, as_json, annotate, crops, image_size, margin, min_face_size, 
 @MODEL_OPTION
 @DEVICE_OPTION
 def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
-    """Align the face of every photo of SRC_DIR/<person>/ into OUT_DIR/<person>/.
+    """Align the face of every photo of SRC_DIR/PERSON/ into OUT_DIR/PERSON/.
 
     Resumable: crops already in OUT_DIR are kept. Photos without a usable face (none, several
     of similar size, unreadable) are listed with the reason in OUT_DIR/skipped.csv.
@@ -126,6 +156,9 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
     from faceprint.training.data import crop_tree, scan_folder
     from faceprint.weights.factory import get_weights
 
+    check_outputs(
+        [src_dir], [Writes("OUT_DIR", out_dir, folder=True, pictures=True, kept=True)], False
+    )
     try:
         record = get_weights(model)
         folder = scan_folder(src_dir, "SRC_DIR")

@@ -16,6 +16,11 @@ from faceprint.cli._common import (
     report_error,
     report_ignored,
 )
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    check_outputs,
+)
 from faceprint.errors import DatasetMismatchError, FaceprintError
 from faceprint.extras import require
 
@@ -62,6 +67,7 @@ from faceprint.extras import require
     is_flag=True,
     help="Folder output: add each face's age, gender, gender_probability and emotion columns.",
 )
+@FORCE_OPTION
 def embed(
     inputs,
     out,
@@ -75,6 +81,7 @@ def embed(
     batch_size,
     gpus_per_actor,
     attributes,
+    force,
 ) -> None:
     """Embed every face in INPUTS into OUT, with paths, boxes and landmarks.
 
@@ -82,7 +89,10 @@ def embed(
     paths. A folder OUT is a Parquet dataset, one row per face (an image without a face, or
     that can't be read, is a row too); rerunning the job skips the inputs it already holds.
     """
-    if out.suffix and not out.is_dir():
+    to_file = bool(out.suffix) and not out.is_dir()
+    # A folder is a dataset the job adds to and resumes.
+    check_outputs(inputs, [Writes("--out", out, folder=not to_file, kept=not to_file)], force)
+    if to_file:
         if engine != "local":
             raise click.UsageError("--engine ray writes a folder: give --out a folder name")
         if attributes:

@@ -19,6 +19,11 @@ from faceprint.cli._common import (
     report_error,
     report_ignored,
 )
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    check_outputs,
+)
 from faceprint.errors import listed
 from faceprint.pipeline import (
     DEFAULT_VERIFY_FAR,
@@ -65,8 +70,20 @@ def evaluation() -> None:
     help="pairs: LFW's 6000 pairs in 10 folds. all-pairs: TAR at FAR 1e-2, 1e-3 and 1e-4 over "
     "every pair of the pairs.txt images, thresholds set on View 1's (pairsDev*.txt) impostors.",
 )
+@FORCE_OPTION
 def eval_lfw(
-    data, pairs, model, align, device, plot, as_json, no_cache, precision, crop_size, protocol
+    data,
+    pairs,
+    model,
+    align,
+    device,
+    plot,
+    as_json,
+    no_cache,
+    precision,
+    crop_size,
+    protocol,
+    force,
 ) -> None:
     """LFW's 10-fold verification protocol (accuracy, AUC, EER, TAR@FAR=1e-3), or every pair."""
     from faceprint.evaluation.plots import plot_roc
@@ -77,6 +94,7 @@ def eval_lfw(
         read_lfw_pairs,
     )
 
+    check_outputs([data, pairs], [Writes("--plot", plot)], force)
     images = data / "images" if (data / "images").is_dir() else data
     pairs_file = pairs or (
         data / "pairs.txt" if (data / "pairs.txt").is_file() else data.parent / "pairs.txt"
@@ -168,8 +186,9 @@ def _all_pairs(report, as_json: bool) -> None:
     "--worst", default=16, show_default=True, type=click.IntRange(min=1), help="Pairs in worst.png."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per GEN, a line each.")
+@FORCE_OPTION
 def similarity(
-    ref, gens, model, align, device, precision, far, all_pairs, out, worst, as_json
+    ref, gens, model, align, device, precision, far, all_pairs, out, worst, as_json, force
 ) -> None:
     """How much identity do generated images keep? Scores GENS against REF.
 
@@ -186,6 +205,7 @@ def similarity(
         save_similarity_files,
     )
 
+    check_outputs([ref, *gens], [Writes("--out", out, folder=True, pictures=True)], force)
     recognizer = make_recognizer(model, align, device, precision, far=far)
     try:
         ref_set = embed_face_set(recognizer, ref, progress=True, desc=f"reference {ref.name}")

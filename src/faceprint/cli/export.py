@@ -9,6 +9,11 @@ import click
 from faceprint.cli._common import (
     main,
 )
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    check_outputs,
+)
 from faceprint.errors import FaceprintError
 from faceprint.export import FORMATS
 
@@ -31,7 +36,7 @@ from faceprint.export import FORMATS
     help="Folder for the exported file(s).",
 )
 @click.option("--opset", default=17, show_default=True, type=int, help="ONNX opset (13-21).")
-@click.option("--force", is_flag=True, help="Replace existing files.")
+@FORCE_OPTION
 def export(model, fmt, out, opset, force) -> None:
     """Export MODEL (a registry name, a model file, or mtcnn for its three networks).
 
@@ -40,8 +45,11 @@ def export(model, fmt, out, opset, force) -> None:
     how to feed it (standardization, sizes, source) in its metadata.
     """
     from faceprint.export import export as export_model
-    from faceprint.export import read_facts
+    from faceprint.export import export_targets, read_facts
 
+    source = Path(model) if Path(model).is_file() else None
+    targets = tuple(export_targets(model, fmt, out))
+    check_outputs([source], [Writes("--out", out, targets, folder=True)], force)
     try:
         written = export_model(model, fmt, out, opset, force)
     except FaceprintError as e:

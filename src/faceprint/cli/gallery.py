@@ -9,15 +9,15 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from faceprint.alignment import ALIGN_METHODS
 from faceprint.cli._common import (
-    DEVICE_OPTION,
+    DISTANCE,
     GALLERY_OPTION,
+    GALLERY_RECOGNIZER_OPTIONS,
     RECOGNIZER_OPTIONS,
     VECTORS_OPTION,
-    annotation_path,
-    far_option,
+    far_or_threshold,
     finish,
+    gallery_recognizer,
     input_images,
     main,
     make_recognizer,
@@ -25,25 +25,22 @@ from faceprint.cli._common import (
     report_error,
     report_ignored,
 )
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    annotation_targets,
+    check_outputs,
+    output_names,
+)
 from faceprint.errors import FaceprintError
 from faceprint.gallery.core import DEFAULT_FAR
-from faceprint.pipeline import (
-    DEFAULT_MODEL,
-)
+from faceprint.pipeline import DEFAULT_MODEL
 
 
 @main.command()
 @GALLERY_OPTION
 @click.argument("args", nargs=-1, required=True)
-@click.option(
-    "--model", default=None, help=f"Embedding model of a new gallery (default {DEFAULT_MODEL})."
-)
-@click.option(
-    "--align",
-    type=click.Choice(list(ALIGN_METHODS)),
-    default=None,
-    help="Alignment of a new gallery (default: the model's own).",
-)
+@GALLERY_RECOGNIZER_OPTIONS
 @click.option(
     "--largest",
     "choice",
@@ -54,8 +51,7 @@ from faceprint.pipeline import (
     "--strict", "choice", flag_value="strict", help="Enrol only photos with exactly one face."
 )
 @VECTORS_OPTION
-@DEVICE_OPTION
-def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
+def enroll(gallery_path, args, model, align, device, precision, choice, vectors) -> None:
     """Enrol faces: NAME IMAGE... for one person, or DIR holding one folder per person.
 
     A photo with several faces is enrolled by the face that is clearly its subject: the
@@ -66,18 +62,35 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
     stopped. Exit status 1 when any photo was not enrolled.
     """
     first = Path(args[0])
+    if len(args) == 1 and not first.is_dir():
+        why = "no such folder" if not first.exists() else "not a folder"
+        raise click.UsageError(
+            f"give NAME IMAGE... or a DIR with one folder per person ({first}: {why})"
+        )
+    sources = [first] if len(args) == 1 else [Path(a) for a in args[1:]]
+    for source in sources:
+        if not source.exists():
+            raise click.BadParameter(f"{source}: no such file or folder", param_hint="ARGS")
+    check_outputs(sources, [Writes("--gallery", gallery_path, kept=True)], False)
     if len(args) == 1 and first.is_dir():
         folders = sorted(d for d in first.iterdir() if d.is_dir())
         # A person's empty folder is passed over; only no image at all is a usage error.
         people = [(d.name, input_images([d], required=False)) for d in folders]
-    elif len(args) >= 2:
-        people = [(args[0], input_images([Path(a) for a in args[1:]], required=False))]
     else:
-        raise click.UsageError("give NAME IMAGE... or a DIR with one folder per person")
+        people = [(args[0], input_images(sources, required=False))]
     total = sum(len(p) for _, p in people)
     if total == 0:
         raise click.UsageError(f"no image files in {', '.join(args[1:] or args)}")
-    gallery = open_gallery(gallery_path, model, align, vectors, create=True, device=device)
+    if gallery_path.exists():
+        gallery = open_gallery(gallery_path, model, align, vectors, create=True, device=device)
+        gallery_recognizer(gallery, device, precision, align)
+    else:  # the recognizer first: options that don't go together leave no new gallery behind
+        model = model or DEFAULT_MODEL
+        recognizer = make_recognizer(model, align, device, precision)
+        gallery = open_gallery(
+            gallery_path, model, recognizer.alignment.method, vectors, create=True, device=device
+        )
+        gallery.recognizer = recognizer
     added = skipped = rejected = 0
     with gallery, tqdm(total=total, desc="enrolling", unit="img") as bar:
         for name, paths in people:
@@ -88,6 +101,7 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
                 for label, why in report.rejected.items():
                     rejected += 1
                     hint = "; --largest takes the largest" if label in report.ambiguous else ""
+                    why = why.removeprefix(f"{label}: ")  # an ImageError names the file too
                     report_error(f"not enrolled: {label}: {why}{hint}")
                 bar.update(1)
         identities = len(gallery.list())
@@ -109,30 +123,44 @@ def enroll(gallery_path, args, model, align, choice, vectors, device) -> None:
     help="Draw the names into this PNG/JPEG; for several images, a folder of <image>.png files.",
 )
 @click.option("-k", default=1, show_default=True, help="Candidate identities per face.")
-@far_option(
+@far_or_threshold(
     DEFAULT_FAR,
     "Open-set false-alarm rate: the fraction of never-enrolled people given a name. The "
     "threshold follows from it and the number of enrolled identities.",
-)
-@click.option(
-    "--threshold",
-    type=float,
-    default=None,
-    help="A fixed distance beyond which a face is unknown, instead of the --far threshold.",
+    "A fixed distance beyond which a face is unknown, instead of the --far threshold.",
 )
 @VECTORS_OPTION
-@DEVICE_OPTION
-def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors, device) -> None:
+@GALLERY_RECOGNIZER_OPTIONS
+@FORCE_OPTION
+def identify(
+    gallery_path,
+    images,
+    as_json,
+    annotate,
+    k,
+    far,
+    threshold,
+    vectors,
+    model,
+    align,
+    device,
+    precision,
+    force,
+) -> None:
     """Who is in each photo? Every face is named from the gallery, or "unknown"."""
     from faceprint.drawing import BOX_COLOUR, UNKNOWN_COLOUR
     from faceprint.drawing import annotate as draw
     from faceprint.images import load_image
 
+    if not gallery_path.exists():
+        raise click.BadParameter(f"{gallery_path}: no such gallery", param_hint="--gallery")
     paths = input_images(images)
+    targets, annotated = annotation_targets(annotate, paths)
+    check_outputs([gallery_path, *images], [annotated], force)
     gallery = open_gallery(
-        gallery_path, vectors=vectors, threshold=threshold, far=far, device=device
+        gallery_path, model, align, vectors=vectors, threshold=threshold, far=far, device=device
     )
-    recognizer = gallery.recognizer
+    recognizer = gallery_recognizer(gallery, device, precision, align)
     out, failed = [], 0
     with gallery:
         for path in tqdm(paths, desc="identifying", unit="img", disable=len(paths) < 2):
@@ -141,7 +169,7 @@ def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors
                 found = recognizer.identify(image, gallery, k=k)
             except FaceprintError as e:
                 failed += 1
-                report_error(e)
+                report_error(e, path)
                 out.append({"image": str(path), "error": str(e), "faces": []})
                 continue
             faces = [
@@ -161,8 +189,8 @@ def identify(gallery_path, images, as_json, annotate, k, far, threshold, vectors
                 boxes = np.stack([f.box for f, _ in found]) if found else None
                 labels = [f"{i.name} {i.distance:.2f}" for _, i in found]
                 colours = [BOX_COLOUR if i.known else UNKNOWN_COLOUR for _, i in found]
-                target = annotation_path(annotate, path, len(paths))
-                draw(image, boxes, labels, colours=colours).save(target)
+                targets[path].parent.mkdir(parents=True, exist_ok=True)
+                draw(image, boxes, labels, colours=colours).save(targets[path])
             if not as_json:
                 names = (
                     ", ".join(f"{f['identity']} ({f['distance']:.3f})" for f in faces) or "no face"
@@ -226,8 +254,12 @@ def gallery_rename(path, old, new) -> None:
 @gallery_group.command("export")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-def gallery_export(path, out) -> None:
+@FORCE_OPTION
+def gallery_export(path, out, force) -> None:
     """Write every face, with embeddings and records, to OUT (.npz)."""
+    if out.suffix != ".npz":  # numpy would append it
+        out = out.with_name(out.name + ".npz")
+    check_outputs([path], [Writes("OUT", out)], force)
     with open_gallery(path) as gallery:
         written = gallery.export(out)
         n = len(gallery)
@@ -251,12 +283,11 @@ def gallery_export(path, out) -> None:
     help="Dataset import: each face's name is its image's folder.",
 )
 def gallery_import(args, gallery_path, vectors, name_from) -> None:
-    """Merge SOURCE into a gallery: an exported .npz, or an embed job's Parquet dataset folder
-    (streamed, never loaded whole).
+    """Merge SOURCE into a gallery: an exported .npz, or an embed job's Parquet dataset.
 
-    \b
-    faceprint gallery import OUT_DIR --gallery people.db [--vectors URI]
-    faceprint gallery import people.db exported.npz
+    Give PATH SOURCE or SOURCE --gallery PATH, for example faceprint gallery import people.db
+    exported.npz, or faceprint gallery import OUT_DIR --gallery people.db --vectors URI. A
+    dataset folder is streamed, never loaded whole.
     """
     from faceprint.gallery.exchange import dataset_model, exported_model, import_face_rows
 
@@ -268,6 +299,7 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
         raise click.UsageError("give SOURCE --gallery PATH, or PATH SOURCE")
     if not source.exists():
         raise click.BadParameter(f"{source}: no such file or folder", param_hint="SOURCE")
+    check_outputs([source], [Writes("--gallery", gallery_path, kept=True)], False)
     try:
         made_by = dataset_model(source) if source.is_dir() else exported_model(source)
         model, align = made_by.rsplit("/", 1)
@@ -294,7 +326,11 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
 )
 @RECOGNIZER_OPTIONS
 @click.option(
-    "--eps", type=float, default=None, help="Use DBSCAN with this L2 radius instead of HDBSCAN."
+    "--eps",
+    type=DISTANCE,
+    default=None,
+    help="Use DBSCAN with this L2 radius between unit embeddings (above 0, at most 2) instead "
+    "of HDBSCAN.",
 )
 @click.option(
     "--min-samples", default=2, show_default=True, help="Faces needed to found a cluster."
@@ -305,9 +341,15 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
     help="Cluster every detected face, bystanders included (default: each photo's subject, "
     "or all its faces where none is clearly the subject).",
 )
-def cluster(directory, out, model, align, device, precision, eps, min_samples, all_faces) -> None:
-    """Group the faces of unlabeled photos in DIRECTORY by person (HDBSCAN, or DBSCAN with
-    --eps). A folder per person gets a crop of each face, named after its photo."""
+@FORCE_OPTION
+def cluster(
+    directory, out, model, align, device, precision, eps, min_samples, all_faces, force
+) -> None:
+    """Group the faces of unlabeled photos in DIRECTORY by person (HDBSCAN, or DBSCAN).
+
+    --eps R runs DBSCAN with radius R instead of HDBSCAN. A folder per person gets a crop of
+    each face, named after its photo.
+    """
     import csv
 
     from faceprint.alignment import crop_box
@@ -316,6 +358,11 @@ def cluster(directory, out, model, align, device, precision, eps, min_samples, a
     from faceprint.images import image_size, load_image
 
     paths = input_images([directory])
+    csv_out = out.suffix.lower() == ".csv"
+    check_outputs(
+        [directory], [Writes("--out", out, folder=not csv_out, pictures=not csv_out)], force
+    )
+    names = output_names(paths)
     recognizer = make_recognizer(model, align, device, precision)
     rows, failed = [], 0
     for path in tqdm(paths, desc="embedding", unit="img"):
@@ -323,7 +370,7 @@ def cluster(directory, out, model, align, device, precision, eps, min_samples, a
             found = recognizer.embed(path)
         except FaceprintError as e:
             failed += 1
-            report_error(e)
+            report_error(e, path)
             continue
         subjects = found if all_faces else subject_faces(found, image_size(path))
         kept = {id(f) for f in subjects}
@@ -333,7 +380,7 @@ def cluster(directory, out, model, align, device, precision, eps, min_samples, a
         eps=eps,
         min_samples=min_samples,
     )
-    if out.suffix.lower() == ".csv":
+    if csv_out:
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", newline="") as f:
             writer = csv.writer(f)
@@ -345,7 +392,7 @@ def cluster(directory, out, model, align, device, precision, eps, min_samples, a
         for (path, i, face), label in zip(rows, labels, strict=True):
             folder = out / ("noise" if label < 0 else f"person_{label:03d}")
             folder.mkdir(parents=True, exist_ok=True)
-            crop_box(load_image(path), face.box, 160, 32).save(folder / f"{path.stem}_{i}.png")
+            crop_box(load_image(path), face.box, 160, 32).save(folder / f"{names[path]}_{i}.png")
     report_ignored(recognizer)
     n = len(set(labels[labels >= 0].tolist())) if len(labels) else 0
     click.echo(f"{len(rows)} faces -> {n} people, {int((labels < 0).sum())} noise -> {out}")

@@ -10,7 +10,7 @@ import click
 from faceprint.cli._common import (
     main,
 )
-from faceprint.errors import FaceprintError
+from faceprint.errors import FaceprintError, UnknownModelError
 
 
 @main.group()
@@ -75,6 +75,9 @@ def models_fetch(name: str) -> None:
 
     try:
         record = get_weights(name)
+    except UnknownModelError as e:
+        raise click.UsageError(str(e)) from None  # a name that names nothing, as everywhere
+    try:
         for member in record.members or (name,):  # an ensemble: each of its members
             click.echo(f"{member}: {fetch_weights(member)}")
     except FaceprintError as e:

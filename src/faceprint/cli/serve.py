@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import socket
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -16,6 +21,7 @@ from faceprint.cli._common import (
     VECTORS_OPTION,
     from_context,
     main,
+    report_error,
 )
 from faceprint.errors import FaceprintError
 from faceprint.extras import require
@@ -89,6 +95,33 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
     help="Largest image in pixels, judged from its header before decoding (400 beyond).",
 )
 @click.option(
+    "--detect-pixels",
+    default=ServeConfig.detect_pixels,
+    show_default=True,
+    type=click.IntRange(10_000),
+    help="Larger images are reduced to this many pixels as they are decoded; faces are found "
+    "there and answered in the image's own pixels.",
+)
+@click.option(
+    "--pixel-budget",
+    default=ServeConfig.pixel_budget,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Decoded pixels all requests in flight may hold together (503 beyond): bounds memory.",
+)
+@click.option(
+    "--body-timeout",
+    default=ServeConfig.body_timeout,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds a request body has to arrive (408 beyond).",
+)
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="Serve the gallery for identification only: enrolment and removal answer 403.",
+)
+@click.option(
     "--rate", default=None, callback=_rate, help="Requests per key, e.g. 20/s (429 beyond)."
 )
 @click.option(
@@ -131,6 +164,10 @@ def serve(
     keys_path,
     max_bytes,
     max_pixels,
+    detect_pixels,
+    pixel_budget,
+    body_timeout,
+    read_only,
     rate,
     batch_size,
     batch_wait,
@@ -140,12 +177,16 @@ def serve(
     device,
     precision,
 ) -> None:
-    """Serve detection, verification and identification over HTTP (pip install
-    'faceprint[serve]'). API docs at /docs, a page to try it at /."""
+    """Serve detection, verification and identification over HTTP.
+
+    Needs the serve extra (pip install 'faceprint[serve]'). API docs at /docs, a page to try it
+    at /.
+    """
     for module in ("fastapi", "python_multipart", "prometheus_client", "uvicorn"):
         require(module, "serve", "faceprint serve")
     import uvicorn
 
+    require("fastapi_offline", "serve", "faceprint serve (its /docs, served offline)")
     from faceprint.serve import KeyFile, create_app
 
     if keys_path is None and host not in _LOOPBACK:
@@ -165,11 +206,22 @@ def serve(
         calibration=from_context("--calibration"),
         max_bytes=max_bytes,
         max_pixels=max_pixels,
+        detect_pixels=detect_pixels,
+        pixel_budget=pixel_budget,
+        body_timeout=body_timeout,
+        read_only=read_only,
         rate=rate,
         batch_size=batch_size,
         batch_wait=batch_wait / 1000.0,
         queue_size=queue_size,
     )
+    if gallery_path is not None and not read_only and not _writable(gallery_path):
+        report_error(
+            f"{gallery_path} is read-only for this process: enrolment and removal would fail. "
+            "Serve it with --read-only, or make it (and its folder) writable."
+        )
+        sys.exit(1)
+    listening = _listen(host, port)  # a busy port fails here, before the model loads
     try:
         if keys_path is not None:
             create = f"`faceprint keys create {keys_path} NAME --scope admin`"
@@ -203,9 +255,51 @@ def serve(
     )
     click.echo(
         f"{batching}; queue {queue_size}; bodies up to {max_bytes} bytes, images up to "
-        f"{max_pixels} pixels" + (f"; {rate:g} requests/s per key" if rate else "")
+        f"{max_pixels} pixels (detected within {detect_pixels}, {pixel_budget} decoded pixels "
+        f"in flight)" + (f"; {rate:g} requests/s per key" if rate else "")
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5)
+    if read_only:
+        click.echo("gallery served read-only: enrolment and removal answer 403")
+    server = uvicorn.Config(app, log_level="warning", timeout_keep_alive=5)
+    uvicorn.Server(server).run(sockets=[listening])
+
+
+def _writable(gallery: Path | str) -> bool:
+    """Whether SQLite can write the gallery: the file, and its folder (the write-ahead log
+    and a new gallery are made there; a missing folder, in its nearest existing parent). A
+    database server's gallery (a URL) is its own to judge."""
+    if "://" in str(gallery):
+        return True
+    gallery = Path(gallery)
+    folder = gallery.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    return os.access(folder, os.W_OK) and (not gallery.exists() or os.access(gallery, os.W_OK))
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, handed to uvicorn; a port in use is one line and exit 1."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as e:
+        _cannot_listen(host, port, e)
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        _cannot_listen(host, port, e)
+    return sock
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> NoReturn:
+    in_use = error.errno == errno.EADDRINUSE
+    reason = "is in use" if in_use else f"cannot be bound ({error.strerror or error})"
+    report_error(f"port {port} on {host} {reason}; pick another with --port")
+    sys.exit(1)
 
 
 @main.group()
@@ -237,8 +331,10 @@ def _key_file(path: Path):
     "/metrics.",
 )
 def keys_create(keys_file, name, scope) -> None:
-    """Add a key called NAME to KEYS_FILE and print it (only this once: the file keeps a salted
-    hash)."""
+    """Add a key called NAME to KEYS_FILE and print it, this once only.
+
+    The file keeps only a salted hash of the key.
+    """
     try:
         key = _key_file(keys_file).create(name, scope)
     except FaceprintError as e:

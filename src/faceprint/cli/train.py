@@ -11,6 +11,7 @@ import click
 from tqdm import tqdm
 
 from faceprint.cli._common import (
+    BACKEND_OPTION,
     CROP_ALIGN_OPTION,
     DEVICE_OPTION,
     PRECISION_OPTION,
@@ -21,6 +22,10 @@ from faceprint.cli._common import (
     make_recognizer,
     report_error,
     report_ignored,
+)
+from faceprint.cli._outputs import (
+    Writes,
+    check_outputs,
 )
 from faceprint.errors import FaceprintError
 from faceprint.gallery.core import DEFAULT_FAR, UNKNOWN
@@ -158,7 +163,7 @@ def train(
     precision,
     device,
 ) -> None:
-    """Fine-tune (or train from scratch) on DATA_DIR/<person>/<photo>.
+    """Fine-tune (or train from scratch) on the photos of DATA_DIR/PERSON/.
 
     Writes OUT/model.pt, which every command takes as --model, with OUT/summary.json,
     metrics.csv and curves.png. Runs under torchrun too (python -m faceprint train ...).
@@ -166,6 +171,19 @@ def train(
     from faceprint.errors import TrainingError
     from faceprint.training import TrainConfig
     from faceprint.training import train as run_training
+    from faceprint.training.trainer import CHECKPOINT
+
+    # A run folder is resumed (--resume), never started over in place; curves.png and the
+    # crops it holds must not land among the photos.
+    check_outputs(
+        [data_dir, val], [Writes("--out", out, folder=True, pictures=True, kept=True)], False
+    )
+    held = [out / name for name in (CHECKPOINT, "model.pt") if (out / name).exists()]
+    if held and not resume:
+        raise click.UsageError(
+            f"--out {out} already holds a run ({held[0].name}); pass --resume to continue it, "
+            "or choose another --out"
+        )
 
     config = TrainConfig(
         data=data_dir,
@@ -232,12 +250,16 @@ def _training_result(summary: dict) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @DEVICE_OPTION
-def classify(images, model, top_k, far, as_json, device) -> None:
-    """Name each face in IMAGES among the people a trained model learned, with probabilities,
-    or "unknown" for someone it did not learn."""
+@PRECISION_OPTION
+@BACKEND_OPTION
+def classify(images, model, top_k, far, as_json, device, precision) -> None:
+    """Name each face in IMAGES among the people a trained model learned.
+
+    Each name comes with its probability; a face unlike anyone the model learned is "unknown".
+    """
     from faceprint.training.classify import classify_faces
 
-    recognizer = make_recognizer(model, "box", device)
+    recognizer = make_recognizer(model, "box", device, precision)
     if not recognizer.weights.classes:
         raise click.BadParameter(
             f"{model} has no named classes; pass a model file from `faceprint train`",

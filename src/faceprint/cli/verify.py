@@ -11,11 +11,16 @@ from faceprint.cli._common import (
     DEVICE_OPTION,
     MODEL_OPTION,
     RECOGNIZER_OPTIONS,
-    far_option,
+    far_or_threshold,
     main,
     make_recognizer,
     picture_file,
     report_ignored,
+)
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    check_outputs,
 )
 from faceprint.errors import FaceprintError
 from faceprint.pipeline import (
@@ -24,15 +29,15 @@ from faceprint.pipeline import (
 
 
 @main.command()
-@click.argument("image_a", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("image_b", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("image_a", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("image_b", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @RECOGNIZER_OPTIONS
-@far_option(
+@far_or_threshold(
     DEFAULT_VERIFY_FAR,
     "False-accept rate the threshold is set for: the fraction of pairs of strangers called "
     "the same person.",
+    "A fixed distance threshold instead of --far's.",
 )
-@click.option("--threshold", type=float, default=None, help="A fixed distance threshold instead.")
 @click.option(
     "--annotate",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -40,8 +45,9 @@ from faceprint.pipeline import (
     help="Write both photos side by side with the verdict to this picture file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@FORCE_OPTION
 def verify(
-    image_a, image_b, model, align, device, precision, far, threshold, annotate, as_json
+    image_a, image_b, model, align, device, precision, far, threshold, annotate, as_json, force
 ) -> None:
     """Are IMAGE_A and IMAGE_B the same person? Prints distance, verdict and threshold.
 
@@ -51,6 +57,7 @@ def verify(
     from faceprint.drawing import verification_panel
     from faceprint.images import load_image
 
+    check_outputs([image_a, image_b], [Writes("--annotate", annotate, pictures=True)], force)
     recognizer = make_recognizer(model, align, device, precision, far=far, threshold=threshold)
     try:
         a, b = load_image(image_a), load_image(image_b)
@@ -91,6 +98,16 @@ def verify(
             click.echo(f"{share} pairs of strangers come this close (LFW View 1 impostor pairs)")
 
 
+def _free_name(path: Path) -> Path:
+    """``path``, or ``stem-2.suffix``, ``stem-3.suffix``, ... whichever does not exist yet."""
+    number = 1
+    candidate = path
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
+
+
 def _one_in(rate: float) -> str:
     """``1e-3`` -> ``"1 in 1,000"``; the recorded distribution ends at 1e-7."""
     if rate <= 1.01e-7:
@@ -109,10 +126,17 @@ def _one_in(rate: float) -> str:
 )
 @MODEL_OPTION
 @DEVICE_OPTION
-def demo(out, model, device) -> None:
+@FORCE_OPTION
+@click.pass_context
+def demo(ctx: click.Context, out, model, device, force) -> None:
     """Detect, align, embed and verify on built-in pictures (no photo of your own needed)."""
     from faceprint.demo import run_demo
 
+    if ctx.get_parameter_source("out") is click.core.ParameterSource.DEFAULT and not force:
+        # The README's first command may run twice: the default name steps aside instead of
+        # refusing (or replacing) a picture already there.
+        out = _free_name(out)
+    check_outputs([], [Writes("--out", out, pictures=True)], force)
     try:
         lines = run_demo(out, model=model, device=device)
     except FaceprintError as e:

@@ -12,10 +12,17 @@ from tqdm import tqdm
 from faceprint.cli._common import (
     RECOGNIZER_OPTIONS,
     finish,
+    gallery_recognizer,
+    given,
     main,
     make_recognizer,
     open_gallery,
     report_error,
+)
+from faceprint.cli._outputs import (
+    FORCE_OPTION,
+    Writes,
+    check_outputs,
 )
 from faceprint.errors import FaceprintError
 from faceprint.extras import require
@@ -39,6 +46,11 @@ def _every_nth_frame(n: int) -> str:
         return "every frame"
     suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10 if n % 100 not in (11, 12, 13) else 0, "th")
     return f"every {n}{suffix} frame"
+
+
+def _best_faces_there(folder: Path | None) -> tuple[Path, ...]:
+    """The files of an earlier --faces run in ``folder`` (``track_<id>[_<name>].png``)."""
+    return tuple(sorted(folder.glob("track_*.png"))) if folder is not None else ()
 
 
 @main.command()
@@ -84,6 +96,7 @@ def _every_nth_frame(n: int) -> str:
 )
 @click.option("--cluster", is_flag=True, help="Group unnamed tracks by person: 'person 1', ...")
 @RECOGNIZER_OPTIONS
+@FORCE_OPTION
 def video(
     video,
     out,
@@ -98,6 +111,7 @@ def video(
     align,
     device,
     precision,
+    force,
 ) -> None:
     """Who appears in VIDEO, when and where: detect, track and (with --gallery) name faces.
 
@@ -117,18 +131,24 @@ def video(
     require("av", "video", "faceprint video")
     if blur and out is None:
         raise click.UsageError("--blur needs --out, the blurred video to write")
-    if out is not None:
-        if out.suffix.lower() not in _VIDEO_SUFFIXES:
-            raise click.BadParameter(
-                f"{str(out)!r} needs a video suffix: one of {', '.join(_VIDEO_SUFFIXES)}",
-                param_hint="--out",
-            )
-        if out.resolve() == video.resolve():
-            raise click.BadParameter("it would overwrite the input video", param_hint="--out")
+    if out is not None and out.suffix.lower() not in _VIDEO_SUFFIXES:
+        raise click.BadParameter(
+            f"{str(out)!r} needs a video suffix: one of {', '.join(_VIDEO_SUFFIXES)}",
+            param_hint="--out",
+        )
+    check_outputs(
+        [video, gallery_path],
+        [
+            Writes("--out", out),
+            Writes("--json", json_path),
+            Writes("--faces", faces, _best_faces_there(faces), folder=True, pictures=True),
+        ],
+        force,
+    )
     gallery = None
     if gallery_path is not None:
-        gallery = open_gallery(gallery_path, device=device)
-        recognizer = gallery.recognizer
+        gallery = open_gallery(gallery_path, model if given("model") else None, device=device)
+        recognizer = gallery_recognizer(gallery, device, precision, align)
     else:
         recognizer = make_recognizer(model, align, device, precision)
     tracker = _video_tracker(

@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from faceprint.boxes import box_area
-from faceprint.errors import FaceprintError
+from faceprint.errors import FaceprintError, GalleryError
 from faceprint.files import sha256_file
 from faceprint.images import ImageInput, as_image_list, image_size, to_rgb_array
 
@@ -97,6 +97,8 @@ def enroll(
                 report.skipped.append(label)
                 continue
             found = recognizer.embed(item)
+        except GalleryError:
+            raise  # the gallery's fault, not the photo's: no photo can be enrolled
         except (FaceprintError, OSError) as e:
             report.rejected[label] = str(e)
             continue

@@ -6,6 +6,9 @@ killed mid-enrolment leaves every completed enrolment in place and nothing half-
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import json
 import os
 import sqlite3
@@ -47,15 +50,16 @@ CREATE INDEX faces_source_key ON faces(source_key);
 
 
 def check_identity_name(name: str) -> str:
-    """Return ``name`` if it can name an identity: 1-128 characters, no control characters, no
-    leading or trailing space, and nothing a path could read as a directory (``/``, ``\\``,
-    ``.``, ``..``), as names end up in file names and URLs.
+    """Return ``name``, in Unicode NFC, if it can name an identity: 1-128 characters, no control
+    characters, no leading or trailing space, and nothing a path could read as a directory
+    (``/``, ``\\``, ``.``, ``..``), as names end up in file names and URLs.
 
     Raises:
         GalleryError: the name says what is wrong with it.
     """
     if not isinstance(name, str) or not name.strip():
         raise GalleryError("an identity name must be a non-empty string")
+    name = identity_key(name)
     if len(name) > 128:
         raise GalleryError(f"identity name of {len(name)} characters; at most 128")
     if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
@@ -65,6 +69,12 @@ def check_identity_name(name: str) -> str:
     if "/" in name or "\\" in name or name in (".", ".."):
         raise GalleryError(f"identity name {name!r} looks like a path; a name has no / or \\")
     return name
+
+
+def identity_key(name: str | None) -> str | None:
+    """``name`` in Unicode NFC: how names are stored and looked up, so that a name typed as
+    composed (``é``) or decomposed (``e`` + combining accent) characters is one identity."""
+    return unicodedata.normalize("NFC", name) if isinstance(name, str) else name
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,71 @@ class IdentityInfo:
     metadata: dict
 
 
+def _describe(path: Path, error: Exception) -> str:
+    """One line for a fault of the gallery file: what is wrong with it and what to do."""
+    message = str(error)
+    if "readonly" in message or isinstance(error, PermissionError):
+        return (
+            f"{path}: the gallery is read-only ({message}); make the file and its folder "
+            "writable (SQLite writes its -wal and -shm files beside it), or work on a copy"
+        )
+    if "unable to open" in message:
+        return (
+            f"{path}: cannot open the gallery ({message}); the file and its folder must be "
+            "readable and writable"
+        )
+    if "locked" in message:
+        return f"{path}: another process holds the gallery locked ({message}); try again"
+    if "not a database" in message:
+        return f"{path}: not a faceprint gallery ({message})"
+    if isinstance(error, OSError):
+        return f"{path}: {error.strerror or message}"
+    return (
+        f"{path}: the gallery file is damaged ({message}); restore it from a backup, or "
+        "export what still reads and enrol the rest again"
+    )
+
+
+@contextlib.contextmanager
+def _faults(path: Path) -> Iterator[None]:
+    """The one place where faults of the file become GalleryError: a damaged file (SQLite's
+    "malformed", text that is not UTF-8, records that do not parse), a read-only file or
+    folder, a locked one. Every public method of :class:`GalleryStore` runs inside it."""
+    try:
+        yield
+    except (sqlite3.DatabaseError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise GalleryError(_describe(path, e)) from None
+
+
+def _guarded(cls: type) -> type:
+    """Run each method and property of ``cls`` (generators included) inside :func:`_faults`."""
+
+    def wrap(method):
+        if inspect.isgeneratorfunction(method):
+
+            @functools.wraps(method)
+            def generator(self, *args, **kwargs):
+                with _faults(self.path):
+                    yield from method(self, *args, **kwargs)
+
+            return generator
+
+        @functools.wraps(method)
+        def plain(self, *args, **kwargs):
+            with _faults(self.path):
+                return method(self, *args, **kwargs)
+
+        return plain
+
+    for key, value in list(vars(cls).items()):
+        if isinstance(value, property):
+            setattr(cls, key, property(wrap(value.fget), value.fset and wrap(value.fset)))
+        elif inspect.isfunction(value) and not key.startswith("__"):
+            setattr(cls, key, wrap(value))
+    return cls
+
+
+@_guarded
 class GalleryStore:
     """SQLite file of a gallery.
 
@@ -118,16 +193,24 @@ class GalleryStore:
             raise GalleryError(f"{self.path}: is a directory, not a gallery file")
         if not exists and (model is None or dim is None):
             raise GalleryError(f"{self.path}: a new gallery needs the model and embedding size")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._closed = False
-        self.db = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        try:
-            self._open(exists, model, dim)
-        except sqlite3.DatabaseError as e:
-            self.db.close()
-            raise GalleryError(f"{self.path}: not a faceprint gallery ({e})") from None
+        with _faults(self.path):
+            try:
+                if not exists:
+                    # Embeddings are personal data: the file (and the -wal/-shm files SQLite
+                    # makes with its mode) is the owner's alone.
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except OSError as e:
+                raise GalleryError(f"{self.path}: cannot create the gallery ({e})") from None
+            self.db = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            try:
+                self._open(exists, model, dim)
+            except BaseException:
+                self.db.close()
+                raise
 
     def _open(self, exists: bool, model: str | None, dim: int | None) -> None:
         app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
@@ -196,6 +279,7 @@ class GalleryStore:
     def identity_id(
         self, name: str, create: bool = False, metadata: dict | None = None
     ) -> int | None:
+        name = identity_key(name)
         row = self.db.execute("SELECT id FROM identities WHERE name=?", (name,)).fetchone()
         if row is not None:
             return row[0]
@@ -216,6 +300,7 @@ class GalleryStore:
         return [IdentityInfo(n, c, t, json.loads(m)) for n, c, t, m in rows]
 
     def rename(self, old: str, new: str) -> None:
+        old, new = identity_key(old), identity_key(new)
         with self.transaction():
             if self.identity_id(old) is None:
                 raise GalleryError(f"no identity called {old!r}")
@@ -226,6 +311,7 @@ class GalleryStore:
 
     def remove(self, name: str) -> list[int]:
         """Delete an identity and its faces; returns the removed face ids."""
+        name = identity_key(name)
         with self.transaction():
             identity = self.identity_id(name)
             if identity is None:
@@ -300,6 +386,7 @@ class GalleryStore:
 
     def has_source(self, source_key: str, name: str | None = None) -> bool:
         """Whether a face from this source is enrolled (for ``name``, or for anyone)."""
+        name = identity_key(name)
         if name is None:
             row = self.db.execute(
                 "SELECT 1 FROM faces WHERE source_key=? LIMIT 1", (source_key,)
@@ -340,6 +427,7 @@ class GalleryStore:
         )
 
     def faces(self, name: str | None = None) -> list[FaceRecord]:
+        name = identity_key(name)
         sql = (
             "SELECT f.id, i.name, f.source, f.source_key, f.box, f.added, f.metadata FROM faces f "
             "JOIN identities i ON f.identity_id=i.id"

@@ -53,6 +53,8 @@ class FaceBatcher:
         max_wait: seconds the worker waits for more jobs after the first; 0 runs every job on
             its own (no batching).
         max_queue: most jobs waiting; beyond it :meth:`faces` answers 503, so memory is bounded.
+        max_pixels: most image pixels per batch (a job larger than this runs alone), which
+            bounds the detector's memory: its image pyramid grows with the pixels it is given.
         on_batch: called with ``(images, seconds)`` after every batch (metrics).
     """
 
@@ -62,12 +64,15 @@ class FaceBatcher:
         max_batch: int = 32,
         max_wait: float = 0.005,
         max_queue: int = 64,
+        max_pixels: int | None = None,
         on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         self.recognizer = recognizer
         self.max_batch = max(1, max_batch)
         self.max_wait = max(0.0, max_wait)
+        self.max_pixels = max_pixels
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=max(1, max_queue))
+        self._held: _Job | None = None  # a job that did not fit the last batch: the next's first
         self._on_batch = on_batch
         self._thread = threading.Thread(target=self._run, name="faceprint-batcher", daemon=True)
         self._thread.start()
@@ -103,7 +108,7 @@ class FaceBatcher:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            first, self._held = self._held or self._queue.get(), None
             if first is None:
                 return
             jobs, stop = self._gather(first)
@@ -123,7 +128,7 @@ class FaceBatcher:
 
     def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
         """The first job and those that join it within ``max_wait``; and whether to stop."""
-        jobs, size = [first], len(first.images)
+        jobs, size, pixels = [first], len(first.images), _pixels(first)
         if self.max_wait == 0:
             return jobs, False
         deadline = time.monotonic() + self.max_wait
@@ -134,8 +139,12 @@ class FaceBatcher:
                 break
             if job is None:
                 return jobs, True
+            if self.max_pixels is not None and pixels + _pixels(job) > self.max_pixels:
+                self._held = job
+                break
             jobs.append(job)
             size += len(job.images)
+            pixels += _pixels(job)
         return jobs, False
 
     def _process(self, jobs: list[_Job]) -> list[list[FacesOf]]:
@@ -155,6 +164,10 @@ class FaceBatcher:
             out.append(per_image[start : start + len(job.images)])
             start += len(job.images)
         return out
+
+
+def _pixels(job: _Job) -> int:
+    return sum(image.width * image.height for image in job.images)
 
 
 def _settle(future: asyncio.Future, result, error: BaseException | None) -> None:

@@ -29,6 +29,14 @@ class ServeConfig:
             int8 model is built once per set of photos).
         max_bytes: largest request body, in bytes.
         max_pixels: largest image, in pixels (judged from its header, before decoding).
+        detect_pixels: larger images are reduced to this many pixels as they are decoded; the
+            faces are found and embedded there, and their boxes and landmarks given in the
+            upload's own pixels.
+        pixel_budget: decoded pixels all requests in flight may hold together (each holds its
+            images' declared size while decoding, then their reduced size); a request with no
+            room waits a few seconds, then gets 503.
+        body_timeout: seconds a request body has to arrive (408 beyond).
+        read_only: serve the gallery without enrolment and removal (403).
         rate: requests a second per key (per client address without keys); None: no limit.
         batch_size: most images per network batch.
         batch_wait: seconds to wait for more requests to batch with; 0 turns batching off.
@@ -48,6 +56,10 @@ class ServeConfig:
     calibration: Path | None = None
     max_bytes: int = 10_000_000
     max_pixels: int = 40_000_000
+    detect_pixels: int = 4_000_000
+    pixel_budget: int = 120_000_000
+    body_timeout: float = 30.0
+    read_only: bool = False
     rate: float | None = None
     batch_size: int = 32
     batch_wait: float = 0.005

@@ -1,9 +1,13 @@
-"""Limits of ``faceprint serve``: request-body size and per-key request rate."""
+"""Limits of ``faceprint serve``: request-body size, the time a body may take to arrive,
+per-key request rate, and the decoded pixels all requests in flight may hold."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
+from collections.abc import AsyncIterator
 
 from faceprint.serve.http_errors import ApiError
 
@@ -107,3 +111,123 @@ class RateLimiter:
                 {"Retry-After": str(wait)},
             )
         self._buckets[client] = (tokens - 1.0, now)
+
+
+class ReceiveTimeout:
+    """ASGI middleware that gives a request's body ``seconds`` to arrive, from its first read.
+
+    A client that declares a ``Content-Length`` and then sends less (or nothing) would hold a
+    connection and a worker for as long as it likes; past the deadline the answer is 408 and
+    the connection is closed. Once the whole body is in, reads pass through untimed (a
+    streaming response waits on them for the client to leave).
+    """
+
+    def __init__(self, app, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline: float | None = None
+        complete = False
+
+        async def timed():
+            nonlocal deadline, complete
+            if complete:
+                return await receive()
+            loop = asyncio.get_running_loop()
+            deadline = deadline or loop.time() + self.seconds
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise ApiError(
+                    408,
+                    "timeout",
+                    f"the request body did not arrive within {self.seconds:g} s "
+                    "(--body-timeout); send it whole, or declare its true Content-Length",
+                    {"Connection": "close"},
+                ) from None
+            complete = message["type"] != "http.request" or not message.get("more_body")
+            return message
+
+        await self.app(scope, timed, send)
+
+
+class PixelBudget:
+    """Decoded pixels that all requests in flight may hold together: a semaphore counted in
+    pixels, which bounds the memory that images cost however many requests arrive at once.
+
+    A request reserves its images' declared pixels before decoding them, shrinks the
+    reservation to what it keeps once they are decoded (reduced for the detector), and
+    releases it when it has its answer. One that does not fit waits up to ``wait`` seconds for
+    others to finish, then is refused with 503. A request larger than the whole budget runs
+    when it is alone.
+
+    Args:
+        total: pixels, e.g. ``120_000_000``.
+        wait: seconds a request may wait for room.
+    """
+
+    def __init__(self, total: int, wait: float = 5.0) -> None:
+        self.total = int(total)
+        self.wait = wait
+        self.held = 0
+        self._freed: asyncio.Condition | None = None
+
+    def _condition(self) -> asyncio.Condition:
+        if self._freed is None:  # made on the event loop that serves the requests
+            self._freed = asyncio.Condition()
+        return self._freed
+
+    @contextlib.asynccontextmanager
+    async def reserve(self, pixels: int) -> AsyncIterator[Reservation]:
+        """Hold ``pixels`` (at most the whole budget) until the block ends.
+
+        Raises:
+            ApiError: 503 with ``Retry-After`` when no room came within ``wait`` seconds.
+        """
+        want = min(max(0, int(pixels)), self.total)
+        freed = self._condition()
+        async with freed:
+            try:
+                await asyncio.wait_for(
+                    freed.wait_for(lambda: self.held + want <= self.total), self.wait
+                )
+            except TimeoutError:
+                raise ApiError(
+                    503,
+                    "busy",
+                    f"the server holds {self.held} of its {self.total} decoded pixels "
+                    "(--pixel-budget) for other requests; retry in a moment",
+                    {"Retry-After": str(max(1, math.ceil(self.wait)))},
+                ) from None
+            self.held += want
+        reservation = Reservation(self, want)
+        try:
+            yield reservation
+        finally:
+            await reservation.resize(0)
+
+    async def _change(self, delta: int) -> None:
+        freed = self._condition()
+        async with freed:
+            self.held += delta
+            if delta < 0:
+                freed.notify_all()
+
+
+class Reservation:
+    """Pixels held from a :class:`PixelBudget`; they may only shrink."""
+
+    def __init__(self, budget: PixelBudget, pixels: int) -> None:
+        self._budget = budget
+        self.pixels = pixels
+
+    async def resize(self, pixels: int) -> None:
+        """Give back all but ``pixels`` (no-op when that is not fewer than held)."""
+        pixels = max(0, int(pixels))
+        if pixels < self.pixels:
+            freed, self.pixels = self.pixels - pixels, pixels
+            await self._budget._change(-freed)

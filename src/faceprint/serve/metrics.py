@@ -1,7 +1,9 @@
-"""Prometheus metrics of ``faceprint serve``: requests, latencies, batch sizes, queue depth."""
+"""Prometheus metrics of ``faceprint serve``: requests, latencies, batch sizes, queue depth,
+decoded pixels held."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -16,11 +18,14 @@ class ServiceMetrics:
 
     Args:
         queue_depth: returns the number of jobs waiting, read at every scrape.
+        pixels_held: returns the decoded pixels requests hold from the pixel budget.
     """
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, queue_depth: Callable[[], int]) -> None:
+    def __init__(
+        self, queue_depth: Callable[[], int], pixels_held: Callable[[], int] = lambda: 0
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "faceprint_requests",
@@ -51,6 +56,12 @@ class ServiceMetrics:
             "faceprint_queue_depth", "Jobs waiting for the networks", registry=self.registry
         )
         depth.set_function(queue_depth)
+        held = Gauge(
+            "faceprint_pixels_held",
+            "Decoded pixels held by requests in flight (of --pixel-budget)",
+            registry=self.registry,
+        )
+        held.set_function(pixels_held)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -65,3 +76,31 @@ class ServiceMetrics:
     def render(self) -> bytes:
         """The Prometheus text exposition."""
         return generate_latest(self.registry)
+
+
+class MeteredRequests:
+    """ASGI middleware that counts every answer by route and status, and times it."""
+
+    def __init__(self, app, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [500]
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            path = route.path if route is not None else "unmatched"
+            self.metrics.observe_request(
+                path, scope["method"], status[0], time.perf_counter() - started
+            )

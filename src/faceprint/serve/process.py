@@ -56,7 +56,10 @@ class ServerProcess:
 
 
 def spawn_server(
-    options: list[str], log: str | os.PathLike, timeout: float = 240.0
+    options: list[str],
+    log: str | os.PathLike,
+    timeout: float = 240.0,
+    prefix: list[str] | None = None,
 ) -> ServerProcess:
     """Start ``faceprint serve OPTIONS --port P`` and wait until ``/healthz`` answers.
 
@@ -64,6 +67,8 @@ def spawn_server(
         options: command-line options (``--gallery``, ``--keys``, ...), without ``--port``.
         log: file that receives the server's output.
         timeout: seconds to wait; the first start may fetch the model.
+        prefix: a command that runs the server (it must ``exec`` it, so that signals reach
+            it), e.g. one that mounts a folder read-only first.
 
     Raises:
         RuntimeError: the server exited or did not answer in time (its log is in the message).
@@ -71,6 +76,7 @@ def spawn_server(
     port = free_port()
     log = Path(log)
     command = [sys.executable, "-m", "faceprint", "serve", *options, "--port", str(port)]
+    command = [*(prefix or []), *command]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log)

