@@ -66,6 +66,7 @@ def compare(video: Path, reference: dict, work: Path, runs: dict[str, Path], ver
     print(row("input, nothing blurred", audit(video, video, reference), frames, None))
     for name, src in runs.items():
         out = work / f"{video.parent.name}-{video.stem}-{name}.mp4"
+        out.unlink(missing_ok=True)  # the command writes over no file (and older ones lack --force)
         seconds = blur(video, out, src)
         result = audit(video, out, reference)
         print(row(name, result, frames, seconds), flush=True)
