@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from faceprint.errors import VideoError
 from faceprint.video import VideoWriter
 from faceprint.video.audit import MAX_DETAIL, audit, detail, truth_reference
 from faceprint.video.process import blur_faces
@@ -55,6 +56,11 @@ def test_audit_names_the_faces_an_output_leaves(group, tmp_path):
     assert {f.label for f in result.left} == {f.label for f in result.faces if f.frame == 2}
     assert all(f.ratio < MAX_DETAIL / 2 for f in result.faces if f.frame < 2)
     assert result.share_left == pytest.approx(1 / 3, abs=0.05)
+    short = tmp_path / "short.mp4"
+    with VideoWriter(short, w, h, 10) as writer:
+        writer.write(image)
+    with pytest.raises(VideoError, match="ends before frame 1, which has reference faces"):
+        audit(source, short, reference)
 
 
 def test_truth_reference_keeps_the_faces_not_half_hidden():

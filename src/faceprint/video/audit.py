@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceprint.errors import VideoError
 from faceprint.video.io import read_frames
 
 logger = logging.getLogger(__name__)
@@ -141,12 +142,22 @@ def audit(
     Args:
         source, output: the two videos, frame for frame.
         reference: frame index -> ``[(box, label)]``.
+
+    Raises:
+        VideoError: a frame with reference faces is missing from the output (a frame not
+            written hides nothing: it is not there to score, so it is refused).
     """
     faces, skipped = [], 0
     wanted = max(reference, default=-1)
-    for before, after in zip(read_frames(source), read_frames(output), strict=False):
+    outputs = read_frames(output)
+    for before in read_frames(source):
         if before.index > wanted:
             break
+        after = next(outputs, None)
+        if after is None:
+            raise VideoError(
+                f"{output}: ends before frame {before.index}, which has reference faces"
+            )
         for box, label in reference.get(before.index, []):
             base = detail(before.image, box)
             if base < MIN_SOURCE_DETAIL:
