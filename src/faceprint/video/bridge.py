@@ -12,6 +12,7 @@ too many costs a blurred patch of background; a box too few leaves a face.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -81,14 +82,18 @@ def joins(tracks: list[Track], bridging: Bridging) -> list[tuple[Track, Track]]:
     ``bridging.max_gap`` frames after the first's last detection, near where the first was
     heading or was last seen, at a size within a factor of 2. A track may join several (a
     false join costs a blurred strip of background)."""
+    starts = sorted(tracks, key=lambda t: t.first_frame)
+    firsts = [t.first_frame for t in starts]
     pairs = []
     for end in tracks:
         last = np.asarray(end.boxes[-1][1:5], dtype=np.float64)
         velocity = _velocity(end.boxes[-5:], bridging.max_speed)
-        for start in tracks:
+        window = slice(
+            bisect.bisect_left(firsts, end.last_frame + 2),
+            bisect.bisect_right(firsts, end.last_frame + bridging.max_gap + 1),
+        )
+        for start in starts[window]:
             gap = start.first_frame - end.last_frame
-            if start is end or not 1 < gap <= bridging.max_gap + 1:
-                continue
             first = np.asarray(start.boxes[0][1:5], dtype=np.float64)
             sides = _side(last), _side(first)
             if max(sides) > 2 * min(sides):
