@@ -100,3 +100,47 @@ def test_rate_sets_the_stretches():
     assert Bridging.for_rate(25.0) == Bridging(max_gap=12, coast=8)
     assert Bridging.for_rate(10.0, every=5).coast == 4
     assert Bridging.for_rate(0.0).max_gap == 12  # an unknown rate reads as 25 fps
+
+
+#: The old --blur's two tracks of the face looking down on samples/video.mp4 (its JSON, faces
+#: detected in every 2nd frame): one ends at 96, the next starts at 102.
+OLD_TRACKS = (
+    [
+        (88, (450.0, 573.0, 536.2, 683.1)),
+        (90, (448.6, 591.4, 532.3, 702.1)),
+        (92, (455.4, 614.7, 531.1, 710.2)),
+        (94, (444.6, 604.5, 531.5, 711.5)),
+        (96, (425.4, 606.0, 511.1, 707.5)),
+    ],
+    [(102, (362.8, 506.7, 478.3, 637.6)), (104, (338.9, 528.7, 462.7, 691.5))],
+)
+
+
+@pytest.mark.slow
+def test_the_tracks_issue_38_found_are_joined_over_the_face_looking_down(
+    sample_segment, looking_down, tmp_path
+):
+    """The tracks the old --blur had: blurred with their ends padded by a frame (as it did)
+    they leave the face sharp in 98-101; joined, no frame of it keeps 40% of its detail."""
+    from faceprint.video import VideoTracks, probe, write_blurred
+    from faceprint.video.audit import audit
+
+    from .conftest import SAMPLE_SEGMENT
+
+    tracks = []
+    for number, rows in enumerate(OLD_TRACKS, start=1):
+        track = Track(number)
+        for frame, box in rows:
+            track.boxes.append([frame - SAMPLE_SEGMENT[0], *box, 0.99])
+            track.times.append(frame / 25)
+        tracks.append(track)
+    info = probe(sample_segment)
+    result = VideoTracks(info, info.frames, tracks, every=2)
+    padded = write_blurred(
+        sample_segment, result, tmp_path / "padded.mp4", bridging=Bridging(max_gap=0, coast=1)
+    )
+    left = audit(sample_segment, padded, looking_down).frames_left()
+    assert [frame + SAMPLE_SEGMENT[0] for frame in left] == [98, 99, 100, 101]
+    joined = write_blurred(sample_segment, result, tmp_path / "joined.mp4")
+    check = audit(sample_segment, joined, looking_down)
+    assert len(check.faces) == 6 and check.left == [] and check.worst < 0.2

@@ -12,7 +12,6 @@ from PIL import Image
 from faceprint.cli import main
 from faceprint.video import probe, read_frames
 from faceprint.video.audit import audit, reference_faces, truth_reference
-from faceprint.video.io import write_segment
 
 
 def _run(*args, code=0):
@@ -154,46 +153,17 @@ def test_blur_leaves_no_face_of_the_synthetic_clip(synthetic, tmp_path):
     assert check.left == [] and check.worst < 0.2
 
 
-#: The large face looking down in frames 96-101 of samples/video.mp4 (boxes read off the
-#: low-threshold reference at 96, 97, 99 and 101, interpolated at 98 and 100, and checked by
-#: eye): MTCNN at its defaults loses it from 97 to 101, and --blur left it sharp in 98-100.
-LOOKING_DOWN = {
-    96: (428, 613, 511, 708),
-    97: (405, 595, 503, 709),
-    98: (394, 584, 495, 701),
-    99: (383, 573, 487, 693),
-    100: (375, 570, 480, 691),
-    101: (367, 566, 473, 689),
-}
-#: Frames of the sample video in the test: a second around the face looking down.
-SEGMENT = (88, 104)
-
-
-@pytest.fixture(scope="module")
-def sample_segment(data_dir, tmp_path_factory):
-    """Frames 88-104 of samples/video.mp4 (1080p, the whole size: its smallest faces are
-    about 20 px) as their own video."""
-    video = data_dir / "samples" / "video.mp4"
-    if not video.is_file():
-        pytest.skip(f"{video} is absent")
-    out = tmp_path_factory.mktemp("sample") / "segment.mp4"
-    write_segment(video, out, *SEGMENT)
-    return out
-
-
 @pytest.mark.slow
-def test_blur_leaves_no_face_of_the_sample_video(sample_segment, tmp_path):
+def test_blur_leaves_no_face_of_the_sample_video(sample_segment, looking_down, tmp_path):
     """Every face a low-threshold MTCNN finds in any frame, and the face looking down in
-    frames 96-101 (a regression: its track ended at 96 and the next began at 102), keep at
-    most 40% of their detail."""
+    frames 96-101 (issue 38: its track ended at 96 and the next began at 102), keep at most
+    40% of their detail."""
     out = tmp_path / "blurred.mp4"
     _run(sample_segment, "--blur", "--out", out)
     reference = reference_faces(sample_segment, cache=tmp_path)
-    first = SEGMENT[0]
-    looking_down = {frame - first: [(box, "looking down")] for frame, box in LOOKING_DOWN.items()}
     assert audit(sample_segment, sample_segment, looking_down).share_left == 1.0
     check = audit(sample_segment, out, looking_down)
-    assert len(check.faces) == len(LOOKING_DOWN) and check.left == [], check.left
+    assert len(check.faces) == len(looking_down) and check.left == [], check.left
     check = audit(sample_segment, out, reference)
-    assert len(check.faces) >= 5 * (SEGMENT[1] - SEGMENT[0] + 1)
-    assert check.left == [], [(f.frame + first, f.box, f.ratio) for f in check.left]
+    assert len(check.faces) >= 5 * probe(sample_segment).frames
+    assert check.left == [], [(f.frame, f.box, f.ratio) for f in check.left]
