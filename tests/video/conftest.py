@@ -55,3 +55,40 @@ def truncated(synthetic, tmp_path_factory):
     cut = folder / "cut.mkv"
     cut.write_bytes(data[: int(len(data) * 0.6)])
     return cut
+
+
+#: Frames of samples/video.mp4 in the tests: a second around the face looking down.
+SAMPLE_SEGMENT = (88, 104)
+#: The large face looking down in frames 96-101 of samples/video.mp4 (boxes read off the
+#: low-threshold reference at 96, 97, 99 and 101, interpolated at 98 and 100, and checked by
+#: eye): the old --blur's tracks of it ended at 96 and began again at 102, and it was left
+#: sharp in 98-100.
+LOOKING_DOWN = {
+    96: (428, 613, 511, 708),
+    97: (405, 595, 503, 709),
+    98: (394, 584, 495, 701),
+    99: (383, 573, 487, 693),
+    100: (375, 570, 480, 691),
+    101: (367, 566, 473, 689),
+}
+
+
+@pytest.fixture(scope="session")
+def sample_segment(data_dir, tmp_path_factory):
+    """Frames 88-104 of samples/video.mp4 (1080p, the whole size: its smallest faces are
+    about 20 px) as their own video (decoded and encoded again: it has one keyframe)."""
+    from faceprint.video.io import write_segment
+
+    video = data_dir / "samples" / "video.mp4"
+    if not video.is_file():
+        pytest.skip(f"{video} is absent")
+    out = tmp_path_factory.mktemp("sample") / "segment.mp4"
+    write_segment(video, out, *SAMPLE_SEGMENT)
+    return out
+
+
+@pytest.fixture
+def looking_down():
+    """:data:`LOOKING_DOWN` as an audit reference in the segment's frames."""
+    first = SAMPLE_SEGMENT[0]
+    return {frame - first: [(box, "looking down")] for frame, box in LOOKING_DOWN.items()}

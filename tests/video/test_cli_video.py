@@ -11,6 +11,7 @@ from PIL import Image
 
 from faceprint.cli import main
 from faceprint.video import probe, read_frames
+from faceprint.video.audit import audit, reference_faces, truth_reference
 
 
 def _run(*args, code=0):
@@ -98,22 +99,22 @@ def test_truncated_video_keeps_tracks_up_to_the_damage(truncated, tmp_path):
     assert 10 < doc["frames"] < 60 and doc["tracks"]
 
 
-def _detail(image: np.ndarray, box) -> float:
-    """Mean absolute difference between neighbouring pixels inside ``box`` (its inner 80%):
-    a face's edges; blurring takes them away."""
-    x1, y1, x2, y2 = box
-    dx, dy = 0.1 * (x2 - x1), 0.1 * (y2 - y1)
-    patch = image[round(y1 + dy) : round(y2 - dy), round(x1 + dx) : round(x2 - dx)].astype(float)
-    return float(np.abs(np.diff(patch, axis=0)).mean() + np.abs(np.diff(patch, axis=1)).mean())
-
-
 @pytest.mark.slow
 def test_json_has_every_frame_and_blur_leaves_no_visible_face(crossing, tmp_path):
     """Faces detected in every 2nd frame: the JSON still boxes every frame of every track
     (bridged ones marked), and --blur blurs every face not half hidden, in every frame."""
     out, tracks = tmp_path / "blurred.mp4", tmp_path / "tracks.json"
     result = _run(
-        crossing.video, "--gallery", crossing.gallery, "--json", tracks, "--blur", "--out", out
+        crossing.video,
+        "--gallery",
+        crossing.gallery,
+        "--json",
+        tracks,
+        "--blur",
+        "--every",
+        2,
+        "--out",
+        out,
     )
     assert "faces detected in every 2nd frame" in result.stdout
     doc = json.loads(tracks.read_text())
@@ -129,18 +130,40 @@ def test_json_has_every_frame_and_blur_leaves_no_visible_face(crossing, tmp_path
         assert all(r["probability"] is None for r in rows if not r["detected"])
     assert sum(len(t["boxes"]) - t["detections"] for t in doc["tracks"]) >= 100  # bridged
 
-    source = {f.index: f.image for f in read_frames(crossing.video)}
-    blurred = {f.index: f.image for f in read_frames(out)}
-    assert sorted(blurred) == sorted(source)
-    faces = [t for t in crossing.truth if t[6]]  # not half hidden, inside the frame
-    assert len(faces) > 200
-    left = []
-    for frame, name, x1, y1, x2, y2, _, hidden in faces:
-        before = _detail(source[frame], (x1, y1, x2, y2))
-        after = _detail(blurred[frame], (x1, y1, x2, y2))
-        if after > 0.4 * before:
-            left.append((frame, name, round(hidden, 2), round(after / before, 2)))
-    assert not left
+    assert [f.index for f in read_frames(out)] == [f.index for f in read_frames(crossing.video)]
+    check = audit(crossing.video, out, truth_reference(crossing.truth))
+    assert len(check.faces) > 200
+    assert check.left == [] and check.worst < 0.2
     # Away from the faces the video is untouched (only re-encoded).
+    source = next(f.image for f in read_frames(crossing.video) if f.index == 50)
+    blurred = next(f.image for f in read_frames(out) if f.index == 50)
     corner = (slice(0, 60), slice(0, 60))
-    assert np.abs(blurred[50][corner].astype(int) - source[50][corner].astype(int)).mean() < 3
+    assert np.abs(blurred[corner].astype(int) - source[corner].astype(int)).mean() < 3
+
+
+@pytest.mark.slow
+def test_blur_leaves_no_face_of_the_synthetic_clip(synthetic, tmp_path):
+    """The default --blur (every frame) against the clip's truth: people crossing, entering
+    and leaving."""
+    out = tmp_path / "blurred.mp4"
+    result = _run(synthetic.video, "--blur", "--out", out)
+    assert "faces detected in every frame" in result.stdout
+    check = audit(synthetic.video, out, truth_reference(synthetic.truth))
+    assert len(check.faces) > 120
+    assert check.left == [] and check.worst < 0.2
+
+
+@pytest.mark.slow
+def test_blur_leaves_no_face_of_the_sample_video(sample_segment, looking_down, tmp_path):
+    """Every face a low-threshold MTCNN finds in any frame, and the face looking down in
+    frames 96-101 (issue 38: its track ended at 96 and the next began at 102), keep at most
+    40% of their detail."""
+    out = tmp_path / "blurred.mp4"
+    _run(sample_segment, "--blur", "--out", out)
+    reference = reference_faces(sample_segment, cache=tmp_path)
+    assert audit(sample_segment, sample_segment, looking_down).share_left == 1.0
+    check = audit(sample_segment, out, looking_down)
+    assert len(check.faces) == len(looking_down) and check.left == [], check.left
+    check = audit(sample_segment, out, reference)
+    assert len(check.faces) >= 5 * probe(sample_segment).frames
+    assert check.left == [], [(f.frame, f.box, f.ratio) for f in check.left]

@@ -143,3 +143,18 @@ def test_writer_refuses_the_input_and_pads_odd_sizes(tmp_path):
     assert (info.width, info.height, info.frames) == (66, 50, 3)
     with pytest.raises(VideoError, match="would overwrite the input video"):
         VideoWriter(path, 66, 50, 10, source=path)
+
+
+def test_a_segment_is_written_as_its_own_video(tmp_path, synthetic):
+    from faceprint.video.io import write_segment
+
+    info = write_segment(synthetic.video, tmp_path / "part.mp4", 10, 19)
+    assert (info.frames, info.width, info.height, info.fps) == (10, 640, 360, 15.0)
+    source = next(f.image for f in read_frames(synthetic.video) if f.index == 12)
+    part = next(f.image for f in read_frames(tmp_path / "part.mp4") if f.index == 2)
+    assert np.abs(part.astype(int) - source.astype(int)).mean() < 3  # encoded once more
+    with pytest.raises(VideoError, match="no frame in 100-120"):
+        write_segment(synthetic.video, tmp_path / "none.mp4", 100, 120)
+    assert not (tmp_path / "none.mp4").exists()
+    with pytest.raises(ValueError, match="need 0 <= first <= last"):
+        write_segment(synthetic.video, tmp_path / "x.mp4", 5, 2)

@@ -100,3 +100,23 @@ def test_crossing_people_are_boxed_and_named_in_every_frame(crossing, recognizer
     # or, where some reach it, from those; the distance is the track's mean embedding's.
     back = next(t for t in result.tracks if t.identity == crossing.walkers[0].name)
     assert back.faces >= 1 and back.distance < result.threshold
+
+
+def test_blur_tracker_searches_small_faces_at_low_thresholds_by_boxes_alone(synthetic, recognizer):
+    from faceprint.video.tracker import BLUR_MIN_FACE_SIZE, BLUR_THRESHOLDS
+
+    tracker = FaceTracker.for_blur(recognizer)
+    assert tracker.detector.min_face_size == BLUR_MIN_FACE_SIZE
+    assert tracker.detector.thresholds == list(BLUR_THRESHOLDS)
+    assert recognizer.detector.thresholds == [0.6, 0.7, 0.7]  # the shared one is untouched
+    assert tracker.detector.pnet is recognizer.detector.pnet
+    assert not tracker.embed and tracker.start_probability == 0.0
+    result = track_video(synthetic.video, tracker, every=3, min_track=1)
+    assert len(result.tracks) >= 4
+    assert all(t.embedding is None and t.best == [] for t in result.tracks)
+    with Gallery(synthetic.gallery, recognizer=recognizer) as gallery:
+        assert FaceTracker.for_blur(recognizer, gallery).embed
+        with pytest.raises(ValueError, match="a gallery needs embed=True"):
+            FaceTracker(recognizer, gallery, embed=False)
+    with pytest.raises(ValueError, match="thresholds must be three probabilities"):
+        FaceTracker(recognizer, thresholds=(0.5, 0.6))

@@ -32,20 +32,14 @@ from faceprint.extras import require
 _VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
 
 
-def _video_tracker(recognizer, gallery, blur: bool):
-    """The tracker of ``faceprint video``; for --blur (anonymisation, where a face left
-    unblurred is the failure) it searches faces down to the detector's own smallest size and
-    lets any detection start a track."""
+def _video_tracker(recognizer, gallery, blur: bool, embed: bool):
+    """The tracker of ``faceprint video``; for --blur, :meth:`FaceTracker.for_blur`, which
+    embeds faces only where ``embed`` asks (names, clusters, best faces)."""
     from faceprint.video import FaceTracker
 
-    if not blur:
-        return FaceTracker(recognizer, gallery)
-    return FaceTracker(
-        recognizer,
-        gallery,
-        min_face_size=recognizer.detector.min_face_size,
-        start_probability=0.0,
-    )
+    if blur:
+        return FaceTracker.for_blur(recognizer, gallery, embed=embed)
+    return FaceTracker(recognizer, gallery)
 
 
 def _every_nth_frame(n: int) -> str:
@@ -72,7 +66,8 @@ def _best_faces_there(folder: Path | None) -> tuple[Path, ...]:
     "--blur",
     is_flag=True,
     help="--out gets every face blurred instead, in every frame (anonymisation): faces from "
-    "20 px are searched and every detection is kept.",
+    "12 px are searched at low thresholds in every frame, every detection is kept, and gaps "
+    "between tracks and a third of a second beyond each are blurred too.",
 )
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Tracks as JSON."
@@ -91,7 +86,8 @@ def _best_faces_there(folder: Path | None) -> tuple[Path, ...]:
     default=None,
     type=click.IntRange(min=1),
     help="Detect in every N-th frame; tracks bridge the others. Default: about 12 detections "
-    "per second (every 2nd frame at 25-30 fps, every frame below 19 fps).",
+    "per second (every 2nd frame at 25-30 fps, every frame below 19 fps); every frame with "
+    "--blur.",
 )
 @click.option(
     "--min-track",
@@ -157,9 +153,13 @@ def video(
         recognizer = gallery_recognizer(gallery, device, precision, align)
     else:
         recognizer = make_recognizer(model, align, device, precision)
-    tracker = _video_tracker(recognizer, gallery, blur)
+    tracker = _video_tracker(
+        recognizer, gallery, blur, gallery is not None or cluster or faces is not None
+    )
     if min_track is None:
         min_track = 1 if blur else 3
+    if blur and every is None:
+        every = 1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         try:

@@ -4,7 +4,9 @@
   sources;
 - :func:`process`: a generator of per-frame results for a file, in flat memory;
 - :func:`track_video`, :func:`write_annotated`, :func:`write_blurred`, :func:`save_best_faces`:
-  the ``faceprint video`` job.
+  the ``faceprint video`` job;
+- :mod:`faceprint.video.bridge`: where a face may be between and beyond its tracks (``--blur``);
+- :mod:`faceprint.video.audit`: how much of each face a blurred video leaves.
 """
 
 from faceprint.video.io import VideoFrame, VideoInfo, VideoWriter, probe, read_frames

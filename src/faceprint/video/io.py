@@ -239,3 +239,32 @@ class VideoWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def write_segment(
+    path: str | os.PathLike, out: str | os.PathLike, first: int, last: int
+) -> VideoInfo:
+    """Write frames ``first`` to ``last`` (inclusive) of a video as a new H.264 file (decoded
+    and encoded again, at the source's size and frame rate; frame ``first`` becomes 0).
+
+    Returns:
+        The segment's :func:`probe`.
+
+    Raises:
+        VideoError: as :func:`probe`, or when the video has no frame in the range.
+    """
+    if not 0 <= first <= last:
+        raise ValueError(f"need 0 <= first <= last, got {first}, {last}")
+    info = probe(path)
+    written = 0
+    with VideoWriter(out, info.width, info.height, info.fps, source=path) as writer:
+        for frame in read_frames(path, info=info):
+            if frame.index > last:
+                break
+            if frame.index >= first:
+                writer.write(frame.image)
+                written += 1
+    if not written:
+        Path(out).unlink(missing_ok=True)
+        raise VideoError(f"{path}: no frame in {first}-{last} (it has {info.frames or 'fewer'})")
+    return probe(out)

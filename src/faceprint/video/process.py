@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from tqdm import tqdm
 
+from faceprint.video.bridge import Bridging, cover_boxes
 from faceprint.video.io import VideoInfo, VideoWriter, probe, read_frames
 from faceprint.video.tracker import FaceTracker, Track
 
@@ -252,11 +253,11 @@ _PALETTE = [
 ]
 
 
-def _rewrite(video, result: VideoTracks, out, paint, pad: int, desc: str, progress: bool) -> Path:
-    """Decode the video again and write each frame through ``paint(image, [(track, box,
-    detected)])`` where it has boxes (H.264, the source's size and frame rate)."""
+def _rewrite(video, result: VideoTracks, out, overlays, paint, desc: str, progress: bool) -> Path:
+    """Decode the video again and write each frame through ``paint(image, shown)`` where
+    ``overlays``, ``(frame, shown)`` in frame order, gives it a non-empty ``shown`` (H.264,
+    the source's size and frame rate)."""
     info = result.info
-    overlays = boxes_at(result.tracks, pad)
     pending = next(overlays, None)
     with VideoWriter(out, info.width, info.height, info.fps, source=video) as writer:
         for frame in tqdm(
@@ -271,7 +272,7 @@ def _rewrite(video, result: VideoTracks, out, paint, pad: int, desc: str, progre
                 if pending[0] == frame.index:
                     shown = pending[1]
                 pending = next(overlays, None)
-            writer.write(paint(frame.image, shown) if shown else frame.image)
+            writer.write(paint(frame.image, shown) if len(shown) else frame.image)
     return Path(out)
 
 
@@ -292,17 +293,26 @@ def write_annotated(
         boxes = np.stack([b for _, b, _ in shown])
         return np.asarray(annotate(Image.fromarray(image), boxes, labels, None, colours))
 
-    return _rewrite(video, result, out, paint, 0, "annotating", progress)
+    return _rewrite(video, result, out, boxes_at(result.tracks), paint, "annotating", progress)
 
 
-#: Blurred area around a face box, as a share of the box's longer side on each side (hair,
-#: ears, and a bridged box that lags the face).
-BLUR_MARGIN = 0.25
+#: Blurred area around a face box, as a share of the box's longer side on each side: ears, a
+#: bridged box that lags the face, and the chin and mouth of a face looking down, whose box
+#: the detector puts on the forehead and hair. Its outer third fades into the picture.
+BLUR_MARGIN = 0.4
+#: Above the box, more: the hair and forehead, which are most of what shows of a face looking
+#: down when the detector's box sits low, on the eyes, nose and mouth.
+BLUR_MARGIN_TOP = 0.5
 
 
 def blur_faces(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """``image`` with each box (and :data:`BLUR_MARGIN` around it) Gaussian-blurred, with a
+    """``image`` with each box (and :data:`BLUR_MARGIN` around it, :data:`BLUR_MARGIN_TOP`
+    above) Gaussian-blurred, with a
     radius of a sixth of the box's longer side: nothing of the face is left to recognise.
+
+    Each patch is blurred with the picture around it (not a crop's replicated edge) and its
+    edge fades over the outer third of the margin, so that overlapping patches (a face's
+    detected box, and a followed one) meet without a sharp seam across the face.
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB.
@@ -315,34 +325,79 @@ def blur_faces(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
         side = max(x2 - x1, y2 - y1, 1.0)
         margin = BLUR_MARGIN * side
+        radius = max(2.0, float(side) / 6)
         region = (
             max(0, int(x1 - margin)),
-            max(0, int(y1 - margin)),
+            max(0, int(y1 - BLUR_MARGIN_TOP * side)),
             min(out.width, int(np.ceil(x2 + margin))),
             min(out.height, int(np.ceil(y2 + margin))),
         )
         if region[2] <= region[0] or region[3] <= region[1]:
             continue
-        patch = out.crop(region).filter(ImageFilter.GaussianBlur(radius=max(2.0, float(side) / 6)))
-        out.paste(patch, region[:2])
+        pad = int(np.ceil(2 * radius))
+        around = (
+            max(0, region[0] - pad),
+            max(0, region[1] - pad),
+            min(out.width, region[2] + pad),
+            min(out.height, region[3] + pad),
+        )
+        inner = (
+            region[0] - around[0],
+            region[1] - around[1],
+            region[2] - around[0],
+            region[3] - around[1],
+        )
+        patch = out.crop(around).filter(ImageFilter.GaussianBlur(radius=radius)).crop(inner)
+        core = (x1, y1 - (BLUR_MARGIN_TOP - BLUR_MARGIN) * side, x2, y2)
+        out.paste(patch, region[:2], _fade(region, core, margin / 3))
     return np.asarray(out)
 
 
+def _fade(region: tuple[int, int, int, int], box, width: float) -> Image.Image:
+    """An ``L`` mask over ``region``: 255 inside ``box`` and up to ``2 * width`` px around it,
+    then fading to 0 over the next ``width`` px."""
+    w, h = region[2] - region[0], region[3] - region[1]
+    if width < 1:
+        return Image.new("L", (w, h), 255)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    xs = np.arange(w, dtype=np.float64) + region[0] + 0.5
+    ys = np.arange(h, dtype=np.float64) + region[1] + 0.5
+    # Distance outside the box, as a share of the fading band (0 inside, 1 at the band's end).
+    fx = np.clip(3 - np.maximum(x1 - xs, xs - x2) / width, 0, 1)
+    fy = np.clip(3 - np.maximum(y1 - ys, ys - y2) / width, 0, 1)
+    return Image.fromarray(np.round(255 * np.outer(fy, fx)).astype(np.uint8), mode="L")
+
+
 def write_blurred(
-    video: str | os.PathLike, result: VideoTracks, out: str | os.PathLike, progress: bool = False
+    video: str | os.PathLike,
+    result: VideoTracks,
+    out: str | os.PathLike,
+    progress: bool = False,
+    bridging: Bridging | None = None,
 ) -> Path:
-    """Decode the video again and write it with every face blurred (:func:`blur_faces`): the
-    detected boxes, the bridged ones between, and, where faces were detected in every n-th
-    frame only, the n - 1 frames before each track's first detection and after its last.
+    """Decode the video again and write it with every face blurred (:func:`blur_faces`)
+    wherever it may be (:func:`faceprint.video.bridge.cover_boxes`): the tracks' detected and
+    interpolated boxes, the gaps between a track that ends and one that starts nearby (joined),
+    and a short stretch before each track's first detection and after its last, along its
+    motion, the box growing.
+
+    Args:
+        video: the video ``result`` was tracked from.
+        result: its tracks (:func:`track_video`; for anonymisation a
+            :meth:`FaceTracker.for_blur` tracker, every frame, ``min_track=1``).
+        out: the file to write.
+        progress: show a progress bar.
+        bridging: how far beyond detections faces are followed (default:
+            :meth:`Bridging.for_rate` of the video's frame rate and ``result.every``).
 
     Returns:
         The written file.
     """
-
-    def paint(image: np.ndarray, shown) -> np.ndarray:
-        return blur_faces(image, np.stack([b for _, b, _ in shown]))
-
-    return _rewrite(video, result, out, paint, result.every - 1, "blurring", progress)
+    info = result.info
+    bridging = bridging or Bridging.for_rate(info.fps, result.every)
+    frames = max(result.frames, info.frames)
+    overlays = cover_boxes(result.tracks, frames, info.width, info.height, bridging)
+    return _rewrite(video, result, out, overlays, blur_faces, "blurring", progress)
 
 
 def save_best_faces(tracks: list[Track], directory: str | os.PathLike) -> list[Path]:

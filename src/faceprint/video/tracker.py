@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +38,15 @@ from torchvision.ops import box_iou
 from faceprint.pipeline import FaceRecognizer, Region
 
 _INFEASIBLE = 1e6
+
+#: Anonymisation's detector (:meth:`FaceTracker.for_blur`): recall over precision. On the
+#: sample video MTCNN at its defaults (0.6, 0.7, 0.7 from 20 px) loses a face looking down, or
+#: a small one turned aside, for frames on end; these thresholds, below the blur audit's
+#: reference (:mod:`faceprint.video.audit`), find most of them, and tracks bridge the rest
+#: (:mod:`faceprint.video.bridge`). From 12 px (P-Net's own window): 16 px costs 40% less
+#: detection but samples the picture at other scales and misses faces 12 px finds.
+BLUR_THRESHOLDS = (0.4, 0.5, 0.5)
+BLUR_MIN_FACE_SIZE = 12
 
 
 @dataclass
@@ -167,6 +176,12 @@ class FaceTracker:
             costly pyramid levels; anonymisation searches smaller ones).
         start_probability: the least detection probability that starts a track (default:
             the recognizer's ``min_probability``); any detection continues one.
+        thresholds: the detector's P-, R- and O-Net thresholds, each in [0, 1] (default: the
+            recognizer's detector's own).
+        embed: embed faces (for names, clusters, best crops, and to tell crossing faces and a
+            lost face apart). False follows faces by their boxes alone, several times faster
+            where faces are many: tracks then have no embedding, name or best crop (no
+            gallery then).
 
     Example:
         >>> tracker = FaceTracker(FaceRecognizer(), gallery=Gallery("people.db"))
@@ -186,10 +201,17 @@ class FaceTracker:
         samples_per_second: float = 3.0,
         min_face_size: float | None = None,
         start_probability: float | None = None,
+        thresholds: Sequence[float] | None = None,
+        embed: bool = True,
     ) -> None:
+        if gallery is not None and not embed:
+            raise ValueError("tracks are named by their embeddings: a gallery needs embed=True")
         self.recognizer = recognizer
+        self.embed = embed
         self.detector = _sized_detector(
-            recognizer, recognizer.min_face_size if min_face_size is None else min_face_size
+            recognizer,
+            recognizer.min_face_size if min_face_size is None else min_face_size,
+            thresholds,
         )
         self.gallery = gallery
         self.iou_threshold = iou_threshold
@@ -204,6 +226,28 @@ class FaceTracker:
         self.finished: list[Track] = []
         self.frame = -1
         self._next_id = 1
+
+    @classmethod
+    def for_blur(
+        cls, recognizer: FaceRecognizer, gallery=None, embed: bool | None = None
+    ) -> FaceTracker:
+        """A tracker for anonymisation, where a face left unblurred is the failure and a
+        blurred patch of background is not: faces searched from :data:`BLUR_MIN_FACE_SIZE` px
+        at the detector thresholds :data:`BLUR_THRESHOLDS`, and any detection starts a track.
+
+        Args:
+            recognizer: as for the class.
+            gallery: to name the tracks too, or None.
+            embed: as for the class (default: only with a gallery; blurring needs boxes only).
+        """
+        return cls(
+            recognizer,
+            gallery,
+            min_face_size=BLUR_MIN_FACE_SIZE,
+            start_probability=0.0,
+            thresholds=BLUR_THRESHOLDS,
+            embed=gallery is not None if embed is None else embed,
+        )
 
     def update(self, image: np.ndarray, time: float | None = None) -> list[Track]:
         """Detect faces in the next frame and return the tracks seen in it.
@@ -244,7 +288,7 @@ class FaceTracker:
 
         def embed(wanted) -> None:
             missing = [k for k in wanted if k not in embeddings]
-            if missing:
+            if missing and self.embed:
                 own = [dataclasses.replace(regions[k], image=0) for k in missing]
                 faces = self.recognizer.embed_regions([image], own)
                 embeddings.update({k: f.embedding for k, f in zip(missing, faces, strict=True)})
@@ -258,8 +302,8 @@ class FaceTracker:
             self._extend(track, image, regions[j], frame, time)
         for j, region in enumerate(regions):
             if j not in tracks and (region.probability or 0.0) >= self.start_probability:
-                face = embedding(j)
-                tracks[j] = self._revive(face) or self._start(face)
+                face = embedding(j) if self.embed else None
+                tracks[j] = (face is not None and self._revive(face)) or self._start(face)
                 self._extend(tracks[j], image, region, frame, time)
         embed([j for j, t in tracks.items() if time - t.sampled_at >= self.sample_interval])
         for j, face in embeddings.items():
@@ -310,7 +354,7 @@ class FaceTracker:
         lost[best].velocity[:] = 0.0  # it moved unseen: its old velocity says nothing
         return lost[best]
 
-    def _start(self, face: np.ndarray) -> Track:
+    def _start(self, face: np.ndarray | None) -> Track:
         track = Track(self._next_id, appearance=face)
         self._next_id += 1
         self.live.append(track)
@@ -326,7 +370,7 @@ class FaceTracker:
         track.missed = 0
         side = min(box[2] - box[0], box[3] - box[1])
         score = float(region.probability or 0.0) * min(side, 160.0)
-        if len(track.best) < self.best_crops or score > track.best[-1][0]:
+        if self.embed and (len(track.best) < self.best_crops or score > track.best[-1][0]):
             crop = self.recognizer.crop(image, region.box, region.landmarks)
             entry = (score, frame, crop, self.recognizer.recognisable(region))
             track.best = sorted([*track.best, entry], key=lambda b: -b[0])[: self.best_crops]
@@ -340,6 +384,9 @@ class FaceTracker:
         """A finished track: its best crops join its mean embedding, which is searched in the
         gallery once, and it keeps only its single best crop, so that a long video's memory
         stays flat."""
+        if not self.embed:
+            self.finished.append(track)
+            return
         faces = self.recognizer.embed_crops([crop for _, _, crop, _ in track.best])
         for face, (_, _, _, recognisable) in zip(faces, track.best, strict=True):
             track.add_face(face, recognisable)
@@ -360,13 +407,19 @@ class FaceTracker:
         return sorted(self.finished, key=lambda t: t.id)
 
 
-def _sized_detector(recognizer: FaceRecognizer, min_face_size: float):
-    """The recognizer's detector, or a copy that searches faces from ``min_face_size`` px up:
-    searching smaller ones than a video needs costs P-Net its largest pyramid levels (1.7x the
-    time of a 1080p frame for 20 px against 32 px)."""
+def _sized_detector(
+    recognizer: FaceRecognizer, min_face_size: float, thresholds: Sequence[float] | None = None
+):
+    """The recognizer's detector, or a copy that searches faces from ``min_face_size`` px up
+    (and at other ``thresholds``): searching smaller ones than a video needs costs P-Net its
+    largest pyramid levels (1.7x the time of a 1080p frame for 20 px against 32 px)."""
     detector = recognizer.detector
-    if detector.min_face_size == int(min_face_size):
+    thresholds = detector.thresholds if thresholds is None else list(thresholds)
+    if len(thresholds) != 3 or not all(0 <= t <= 1 for t in thresholds):
+        raise ValueError(f"thresholds must be three probabilities in [0, 1], got {thresholds!r}")
+    if detector.min_face_size == int(min_face_size) and detector.thresholds == thresholds:
         return detector
     sized = copy.copy(detector)  # shares the networks
     sized.min_face_size = int(min_face_size)
+    sized.thresholds = thresholds
     return sized
