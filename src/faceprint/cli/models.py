@@ -26,8 +26,10 @@ def models() -> None:
     help="Only the models of this task.",
 )
 def models_list(as_json: bool, task: str | None) -> None:
-    """Every registered model: task, architecture, dimension, LFW accuracy, cached or not,
-    licence."""
+    """Every registered model with its task, size, accuracy, licence and cache state.
+
+    The columns: task, architecture, embedding dimension, LFW accuracy, cached or not, licence.
+    """
     from faceprint.detection.registry import list_detectors
     from faceprint.weights.factory import get_weights, list_models
     from faceprint.weights.fetch import cache_dir

@@ -25,8 +25,8 @@ class FusedDetector:
     Args:
         members: the detectors, e.g. ``[MTCNN(), CenterFace()]``.
         calibrations: one per member.
-        nms_iou: the IoU above which the lower-scoring of two faces is dropped, in (0, 1].
-        score_threshold: calibrated scores at or below this are dropped, in [0, 1).
+        nms_iou: the IoU above which the lower-scoring of two faces is dropped: above 0, at most 1.
+        score_threshold: calibrated scores at or below this are dropped: at least 0, below 1.
     """
 
     def __init__(

@@ -65,12 +65,13 @@ class MTCNN(nn.Module):
             weights come from the registry (user directory, cache, download).
         input_scale: for :meth:`detect_batch` only (the
             :class:`~faceprint.detection.base.Detector` interface), the factor by which images
-            are resized before the cascade, in (0, 4]; its boxes and landmarks come back in the
-            image's pixels. ``min_face_size`` stays in the image's pixels (the cascade looks
-            for ``min_face_size * input_scale`` in the resized image, but, when shrinking, no
-            less than 12 pixels, its window: the shrunk image is never enlarged again, and
-            faces under ``12 / input_scale`` pixels are missed). :meth:`detect` and
-            calling the module ignore it, as facenet-pytorch does not have it. Default 1.
+            are resized before the cascade, above 0 and at most 4; its boxes and landmarks
+            come back in the image's pixels. ``min_face_size`` stays in the image's pixels
+            (the cascade looks for ``min_face_size * input_scale`` in the resized image, but,
+            when shrinking, no less than 12 pixels, its window: the shrunk image is never
+            enlarged again, and faces under ``12 / input_scale`` pixels are missed).
+            :meth:`detect` and calling the module ignore it, as facenet-pytorch does not have
+            it. Default 1.
 
     Speed: on CPU a batch runs as shards of up to 1 Mpixel on one worker thread per
     ``torch.get_num_threads()``, each single-threaded (set 1 thread to run it as one piece).
