@@ -122,20 +122,13 @@ class CenterFaceNet(nn.Module):
         self._load_pretrained(pretrained)
 
     def _load_pretrained(self, pretrained: bool | str | os.PathLike | Weights) -> None:
-        if pretrained is False or pretrained is None:
-            return
-        import dataclasses
-
         from faceprint.weights.converters import onnx_centerface
         from faceprint.weights.fetch import weights_path
-        from faceprint.weights.loading import get_weights
+        from faceprint.weights.loading import pretrained_record
 
-        if pretrained is True:
-            record = get_weights(self.weights_name)
-        elif isinstance(pretrained, (str, os.PathLike)):
-            record = dataclasses.replace(get_weights(self.weights_name), path=os.fspath(pretrained))
-        else:
-            record = pretrained
+        record = pretrained_record(self.weights_name, pretrained)
+        if record is None:
+            return
         # The cache holds the verified ONNX file itself; converting it takes a few milliseconds.
         self.load_state_dict(onnx_centerface(weights_path(record), self))
         self.eval()

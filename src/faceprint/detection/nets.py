@@ -21,19 +21,11 @@ class _Stage(nn.Module):
 
     def _load_pretrained(self, pretrained: Pretrained | Weights) -> None:
         """``True``: the registry record; a path: that file; a record: it; else nothing."""
-        if pretrained is False or pretrained is None:
-            return
-        import dataclasses
+        from faceprint.weights.loading import load_pretrained, pretrained_record
 
-        from faceprint.weights.loading import get_weights, load_pretrained
-
-        if pretrained is True:
-            record = get_weights(self.weights_name)
-        elif isinstance(pretrained, (str, os.PathLike)):
-            record = dataclasses.replace(get_weights(self.weights_name), path=os.fspath(pretrained))
-        else:
-            record = pretrained
-        load_pretrained(self, record)
+        record = pretrained_record(self.weights_name, pretrained)
+        if record is not None:
+            load_pretrained(self, record)
 
 
 class PNet(_Stage):

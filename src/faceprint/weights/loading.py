@@ -60,6 +60,20 @@ def list_models(architecture: str | None = None) -> list[str]:
     return [w.name for w in REGISTRY.values() if architecture in (None, w.architecture)]
 
 
+def pretrained_record(
+    name: str, pretrained: bool | str | os.PathLike | Weights | None
+) -> Weights | None:
+    """What a module's ``pretrained=`` argument names: ``True`` the registry record ``name``, a
+    path that record with its file replaced, a record itself; ``False``/``None`` nothing."""
+    if pretrained is False or pretrained is None:
+        return None
+    if pretrained is True:
+        return get_weights(name)
+    if isinstance(pretrained, (str, os.PathLike)):
+        return dataclasses.replace(get_weights(name), path=os.fspath(pretrained))
+    return pretrained
+
+
 def load_pretrained(module: nn.Module, record: Weights, progress: bool = True) -> nn.Module:
     """Load ``record``'s weights into ``module`` (``strict=True``) and put it in eval mode.
 
