@@ -172,7 +172,7 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
             raise click.UsageError("--margin goes with --align box")
         parameters["margin"] = margin
     detector = command_detector(device)
-    min_probability, min_face_size = _face_filter(record, detector.name)
+    min_probability, min_face_size = _face_filter(record, detector.name, align)
     report = crop_tree(
         folder,
         out_dir,
@@ -195,8 +195,8 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
     finish(report.unreadable, len(folder.paths), "photos (unreadable)")
 
 
-def _face_filter(record, detector: str) -> tuple[float, float]:
+def _face_filter(record, detector: str, align: str) -> tuple[float, float]:
     """The least probability and size (px) of a face worth cropping for ``record``'s model,
-    for the faces ``detector`` finds: the record's filter, fitted on MTCNN's detections (it is
-    keyed by alignment only until it is calibrated per detector)."""
+    for the faces ``detector`` finds and ``align`` cuts: the record's filter, fitted on MTCNN's
+    detections (one for every detector and alignment until it is calibrated per pair)."""
     return record.min_face_probability or 0.0, record.min_face_size or 0.0
