@@ -163,11 +163,13 @@ def make_detector(
     detector: str | Detector | None,
     device: str | torch.device | None = None,
     backend: str = "torch",
+    **options: object,
 ) -> Detector:
     """The detector a recognizer runs: ``detector`` itself where it is one, else the registry's
-    detector of that name (None: ``"mtcnn"``) on ``device`` and ``backend``."""
+    detector of that name (None: ``"mtcnn"``) on ``device`` and ``backend``, built with its
+    constructor ``options`` (e.g. ``min_face_size``)."""
     if detector is None or isinstance(detector, str):
-        options: dict = {"device": device}
+        options["device"] = device
         if backend != "torch":
             options["backend"] = backend
         return create_detector(detector or DEFAULT_DETECTOR, **options)
