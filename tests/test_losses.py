@@ -233,9 +233,7 @@ def centerface_loss():
 
 
 @pytest.mark.slow
-def test_centerface_landmarks_cut_faces_whose_distances_behave(
-    centerface_loss, landmark_loss, lfw
-):
+def test_centerface_landmarks_cut_faces_whose_distances_behave(centerface_loss, landmark_loss, lfw):
     """CenterFace's eyes land within 5 px of MTCNN's on LFW's 250 px photos (its mouth
     corners sit up to 9 px lower), the faces they cut embed as MTCNN's do, and the distances
     rank people: the same person's other photo far nearer than anyone else's."""

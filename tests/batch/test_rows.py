@@ -29,7 +29,8 @@ def test_rows_hold_centerface_detections_in_the_landmark_layout(
     for path, detections in zip(paths, found, strict=True):
         mine = [r for r in rows if r["path"] == path]
         by_box = {tuple(np.float32(r["box"])): r for r in mine}
-        for box, score, points in zip(*(detections.boxes, detections.scores, detections.landmarks)):
+        triples = zip(detections.boxes, detections.scores, detections.landmarks, strict=True)
+        for box, score, points in triples:
             row = by_box[tuple(box)]
             assert row["probability"] == pytest.approx(float(score), abs=1e-6)
             assert np.array_equal(np.float32(row["landmarks"]), points.ravel())

@@ -12,8 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from faceprint.detection import Detections, Detector, ScoreCalibration, create_detector
-from faceprint.detection import registry
+from faceprint.detection import Detections, Detector, create_detector, registry
 from faceprint.errors import FaceprintError
 from faceprint.images import ImageInput, to_rgb_array
 
