@@ -31,7 +31,7 @@ def detectors():
 def test_onnx_runtime_finds_the_ports_faces(detectors, multiface, lfw):
     """The group photo and eight LFW photos: the same faces, boxes and landmarks within
     1e-4 px (measured: 6.1e-5 px, float32 rounding at ~900 px), scores within 1e-6."""
-    from faceprint.models.onnx_runtime import OnnxNetwork
+    from faceprint.models.onnx_session import OnnxNetwork
     from faceprint.weights.fetch import weights_path
     from faceprint.weights.loading import get_weights
 

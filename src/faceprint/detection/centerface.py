@@ -177,7 +177,7 @@ class CenterFace:
         net: CenterFaceNet | None = None,
         backend: str = "torch",
     ) -> None:
-        from faceprint.models.onnx_runtime import centerface_network, check_backend
+        from faceprint.models.onnx_session import centerface_network, check_backend
 
         check_backend(backend)
         if backend == "onnxruntime":

