@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from faceprint.alignment import Alignment, standardize
@@ -205,7 +204,7 @@ def crop_tree(
     device: str | torch.device | None = None,
     batch_size: int = 16,
     progress: bool = True,
-    detector: str | Detector | None = None,
+    detector: str | Detector = "mtcnn",
 ) -> CropReport:
     """Detect and align the subject's face of every image into the same tree under ``out``.
 
@@ -223,8 +222,9 @@ def crop_tree(
         device: the detector's device.
         batch_size: images per detection batch.
         progress: show a progress bar.
-        detector: the face detector: a registry name (default ``"mtcnn"``) built on
-            ``device``, or a ready :class:`~faceprint.detection.Detector`.
+        detector: a detector name (``"mtcnn"``, ``"centerface"``, ...; see
+            :func:`faceprint.detection.create_detector`) built on ``device``, or a ready
+            :class:`~faceprint.detection.Detector`.
     """
     from faceprint.gallery.enroll import dominant_face
     from faceprint.pipeline import Region, make_detector, recognisable
@@ -243,8 +243,7 @@ def crop_tree(
             report.kept += 1
         elif str(path) not in report.skipped:
             todo.append((path, target))
-    if todo:
-        detector = make_detector(detector, device)
+    finder = make_detector(detector, device) if todo else None
     with tqdm(total=len(todo), desc="cropping", unit="img", disable=not progress) as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
@@ -256,7 +255,7 @@ def crop_tree(
                     images.append(None)
                     report.skipped[str(path)] = f"{UNREADABLE}: {str(e).removeprefix(f'{path}: ')}"
             ready = [(i, im) for i, im in enumerate(images) if im is not None]
-            found = detector.detect_batch([im for _, im in ready]) if ready else []
+            found = finder.detect_batch([im for _, im in ready]) if ready else []
             for (i, image), faces in zip(ready, found, strict=True):
                 path, target = chunk[i]
                 regions = [
@@ -314,7 +313,11 @@ class CropDataset(torch.utils.data.Dataset):
         return len(self.folder.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        with Image.open(self.folder.paths[index]) as image:
-            pixels = np.array(image.convert("RGB"), dtype=np.uint8)
+        """The crop at ``index`` and its label.
+
+        Raises:
+            ImageError: the crop file is damaged, truncated or not an image (named).
+        """
+        pixels = np.array(load_image(self.folder.paths[index]), dtype=np.uint8)
         x = torch.from_numpy(pixels).permute(2, 0, 1).float()[None]
         return standardize(x, self.standardization)[0], int(self.folder.labels[index])
