@@ -176,15 +176,15 @@ def test_min_face_size_must_be_a_size(run, multiface, size):
     assert result.exit_code == 2 and "--min-face-size" in result.output
 
 
-def test_a_detector_that_the_backend_does_not_run_is_a_usage_error(run, multiface, tmp_path):
+def test_every_detector_runs_on_the_onnxruntime_backend(run, multiface, tmp_path):
+    [entry] = detect_json(run, multiface, "--detector", "centerface", "--backend", "onnxruntime")
+    [torch_entry] = detect_json(run, multiface, "--detector", "centerface")
+    assert len(entry["faces"]) == len(torch_entry["faces"]) == 6
+    for a, b in zip(entry["faces"], torch_entry["faces"], strict=True):
+        assert np.allclose(a["box"], b["box"], atol=0.02)
     result = run(
-        "detect", multiface, "--detector", "centerface", "--backend", "onnxruntime", ok=False
-    )
-    assert result.exit_code == 2
-    assert "--backend onnxruntime runs MTCNN's networks, not centerface's" in result.output
-    result = run(
-        "embed", multiface, "--out", tmp_path / "e", "--engine", "ray", "--detector",
-        "centerface", ok=False,
+        "embed", multiface, "--out", tmp_path / "e", "--engine", "ray", "--min-face-size",
+        "40", ok=False,
     )  # fmt: skip
     assert result.exit_code == 2 and "--engine ray" in result.output
     assert not (tmp_path / "e").exists()

@@ -218,15 +218,8 @@ def detector_options(command):
 
 
 def detector_choice() -> tuple[str, dict]:
-    """The command's --detector name and the constructor options its --min-face-size gives;
-    a usage error where --backend does not run that detector."""
+    """The command's --detector name and the constructor options its --min-face-size gives."""
     name = from_context("--detector") or DEFAULT_DETECTOR
-    backend = from_context("--backend", "torch")
-    if backend != "torch" and name != DEFAULT_DETECTOR:
-        raise click.UsageError(
-            f"--backend {backend} runs MTCNN's networks, not {name}'s: use --detector "
-            f"{DEFAULT_DETECTOR}, or --backend torch"
-        )
     size = from_context("--min-face-size")
     return name, ({} if size is None else {"min_face_size": size})
 

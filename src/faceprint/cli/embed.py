@@ -105,10 +105,10 @@ def embed(
         return
     if engine == "ray":
         require("ray.data", "ray", "--engine ray")
-        if from_context("--detector") != DEFAULT_DETECTOR or from_context("--min-face-size"):
+        if from_context("--min-face-size"):
             raise click.UsageError(
-                f"--engine ray detects with {DEFAULT_DETECTOR} at its defaults: leave out "
-                "--detector and --min-face-size, or use --engine local"
+                "--engine ray runs each detector at its own smallest face: leave out "
+                "--min-face-size, or use --engine local"
             )
     require("pyarrow.dataset", "parquet", "a dataset folder as --out", otherwise="or write .npz")
     from faceprint.batch import dataset_summary, list_inputs, run_local, run_ray
@@ -129,6 +129,7 @@ def embed(
                 gpus_per_actor,
                 address,
                 attributes=attributes,
+                detector=from_context("--detector") or DEFAULT_DETECTOR,
             )
         else:
             recognizer = make_recognizer(model, align, device, precision)
