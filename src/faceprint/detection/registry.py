@@ -26,7 +26,7 @@ MEMBER_OPTIONS = ("min_face_size", "input_scale", "device")
 FUSED_DEFAULTS: dict[frozenset[str], dict[str, Any]] = {
     frozenset({"mtcnn", "centerface"}): {
         "mtcnn": {"score_threshold": 0.7},
-        "centerface": {"score_threshold": 0.35},
+        "centerface": {"score_threshold": 0.2},
         "agreement_below": 0.0,
     },
 }
