@@ -1,6 +1,6 @@
 """Face detectors' recall by face size, with no WIDER FACE: LFW faces pasted on face-free scenes.
 
-    python benchmarks/detection_recall.py [--scenes 60] [--frames 4]
+    python benchmarks/detection_recall.py [--scenes 40] [--frames 4] [--threads 1]
     python benchmarks/detection_recall.py --tune [--tuning-scenes 60]
 
 Scenes (:mod:`faceprint.evaluation.detection_scenes`, whose docstring gives the construction
@@ -299,15 +299,17 @@ def _merger(cal_m, cal_c, agree: float) -> FusedDetector:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lfw", type=Path, default=DATA / "lfw")
-    parser.add_argument("--scenes", type=int, default=60, help="report scenes")
+    parser.add_argument("--scenes", type=int, default=40, help="report scenes")
     parser.add_argument("--tuning-scenes", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-face-size", type=float, default=7.0)
     parser.add_argument("--frames", type=int, default=4, help="video frames, 1 s apart")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--tune", action="store_true", help="sweep fused settings instead")
     parser.add_argument("--cache", help="keep the detectors' answers in this file, for reruns")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_path()}")
     if args.tune:
         tune(args)

@@ -87,7 +87,7 @@ def test_agreement_keeps_low_faces_only_where_both_members_see_them(scenes, net)
     merged = middle.merge([m, c])
     assert len(strict) <= len(merged) <= len(alone)
     with pytest.raises(ValueError, match="2 answers for 3 members"):
-        FusedDetector([_Idle()] * 3, calibrations * 2, agreement_below=0.5).merge([m, c])
+        FusedDetector([_Idle()] * 3, [*calibrations, calibrations[0]]).merge([m, c])
     with pytest.raises(ValueError, match="agreement_below 2"):
         FusedDetector([_Idle(), _Idle()], calibrations, agreement_below=2)
 
