@@ -164,6 +164,10 @@ def report_scenes(args) -> None:
         (f"CenterFace, min_face_size={small:g} (input_scale {cf.input_scale:.2f})", cf),
         ("naive union: MTCNN + CenterFace x2 at 0.3, NMS", union),
         (
+            f"mtcnn+centerface, agreement_below=0 (min_face_size={small:g})",
+            create_detector("mtcnn+centerface", min_face_size=small, agreement_below=0.0),
+        ),
+        (
             f"mtcnn+centerface (registry defaults, min_face_size={small:g})",
             create_detector("mtcnn+centerface", min_face_size=small),
         ),
@@ -200,6 +204,10 @@ def real_images(args) -> None:
         ("CenterFace (default, input_scale 1)", lambda: centerface(net)),
         ("CenterFace, input_scale 0.5", lambda: centerface(net, input_scale=0.5)),
         ("mtcnn+centerface (default)", lambda: create_detector("mtcnn+centerface")),
+        (
+            "mtcnn+centerface, agreement_below=0",
+            lambda: create_detector("mtcnn+centerface", agreement_below=0.0),
+        ),
         (
             "mtcnn+centerface, input_scale 0.5",
             lambda: create_detector("mtcnn+centerface", input_scale=0.5),

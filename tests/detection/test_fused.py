@@ -59,9 +59,7 @@ def test_a_small_min_face_size_finds_the_small_faces(scenes, net):
 
 
 def _pair(scene_image: np.ndarray, net) -> tuple[Detections, Detections]:
-    [m] = create_detector("mtcnn", min_face_size=7, score_threshold=0.3).detect_batch(
-        [scene_image]
-    )
+    [m] = create_detector("mtcnn", min_face_size=7, score_threshold=0.3).detect_batch([scene_image])
     [c] = CenterFace(min_face_size=7, score_threshold=0.15, net=net).detect([scene_image])
     return m, c
 
