@@ -86,8 +86,15 @@ class FusedDetector:
         return [self.merge([a[i] for a in answers]) for i in range(len(arrays))]
 
     def merge(self, found: Sequence[Detections]) -> Detections:
-        """Merge the members' answers for one image (one :class:`Detections` per member, in
-        the order of ``members``, on their own score scales) into the fused answer."""
+        """Merge the members' answers for one image into the fused answer.
+
+        Args:
+            found: one :class:`~faceprint.detection.base.Detections` per member, in the order
+                of ``members``, each on its member's own score scale.
+
+        Raises:
+            ValueError: not one answer per member.
+        """
         if len(found) != len(self.members):
             raise ValueError(f"{len(found)} answers for {len(self.members)} members")
         boxes = np.concatenate([d.boxes for d in found]).reshape(-1, 4)
