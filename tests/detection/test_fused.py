@@ -100,7 +100,10 @@ def test_registry_defaults_configure_the_members():
         )
         assert by_name["centerface"].score_threshold == defaults["centerface"]["score_threshold"]
         assert fused.agreement_below == defaults["agreement_below"]
-    assert create_detector("mtcnn+centerface", agreement_below=0.0).agreement_below == 0.0
+    loose = create_detector("mtcnn+centerface", agreement_below=0.0)
+    assert loose.agreement_below == 0.0
+    assert loose.settings["agreement_below"] == 0.0
+    assert create_detector("mtcnn+centerface").settings != loose.settings
 
 
 class _Idle:

@@ -80,12 +80,15 @@ class FusedDetector:
 
     @property
     def settings(self) -> dict:
-        """Name, each member's settings, the NMS IoU and the calibrated score threshold."""
+        """Name, each member's settings, the NMS IoU, the calibrated score threshold and the
+        agreement rule's score and IoU."""
         return {
             "name": self.name,
             "members": [m.settings for m in self.members],
             "nms_iou": self.nms_iou,
             "score_threshold": self.score_threshold,
+            "agreement_below": self.agreement_below,
+            "agreement_iou": self.agreement_iou,
         }
 
     def detect_batch(self, images: Sequence[ImageInput]) -> list[Detections]:
