@@ -10,10 +10,11 @@ dimmed. The report scenes show people that no tuning scene shows.
 
 The default run prints, on the report scenes, recall per size band, overall, and false
 positives per megapixel for faceprint's MTCNN, facenet-pytorch 2.6.0's MTCNN, CenterFace at
-input scales 0.5, 1, 2 and 3, CenterFace with ``min_face_size`` choosing its scale, a naive
-union of MTCNN and CenterFace, and the fused detector as the registry builds it; each
-detector is told the smallest face (``--min-face-size``, default 7, the shorter side of a
-10-px-high face). Then, on ``samples/multiface.jpg`` and ``--frames`` frames of the 1080p
+input scales 0.5, 1 and 2, CenterFace with ``min_face_size`` choosing its scale, a naive union
+of MTCNN and CenterFace, and the fused detector as the registry builds it (and without its
+agreement rule); each detector is told the smallest face (``--min-face-size``, default 7, the
+shorter side of a 10-px-high face), but for the fixed-scale CenterFace rows. Fused rows merge
+their members' answers with ``FusedDetector.merge``, each member run once. Then, on ``samples/multiface.jpg`` and ``--frames`` frames of the 1080p
 ``samples/video.mp4``: faces found and seconds per image at each detector's default and at a
 reduced input scale.
 
