@@ -14,7 +14,9 @@ input scales 0.5, 1 and 2, CenterFace with ``min_face_size`` choosing its scale,
 of MTCNN and CenterFace, and the fused detector as the registry builds it (and without its
 agreement rule); each detector is told the smallest face (``--min-face-size``, default 7, the
 shorter side of a 10-px-high face), but for the fixed-scale CenterFace rows. Fused rows merge
-their members' answers with ``FusedDetector.merge``, each member run once. Then, on ``samples/multiface.jpg`` and ``--frames`` frames of the 1080p
+their members' answers with ``FusedDetector.merge``, each member run once.
+
+Then, on ``samples/multiface.jpg`` and ``--frames`` frames of the 1080p
 ``samples/video.mp4``: faces found and seconds per image at each detector's default and at a
 reduced input scale.
 
