@@ -63,39 +63,56 @@ def core_faces(
     return core
 
 
-def attract(
-    new: np.ndarray,
-    new_photos: np.ndarray,
-    named: np.ndarray,
-    named_people: np.ndarray,
-    named_photos: np.ndarray,
-    threshold: float,
-) -> np.ndarray:
-    """Named people's pull on new faces: each new face goes to the person of its nearest named
-    face when that is closer than ``threshold`` (the open-set threshold) and the person has no
-    face of the same photo yet.
+def nearest_people(
+    new: np.ndarray, named: np.ndarray, named_people: np.ndarray, within: float
+) -> list[dict[int, float]]:
+    """For each new face, the distance of each named person's nearest face, where below
+    ``within``.
 
     Args:
-        new: ``(M, D)`` unit embeddings of the new faces; ``new_photos`` ``(M,)`` their photos.
-        named: ``(K, D)`` faces of named people; ``named_people``, ``named_photos`` ``(K,)``.
+        new: ``(M, D)`` unit embeddings.
+        named: ``(K, D)`` faces of named people; ``named_people`` ``(K,)`` their people.
+        within: largest distance kept.
+
+    Returns:
+        M dicts person -> distance.
+    """
+    out: list[dict[int, float]] = [{} for _ in range(len(new))]
+    if len(new) == 0 or len(named) == 0:
+        return out
+    d = _distances(new, named)
+    for i, j in zip(*np.nonzero(d < within), strict=True):
+        person = int(named_people[j])
+        out[i][person] = min(out[i].get(person, np.inf), float(d[i, j]))
+    return out
+
+
+def attract(
+    candidates: Sequence[dict[int, float]],
+    new_photos: np.ndarray,
+    photos_of: dict[int, set[int]],
+    threshold: float,
+) -> np.ndarray:
+    """Named people's pull on new faces: each face goes to its nearest candidate person
+    closer than ``threshold`` (the open-set threshold) that has no face of its photo yet;
+    faces nearest a person go first.
+
+    Args:
+        candidates: per new face, person -> distance of that person's nearest face.
+        new_photos: ``(M,)`` the new faces' photos.
+        photos_of: person -> photos that person is in already (updated).
         threshold: open-set distance threshold.
 
     Returns:
-        ``(M,)`` person id per new face, -1 where none takes it.
+        ``(M,)`` person per new face, -1 where none takes it.
     """
-    out = np.full(len(new), -1, dtype=np.int64)
-    if len(new) == 0 or len(named) == 0:
-        return out
-    photos_of: dict[int, set[int]] = defaultdict(set)
-    for person, photo in zip(named_people.tolist(), named_photos.tolist(), strict=True):
-        photos_of[person].add(photo)
-    d = _distances(new, named)
-    for i in np.argsort(d.min(axis=1), kind="stable"):
-        for j in np.argsort(d[i], kind="stable"):
-            if d[i, j] >= threshold:
+    out = np.full(len(candidates), -1, dtype=np.int64)
+    best = [min(c.values(), default=np.inf) for c in candidates]
+    for i in np.argsort(best, kind="stable"):
+        for person, distance in sorted(candidates[i].items(), key=lambda kv: kv[1]):
+            if distance >= threshold:
                 break
-            person = int(named_people[j])
-            if int(new_photos[i]) in photos_of[person]:
+            if int(new_photos[i]) in photos_of.setdefault(person, set()):
                 continue
             out[i] = person
             photos_of[person].add(int(new_photos[i]))

@@ -77,6 +77,8 @@ class Library:
         far: open-set false-alarm rate with which named people attract new faces.
         min_samples: faces that make a cluster, and core faces a new face must be near.
         who: the name written to the audit log (default: the user running the process).
+        device: where the recognizer built on first need runs.
+        precision: its precision (``auto``, ``fp32``, ``bf16``, ``int8``).
 
     Raises:
         LibraryError: not a library, or missing without ``create``.
@@ -94,6 +96,8 @@ class Library:
         far: float = DEFAULT_FAR,
         min_samples: int = 2,
         who: str | None = None,
+        device: str | None = None,
+        precision: str | None = None,
     ) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
@@ -101,6 +105,7 @@ class Library:
         if recognizer is not None:
             model = model or recognizer.weights.name
             align = align or recognizer.alignment.method
+        explicit = model is not None or align is not None
         if model is None:
             from faceprint.pipeline import DEFAULT_MODEL
 
@@ -112,7 +117,6 @@ class Library:
         self.store = LibraryStore(
             self.path / STORE_NAME, model=wanted, dim=given.embedding_size, create=create
         )
-        explicit = model is not None and (recognizer is not None or align is not None)
         if self.store.model != wanted and explicit:
             self.store.close()
             raise ModelMismatchError(
@@ -134,6 +138,7 @@ class Library:
         self.radius = clustering.join_radius(impostors)
         self.who = who or _who()
         self._recognizer = recognizer
+        self._options = {"device": device} | ({"precision": precision} if precision else {})
         if recognizer is not None and recognizer.name != self.store.model:
             self.store.close()
             raise ModelMismatchError(
@@ -147,7 +152,9 @@ class Library:
         if self._recognizer is None:
             from faceprint.pipeline import FaceRecognizer
 
-            self._recognizer = FaceRecognizer(model=self.model_name, align=self.align)
+            self._recognizer = FaceRecognizer(
+                model=self.model_name, align=self.align, **self._options
+            )
         return self._recognizer
 
     def threshold(self, people: int) -> float:
@@ -161,6 +168,7 @@ class Library:
         progress: bool = False,
         gallery: GalleryCore | None = None,
         full: bool = False,
+        batch_size: int = 16,
     ) -> tuple[ScanReport, Placement]:
         """Bring the library up to date with ``directory`` and place the new faces.
 
@@ -170,6 +178,7 @@ class Library:
             gallery: a gallery whose named people attract new faces through its own open-set
                 search (its model must be the library's).
             full: re-cluster every unnamed face afterwards (:meth:`recluster`).
+            batch_size: photos embedded together (each is stored in its own transaction).
 
         Raises:
             LibraryError: ``directory`` is not a folder.
@@ -180,7 +189,7 @@ class Library:
             raise ModelMismatchError(
                 f"the gallery holds {gallery.model} embeddings, the library {self.store.model}"
             )
-        report = scan_folder(self.store, directory, lambda: self.recognizer, progress)
+        report = scan_folder(self.store, directory, lambda: self.recognizer, progress, batch_size)
         placement = self.recluster() if full else self.place(gallery)
         with self.store.transaction():
             self.store.audit(
@@ -207,29 +216,36 @@ class Library:
             pending = states == PENDING
             if not pending.any():
                 return Placement()
-            named_ids = {p.id for p in self.store.people() if p.name is not None}
-            is_named = np.isin(people, list(named_ids)) & ~pending
+            names = {p.id: p.name for p in self.store.people() if p.name is not None}
+            is_named = np.isin(people, list(names)) & ~pending
             result = np.full(len(ids), -1, dtype=np.int64)
             todo = np.flatnonzero(pending)
-            if gallery is not None:
-                for i, who in zip(todo, gallery.search(vectors[todo]), strict=True):
-                    if who.known:
-                        person = self.store.person_by_name(who.name)
-                        result[i] = (
-                            person if person is not None else self.store.new_person(who.name)
-                        )
-                named_ids |= {int(p) for p in result[result >= 0]}
-            todo = todo[result[todo] < 0]
-            named = clustering.attract(
-                vectors[todo],
-                photos[todo],
-                vectors[is_named],
-                people[is_named],
-                photos[is_named],
-                self.threshold(len(named_ids)),
+            candidates = clustering.nearest_people(
+                vectors[todo], vectors[is_named], people[is_named], self.threshold(1)
             )
+            everyone = set(names.values())
+            placeholders: dict[int, str] = {}  # gallery people the library has not named yet
+            if gallery is not None:
+                everyone |= {i.name for i in gallery.list()}
+                ids_of = {name: person for person, name in names.items()}
+                for found, who in zip(candidates, gallery.search(vectors[todo], k=5), strict=True):
+                    for match in who.matches:
+                        person = ids_of.get(match.name)
+                        if person is None:
+                            person = ids_of[match.name] = -2 - len(placeholders)
+                            placeholders[person] = match.name
+                        found[person] = min(found.get(person, np.inf), match.distance)
+            photos_of: dict[int, set[int]] = {}
+            for person, photo in zip(people[is_named], photos[is_named], strict=True):
+                photos_of.setdefault(int(person), set()).add(int(photo))
+            named = clustering.attract(
+                candidates, photos[todo], photos_of, self.threshold(len(everyone))
+            )
+            for placeholder, name in placeholders.items():
+                if (named == placeholder).any():
+                    named[named == placeholder] = self.store.new_person(name)
             result[todo] = named
-            n_named = int((result >= 0).sum())
+            n_named = int((named >= 0).sum())
             todo = todo[named < 0]
             clustered = ~pending & ~is_named & (people >= 0)
             joined = clustering.join_clusters(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.errors import LibraryError
+from faceprint.errors import GalleryError, LibraryError
 from faceprint.gallery.store import _faults, check_identity_name, guarded, identity_key
 
 __all__ = ["SCHEMA_VERSION", "AuditEntry", "FaceRow", "LibraryStore", "PersonRow", "PhotoRow"]
@@ -75,6 +75,14 @@ _SCHEMA = [
     details TEXT NOT NULL DEFAULT '{}'
 )""",
 ]
+
+
+def _checked(name: str) -> str:
+    """``name`` in NFC if it can name a person (the gallery's rules), else LibraryError."""
+    try:
+        return check_identity_name(name)
+    except GalleryError as e:
+        raise LibraryError(str(e).replace("identity name", "name")) from None
 
 
 @dataclass(frozen=True)
@@ -392,7 +400,7 @@ class LibraryStore:
     def new_person(self, name: str | None = None) -> int:
         """A new person (``name``) or unnamed cluster (None); returns its id."""
         if name is not None:
-            name = check_identity_name(name)
+            name = _checked(name)
         return int(
             self.db.execute(
                 "INSERT INTO people (name, created) VALUES (?, ?)", (name, time.time())
@@ -431,7 +439,7 @@ class LibraryStore:
 
     def set_name(self, person: int, name: str) -> None:
         """Name a person or cluster (``name`` checked, and free)."""
-        name = check_identity_name(name)
+        name = _checked(name)
         self.db.execute("UPDATE people SET name=? WHERE id=?", (name, person))
 
     def reassign(self, source: int, target: int) -> int:
