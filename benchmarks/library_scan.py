@@ -85,7 +85,18 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=13233, help="LFW photos in all")
     parser.add_argument("--added", type=int, default=1000, help="photos of the increment")
     parser.add_argument("--out", type=Path, help="also write the results here (JSON)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default torch's own); 1 on a shared machine, where spinning "
+        "threads cost 9x the CPU time",
+    )
+    parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     from faceprint.library import Library
     from faceprint.library.scan import _embed_chunk
@@ -97,7 +108,12 @@ def main() -> None:
     held = set(rng.choice(len(chosen), args.added, replace=False).tolist())
     first = [p for i, p in enumerate(chosen) if i not in held]
     added = [p for i, p in enumerate(chosen) if i in held]
-    results: dict = {"photos": len(chosen), "first": len(first), "added": len(added)}
+    results: dict = {
+        "photos": len(chosen),
+        "first": len(first),
+        "added": len(added),
+        "threads": args.threads,
+    }
 
     def report(step: str, **figures) -> None:
         results[step] = figures
@@ -110,7 +126,7 @@ def main() -> None:
         link(folder, first)
         with Library(Path(tmp) / "library", who="benchmark") as library:
             start = time.perf_counter()
-            scan, placed = library.scan(folder)
+            scan, placed = library.scan(folder, progress=args.progress)
             seconds = time.perf_counter() - start
             report(
                 "first_scan",
@@ -148,7 +164,7 @@ def main() -> None:
 
             link(folder, added)
             start = time.perf_counter()
-            scan, placed = library.scan(folder)
+            scan, placed = library.scan(folder, progress=args.progress)
             seconds = time.perf_counter() - start
             report(
                 "increment",

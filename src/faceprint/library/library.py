@@ -336,16 +336,18 @@ class Library:
         return self.store.audit_log()
 
     # -- the lifecycle of people ----------------------------------------------------------
-    def name(self, cluster: str | int, name: str) -> Person:
+    def name(self, cluster: str | int, name: str, who: str | None = None) -> Person:
         """Name a cluster (or rename a person). A name another person has already merges the
-        cluster into that person. Returns the named person."""
+        cluster into that person. Returns the named person.
+
+        Every verb takes ``who``: the name its audit entry gives (default: :attr:`who`)."""
         with self.store.transaction():
             row = self.store.person(cluster)
             other = self.store.person_by_name(name)
             if other is not None and other != row.id:
                 moved = self.store.reassign(row.id, other)
                 self.store.audit(
-                    self.who,
+                    who or self.who,
                     "name",
                     {"cluster": row.id, "name": name, "merged_into": other, "faces": moved},
                 )
@@ -353,12 +355,12 @@ class Library:
             else:
                 self.store.set_name(row.id, name)
                 self.store.audit(
-                    self.who, "name", {"cluster": row.id, "old": row.name, "name": name}
+                    who or self.who, "name", {"cluster": row.id, "old": row.name, "name": name}
                 )
                 target = row.id
         return self.person(target)
 
-    def merge(self, source: str | int, target: str | int) -> Person:
+    def merge(self, source: str | int, target: str | int, who: str | None = None) -> Person:
         """Move every face of ``source`` to ``target`` and delete ``source``. A merge of a
         named person into an unnamed cluster gives the cluster the name. Returns the target.
 
@@ -373,7 +375,7 @@ class Library:
             if b.name is None and a.name is not None:
                 self.store.set_name(b.id, a.name)
             self.store.audit(
-                self.who,
+                who or self.who,
                 "merge",
                 {
                     "source": a.id,
@@ -385,7 +387,7 @@ class Library:
             )
         return self.person(b.id)
 
-    def split(self, person: str | int) -> list[list[int]]:
+    def split(self, person: str | int, who: str | None = None) -> list[list[int]]:
         """Re-cluster one person's faces (HDBSCAN); the largest group stays, every other
         group becomes a new unnamed cluster, and faces in no group stay. Returns the groups'
         face ids, the staying group first.
@@ -405,13 +407,13 @@ class Library:
                 for face in group:
                     self.store.move_face(face, cluster)
             self.store.audit(
-                self.who,
+                who or self.who,
                 "split",
                 {"person": row.id, "name": row.name, "groups": [len(g) for g in groups]},
             )
         return groups
 
-    def move(self, face: int, person: str | int) -> Person:
+    def move(self, face: int, person: str | int, who: str | None = None) -> Person:
         """Give one face to ``person``: a person or cluster (name or id), or a new name, which
         makes a new person. The face's old cluster goes when left empty.
 
@@ -436,10 +438,12 @@ class Library:
                 )
             old = self.store.move_face(int(face), target)
             self.store.prune()
-            self.store.audit(self.who, "move", {"face": int(face), "from": old, "to": target})
+            self.store.audit(
+                who or self.who, "move", {"face": int(face), "from": old, "to": target}
+            )
         return self.person(target)
 
-    def forget(self, person: str | int) -> int:
+    def forget(self, person: str | int, who: str | None = None) -> int:
         """Erase a person or cluster: its faces' embeddings, boxes and thumbnails are deleted,
         the audit log notes who, when and how many faces (never a vector), and the file is
         compacted (VACUUM, log emptied) so no byte of the vectors remains in the library's
@@ -448,7 +452,7 @@ class Library:
             row = self.store.person(person)
             removed = self.store.delete_person(row.id)
             self.store.audit(
-                self.who, "forget", {"person": row.id, "name": row.name, "faces": removed}
+                who or self.who, "forget", {"person": row.id, "name": row.name, "faces": removed}
             )
         self.store.compact()
         return removed
