@@ -427,7 +427,8 @@ class Library:
                 if isinstance(person, int) or str(person).isdigit():
                     raise
                 target = self.store.new_person(str(person))
-            [row] = self.store.faces(ids=[int(face)]) or [None]
+            found = self.store.faces(ids=[int(face)]) if 0 <= int(face) < 2**63 else []
+            row = found[0] if found else None
             if row is None:
                 raise LibraryError(f"no face with id {face}")
             others = [f for f in self.store.faces(person=target) if f.id != row.id]

@@ -379,7 +379,11 @@ class LibraryStore:
         Raises:
             LibraryError: no face has that id.
         """
-        row = self.db.execute("SELECT thumbnail FROM faces WHERE id=?", (int(face),)).fetchone()
+        row = (
+            self.db.execute("SELECT thumbnail FROM faces WHERE id=?", (int(face),)).fetchone()
+            if 0 <= int(face) < 2**63
+            else None
+        )
         if row is None:
             raise LibraryError(f"no face with id {face}")
         return row[0]
@@ -424,7 +428,7 @@ class LibraryStore:
         """
         name = identity_key(str(key))
         row = self.db.execute("SELECT id FROM people WHERE name=?", (name,)).fetchone()
-        if row is None and str(key).strip().isdigit():
+        if row is None and str(key).strip().isdigit() and int(key) < 2**63:
             row = self.db.execute("SELECT id FROM people WHERE id=?", (int(key),)).fetchone()
         if row is None:
             raise LibraryError(f"no person or cluster called {key!r} (see `library people`)")
@@ -456,7 +460,11 @@ class LibraryStore:
         Raises:
             LibraryError: no face has that id.
         """
-        row = self.db.execute("SELECT person FROM faces WHERE id=?", (int(face),)).fetchone()
+        row = (
+            self.db.execute("SELECT person FROM faces WHERE id=?", (int(face),)).fetchone()
+            if 0 <= int(face) < 2**63
+            else None
+        )
         if row is None:
             raise LibraryError(f"no face with id {face}")
         self.db.execute(

@@ -20,6 +20,8 @@ from faceprint.serve.keys import ApiKey
 from faceprint.serve.routes.common import KEYED, errors
 from faceprint.serve.schemas import Box
 
+#: Face and person ids are SQLite rows: signed 64-bit.
+_MAX_ID = 2**63 - 1
 router = APIRouter(prefix="/v1/library", tags=["library"])
 page_router = APIRouter(tags=["library"])
 
@@ -124,7 +126,7 @@ async def review_page() -> HTMLResponse:
     "/people",
     summary="People and clusters with their faces (read)",
     response_model=LibraryPeople,
-    responses=errors(*KEYED, 404),
+    responses=errors(*KEYED, 400, 404),
 )
 async def people(
     _: Reader,
@@ -145,9 +147,11 @@ async def people(
     "/faces/{face_id}/thumbnail",
     summary="A face's thumbnail, JPEG (read)",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}} | errors(*KEYED, 404),
+    responses={200: {"content": {"image/jpeg": {}}}} | errors(*KEYED, 400, 404),
 )
 async def thumbnail(face_id: int, _: Reader, library: LibraryDep, service: ServiceDep) -> Response:
+    if not 0 <= face_id <= _MAX_ID:
+        raise ApiError(404, "not_found", f"no face with id {face_id}")
     try:
         data = await service.in_library(library.thumbnail, face_id)
     except LibraryError as e:
@@ -193,7 +197,7 @@ async def merge(
     "/people/{person}/split",
     summary="Re-cluster a person's faces; groups but the largest become clusters (write)",
     response_model=Split,
-    responses=errors(*KEYED, 404),
+    responses=errors(*KEYED, 400, 404),
 )
 async def split(person: str, caller: Writer, library: LibraryDep, service: ServiceDep) -> dict:
     try:
@@ -212,6 +216,8 @@ async def split(person: str, caller: Writer, library: LibraryDep, service: Servi
 async def move(
     face_id: int, body: MoveBody, caller: Writer, library: LibraryDep, service: ServiceDep
 ) -> dict:
+    if not 0 <= face_id <= _MAX_ID:
+        raise ApiError(404, "not_found", f"no face with id {face_id}")
     try:
         target = await service.in_library(library.move, face_id, body.person, who=_who(caller))
     except LibraryError as e:
@@ -223,7 +229,7 @@ async def move(
     "/people/{person}",
     summary="Forget a person: erase their faces, embeddings and thumbnails (write)",
     response_model=Forgotten,
-    responses=errors(*KEYED, 404),
+    responses=errors(*KEYED, 400, 404),
 )
 async def forget(person: str, caller: Writer, library: LibraryDep, service: ServiceDep) -> dict:
     def erase() -> dict:
@@ -240,7 +246,7 @@ async def forget(person: str, caller: Writer, library: LibraryDep, service: Serv
     "/audit",
     summary="The audit log: every change, who made it and when (admin)",
     response_model=AuditLog,
-    responses=errors(*KEYED, 404),
+    responses=errors(*KEYED, 400, 404),
 )
 async def audit(_: Admin, library: LibraryDep, service: ServiceDep) -> dict:
     entries = await service.in_library(library.audit_log)
