@@ -62,8 +62,9 @@ def _person_json(person, embeddings: bool, library) -> dict:
 
 @main.group(name="library")
 def library_group() -> None:
-    """People in a photo library: scan a folder, then name, merge, split, move and forget
-    the people found in it."""
+    """People in a photo library: scan, name, merge, split, move, forget.
+
+    Scan a folder into a library, then arrange the people found in it."""
 
 
 @library_group.command("scan")
@@ -175,8 +176,9 @@ def people(library_path, as_json, embeddings, named) -> None:
 @click.argument("name")
 @LIBRARY_OPTION
 def name(cluster, name, library_path) -> None:
-    """Name CLUSTER (an id, or a person's name to rename). A NAME someone has already merges
-    the cluster into that person."""
+    """Name CLUSTER (an id), or rename a person.
+
+    A NAME someone has already merges the cluster into that person."""
     with _open(library_path) as library:
         person = library.name(cluster, name)
     click.echo(f"{cluster} -> {person.name} (id {person.id}, {len(person.faces)} faces)")
@@ -199,8 +201,9 @@ def merge(source, target, library_path) -> None:
 @LIBRARY_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
 def split(person, library_path, as_json) -> None:
-    """Re-cluster PERSON's faces: the largest group stays, each other group becomes a new
-    cluster; prints the groups' face ids."""
+    """Re-cluster PERSON's faces and print the groups.
+
+    The largest group stays; each other group becomes a new cluster."""
     with _open(library_path) as library:
         groups = library.split(person)
     if as_json:
@@ -227,8 +230,10 @@ def move(face, person, library_path) -> None:
 @click.argument("person")
 @LIBRARY_OPTION
 def forget(person, library_path) -> None:
-    """Erase PERSON (id or name): faces, embeddings and thumbnails are deleted and the store
-    compacted, so none of their bytes remains in the library's files."""
+    """Erase PERSON (id or name) and their faces for good.
+
+    Faces, embeddings and thumbnails are deleted and the store compacted, so none of their
+    bytes remains in the library's files."""
     with _open(library_path) as library:
         n = library.forget(person)
     click.echo(f"forgot {person}: {n} faces erased")
