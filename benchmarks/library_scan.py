@@ -19,6 +19,7 @@ Each step prints a JSON line as it finishes (a run cut short keeps what it measu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -92,6 +93,9 @@ def main() -> None:
         "threads cost 9x the CPU time",
     )
     parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
+    parser.add_argument(
+        "--keep", type=Path, help="work in this new folder and keep it (links and library)"
+    )
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -121,7 +125,11 @@ def main() -> None:
         if args.out:
             args.out.write_text(json.dumps(results, indent=2))
 
-    with tempfile.TemporaryDirectory() as tmp:
+    if args.keep:
+        args.keep.mkdir(parents=True)  # a new folder: an old run's library would be rescanned
+    with (
+        contextlib.nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory()
+    ) as tmp:
         folder = Path(tmp) / "photos"
         link(folder, first)
         with Library(Path(tmp) / "library", who="benchmark") as library:
