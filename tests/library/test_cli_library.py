@@ -103,6 +103,7 @@ def test_the_interface_the_checks_use(scanned, tmp_path):
     assert audit[-1]["what"] == "forget" and "embedding" not in json.dumps(audit)
 
 
+@pytest.mark.slow
 def test_usage_and_input_errors(tmp_path):
     from faceprint.library import Library
 

@@ -91,6 +91,16 @@ def test_named_people_attract_new_faces(library_copy, lfw, library_recognizer, t
 
 
 @pytest.mark.slow
+def test_full_recluster_finds_the_same_people(library_copy):
+    _, library = library_copy
+    before = sorted(sorted(f.id for f in p.faces) for p in library.people())
+    placed = library.recluster()
+    after = sorted(sorted(f.id for f in p.faces) for p in library.people())
+    assert after == before and placed.new_clusters == len(before)
+    assert library.audit_log()[-1].what == "recluster"
+
+
+@pytest.mark.slow
 def test_verbs_change_people_and_write_the_audit_log(library_copy):
     _, library = library_copy
     clusters = [p for p in library.people() if len(p.faces) >= 3]

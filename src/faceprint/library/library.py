@@ -190,7 +190,7 @@ class Library:
                 f"the gallery holds {gallery.model} embeddings, the library {self.store.model}"
             )
         report = scan_folder(self.store, directory, lambda: self.recognizer, progress, batch_size)
-        placement = self.recluster() if full else self.place(gallery)
+        placement = self.recluster(gallery) if full else self.place(gallery)
         with self.store.transaction():
             self.store.audit(
                 self.who,
@@ -276,12 +276,13 @@ class Library:
                 noise=int((labels < 0).sum()),
             )
 
-    def recluster(self) -> Placement:
+    def recluster(self, gallery: GalleryCore | None = None) -> Placement:
         """Periodic full re-clustering: every face not of a named person (pending, clustered
         or noise) is clustered anew by HDBSCAN, with the one-photo constraint; named people
-        keep their faces. One transaction, with its audit entry."""
+        keep their faces (pending faces are offered to them first, and to ``gallery``'s people).
+        One transaction, with its audit entry."""
         with self.store.transaction():
-            placed = self.place()
+            placed = self.place(gallery)
             ids, photos, people, _, vectors = self.store.face_vectors()
             named_ids = {p.id for p in self.store.people() if p.name is not None}
             free = np.flatnonzero(~np.isin(people, list(named_ids)))
