@@ -9,15 +9,17 @@ from pathlib import Path
 import click
 
 from faceprint.cli._common import (
-    GALLERY_RECOGNIZER_OPTIONS,
     GalleryLocation,
     finish,
+    from_context,
     main,
     open_gallery,
+    recognizer_options,
     report_error,
     report_ignored,
 )
 from faceprint.errors import ModelMismatchError, UnknownModelError
+from faceprint.pipeline import DEFAULT_MODEL
 
 LIBRARY_OPTION = click.option(
     "--library",
@@ -70,7 +72,11 @@ def library_group() -> None:
 @library_group.command("scan")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @LIBRARY_OPTION
-@GALLERY_RECOGNIZER_OPTIONS
+@recognizer_options(
+    None,
+    f"Embedding model: a new library's (default {DEFAULT_MODEL}); an existing library's own "
+    "where not given, which a given one must match.",
+)
 @click.option(
     "--gallery",
     "gallery_path",
@@ -107,7 +113,14 @@ def scan(
     through their core points, or form new clusters (HDBSCAN).
     """
     library = _open(
-        library_path, create=True, model=model, align=align, device=device, precision=precision
+        library_path,
+        create=True,
+        model=model,
+        align=align,
+        device=device,
+        precision=precision,
+        backend=from_context("--backend"),
+        calibration=from_context("--calibration"),
     )
     gallery = None
     with library:

@@ -77,8 +77,9 @@ class Library:
         far: open-set false-alarm rate with which named people attract new faces.
         min_samples: faces that make a cluster, and core faces a new face must be near.
         who: the name written to the audit log (default: the user running the process).
-        device: where the recognizer built on first need runs.
-        precision: its precision (``auto``, ``fp32``, ``bf16``, ``int8``).
+        recognizer_options: how the recognizer built on first need runs
+            (:class:`faceprint.FaceRecognizer`'s ``device``, ``precision``, ``backend``,
+            ``calibration``).
 
     Raises:
         LibraryError: not a library, or missing without ``create``.
@@ -96,8 +97,7 @@ class Library:
         far: float = DEFAULT_FAR,
         min_samples: int = 2,
         who: str | None = None,
-        device: str | None = None,
-        precision: str | None = None,
+        **recognizer_options,
     ) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
@@ -138,7 +138,7 @@ class Library:
         self.radius = clustering.join_radius(impostors)
         self.who = who or _who()
         self._recognizer = recognizer
-        self._options = {"device": device} | ({"precision": precision} if precision else {})
+        self._options = {k: v for k, v in recognizer_options.items() if v is not None}
         if recognizer is not None and recognizer.name != self.store.model:
             self.store.close()
             raise ModelMismatchError(
