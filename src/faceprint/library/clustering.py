@@ -208,3 +208,70 @@ def new_clusters(vectors: np.ndarray, photos: np.ndarray, min_samples: int) -> n
     """
     labels = cluster_embeddings(vectors, min_samples=min_samples)
     return one_photo_per_cluster(labels, photos, vectors)
+
+
+def cluster_rest(
+    pool: np.ndarray,
+    pool_photos: np.ndarray,
+    placed: np.ndarray,
+    placed_labels: np.ndarray,
+    placed_photos: np.ndarray,
+    radius: float,
+    min_samples: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """HDBSCAN over the faces no person or cluster took (new ones and noise), with the core
+    faces of the clusters near them as anchors: a group that holds anchors joins their cluster
+    (the one most of them belong to), a group without any becomes a new cluster. Without the
+    anchors, faces of a person whose cluster is small and sparse would form a second cluster
+    of that person beside the first.
+
+    Args:
+        pool: ``(P, D)`` unit embeddings to cluster; ``pool_photos`` ``(P,)``.
+        placed: ``(N, D)`` faces of existing clusters; ``placed_labels`` ``(N,)`` (-1: none),
+            ``placed_photos`` ``(N,)``.
+        radius: join radius (L2): anchors are core faces within it of a pool face.
+        min_samples: smallest group of faces that forms a cluster.
+
+    Returns:
+        ``(joined, new)``, both ``(P,)``: the existing cluster each face joins (-1: none), and
+        the new cluster it founds (0, 1, ...; -1: none). One photo per cluster throughout.
+    """
+    joined = np.full(len(pool), -1, dtype=np.int64)
+    new = np.full(len(pool), -1, dtype=np.int64)
+    if len(pool) == 0:
+        return joined, new
+    core = np.flatnonzero(core_faces(placed, placed_labels, radius, min_samples))
+    if len(core):
+        near = np.zeros(len(core), dtype=bool)
+        for start in range(0, len(pool), 1024):
+            d = _distances(placed[core], pool[start : start + 1024])
+            near |= (d <= radius).any(axis=1)
+        core = core[near]
+    labels = cluster_embeddings(np.concatenate([pool, placed[core]]), min_samples=min_samples)
+    pool_labels, anchor_labels = labels[: len(pool)], labels[len(pool) :]
+    photos_of: dict[int, set[int]] = defaultdict(set)
+    for label, photo in zip(placed_labels.tolist(), placed_photos.tolist(), strict=True):
+        if label >= 0:
+            photos_of[label].add(photo)
+    founded = 0
+    for group in np.unique(pool_labels[pool_labels >= 0]):
+        members = np.flatnonzero(pool_labels == group)
+        anchored = placed_labels[core][anchor_labels == group]
+        centre = pool[members].mean(axis=0)
+        members = members[np.argsort(-(pool[members] @ centre), kind="stable")]
+        if len(anchored):
+            values, counts = np.unique(anchored, return_counts=True)
+            target = int(values[np.argmax(counts)])
+            for i in members:
+                if int(pool_photos[i]) not in photos_of[target]:
+                    joined[i] = target
+                    photos_of[target].add(int(pool_photos[i]))
+            continue
+        seen: set[int] = set()
+        kept = [
+            i for i in members if not (int(pool_photos[i]) in seen or seen.add(int(pool_photos[i])))
+        ]
+        if len(kept) >= 2:
+            new[kept] = founded
+            founded += 1
+    return joined, new

@@ -258,22 +258,35 @@ class Library:
                 self.min_samples,
             )
             result[todo] = joined
+            newly_joined = todo[joined >= 0]
             todo = todo[joined < 0]
-            # The new faces with the noise (faces placed before that no cluster took).
+            # The new faces with the noise (faces placed before that no cluster took), with the
+            # clusters' nearby core faces as anchors.
             pool = np.concatenate([todo, np.flatnonzero(~pending & (people < 0))])
-            labels = clustering.new_clusters(vectors[pool], photos[pool], self.min_samples)
+            # The clusters as they are now: their faces and those that have just joined them.
+            members = np.concatenate([np.flatnonzero(clustered), newly_joined])
+            current = np.concatenate([people[clustered], result[newly_joined]])
+            into, labels = clustering.cluster_rest(
+                vectors[pool],
+                photos[pool],
+                vectors[members],
+                current,
+                photos[members],
+                self.radius,
+                self.min_samples,
+            )
             made = {label: self.store.new_person() for label in np.unique(labels[labels >= 0])}
-            for i, label in zip(pool, labels, strict=True):
-                result[i] = made[label] if label >= 0 else -1
+            for i, cluster, label in zip(pool, into, labels, strict=True):
+                result[i] = cluster if cluster >= 0 else made[label] if label >= 0 else -1
             changed = pending.copy()
             changed[pool] = True
             self.store.place(ids[changed].tolist(), result[changed].tolist())
             return Placement(
                 named=n_named,
-                joined=int((joined >= 0).sum()),
+                joined=int((joined >= 0).sum()) + int((into >= 0).sum()),
                 clustered=int((labels >= 0).sum()),
                 new_clusters=len(made),
-                noise=int((labels < 0).sum()),
+                noise=int(((into < 0) & (labels < 0)).sum()),
             )
 
     def recluster(self, gallery: GalleryCore | None = None) -> Placement:
