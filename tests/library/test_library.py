@@ -27,7 +27,7 @@ def _clusters_by_folder(library: Library) -> dict[str, Counter]:
 @pytest.mark.slow
 def test_scan_finds_each_person_once_and_rescans_nothing(scanned, library_recognizer):
     photos, path = scanned
-    with Library(path, recognizer=library_recognizer) as library:
+    with Library(path, recognizer=library_recognizer, who="tester") as library:
         counts = library.counts()
         assert counts["photos"] == sum(len(v) for v in PEOPLE.values()) + 1
         assert counts["pending"] == 0
@@ -45,7 +45,7 @@ def test_scan_finds_each_person_once_and_rescans_nothing(scanned, library_recogn
 @pytest.mark.slow
 def test_one_photo_never_shows_one_person_twice(scanned, library_recognizer):
     _, path = scanned
-    with Library(path, recognizer=library_recognizer) as library:
+    with Library(path, recognizer=library_recognizer, who="tester") as library:
         for person in library.people():
             photos = [f.photo for f in person.faces]
             assert len(photos) == len(set(photos)), person
