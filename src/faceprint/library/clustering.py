@@ -4,8 +4,10 @@ New faces first try the people and clusters there are: a named person takes a fa
 gallery's open-set rule (nearest face closer than the threshold for that many people), a
 cluster takes it through its core points (the face lies within the join radius of at least
 ``min_samples`` of the cluster's core faces). What is left, together with the faces no cluster
-took before (noise), is clustered among itself by HDBSCAN into new clusters. Nothing already
-placed moves, so an increment costs its own faces, not the library's.
+took before (noise), is clustered by HDBSCAN with the core faces of the clusters near it as
+anchors: a group that holds anchors joins their cluster, a group without becomes a new cluster.
+Nothing already placed moves, so an increment costs its own faces and their neighbourhood, not
+the library's.
 
 Every step keeps the "same photo, different people" constraint: two faces of one photo never
 end up in one person or cluster.
