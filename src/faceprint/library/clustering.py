@@ -231,7 +231,9 @@ def cluster_rest(
         pool: ``(P, D)`` unit embeddings to cluster; ``pool_photos`` ``(P,)``.
         placed: ``(N, D)`` faces of existing clusters; ``placed_labels`` ``(N,)`` (-1: none),
             ``placed_photos`` ``(N,)``.
-        radius: join radius (L2): anchors are core faces within it of a pool face.
+        radius: join radius (L2): anchors are core faces within it of a pool face, a face
+            joins an anchored cluster only within it of one of the anchors, and a face of a
+            new cluster only within it of another member.
         min_samples: smallest group of faces that forms a cluster.
 
     Returns:
@@ -264,7 +266,9 @@ def cluster_rest(
         if len(anchored):
             values, counts = np.unique(anchored, return_counts=True)
             target = int(values[np.argmax(counts)])
-            for i in members:
+            anchors = placed[core][(anchor_labels == group) & (placed_labels[core] == target)]
+            near = _distances(pool[members], anchors).min(axis=1) <= radius
+            for i in members[near]:
                 if int(pool_photos[i]) not in photos_of[target]:
                     joined[i] = target
                     photos_of[target].add(int(pool_photos[i]))
@@ -273,6 +277,12 @@ def cluster_rest(
         kept = [
             i for i in members if not (int(pool_photos[i]) in seen or seen.add(int(pool_photos[i])))
         ]
+        # HDBSCAN's density is relative: among the leftovers, mostly people seen once, two
+        # strangers can look like a group. A face stays only within the radius of another.
+        if len(kept) >= 2:
+            d = _distances(pool[kept], pool[kept])
+            np.fill_diagonal(d, np.inf)
+            kept = [i for i, row in zip(kept, d, strict=True) if row.min() <= radius]
         if len(kept) >= 2:
             new[kept] = founded
             founded += 1
