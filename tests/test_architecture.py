@@ -57,7 +57,7 @@ def test_weights_import_no_model_but_in_the_factory(module):
 
 
 #: The gallery's stores: the only modules that speak SQL (SQLite, PostgreSQL).
-STORES = ("gallery/store.py", "gallery/postgres_store.py")
+STORES = ("gallery/store.py", "gallery/postgres_store.py", "library/store.py")
 
 
 def test_no_sql_outside_the_gallery_stores():

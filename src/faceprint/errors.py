@@ -54,6 +54,11 @@ class EmbeddingError(GalleryError, ValueError):
     finite."""
 
 
+class LibraryError(GalleryError):
+    """A photo library that cannot be used (its store damaged, another model's), or a change of
+    its people that it refuses (an unknown person or face, a name taken)."""
+
+
 class DatasetError(FaceprintError, ValueError):
     """A training or validation folder that cannot be used as it is."""
 

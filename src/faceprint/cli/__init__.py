@@ -12,6 +12,7 @@ from faceprint.cli import (  # noqa: F401 - each module adds its commands to the
     evaluate,
     export,
     gallery,
+    library,
     models,
     serve,
     train,

@@ -72,6 +72,14 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
     "PostgreSQL database (postgresql://user:password@host/db) that replicas share.",
 )
 @VECTORS_OPTION
+@click.option(
+    "--library",
+    "library_path",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A photo library (faceprint library scan) to review at /library and change through "
+    "/v1/library.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
@@ -164,6 +172,7 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 def serve(
     gallery_path,
     vectors,
+    library_path,
     host,
     port,
     keys_path,
@@ -201,6 +210,7 @@ def serve(
         )
     config = ServeConfig(
         gallery=gallery_path,
+        library=library_path,
         vectors=vectors,
         keys=keys_path,
         model=model,
@@ -269,6 +279,12 @@ def serve(
     )
     if read_only:
         click.echo("gallery served read-only: enrolment and removal answer 403")
+    if service.library is not None:
+        counts = service.library.counts()
+        click.echo(
+            f"library {library_path}: {counts['people']} people, {counts['clusters']} clusters; "
+            "review it at /library"
+        )
     server = uvicorn.Config(app, log_level="warning", timeout_keep_alive=5)
     uvicorn.Server(server).run(sockets=[listening])
 

@@ -18,7 +18,7 @@ import sqlite3
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -96,43 +96,52 @@ def identity_key(name: str | None) -> str | None:
     return unicodedata.normalize("NFC", name) if isinstance(name, str) else name
 
 
-def _describe(path: Path, error: Exception) -> str:
-    """One line for a fault of the gallery file: what is wrong with it and what to do."""
+def _describe(path: Path, error: Exception, noun: str = "gallery") -> str:
+    """One line for a fault of the ``noun`` file: what is wrong with it and what to do."""
     message = str(error)
     if "readonly" in message or isinstance(error, PermissionError):
         return (
-            f"{path}: the gallery is read-only ({message}); make the file and its folder "
+            f"{path}: the {noun} is read-only ({message}); make the file and its folder "
             "writable (SQLite writes its -wal and -shm files beside it), or work on a copy"
         )
     if "unable to open" in message:
         return (
-            f"{path}: cannot open the gallery ({message}); the file and its folder must be "
+            f"{path}: cannot open the {noun} ({message}); the file and its folder must be "
             "readable and writable"
         )
     if "locked" in message:
-        return f"{path}: another process holds the gallery locked ({message}); try again"
+        return f"{path}: another process holds the {noun} locked ({message}); try again"
     if "not a database" in message:
-        return f"{path}: not a faceprint gallery ({message})"
+        return f"{path}: not a faceprint {noun} ({message})"
     if isinstance(error, OSError):
         return f"{path}: {error.strerror or message}"
     return (
-        f"{path}: the gallery file is damaged ({message}); restore it from a backup, or "
+        f"{path}: the {noun} file is damaged ({message}); restore it from a backup, or "
         "export what still reads and enrol the rest again"
     )
 
 
 @contextlib.contextmanager
-def _faults(path: Path) -> Iterator[None]:
-    """The one place where faults of the file become GalleryError: a damaged file (SQLite's
-    "malformed", text that is not UTF-8, records that do not parse), a read-only file or
-    folder, a locked one. Every public method of :class:`GalleryStore` runs inside it."""
+def _faults(
+    path: Path, noun: str = "gallery", error: type[Exception] = GalleryError
+) -> Iterator[None]:
+    """The one place where faults of the file become ``error`` (GalleryError): a damaged file
+    (SQLite's "malformed", text that is not UTF-8, records that do not parse), a read-only file
+    or folder, a locked one. Every public method of :class:`GalleryStore` (and of the photo
+    library's store) runs inside it."""
     try:
         yield
     except (sqlite3.DatabaseError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise GalleryError(_describe(path, e)) from None
+        raise error(_describe(path, e, noun)) from None
 
 
-def _guarded(cls: type) -> type:
+def guarded(noun: str, error: type[Exception]) -> Callable[[type], type]:
+    """A class decorator: each method and property (generators included) of a store class runs
+    inside :func:`_faults`, so its SQLite faults become ``error`` naming the ``noun`` file."""
+    return functools.partial(_guarded, noun=noun, error=error)
+
+
+def _guarded(cls: type, noun: str = "gallery", error: type[Exception] = GalleryError) -> type:
     """Run each method and property of ``cls`` (generators included) inside :func:`_faults`."""
 
     def wrap(method):
@@ -140,14 +149,14 @@ def _guarded(cls: type) -> type:
 
             @functools.wraps(method)
             def generator(self, *args, **kwargs):
-                with _faults(self.path):
+                with _faults(self.path, noun, error):
                     yield from method(self, *args, **kwargs)
 
             return generator
 
         @functools.wraps(method)
         def plain(self, *args, **kwargs):
-            with _faults(self.path):
+            with _faults(self.path, noun, error):
                 return method(self, *args, **kwargs)
 
         return plain

@@ -22,7 +22,7 @@ from faceprint.serve.config import ServeConfig
 from faceprint.serve.http_errors import ApiError
 from faceprint.serve.limits import BodyLimit, ReceiveTimeout
 from faceprint.serve.metrics import MeteredRequests
-from faceprint.serve.routes import admin, faces, gallery
+from faceprint.serve.routes import admin, faces, gallery, library
 from faceprint.serve.service import Service
 
 logger = logging.getLogger(__name__)
@@ -98,8 +98,9 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(ClientDisconnect, _client_left)
     app.add_exception_handler(Exception, _crashed)
-    for area in (admin, faces, gallery):
+    for area in (admin, faces, gallery, library):
         app.include_router(area.router)
+    app.include_router(library.page_router)
     app.openapi = _without_fastapi_422(app)
     return app
 

@@ -17,6 +17,8 @@ class ServeConfig:
     Attributes:
         gallery: the gallery for identify and enrolment, a file or a ``postgresql://`` URL;
             None serves detect, embed and verify only.
+        library: a photo library folder (``faceprint library scan``) whose people the
+            ``/v1/library`` routes and the review page at ``/library`` show and change.
         vectors: Milvus URI of the gallery's vectors (default: its FAISS index).
         keys: the keys file; None serves without keys (only sensible on 127.0.0.1).
         model: embedding model; None takes the gallery's, else the default.
@@ -50,6 +52,7 @@ class ServeConfig:
     """
 
     gallery: Path | str | None = None
+    library: Path | None = None
     vectors: str | None = None
     keys: Path | None = None
     model: str | None = None

@@ -20,6 +20,7 @@ from faceprint.attributes import AttributeAnalyzer
 from faceprint.errors import ImageError
 from faceprint.gallery.gallery import Gallery
 from faceprint.images import ReducedImage, check_min_side, declared_size, decode_reduced
+from faceprint.library.library import Library
 from faceprint.pipeline import DEFAULT_MODEL, FaceRecognizer, make_detector
 from faceprint.serve.batching import FaceBatcher, FacesOf
 from faceprint.serve.config import ServeConfig
@@ -102,6 +103,15 @@ class Service:
             self.gallery.recognizer = self.recognizer
         # SQLite transactions and the vector index are used by one thread at a time.
         self.gallery_lock = threading.Lock()
+        self.library: Library | None = None
+        if config.library is not None:
+            try:
+                self.library = Library(config.library, create=False)
+            except BaseException:
+                if self.gallery is not None:
+                    self.gallery.close()
+                raise
+        self.library_lock = threading.Lock()
         self._attributes: AttributeAnalyzer | None = None
         self._attributes_lock = threading.Lock()
         self.keys = KeyFile(config.keys) if config.keys is not None else None
@@ -129,6 +139,9 @@ class Service:
         if self.gallery is not None:
             with self.gallery_lock:
                 self.gallery.close()
+        if self.library is not None:
+            with self.library_lock:
+                self.library.close()
 
     def authorize(self, key: str | None, scope: Scope, client: str) -> ApiKey | None:
         """The record of the key presented (None without a keys file), rate-limited.
@@ -254,6 +267,27 @@ class Service:
     async def faces(self, uploads: list[Upload], embed: bool = True) -> list[FacesOf]:
         """Detect (and embed) the faces of each upload, in its reduced image's pixels."""
         return await self.batcher.faces([u.image for u in uploads], embed=embed)
+
+    def need_library(self) -> Library:
+        """The photo library.
+
+        Raises:
+            ApiError: 404 without one.
+        """
+        if self.library is None:
+            raise ApiError(
+                404, "no_library", "this server runs without a library; start it with --library"
+            )
+        return self.library
+
+    async def in_library(self, function: Callable[..., T], *args, **kwargs) -> T:
+        """Run a library call in a worker thread, one at a time."""
+
+        def locked():
+            with self.library_lock:
+                return function(*args, **kwargs)
+
+        return await run_in_threadpool(locked)
 
     async def in_gallery(self, function: Callable[..., T], *args) -> T:
         """Run a gallery call in a worker thread, one at a time."""
