@@ -155,12 +155,15 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
     from faceprint.alignment import Alignment
     from faceprint.training.data import crop_tree, scan_folder
     from faceprint.weights.factory import get_weights
+    from faceprint.weights.registry import BASE_DETECTOR
 
     check_outputs(
         [src_dir], [Writes("OUT_DIR", out_dir, folder=True, pictures=True, kept=True)], False
     )
     try:
         record = get_weights(model)
+        # crop_tree finds faces with MTCNN: its face filter for this alignment
+        calibration = record.calibration(BASE_DETECTOR, align)
         folder = scan_folder(src_dir, "SRC_DIR")
     except FaceprintError as e:
         raise click.UsageError(str(e)) from None
@@ -173,8 +176,8 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
         folder,
         out_dir,
         Alignment(method=align, **parameters),
-        record.min_face_probability or 0.0,
-        record.min_face_size or 0.0,
+        calibration.min_face_probability,
+        calibration.min_face_size,
         device=device,
     )
     if folder.ignored:

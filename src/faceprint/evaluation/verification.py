@@ -220,7 +220,7 @@ def detect_primary_faces(
         face was found.
     """
     d = recognizer.detector
-    key = _key("detect", [str(p) for p in paths], d.min_face_size, d.thresholds, d.factor)
+    key = _key("detect", [str(p) for p in paths], *detector_key(d))
     cached = _load(key) if cache else None
     if cached is not None:
         return cached
@@ -233,17 +233,33 @@ def detect_primary_faces(
     with tqdm(total=n, desc="detecting", unit="img", disable=not progress) as bar:
         for start in range(0, n, batch_size):
             images = [load_image(p) for p in paths[start : start + batch_size]]
-            boxes, probs, points = d.detect(images, landmarks=True)
-            for j, image in enumerate(images):
-                k = select_face(boxes[j], probs[j], image.size, "center_weighted_size")
+            for j, (image, found) in enumerate(zip(images, d.detect_batch(images), strict=True)):
+                k = select_face(found.boxes, found.scores, image.size, "center_weighted_size")
                 if k is not None:
-                    out["boxes"][start + j] = boxes[j][k]
-                    out["probs"][start + j] = probs[j][k]
-                    out["landmarks"][start + j] = points[j][k]
+                    out["boxes"][start + j] = found.boxes[k]
+                    out["probs"][start + j] = found.scores[k]
+                    out["landmarks"][start + j] = found.landmarks[k]
             bar.update(len(images))
     if cache:
         _save(key, out)
     return out
+
+
+def detector_key(detector) -> list:
+    """What a detector's answers depend on, for a cache key: its name and settings (MTCNN's
+    keeps the key of the evaluations made before detectors had names, so their caches stay)."""
+    if detector.name == "mtcnn":
+        scale = [] if detector.input_scale == 1.0 else [detector.input_scale]
+        return [detector.min_face_size, detector.thresholds, detector.factor, *scale]
+    members = getattr(detector, "members", [])
+    return [
+        detector.name,
+        detector.min_face_size,
+        detector.input_scale,
+        detector.score_threshold,
+        getattr(detector, "nms_iou", None),
+        *(detector_key(m) for m in members),
+    ]
 
 
 def embed_primary_faces(

