@@ -257,7 +257,8 @@ def test_verify_says_where_a_threshold_comes_from(run, lfw):
     refused = run("verify", a, c, "--model", "hse-faceres-id", "--align", "dlib", ok=False)
     assert refused.exit_code == 2
     assert (
-        "no calibrated threshold for align='dlib' (calibrated: box, similarity)" in refused.output
+        "not calibrated for detector 'mtcnn' with align='dlib' (calibrated detector/alignment "
+        "pairs: mtcnn/box, mtcnn/similarity)" in refused.output
     )
     assert "--threshold" in refused.output and "Traceback" not in refused.output
 

@@ -28,7 +28,8 @@ def test_mtcnn_entries_are_the_records_own_numbers():
 def test_centerface_pairs_are_calibrated_on_their_own():
     record = get_weights("ms-celeb-1m")
     for align in ("similarity", "box"):
-        mtcnn, centerface = record.calibration("mtcnn", align), record.calibration("centerface", align)
+        mtcnn = record.calibration("mtcnn", align)
+        centerface = record.calibration("centerface", align)
         assert ("centerface", align) in record.calibrated_pairs()
         assert len(centerface.impostor_distances) == len(FAR_GRID)
         assert list(centerface.impostor_distances) == sorted(centerface.impostor_distances)

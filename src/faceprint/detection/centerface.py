@@ -191,6 +191,18 @@ class CenterFace:
         net = net if net is not None else CenterFaceNet()
         self.net = net.to(self.device, memory_format=torch.channels_last).eval()
 
+    @property
+    def settings(self) -> dict:
+        """Name, smallest face, input scale, score threshold and NMS IoU: what its detections
+        depend on."""
+        return {
+            "name": self.name,
+            "min_face_size": self.min_face_size,
+            "input_scale": self.input_scale,
+            "score_threshold": self.score_threshold,
+            "nms_iou": self.nms_iou,
+        }
+
     def input_tensor(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
         """The network's input for one ``(H, W, 3)`` uint8 RGB image: resized by
         ``input_scale``, zero-padded right and bottom to multiples of 32.

@@ -58,6 +58,16 @@ class FusedDetector:
         """The largest scale any member looks at."""
         return max(m.input_scale for m in self.members)
 
+    @property
+    def settings(self) -> dict:
+        """Name, each member's settings, the NMS IoU and the calibrated score threshold."""
+        return {
+            "name": self.name,
+            "members": [m.settings for m in self.members],
+            "nms_iou": self.nms_iou,
+            "score_threshold": self.score_threshold,
+        }
+
     def detect_batch(self, images: Sequence[ImageInput]) -> list[Detections]:
         """One :class:`~faceprint.detection.base.Detections` per image, with calibrated scores
         (highest first) and no two boxes overlapping by more than ``nms_iou``."""

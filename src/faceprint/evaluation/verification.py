@@ -220,7 +220,7 @@ def detect_primary_faces(
         face was found.
     """
     d = recognizer.detector
-    key = _key("detect", [str(p) for p in paths], *detector_key(d))
+    key = _key("detect", [str(p) for p in paths], d.settings)
     cached = _load(key) if cache else None
     if cached is not None:
         return cached
@@ -243,23 +243,6 @@ def detect_primary_faces(
     if cache:
         _save(key, out)
     return out
-
-
-def detector_key(detector) -> list:
-    """What a detector's answers depend on, for a cache key: its name and settings (MTCNN's
-    keeps the key of the evaluations made before detectors had names, so their caches stay)."""
-    if detector.name == "mtcnn":
-        scale = [] if detector.input_scale == 1.0 else [detector.input_scale]
-        return [detector.min_face_size, detector.thresholds, detector.factor, *scale]
-    members = getattr(detector, "members", [])
-    return [
-        detector.name,
-        detector.min_face_size,
-        detector.input_scale,
-        detector.score_threshold,
-        getattr(detector, "nms_iou", None),
-        *(detector_key(m) for m in members),
-    ]
 
 
 def embed_primary_faces(
