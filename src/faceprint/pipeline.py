@@ -630,7 +630,8 @@ class FaceRecognizer:
 
         Args:
             images: one image or a batch.
-            gallery: a :class:`faceprint.gallery.Gallery` made with this model and alignment.
+            gallery: a :class:`faceprint.gallery.Gallery` made with this model and alignment,
+                whose threshold is calibrated for this detector (opened with this recognizer).
             k: candidate identities per face.
 
         Returns:
@@ -640,6 +641,13 @@ class FaceRecognizer:
         if gallery.model != self.name:
             raise ModelMismatchError(
                 f"the gallery holds {gallery.model} embeddings; this recognizer makes {self.name}"
+            )
+        detector = getattr(gallery, "detector", self.detector.name)
+        if detector != self.detector.name:
+            raise ModelMismatchError(
+                f"the gallery's threshold is calibrated for {detector}'s faces; this recognizer "
+                f"finds faces with {self.detector.name}: open the gallery with recognizer= "
+                "this recognizer (or detector=) so that it uses the matching calibration"
             )
         batch = is_batch(images)
         per_image = self.embed(images) if batch else [self.embed(images)]
