@@ -80,3 +80,11 @@ def test_a_model_file_keeps_its_detector_calibrations(tmp_path):
     stored = get_weights(tmp_path / "model.pt")
     assert stored.calibration("centerface", "similarity") == entry
     assert stored.calibration("mtcnn", "box") == base.calibration("mtcnn", "box")
+
+
+def test_cutting_crops_needs_only_a_face_filter():
+    record = get_weights("ms-celeb-1m")
+    assert record.face_filter("mtcnn", "box") == (0.98, 32)
+    assert record.face_filter("centerface", "similarity") == (0.75, 32)
+    # nothing calibrated (vggface2 has no thresholds at all): every face, as before
+    assert get_weights("vggface2").face_filter("mtcnn", "box") == (0.0, 0.0)

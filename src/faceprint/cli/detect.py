@@ -163,7 +163,7 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
     try:
         record = get_weights(model)
         # crop_tree finds faces with MTCNN: its face filter for this alignment
-        calibration = record.calibration(BASE_DETECTOR, align)
+        min_probability, min_face_size = record.face_filter(BASE_DETECTOR, align)
         folder = scan_folder(src_dir, "SRC_DIR")
     except FaceprintError as e:
         raise click.UsageError(str(e)) from None
@@ -176,8 +176,8 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
         folder,
         out_dir,
         Alignment(method=align, **parameters),
-        calibration.min_face_probability,
-        calibration.min_face_size,
+        min_probability,
+        min_face_size,
         device=device,
     )
     if folder.ignored:

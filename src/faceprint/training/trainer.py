@@ -399,13 +399,11 @@ class _Run:
         out = self.out / name
         if self.rank == 0:
             # crop_tree finds faces with MTCNN: the base model's face filter for its faces
-            face_filter = self.base.calibration(BASE_DETECTOR, self.alignment.method)
             report = crop_tree(
                 folder,
                 out,
                 self.alignment,
-                face_filter.min_face_probability,
-                face_filter.min_face_size,
+                *self.base.face_filter(BASE_DETECTOR, self.alignment.method),
                 device=self.device,
                 progress=self.config.progress,
             )
@@ -669,10 +667,8 @@ class _Run:
                 thresholds={align: self._threshold},
                 impostor_distances={align: tuple(float(q) for q in quantiles)},
                 detector_calibrations={},
-                min_face_probability=self.base.calibration(
-                    BASE_DETECTOR, align
-                ).min_face_probability,
-                min_face_size=self.base.calibration(BASE_DETECTOR, align).min_face_size,
+                min_face_probability=self.base.face_filter(BASE_DETECTOR, align)[0],
+                min_face_size=self.base.face_filter(BASE_DETECTOR, align)[1],
                 threshold_source=(
                     f"faceprint train: impostor pairs of the validation images, FAR {MODEL_FAR:g}"
                 ),

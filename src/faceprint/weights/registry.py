@@ -255,6 +255,18 @@ class Weights:
             "threshold= (--threshold) to use this pair uncalibrated"
         )
 
+    def face_filter(
+        self, detector: str = BASE_DETECTOR, align: str | None = None
+    ) -> tuple[float, float]:
+        """``(min score, min face size)`` of :meth:`calibration` for cutting face crops (``crop``,
+        training data), which need no threshold: ``(0, 0)``, every face, where the pair is not
+        calibrated (e.g. ``vggface2``, which has no calibration at all)."""
+        try:
+            found = self.calibration(detector, align)
+        except UncalibratedError:
+            return 0.0, 0.0
+        return found.min_face_probability, found.min_face_size
+
 
 _FACENET_PYTORCH_WHEEL = "ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca"
 _FACENET_PYTORCH_RAW = "https://github.com/timesler/facenet-pytorch/raw/master/data"
