@@ -261,6 +261,11 @@ def test_verify_says_where_a_threshold_comes_from(run, lfw):
         "pairs: mtcnn/box, mtcnn/similarity)" in refused.output
     )
     assert "--threshold" in refused.output and "Traceback" not in refused.output
+    # another detector's faces never borrow MTCNN's numbers: a pair without its own is refused
+    refused = run("verify", a, c, "--detector", "mtcnn+centerface", "--align", "box", ok=False)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "not calibrated for detector 'mtcnn+centerface' with align='box'" in refused.output
+    assert "centerface/box, centerface/similarity" in refused.output
 
 
 def test_embed_usage_errors_and_failures(run, lfw, tmp_path):

@@ -168,11 +168,13 @@ def make_detector(
     detector: str | Detector | None,
     device: str | torch.device | None = None,
     backend: str = "torch",
+    **options: object,
 ) -> Detector:
     """The detector a recognizer runs: ``detector`` itself where it is one, else the registry's
-    detector of that name (None: ``"mtcnn"``) on ``device`` and ``backend``."""
+    detector of that name (None: ``"mtcnn"``) on ``device`` and ``backend``, built with its
+    constructor ``options`` (e.g. ``min_face_size``)."""
     if detector is None or isinstance(detector, str):
-        options: dict = {"device": device}
+        options["device"] = device
         if backend != "torch":
             options["backend"] = backend
         return create_detector(detector or DEFAULT_DETECTOR, **options)
@@ -212,9 +214,10 @@ class FaceRecognizer:
             Every precision returns float32 unit embeddings.
             ``"int8"`` runs the embedder quantized in ONNX Runtime (built once, see
             ``calibration``).
-        backend: ``"torch"`` or ``"onnxruntime"``: the embedder and MTCNN's networks run as
-            ONNX exports in ONNX Runtime (exported once, cached); the cascade and the pipeline
-            around them are the same code.
+        backend: ``"torch"`` or ``"onnxruntime"``: the embedder and the detector's networks
+            run in ONNX Runtime (MTCNN's as exports made once and cached, CenterFace's as its
+            original graph); the cascade, the decoding and the pipeline around them are the
+            same code.
         calibration: ``precision="int8"``: face photos (a folder or a list) whose crops set the
             quantization ranges. The int8 model is built once per set of photos (their paths,
             sizes and times) and cached; None uses the cached one.

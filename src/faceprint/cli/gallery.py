@@ -16,6 +16,7 @@ from faceprint.cli._common import (
     RECOGNIZER_OPTIONS,
     VECTORS_OPTION,
     GalleryLocation,
+    detector_options,
     far_or_threshold,
     finish,
     gallery_file,
@@ -43,6 +44,7 @@ from faceprint.pipeline import DEFAULT_MODEL
 @GALLERY_OPTION
 @click.argument("args", nargs=-1, required=True)
 @GALLERY_RECOGNIZER_OPTIONS
+@detector_options
 @click.option(
     "--largest",
     "choice",
@@ -133,6 +135,7 @@ def enroll(gallery_path, args, model, align, device, precision, choice, vectors)
 )
 @VECTORS_OPTION
 @GALLERY_RECOGNIZER_OPTIONS
+@detector_options
 @FORCE_OPTION
 def identify(
     gallery_path,
@@ -329,6 +332,7 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
     help="A directory (one folder per person, plus noise/, holding face crops) or a .csv file.",
 )
 @RECOGNIZER_OPTIONS
+@detector_options
 @click.option(
     "--eps",
     type=DISTANCE,

@@ -159,6 +159,8 @@ class CenterFace:
             five times faster and misses the smallest faces); boxes are scaled back.
         device: where the network runs.
         net: the network to use (default: the registry weights).
+        backend: ``"torch"`` (the port, :class:`CenterFaceNet`) or ``"onnxruntime"``: the
+            registry's original ``centerface.onnx`` in ONNX Runtime, with the same decoding.
 
     ``CenterFace().detect(["a.jpg", "b.jpg"])`` gives one :class:`Detections` per image.
     """
@@ -173,7 +175,15 @@ class CenterFace:
         input_scale: float = 1.0,
         device: str | torch.device | None = None,
         net: CenterFaceNet | None = None,
+        backend: str = "torch",
     ) -> None:
+        from faceprint.models.onnx_session import centerface_network, check_backend
+
+        check_backend(backend)
+        if backend == "onnxruntime":
+            if net is not None:
+                raise ValueError("backend='onnxruntime' runs the registry's graph; drop net")
+            net = centerface_network()
         if not 0.0 <= score_threshold < 1.0:
             raise ValueError(f"score_threshold {score_threshold} is outside [0, 1)")
         if not 0.0 < nms_iou <= 1.0:
@@ -187,6 +197,7 @@ class CenterFace:
         self.nms_iou = nms_iou
         self.input_scale = input_scale
         self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.backend = backend
         # Channels-last runs this MobileNet (depthwise convolutions) 1.7x faster on a CPU.
         net = net if net is not None else CenterFaceNet()
         self.net = net.to(self.device, memory_format=torch.channels_last).eval()
@@ -323,5 +334,5 @@ CENTERFACE_CALIBRATION = ScoreCalibration(
 @register_detector("centerface", calibration=CENTERFACE_CALIBRATION)
 def centerface_detector(**options: object) -> CenterFace:
     """:class:`CenterFace` with its options (``min_face_size``, ``input_scale``,
-    ``score_threshold``, ``nms_iou``, ``device``, ``net``)."""
+    ``score_threshold``, ``nms_iou``, ``device``, ``net``, ``backend``)."""
     return CenterFace(**options)  # type: ignore[arg-type]

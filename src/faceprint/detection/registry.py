@@ -19,7 +19,7 @@ from faceprint.errors import UnknownModelError
 #: Joins the members of a fused detector's name: ``"mtcnn+centerface"``.
 FUSED_SEPARATOR = "+"
 #: Options a fused detector hands to each of its members; the others are its own.
-MEMBER_OPTIONS = ("min_face_size", "input_scale", "device")
+MEMBER_OPTIONS = ("min_face_size", "input_scale", "device", "backend")
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,8 @@ def create_detector(name: str, **options: Any) -> Detector:
             :class:`~faceprint.detection.fused.FusedDetector` of them.
         options: the detector's options: ``min_face_size``, ``input_scale``,
             ``score_threshold``, ``device`` and any of its own (e.g. MTCNN's ``factor``). A
-            fused detector hands ``min_face_size``, ``input_scale`` and ``device`` to every
-            member and keeps ``score_threshold`` (on the calibrated scale) and ``nms_iou``.
+            fused detector hands ``min_face_size``, ``input_scale``, ``device`` and ``backend``
+            to every member and keeps ``score_threshold`` (on the calibrated scale) and ``nms_iou``.
 
     Raises:
         UnknownModelError: a name is not registered (the message lists those that are), or a

@@ -96,6 +96,8 @@ class TrainConfig:
         seed: seeds Python, numpy and torch, and the split.
         cropped: ``data`` (and ``val``) hold aligned crops already (``faceprint crop``).
         align: how photos are cropped when not ``cropped``.
+        detector: the detector that finds the faces to crop when not ``cropped``
+            (:func:`faceprint.detection.create_detector`).
         precision: ``"auto"`` (bf16 autocast where the device computes it natively), ``"fp32"``
             or ``"bf16"``.
         resume: continue the run in ``out`` from its checkpoint.
@@ -121,6 +123,7 @@ class TrainConfig:
     seed: int = 0
     cropped: bool = False
     align: str = "box"
+    detector: str = "mtcnn"
     precision: str = "auto"
     resume: bool = False
     progress: bool = True
@@ -406,6 +409,7 @@ class _Run:
                 *self.base.face_filter(BASE_DETECTOR, self.alignment.method),
                 device=self.device,
                 progress=self.config.progress,
+                detector=self.config.detector,
             )
             self.unreadable += report.unreadable
             self.photos += len(folder.paths)
