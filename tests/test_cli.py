@@ -207,6 +207,16 @@ def test_embed_parquet(run, multiface, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_eval_lfw_measures_a_pair_that_is_not_calibrated_yet(run, lfw, tmp_path):
+    """The protocol sets its own thresholds, so a detector without a calibration is measured
+    (how its calibration starts), where verify refuses it."""
+    pairs = small_pairs_file(lfw, tmp_path / "pairs.txt")
+    args = ("--data", lfw, "--pairs", pairs, "--detector", "mtcnn+centerface", "--json")
+    d = json.loads(run("eval", "lfw", *args).stdout)
+    assert d["accuracy"] >= 0.9 and d["missed_detections"] == 0
+
+
 def test_eval_lfw_fixed_crop_of_chosen_size(run, lfw, tmp_path):
     pairs = small_pairs_file(lfw, tmp_path / "pairs.txt")
     d = json.loads(
