@@ -207,6 +207,16 @@ def test_embed_parquet(run, multiface, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_eval_lfw_measures_a_pair_that_is_not_calibrated_yet(run, lfw, tmp_path):
+    """The protocol sets its own thresholds, so a detector without a calibration is measured
+    (how its calibration starts), where verify refuses it."""
+    pairs = small_pairs_file(lfw, tmp_path / "pairs.txt")
+    args = ("--data", lfw, "--pairs", pairs, "--detector", "mtcnn+centerface", "--json")
+    d = json.loads(run("eval", "lfw", *args).stdout)
+    assert d["accuracy"] >= 0.9 and d["missed_detections"] == 0
+
+
 def test_eval_lfw_fixed_crop_of_chosen_size(run, lfw, tmp_path):
     pairs = small_pairs_file(lfw, tmp_path / "pairs.txt")
     d = json.loads(
@@ -257,9 +267,15 @@ def test_verify_says_where_a_threshold_comes_from(run, lfw):
     refused = run("verify", a, c, "--model", "hse-faceres-id", "--align", "dlib", ok=False)
     assert refused.exit_code == 2
     assert (
-        "no calibrated threshold for align='dlib' (calibrated: box, similarity)" in refused.output
+        "not calibrated for detector 'mtcnn' with align='dlib' (calibrated detector/alignment "
+        "pairs: mtcnn/box, mtcnn/similarity)" in refused.output
     )
     assert "--threshold" in refused.output and "Traceback" not in refused.output
+    # another detector's faces never borrow MTCNN's numbers: a pair without its own is refused
+    refused = run("verify", a, c, "--detector", "mtcnn+centerface", "--align", "box", ok=False)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "not calibrated for detector 'mtcnn+centerface' with align='box'" in refused.output
+    assert "centerface/box, centerface/similarity" in refused.output
 
 
 def test_embed_usage_errors_and_failures(run, lfw, tmp_path):

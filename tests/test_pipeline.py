@@ -131,3 +131,38 @@ def test_detector_by_name_runs_through_the_interface(multiface):
     ]
     np.testing.assert_allclose(np.stack([f.box for f in faces]), want, atol=1e-4)
     assert all(f.landmarks.shape == (5, 2) and 0.0 < f.probability <= 1.0 for f in faces)
+
+
+@pytest.mark.slow
+def test_a_centerface_recognizer_verifies_with_its_own_calibration(lfw):
+    from faceprint.weights.calibration import distance_at_far
+    from faceprint.weights.factory import get_weights
+
+    recognizer = FaceRecognizer(detector="centerface", align="similarity")
+    own = get_weights("ms-celeb-1m").calibration("centerface", "similarity")
+    mtcnn = get_weights("ms-celeb-1m").calibration("mtcnn", "similarity")
+    assert recognizer.calibration == own and own != mtcnn
+    assert recognizer.threshold == pytest.approx(distance_at_far(own.impostor_distances, 1e-3))
+    assert recognizer.threshold != pytest.approx(distance_at_far(mtcnn.impostor_distances, 1e-3))
+    assert (recognizer.min_probability, recognizer.min_face_size) == (
+        own.min_face_probability,
+        own.min_face_size,
+    )
+    same = recognizer.verify(_lfw(lfw, "Colin_Powell", 1), _lfw(lfw, "Colin_Powell", 2))
+    diff = recognizer.verify(_lfw(lfw, "Colin_Powell", 1), _lfw(lfw, "Abdullah_Gul", 1))
+    assert same.same and not diff.same
+    assert same.distance < recognizer.threshold < diff.distance
+    assert same.false_accept_rate < 1e-3 < diff.false_accept_rate
+
+
+def test_an_uncalibrated_detector_and_alignment_is_refused_not_borrowed():
+    from faceprint.errors import UncalibratedError
+
+    with pytest.raises(UncalibratedError, match="calibrated detector/alignment pairs: .*"):
+        FaceRecognizer(detector="centerface", align="dlib")
+    with pytest.raises(UncalibratedError, match=r"'mtcnn\+centerface'.*centerface/similarity"):
+        FaceRecognizer(detector="mtcnn+centerface", align="similarity")
+    # a given threshold uses the pair uncalibrated: no impostor distribution, no face filter
+    given = FaceRecognizer(detector="centerface", align="dlib", threshold=0.9)
+    assert given.threshold == 0.9 and given.impostor_distances is None
+    assert (given.min_probability, given.min_face_size) == (0.0, 0.0)

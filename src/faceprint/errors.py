@@ -41,6 +41,12 @@ class UnknownModelError(WeightsError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class UncalibratedError(FaceprintError, ValueError):
+    """A (detector, alignment) pair for which a model has no calibrated threshold, impostor
+    distribution or face filter; the message names the pairs that are calibrated. The CLI
+    treats it as a usage error (exit 2)."""
+
+
 class GalleryError(FaceprintError):
     """A gallery file that cannot be used, or an operation the gallery refuses."""
 

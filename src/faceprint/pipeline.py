@@ -22,7 +22,7 @@ from faceprint.attributes import AttributeAnalyzer, FaceAttributes
 from faceprint.boxes import box_area
 from faceprint.detection.base import Detector
 from faceprint.detection.registry import create_detector
-from faceprint.errors import FaceprintError, ModelMismatchError, NoFaceError
+from faceprint.errors import FaceprintError, ModelMismatchError, NoFaceError, UncalibratedError
 from faceprint.images import ImageInput, as_image_list, is_batch, to_pil
 from faceprint.models.dlib_resnet import DlibResNet
 from faceprint.models.ensemble import EmbeddingEnsemble, fuse_embeddings
@@ -32,7 +32,7 @@ from faceprint.models.onnx_runtime import check_backend
 from faceprint.precision import resolve_precision
 from faceprint.weights.calibration import distance_at_far, far_at_distance
 from faceprint.weights.factory import create_model, get_weights
-from faceprint.weights.registry import Weights
+from faceprint.weights.registry import BASE_DETECTOR, DetectorCalibration, Weights
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +115,16 @@ class Verification:
     false_accept_rate: float | None = None
 
 
-def model_alignment(record: Weights, method: str | None = None) -> Alignment:
+def model_alignment(
+    record: Weights, method: str | None = None, detector: str = BASE_DETECTOR
+) -> Alignment:
     """The alignment ``method`` (default: the record's own) with the parameters tuned for the
-    model of ``record`` and its input size."""
+    model of ``record``, its input size and the faces of ``detector`` (a registry name)."""
     method = method or record.default_align
     parameters = {"image_size": record.input_size or 160} | dict(record.alignment.get(method, {}))
+    tuned = record.detector_calibrations.get(detector, {}).get(method)
+    if tuned is not None:
+        parameters |= dict(tuned.alignment)
     return Alignment(method=method, **parameters)
 
 
@@ -264,33 +269,50 @@ class FaceRecognizer:
             if isinstance(align, Alignment):
                 self.alignment = align
             else:
-                self.alignment = model_alignment(self.weights, align)
+                self.alignment = model_alignment(self.weights, align, self.detector.name)
             self.fallback = model_alignment(self.weights, "none")
-        self.impostor_distances = self.weights.impostor_distances.get(self.alignment.method)
+        #: The threshold, impostor distribution and face filter of this (detector, alignment).
+        self.calibration = self._calibration(threshold is not None)
+        self.impostor_distances = self.calibration.impostor_distances
         if threshold is None and self.impostor_distances is not None:
             threshold = distance_at_far(self.impostor_distances, far)
         if threshold is None:
-            threshold = self.weights.thresholds.get(self.alignment.method)
+            threshold = self.calibration.threshold
         if threshold is None:
-            raise ValueError(
-                f"model {model!r} has no calibrated threshold for "
-                f"align={self.alignment.method!r} (calibrated: "
-                f"{', '.join(sorted(self.weights.thresholds)) or 'none'}); pass threshold= "
-                "(--threshold)"
+            raise UncalibratedError(
+                f"{self.weights.name} has no threshold for {self.detector.name}/"
+                f"{self.alignment.method}; pass threshold= (--threshold)"
             )
         self.threshold = float(threshold)
         self.batch_size = batch_size
-        self.min_probability = (
-            self.weights.min_face_probability if min_probability is None else min_probability
-        ) or 0.0
-        self.min_face_size = (
-            self.weights.min_face_size if min_face_size is None else min_face_size
-        ) or 0.0
+        self.min_probability = float(
+            self.calibration.min_face_probability if min_probability is None else min_probability
+        )
+        self.min_face_size = float(
+            self.calibration.min_face_size if min_face_size is None else min_face_size
+        )
         #: Detections passed over so far as too unlikely or too small to recognise.
         self.ignored = 0
         self._embedder = self._make_embedder(model, calibration)
         self.device = device
         self._attributes: AttributeAnalyzer | None = None
+
+    def _calibration(self, threshold_given: bool) -> DetectorCalibration:
+        """The record's calibration for this detector and alignment. A pair without one is an
+        error, unless a threshold is given: then nothing calibrated is used (no impostor
+        distribution, no face filter but the one passed)."""
+        try:
+            return self.weights.calibration(self.detector.name, self.alignment.method)
+        except UncalibratedError:
+            if not threshold_given:
+                raise
+            logger.warning(
+                "%s is not calibrated for %s/%s: using the given threshold and no face filter",
+                self.weights.name,
+                self.detector.name,
+                self.alignment.method,
+            )
+            return DetectorCalibration()
 
     def _make_members(self, align, device, batch_size, precision, backend) -> None:
         """An ensemble's members: each with its own alignment (``align`` where the member has
@@ -611,7 +633,8 @@ class FaceRecognizer:
 
         Args:
             images: one image or a batch.
-            gallery: a :class:`faceprint.gallery.Gallery` made with this model and alignment.
+            gallery: a :class:`faceprint.gallery.Gallery` made with this model and alignment,
+                whose threshold is calibrated for this detector (opened with this recognizer).
             k: candidate identities per face.
 
         Returns:
@@ -621,6 +644,13 @@ class FaceRecognizer:
         if gallery.model != self.name:
             raise ModelMismatchError(
                 f"the gallery holds {gallery.model} embeddings; this recognizer makes {self.name}"
+            )
+        detector = getattr(gallery, "detector", self.detector.name)
+        if detector != self.detector.name:
+            raise ModelMismatchError(
+                f"the gallery's threshold is calibrated for {detector}'s faces; this recognizer "
+                f"finds faces with {self.detector.name}: open the gallery with recognizer= "
+                "this recognizer (or detector=) so that it uses the matching calibration"
             )
         batch = is_batch(images)
         per_image = self.embed(images) if batch else [self.embed(images)]

@@ -296,3 +296,47 @@ def test_importing_tampered_vectors_is_one_line_and_exit_1(gallery, tmp_path):
     assert "tampered.npz: embeddings 7 (1 of 8) have length 3, not 1" in line
     with Gallery(target) as g:
         assert len(g) == 0  # nothing half-imported
+
+
+def test_the_open_set_threshold_is_the_detectors_own(tmp_path):
+    from faceprint.errors import UncalibratedError
+    from faceprint.weights.calibration import open_set_threshold
+
+    record = get_weights("ms-celeb-1m")
+
+    def expected(detector: str) -> float:
+        own = record.calibration(detector, "box")
+        return open_set_threshold(own.impostor_distances, 0.01, 1, own.open_set_exponent)
+
+    with Gallery(tmp_path / "g.gallery", detector="centerface", far=0.01) as g:
+        g.add_embeddings("someone", _unit_vectors(1, seed=4))
+        assert g.detector == "centerface"
+        assert g.threshold == pytest.approx(expected("centerface"))
+    with Gallery(tmp_path / "g.gallery", far=0.01) as g:  # MTCNN's faces by default
+        assert g.detector == "mtcnn" and g.threshold == pytest.approx(expected("mtcnn"))
+        assert g.threshold != pytest.approx(expected("centerface"))
+    with pytest.raises(UncalibratedError, match="centerface/box"):
+        Gallery(tmp_path / "g.gallery", detector="mtcnn+centerface")
+
+
+@pytest.mark.slow
+def test_a_gallery_follows_its_recognizers_detector(tmp_path, lfw):
+    from faceprint.weights.calibration import open_set_threshold
+
+    own = get_weights("ms-celeb-1m").calibration("centerface", "box")
+    centerface = FaceRecognizer(detector="centerface", align="box")
+    with Gallery(tmp_path / "c.gallery", recognizer=centerface, far=0.01) as g:
+        g.add("Tony_Blair", [photo(lfw, "Tony_Blair", 1)])
+        assert g.detector == "centerface"
+        assert g.threshold == pytest.approx(
+            open_set_threshold(own.impostor_distances, 0.01, 1, own.open_set_exponent)
+        )
+        ((_, ident),) = centerface.identify(photo(lfw, "Tony_Blair", 2), g)
+        assert ident.name == "Tony_Blair" and ident.distance < g.threshold
+    with Gallery(tmp_path / "c.gallery", far=0.01) as g:  # reopened for MTCNN, then given one
+        assert g.detector == "mtcnn"
+        g.recognizer = centerface
+        assert g.detector == "centerface"
+        assert g.threshold == pytest.approx(
+            open_set_threshold(own.impostor_distances, 0.01, 1, own.open_set_exponent)
+        )

@@ -113,7 +113,7 @@ def test_any_three_registered_models_make_an_ensemble(face_recognition_models, l
     record = get_weights(three)
     assert record.members == tuple(three.split("+")) and record.member_weights == (1.0,) * 3
     assert record.embedding_size == 128 + 128 + 1024
-    with pytest.raises(ValueError, match="has no calibrated threshold"):
+    with pytest.raises(ValueError, match="is not calibrated for detector 'mtcnn'"):
         FaceRecognizer(three)
     recognizer = FaceRecognizer(three, threshold=1.0)
     assert [m.alignment.method for m in recognizer.members] == ["box", "dlib", "similarity"]

@@ -18,6 +18,7 @@ from faceprint.errors import (
     FaceprintError,
     MissingExtraError,
     ModelMismatchError,
+    UncalibratedError,
     UnknownModelError,
 )
 from faceprint.gallery.core import DEFAULT_FAR
@@ -70,7 +71,7 @@ class Commands(click.Group):
             raise click.UsageError(str(e)) from None
         try:
             return super().invoke(ctx)
-        except MissingExtraError as e:
+        except (MissingExtraError, UncalibratedError) as e:
             raise click.UsageError(str(e)) from None
         except FaceprintError as e:
             click.echo(f"Error: {e}", err=True)
@@ -405,8 +406,9 @@ def make_recognizer(
             backend=from_context("--backend", "torch"),
             calibration=from_context("--calibration"),
         )
-    except UnknownModelError as e:
-        raise click.UsageError(str(e)) from None  # a --model that names nothing
+    except (UnknownModelError, UncalibratedError) as e:
+        # a --model that names nothing, or a --detector/--align pair it is not calibrated for
+        raise click.UsageError(str(e)) from None
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None
     except ValueError as e:  # options that do not go together, e.g. an uncalibrated --align
@@ -456,7 +458,7 @@ def open_gallery(
             far=far,
             device=device,
         )
-    except ModelMismatchError as e:  # a --model or --align that is not the gallery's
+    except (ModelMismatchError, UncalibratedError) as e:  # not the gallery's, or uncalibrated
         raise click.UsageError(str(e)) from None
     except FaceprintError as e:
         raise click.ClickException(str(e)) from None

@@ -157,12 +157,15 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
     from faceprint.alignment import Alignment
     from faceprint.training.data import crop_tree, scan_folder
     from faceprint.weights.factory import get_weights
+    from faceprint.weights.registry import BASE_DETECTOR
 
     check_outputs(
         [src_dir], [Writes("OUT_DIR", out_dir, folder=True, pictures=True, kept=True)], False
     )
     try:
         record = get_weights(model)
+        # crop_tree finds faces with MTCNN: its face filter for this alignment
+        min_probability, min_face_size = record.face_filter(BASE_DETECTOR, align)
         folder = scan_folder(src_dir, "SRC_DIR")
     except FaceprintError as e:
         raise click.UsageError(str(e)) from None

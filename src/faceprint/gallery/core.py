@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from faceprint.errors import GalleryError, ModelMismatchError
+from faceprint.errors import GalleryError, ModelMismatchError, UncalibratedError
 from faceprint.gallery.index import FaissIndex, MilvusIndex, VectorIndex, require_milvus
 from faceprint.gallery.records import FaceRecord, IdentityInfo, Store
 from faceprint.gallery.stores import gallery_location, open_store
 from faceprint.gallery.vectors import unit_rows
 from faceprint.weights.calibration import open_set_threshold
 from faceprint.weights.factory import get_weights
+from faceprint.weights.registry import BASE_DETECTOR, DetectorCalibration
 
 if TYPE_CHECKING:
     from faceprint.pipeline import FaceRecognizer
@@ -95,6 +96,9 @@ class GalleryCore:
             or a Milvus Lite file ``"faces.db"``).
         recognizer: a ready :class:`faceprint.FaceRecognizer` (its model and alignment must be
             the gallery's); otherwise built on first need.
+        detector: the registry name of the detector whose faces are searched (default
+            ``"mtcnn"``; the recognizer's where one is given): the open-set threshold is that
+            of the model's calibration for this detector and the gallery's alignment.
         create: create the gallery if missing.
         device: where the recognizer built on first need runs (e.g. ``"cuda"``).
 
@@ -114,6 +118,7 @@ class GalleryCore:
         create: bool = True,
         far: float = DEFAULT_FAR,
         device: str | None = None,
+        detector: str | None = None,
     ) -> None:
         self.path = gallery_location(path)
         if vectors is not None:
@@ -121,6 +126,9 @@ class GalleryCore:
         if recognizer is not None:
             model = model or recognizer.weights.name
             align = align or recognizer.alignment.method
+            detector = detector or recognizer.detector.name
+        #: The detector whose calibration sets the open-set threshold.
+        self.detector = detector or BASE_DETECTOR
         explicit = model is not None
         if model is None:
             from faceprint.pipeline import DEFAULT_MODEL
@@ -154,24 +162,13 @@ class GalleryCore:
         # The record already read for `model` serves when it is the gallery's own.
         same = given.name == self.model_name
         record = given if same else get_weights(self.model_source)
-        self._impostors = record.impostor_distances.get(self.align)
-        self._exponent = record.open_set_exponent.get(self.align, 1.0)
-        if self.fixed_threshold is None and self._impostors is None:
-            fallback = record.thresholds.get(self.align)
-            if fallback is None:
-                self.store.close()
-                raise GalleryError(
-                    f"{self.model_name} has no calibrated thresholds for align={self.align!r}; "
-                    "pass threshold= (--threshold)"
-                )
-            logger.warning(
-                "%s/%s has no impostor distribution: using its 1:1 threshold %.3f, which names "
-                "more strangers as the gallery grows; pass threshold= for a stricter one",
-                self.model_name,
-                self.align,
-                fallback,
-            )
-            self.fixed_threshold = float(fallback)
+        self._impostors: tuple[float, ...] | None = None
+        self._exponent = 1.0
+        try:
+            self._calibrate(record)
+        except BaseException:
+            self.store.close()
+            raise
         self._recognizer = None
         self._device = device
         if recognizer is not None:
@@ -186,6 +183,33 @@ class GalleryCore:
         except BaseException:
             self.store.close()
             raise
+
+    def _calibrate(self, record) -> None:
+        """Take the open-set calibration of ``record`` for :attr:`detector` and the gallery's
+        alignment (a fixed threshold needs none)."""
+        try:
+            calibration = record.calibration(self.detector, self.align)
+        except UncalibratedError:
+            if self.fixed_threshold is None:
+                raise
+            calibration = DetectorCalibration()
+        self._impostors = calibration.impostor_distances
+        self._exponent = calibration.open_set_exponent
+        if self.fixed_threshold is None and self._impostors is None:
+            fallback = calibration.threshold
+            if fallback is None:
+                raise GalleryError(
+                    f"{self.model_name} has no calibrated thresholds for "
+                    f"{self.detector}/{self.align}; pass threshold= (--threshold)"
+                )
+            logger.warning(
+                "%s/%s has no impostor distribution: using its 1:1 threshold %.3f, which names "
+                "more strangers as the gallery grows; pass threshold= for a stricter one",
+                self.model_name,
+                self.align,
+                fallback,
+            )
+            self.fixed_threshold = float(fallback)
 
     @property
     def model_source(self) -> str:
@@ -390,7 +414,10 @@ class GalleryCore:
             from faceprint.pipeline import FaceRecognizer
 
             self._recognizer = FaceRecognizer(
-                model=self.model_source, align=self.align, device=self._device
+                model=self.model_source,
+                align=self.align,
+                device=self._device,
+                detector=self.detector,
             )
         return self._recognizer
 
@@ -398,14 +425,21 @@ class GalleryCore:
     def recognizer(self, recognizer: FaceRecognizer) -> None:
         """Use a ready recognizer (built with other options: precision, backend, device).
 
+        The open-set threshold follows its detector's calibration.
+
         Raises:
             ModelMismatchError: it makes another model's or alignment's embeddings.
+            UncalibratedError: the model is not calibrated for its detector and the gallery's
+                alignment (and the gallery has no fixed threshold).
         """
         if recognizer.name != self.store.model:
             raise ModelMismatchError(
                 f"{self.store.location} holds {self.store.model} embeddings, the recognizer makes "
                 f"{recognizer.name}"
             )
+        if recognizer.detector.name != self.detector:
+            self.detector = recognizer.detector.name
+            self._calibrate(recognizer.weights)
         self._recognizer = recognizer
 
     def close(self) -> None:

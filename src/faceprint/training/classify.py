@@ -77,7 +77,7 @@ def unknown_threshold(recognizer: FaceRecognizer, far: float = DEFAULT_FAR) -> f
     if stored is None:
         return None
     centres, impostors = stored
-    exponent = recognizer.weights.open_set_exponent.get(recognizer.alignment.method, 1.0)
+    exponent = recognizer.calibration.open_set_exponent
     return open_set_threshold(impostors, far, len(centres), exponent)
 
 

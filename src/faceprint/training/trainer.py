@@ -57,7 +57,7 @@ from faceprint.training.objectives import (
 from faceprint.training.schedule import HEADS, resolve_schedule
 from faceprint.weights.calibration import distance_at_far
 from faceprint.weights.factory import create_model, get_weights, save_model
-from faceprint.weights.registry import Weights
+from faceprint.weights.registry import BASE_DETECTOR, DetectorCalibration, Weights
 
 #: The verification threshold of a trained model accepts this fraction of strangers.
 MODEL_FAR = 1e-3
@@ -401,12 +401,12 @@ class _Run:
             return folder
         out = self.out / name
         if self.rank == 0:
+            # crop_tree finds faces with MTCNN: the base model's face filter for its faces
             report = crop_tree(
                 folder,
                 out,
                 self.alignment,
-                self.base.min_face_probability or 0.0,
-                self.base.min_face_size or 0.0,
+                *self.base.face_filter(BASE_DETECTOR, self.alignment.method),
                 device=self.device,
                 progress=self.config.progress,
                 detector=self.config.detector,
@@ -551,9 +551,17 @@ class _Run:
             input_size=160,
             standardization="fixed",
             alignment=base.alignment,
-            min_face_probability=base.min_face_probability,
-            min_face_size=base.min_face_size,
             open_set_exponent=base.open_set_exponent,
+            # nothing measured for it yet but the face filter of the faces it trains on
+            detector_calibrations={
+                BASE_DETECTOR: {
+                    align: DetectorCalibration(
+                        min_face_probability=base.min_face_probability or 0.0,
+                        min_face_size=base.min_face_size or 0.0,
+                    )
+                    for align in base.alignment
+                }
+            },
         )
 
     def _model(self, num_classes: int) -> InceptionResnetV1:
@@ -658,8 +666,13 @@ class _Run:
                 embedding_size=model.embedding_size,
                 standardization=model.standardization,
                 alignment={align: parameters},
+                # measured on crops of MTCNN's faces (crop_tree): the record's own numbers,
+                # and no other detector's (a base model's calibrations do not carry over)
                 thresholds={align: self._threshold},
                 impostor_distances={align: tuple(float(q) for q in quantiles)},
+                detector_calibrations={},
+                min_face_probability=self.base.face_filter(BASE_DETECTOR, align)[0],
+                min_face_size=self.base.face_filter(BASE_DETECTOR, align)[1],
                 threshold_source=(
                     f"faceprint train: impostor pairs of the validation images, FAR {MODEL_FAR:g}"
                 ),

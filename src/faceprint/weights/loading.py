@@ -24,6 +24,7 @@ from faceprint.weights.fetch import MODEL_FILE_FORMAT, load_state_dict
 from faceprint.weights.registry import (
     ENSEMBLE_SEPARATOR,
     REGISTRY,
+    DetectorCalibration,
     PipMember,
     Weights,
     registered,
@@ -128,6 +129,10 @@ def save_model(
     fields["thresholds"] = dict(stored.thresholds)
     fields["impostor_distances"] = {k: list(v) for k, v in stored.impostor_distances.items()}
     fields["open_set_exponent"] = dict(stored.open_set_exponent)
+    fields["detector_calibrations"] = {
+        detector: {align: dataclasses.asdict(c) for align, c in entries.items()}
+        for detector, entries in stored.detector_calibrations.items()
+    }
     payload = {
         "format": MODEL_FILE_FORMAT,
         "record": fields,
@@ -166,10 +171,26 @@ def _read_record(path: Path) -> Weights:
         k: tuple(v) for k, v in fields.get("impostor_distances", {}).items()
     }
     fields["classes"] = tuple(fields.get("classes", ()))
+    fields["detector_calibrations"] = {
+        detector: {align: _calibration(c) for align, c in entries.items()}
+        for detector, entries in fields.get("detector_calibrations", {}).items()
+    }
     known = {f.name for f in dataclasses.fields(Weights)}
     record = Weights(**{k: v for k, v in fields.items() if k in known})
     return dataclasses.replace(
         record, pip=None if pip is None else PipMember(**pip), path=os.fspath(path)
+    )
+
+
+def _calibration(fields: dict) -> DetectorCalibration:
+    """A stored :class:`DetectorCalibration` (a dict in the file)."""
+    impostors = fields.get("impostor_distances")
+    return DetectorCalibration(
+        **{
+            **fields,
+            "impostor_distances": None if impostors is None else tuple(impostors),
+            "alignment": dict(fields.get("alignment", {})),
+        }
     )
 
 

