@@ -30,10 +30,13 @@ from faceprint.errors import FaceprintError
 from faceprint.extras import require
 
 _VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+#: Options only an embedding model uses: --blur without them (and without names, clusters or
+#: best faces) loads none.
+_EMBEDDING_OPTIONS = ("model", "align", "precision", "backend", "calibration")
 
 
 def _video_tracker(
-    recognizer, gallery, blur: bool, embed: bool, detector: str | None, min_face_size
+    recognizer, gallery, blur: bool, embed: bool, detector: str | None, min_face_size, device
 ):
     """The tracker of ``faceprint video``, its detector built through the registry; for
     --blur, :meth:`FaceTracker.for_blur`, which embeds faces only where ``embed`` asks (names,
@@ -43,7 +46,7 @@ def _video_tracker(
 
     try:
         if blur:
-            return FaceTracker.for_blur(recognizer, gallery, embed, detector, min_face_size)
+            return FaceTracker.for_blur(recognizer, gallery, embed, detector, min_face_size, device)
         return FaceTracker(recognizer, gallery, min_face_size=min_face_size, detector=detector)
     except UnknownModelError as e:
         raise click.BadParameter(str(e), param_hint="--detector") from None
@@ -191,19 +194,15 @@ def video(
         force,
     )
     gallery = None
+    embed = gallery_path is not None or cluster or faces is not None
     if gallery_path is not None:
         gallery = open_gallery(gallery_path, model if given("model") else None, device=device)
         recognizer = gallery_recognizer(gallery, device, precision, align)
+    elif blur and not embed and not any(map(given, _EMBEDDING_OPTIONS)):
+        recognizer = None  # boxes alone: no embedding model to load
     else:
         recognizer = make_recognizer(model, align, device, precision)
-    tracker = _video_tracker(
-        recognizer,
-        gallery,
-        blur,
-        gallery is not None or cluster or faces is not None,
-        detector,
-        min_face_size,
-    )
+    tracker = _video_tracker(recognizer, gallery, blur, embed, detector, min_face_size, device)
     if min_track is None:
         min_track = 1 if blur else 3
     if blur and every is None:
