@@ -124,7 +124,8 @@ def compare(title: str, video: Path, reference: dict, work: Path, detectors: lis
     print(row("input, nothing blurred", audit(video, video, reference), frames, None))
     for name, (command, out) in runs(video, work, detectors).items():
         out.unlink(missing_ok=True)
-        print(row(name, audit(video, out, reference), frames, timed(command)), flush=True)
+        times = timed(command)
+        print(row(name, audit(video, out, reference), frames, times), flush=True)
 
 
 def main() -> None:

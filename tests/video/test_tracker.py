@@ -152,6 +152,9 @@ def test_the_tracker_runs_any_registered_detector(synthetic, recognizer):
     )
     assert isinstance(tracker.detector, CenterFace)
     assert (tracker.detector.min_face_size, tracker.detector.nms_iou) == (24, 0.4)
+    # The recognizer's probability floor is on MTCNN's scale: any CenterFace face starts a track.
+    assert tracker.start_probability == 0.0
+    assert FaceTracker(recognizer).start_probability == recognizer.min_probability > 0.5
     result = track_video(synthetic.video, tracker, every=6, min_track=1)
     assert len(result.tracks) >= 4
     same = FaceTracker(recognizer, detector=tracker.detector)
@@ -162,3 +165,16 @@ def test_the_tracker_runs_any_registered_detector(synthetic, recognizer):
         FaceTracker(recognizer, detector="nope")
     with pytest.raises(ValueError, match="min_face_size -1 is negative"):
         FaceTracker(recognizer, min_face_size=-1)
+    with pytest.raises(ValueError, match="without a recognizer, give the detector"):
+        FaceTracker(None)
+
+
+def test_blur_needs_no_recognizer(synthetic):
+    """Anonymisation by boxes alone: no embedding model, CenterFace from any size."""
+    tracker = FaceTracker.for_blur(None, detector="centerface")
+    assert tracker.recognizer is None and not tracker.embed
+    assert tracker.detector.settings["score_threshold"] == 0.2
+    assert tracker.detector.min_face_size == 0
+    result = track_video(synthetic.video, tracker, every=6, min_track=1)
+    assert len(result.tracks) >= 4
+    assert all(t.embedding is None for t in result.tracks)
