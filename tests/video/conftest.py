@@ -42,6 +42,24 @@ def crossing(lfw, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def small(lfw, tmp_path_factory):
+    """Four LFW people at 640x360, 15 fps, 30 frames, with faces of 12-32 px, two of them
+    turned by up to 30 degrees (layout ``small``)."""
+    from faceprint.video.synthetic import build_case
+
+    return build_case(
+        lfw / "images",
+        tmp_path_factory.mktemp("small"),
+        people=4,
+        frames=30,
+        width=640,
+        height=360,
+        fps=15,
+        layout="small",
+    )
+
+
+@pytest.fixture(scope="session")
 def truncated(synthetic, tmp_path_factory):
     """The synthetic video as MKV (which keeps its index up front), cut at 60% of its bytes."""
     from faceprint.video import VideoWriter, read_frames

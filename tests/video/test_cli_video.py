@@ -167,3 +167,31 @@ def test_blur_leaves_no_face_of_the_sample_video(sample_segment, looking_down, t
     check = audit(sample_segment, out, reference)
     assert len(check.faces) >= 5 * probe(sample_segment).frames
     assert check.left == [], [(f.frame, f.box, f.ratio) for f in check.left]
+
+
+@pytest.mark.slow
+def test_blur_with_centerface_leaves_no_face_of_the_synthetic_clip(synthetic, tmp_path):
+    out = tmp_path / "blurred.mp4"
+    _run(synthetic.video, "--blur", "--detector", "centerface", "--out", out)
+    check = audit(synthetic.video, out, truth_reference(synthetic.truth))
+    assert len(check.faces) > 120
+    assert check.left == [] and check.worst < 0.2
+
+
+def test_min_face_size_is_the_smallest_face_searched(synthetic, tmp_path):
+    """Above every face of the clip (about 50-80 px), --blur finds none and blurs nothing."""
+    out = tmp_path / "blurred.mp4"
+    result = _run(synthetic.video, "--blur", "--min-face-size", 200, "--out", out)
+    assert result.stdout.startswith("0 tracks in 60 frames")
+    assert audit(synthetic.video, out, truth_reference(synthetic.truth)).share_left == 1.0
+
+
+def test_an_unknown_detector_is_a_usage_error(synthetic, tmp_path):
+    out = tmp_path / "blurred.mp4"
+    result = _run(synthetic.video, "--blur", "--detector", "nope", "--out", out, code=2)
+    assert "unknown detector 'nope'; known: centerface, mtcnn" in result.output
+    result = _run(synthetic.video, "--detector", "mtcnn+mtcnn", code=2)
+    assert "'mtcnn+mtcnn' names a detector twice" in result.output
+    result = _run(synthetic.video, "--min-face-size", 0, code=2)
+    assert "0 is not in the range x>=1" in result.output
+    assert not out.exists()

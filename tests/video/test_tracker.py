@@ -103,13 +103,23 @@ def test_crossing_people_are_boxed_and_named_in_every_frame(crossing, recognizer
 
 
 def test_blur_tracker_searches_small_faces_at_low_thresholds_by_boxes_alone(synthetic, recognizer):
-    from faceprint.video.tracker import BLUR_MIN_FACE_SIZE, BLUR_THRESHOLDS
+    from faceprint.video.tracker import BLUR_DETECTOR, BLUR_MIN_FACE_SIZE, BLUR_OPTIONS
 
     tracker = FaceTracker.for_blur(recognizer)
+    settings = tracker.detector.settings
+    assert settings["name"] == BLUR_DETECTOR
     assert tracker.detector.min_face_size == BLUR_MIN_FACE_SIZE
-    assert tracker.detector.thresholds == list(BLUR_THRESHOLDS)
-    assert recognizer.detector.thresholds == [0.6, 0.7, 0.7]  # the shared one is untouched
-    assert tracker.detector.pnet is recognizer.detector.pnet
+    for key, value in BLUR_OPTIONS.get(BLUR_DETECTOR, {}).items():
+        assert settings[key] == (list(value) if isinstance(value, tuple) else value)
+    # The recognizer's own detector is untouched, and not shared.
+    assert recognizer.detector.settings == {
+        "name": "mtcnn",
+        "min_face_size": 20,
+        "input_scale": 1.0,
+        "thresholds": [0.6, 0.7, 0.7],
+        "factor": 0.709,
+    }
+    assert tracker.detector is not recognizer.detector
     assert not tracker.embed and tracker.start_probability == 0.0
     result = track_video(synthetic.video, tracker, every=3, min_track=1)
     assert len(result.tracks) >= 4
@@ -118,5 +128,53 @@ def test_blur_tracker_searches_small_faces_at_low_thresholds_by_boxes_alone(synt
         assert FaceTracker.for_blur(recognizer, gallery).embed
         with pytest.raises(ValueError, match="a gallery needs embed=True"):
             FaceTracker(recognizer, gallery, embed=False)
-    with pytest.raises(ValueError, match="thresholds must be three probabilities"):
-        FaceTracker(recognizer, thresholds=(0.5, 0.6))
+
+
+def test_a_larger_smallest_face_is_a_detector_built_through_the_registry(synthetic, recognizer):
+    """The tracker builds its detector by name with the smallest face it wants (no copy of the
+    recognizer's): from 200 px, the clip's faces (about 50-80 px) are not searched."""
+    tracker = FaceTracker(recognizer, min_face_size=200)
+    assert tracker.detector is not recognizer.detector
+    assert tracker.detector.settings["name"] == "mtcnn"
+    assert tracker.detector.min_face_size == 200
+    assert recognizer.detector.min_face_size == 20
+    assert track_video(synthetic.video, tracker, every=6, min_track=1).tracks == []
+    found = track_video(synthetic.video, FaceTracker(recognizer), every=6, min_track=1)
+    assert len(found.tracks) >= 4
+
+
+def test_the_tracker_runs_any_registered_detector(synthetic, recognizer):
+    from faceprint.detection import CenterFace
+    from faceprint.errors import UnknownModelError
+
+    tracker = FaceTracker(
+        recognizer, min_face_size=24, detector="centerface", detector_options={"nms_iou": 0.4}
+    )
+    assert isinstance(tracker.detector, CenterFace)
+    assert (tracker.detector.min_face_size, tracker.detector.nms_iou) == (24, 0.4)
+    # The recognizer's probability floor is on MTCNN's scale: any CenterFace face starts a track.
+    assert tracker.start_probability == 0.0
+    assert FaceTracker(recognizer).start_probability == recognizer.min_probability > 0.5
+    result = track_video(synthetic.video, tracker, every=6, min_track=1)
+    assert len(result.tracks) >= 4
+    same = FaceTracker(recognizer, detector=tracker.detector)
+    assert same.detector is tracker.detector  # a ready detector is used as it is
+    with pytest.raises(ValueError, match="give it no options"):
+        FaceTracker(recognizer, detector=tracker.detector, min_face_size=40)
+    with pytest.raises(UnknownModelError, match="unknown detector 'nope'"):
+        FaceTracker(recognizer, detector="nope")
+    with pytest.raises(ValueError, match="min_face_size -1 is negative"):
+        FaceTracker(recognizer, min_face_size=-1)
+    with pytest.raises(ValueError, match="without a recognizer, give the detector"):
+        FaceTracker(None)
+
+
+def test_blur_needs_no_recognizer(synthetic):
+    """Anonymisation by boxes alone: no embedding model, CenterFace from any size."""
+    tracker = FaceTracker.for_blur(None, detector="centerface")
+    assert tracker.recognizer is None and not tracker.embed
+    assert tracker.detector.settings["score_threshold"] == 0.2
+    assert tracker.detector.min_face_size == 0
+    result = track_video(synthetic.video, tracker, every=6, min_track=1)
+    assert len(result.tracks) >= 4
+    assert all(t.embedding is None for t in result.tracks)

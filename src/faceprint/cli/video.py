@@ -30,16 +30,46 @@ from faceprint.errors import FaceprintError
 from faceprint.extras import require
 
 _VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+#: Options only an embedding model uses: --blur without them (and without names, clusters or
+#: best faces) loads none.
+_EMBEDDING_OPTIONS = ("model", "align", "precision", "backend", "calibration")
 
 
-def _video_tracker(recognizer, gallery, blur: bool, embed: bool):
-    """The tracker of ``faceprint video``; for --blur, :meth:`FaceTracker.for_blur`, which
-    embeds faces only where ``embed`` asks (names, clusters, best faces)."""
+def _video_tracker(
+    recognizer, gallery, blur: bool, embed: bool, detector: str | None, min_face_size, device
+):
+    """The tracker of ``faceprint video``, its detector built through the registry; for
+    --blur, :meth:`FaceTracker.for_blur`, which embeds faces only where ``embed`` asks (names,
+    clusters, best faces)."""
+    from faceprint.errors import UnknownModelError
     from faceprint.video import FaceTracker
 
-    if blur:
-        return FaceTracker.for_blur(recognizer, gallery, embed=embed)
-    return FaceTracker(recognizer, gallery)
+    try:
+        if blur:
+            return FaceTracker.for_blur(recognizer, gallery, embed, detector, min_face_size, device)
+        return FaceTracker(recognizer, gallery, min_face_size=min_face_size, detector=detector)
+    except UnknownModelError as e:
+        raise click.BadParameter(str(e), param_hint="--detector") from None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+def _check_detector(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse, before any work, a --detector that names no registered detector."""
+    if value is None:
+        return None
+    from faceprint.detection.registry import FUSED_SEPARATOR, detector_entry
+    from faceprint.errors import UnknownModelError
+
+    names = value.split(FUSED_SEPARATOR)
+    try:
+        for name in names:
+            detector_entry(name)
+    except UnknownModelError as e:
+        raise click.BadParameter(str(e)) from None
+    if len(set(names)) != len(names):
+        raise click.BadParameter(f"{value!r} names a detector twice")
+    return value
 
 
 def _every_nth_frame(n: int) -> str:
@@ -97,6 +127,20 @@ def _best_faces_there(folder: Path | None) -> tuple[Path, ...]:
     "1 with --blur.",
 )
 @click.option("--cluster", is_flag=True, help="Group unnamed tracks by person: 'person 1', ...")
+@click.option(
+    "--detector",
+    default=None,
+    callback=_check_detector,
+    help="Face detector: mtcnn, centerface, or several joined with + (mtcnn+centerface). "
+    "Default: mtcnn; with --blur, the anonymisation default (see the video guide).",
+)
+@click.option(
+    "--min-face-size",
+    default=None,
+    type=click.FloatRange(min=1),
+    help="Smallest face searched for, in pixels, whichever detector runs. Default: the "
+    "smallest face the model recognises (its record); 12 with --blur.",
+)
 @RECOGNIZER_OPTIONS
 @FORCE_OPTION
 def video(
@@ -109,6 +153,8 @@ def video(
     every,
     min_track,
     cluster,
+    detector,
+    min_face_size,
     model,
     align,
     device,
@@ -148,14 +194,15 @@ def video(
         force,
     )
     gallery = None
+    embed = gallery_path is not None or cluster or faces is not None
     if gallery_path is not None:
         gallery = open_gallery(gallery_path, model if given("model") else None, device=device)
         recognizer = gallery_recognizer(gallery, device, precision, align)
+    elif blur and not embed and not any(map(given, _EMBEDDING_OPTIONS)):
+        recognizer = None  # boxes alone: no embedding model to load
     else:
         recognizer = make_recognizer(model, align, device, precision)
-    tracker = _video_tracker(
-        recognizer, gallery, blur, gallery is not None or cluster or faces is not None
-    )
+    tracker = _video_tracker(recognizer, gallery, blur, embed, detector, min_face_size, device)
     if min_track is None:
         min_track = 1 if blur else 3
     if blur and every is None:

@@ -200,14 +200,13 @@ def reference_faces(
     """
     from PIL import Image
 
-    from faceprint.detection.mtcnn import MTCNN
+    from faceprint.detection import create_detector
 
     path = Path(video).resolve()
     stat = path.stat()
+    detector = create_detector("mtcnn", min_face_size=min_face_size, thresholds=list(thresholds))
     key = hashlib.sha256(
-        json.dumps(
-            [str(path), stat.st_size, stat.st_mtime_ns, list(thresholds), min_face_size]
-        ).encode()
+        json.dumps([str(path), stat.st_size, stat.st_mtime_ns, detector.settings]).encode()
     ).hexdigest()[:16]
     folder = (
         Path(cache) if cache is not None else Path(tempfile.gettempdir()) / "faceprint-blur-audit"
@@ -216,19 +215,16 @@ def reference_faces(
     if stored.is_file():
         raw = json.loads(stored.read_text())
     else:
-        detector = MTCNN(min_face_size=min_face_size, thresholds=list(thresholds), keep_all=True)
         raw: dict[str, list] = {}
         pending = []
 
         def run() -> None:
-            boxes, probs = detector.detect([Image.fromarray(f.image) for f in pending])
-            for frame, b, p in zip(pending, boxes, probs, strict=True):
-                found = (
-                    []
-                    if b is None
-                    else [[*map(float, x), float(q)] for x, q in zip(b, p, strict=True)]
-                )
-                raw[str(frame.index)] = found
+            found = detector.detect_batch([Image.fromarray(f.image) for f in pending])
+            for frame, faces in zip(pending, found, strict=True):
+                raw[str(frame.index)] = [
+                    [*map(float, box), float(score)]
+                    for box, score in zip(faces.boxes, faces.scores, strict=True)
+                ]
             logger.info("reference: frame %d", pending[-1].index)
             pending.clear()
 

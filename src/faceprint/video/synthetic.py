@@ -1,6 +1,7 @@
 """A test video with known answers: photos of people moving across a canvas along set paths
-(crossing each other, entering and leaving, growing and shrinking), and the scoring of tracks
-against them with py-motmetrics (IDF1, MOTA, identity switches) and of their names.
+(crossing each other, entering and leaving, growing and shrinking, small and turned), and the
+scoring of tracks against them with py-motmetrics (IDF1, MOTA, identity switches) and of their
+names.
 
 No public face-tracking clip comes with per-frame identities under a licence we can ship; this
 one is made from LFW photos, so every box and every name is known.
@@ -29,7 +30,11 @@ class Walker:
         photo: the photo the sprite is cut from.
         start, end: first and last frame on the canvas.
         start_xy, end_xy: sprite centre at ``start`` and ``end``, in canvas fractions.
-        start_size, end_size: sprite side at ``start`` and ``end``, in pixels.
+        start_size, end_size: sprite side at ``start`` and ``end``, in pixels; with
+            ``face_sizes``, the height of the face's box (unturned) instead.
+        start_angle, end_angle: the sprite's turn at ``start`` and ``end``, in degrees
+            counterclockwise (the face box of the truth is the turned box's bounding box).
+        face_sizes: whether the sizes are the face's rather than the sprite's.
     """
 
     name: str
@@ -40,13 +45,25 @@ class Walker:
     end_xy: tuple[float, float]
     start_size: float
     end_size: float
+    start_angle: float = 0.0
+    end_angle: float = 0.0
+    face_sizes: bool = False
 
     def at(self, frame: int, width: int, height: int) -> tuple[float, float, float]:
-        """``(cx, cy, side)`` of the sprite at ``frame``, in pixels."""
-        w = (frame - self.start) / max(1, self.end - self.start)
+        """``(cx, cy, size)`` of the sprite at ``frame``, in pixels (``size`` as
+        ``start_size``)."""
+        w = self._progress(frame)
         cx = ((1 - w) * self.start_xy[0] + w * self.end_xy[0]) * width
         cy = ((1 - w) * self.start_xy[1] + w * self.end_xy[1]) * height
         return cx, cy, (1 - w) * self.start_size + w * self.end_size
+
+    def angle(self, frame: int) -> float:
+        """The turn at ``frame``, degrees counterclockwise."""
+        w = self._progress(frame)
+        return (1 - w) * self.start_angle + w * self.end_angle
+
+    def _progress(self, frame: int) -> float:
+        return (frame - self.start) / max(1, self.end - self.start)
 
 
 def scenario(people: list[tuple[str, Path]], frames: int, seed: int = 0) -> list[Walker]:
@@ -101,9 +118,54 @@ def crossing(people: list[tuple[str, Path]], frames: int, seed: int = 0) -> list
     ]
 
 
+def small(people: list[tuple[str, Path]], frames: int, seed: int = 0) -> list[Walker]:
+    """Paths for four people with small faces (face boxes 12-32 px high), two of them turned:
+    the first walks across growing from a 12 px face to a 32 px one, the second the other way
+    shrinking from 30 px to 14 px, the third turned 25-30 degrees clockwise (a 14-22 px face),
+    the fourth swinging from 30 degrees one way to 30 the other (20-14 px); the third and
+    fourth cross each other."""
+    if len(people) != 4:
+        raise ValueError(f"the small layout takes 4 people, got {len(people)}")
+    rng = np.random.default_rng(seed)
+    y = 0.25 + rng.uniform(-0.02, 0.02, size=4) + np.array([0.0, 0.2, 0.45, 0.5])
+    (a, a_photo), (b, b_photo), (c, c_photo), (d, d_photo) = people
+    last = frames - 1
+    return [
+        Walker(a, a_photo, 0, last, (0.1, y[0]), (0.9, y[0]), 12, 32, face_sizes=True),
+        Walker(b, b_photo, 0, last, (0.9, y[1]), (0.15, y[1]), 30, 14, face_sizes=True),
+        Walker(
+            c,
+            c_photo,
+            round(0.1 * frames),
+            last,
+            (0.15, y[2]),
+            (0.85, y[2]),
+            14,
+            22,
+            -25,
+            -30,
+            face_sizes=True,
+        ),
+        Walker(
+            d,
+            d_photo,
+            0,
+            round(0.9 * frames),
+            (0.85, y[3]),
+            (0.15, y[3]),
+            20,
+            14,
+            30,
+            -30,
+            face_sizes=True,
+        ),
+    ]
+
+
 #: How people move in a synthetic video: ``pairs`` (:func:`scenario`), any number of people in
-#: crossing pairs; ``crossing`` (:func:`crossing`), three people, one hidden behind the others.
-LAYOUTS = {"pairs": scenario, "crossing": crossing}
+#: crossing pairs; ``crossing`` (:func:`crossing`), three people, one hidden behind the others;
+#: ``small`` (:func:`small`), four people with faces of 12-32 px, two of them turned.
+LAYOUTS = {"pairs": scenario, "crossing": crossing, "small": small}
 
 
 @dataclass
@@ -174,13 +236,19 @@ def render(
                     continue
                 cx, cy, side = walker.at(frame, width, height)
                 sprite = sprites[walker.name]
+                if walker.face_sizes:
+                    side /= sprite.face[3] - sprite.face[1]
                 w, h = round(side * 0.8), round(side)
-                x0, y0 = round(cx - w / 2), round(cy - h / 2)
+                image = sprite.image.resize((w, h), Image.BILINEAR)
                 mask = sprite.mask.resize((w, h), Image.BILINEAR)
-                canvas.paste(sprite.image.resize((w, h), Image.BILINEAR), (x0, y0), mask)
+                face = sprite.face * np.array([w, h, w, h])
+                angle = walker.angle(frame)
+                if angle:
+                    image, mask, face = _turned(image, mask, face, angle)
+                x0, y0 = round(cx - image.width / 2), round(cy - image.height / 2)
+                canvas.paste(image, (x0, y0), mask)
                 _paint(top, np.asarray(mask) >= 128, x0, y0, len(placed))
-                face = sprite.face * np.array([w, h, w, h]) + np.array([x0, y0, x0, y0])
-                placed.append((walker.name, face))
+                placed.append((walker.name, face + np.array([x0, y0, x0, y0])))
             for k, (name, face) in enumerate(placed):
                 clipped = np.clip(face, 0, [width, height, width, height])
                 x1, y1, x2, y2 = (round(v) for v in clipped)
@@ -191,6 +259,23 @@ def render(
                 truth.append((frame, name, *map(float, clipped), visible, hidden))
             writer.write(np.asarray(canvas))
     return truth
+
+
+def _turned(
+    image: Image.Image, mask: Image.Image, face: np.ndarray, angle: float
+) -> tuple[Image.Image, Image.Image, np.ndarray]:
+    """The sprite turned ``angle`` degrees counterclockwise about its centre (grown to hold
+    it), and the bounding box of its turned face box, in the turned sprite's pixels."""
+    turned = image.rotate(angle, Image.BILINEAR, expand=True)
+    turned_mask = mask.rotate(angle, Image.BILINEAR, expand=True)
+    theta = np.deg2rad(angle)
+    # Image coordinates (y down): counterclockwise on screen.
+    rotation = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]])
+    x1, y1, x2, y2 = face
+    corners = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
+    centre = np.array([image.width, image.height]) / 2
+    moved = (corners - centre) @ rotation.T + np.array([turned.width, turned.height]) / 2
+    return turned, turned_mask, np.concatenate([moved.min(axis=0), moved.max(axis=0)])
 
 
 def _paint(top: np.ndarray, opaque: np.ndarray, x0: int, y0: int, label: int) -> None:

