@@ -98,8 +98,6 @@ def test_import_faceprint_loads_no_web_framework():
 DETECTOR_CLASSES = ("MTCNN", "CenterFace", "FusedDetector")
 #: The public re-export ``faceprint.MTCNN`` (facenet-pytorch's name): imported, never built.
 DETECTOR_REEXPORTS = ("__init__.py",)
-#: Temporary: moved by the cli/video branches (delete once they are merged).
-DETECTORS_STILL_BUILT_IN = ("video/audit.py",)
 
 
 def detector_builders(source: str) -> list[str]:
@@ -145,10 +143,8 @@ def test_nothing_outside_detection_builds_a_specific_detector():
         if path.relative_to(PACKAGE).parts[0] == "detection" or name in DETECTOR_REEXPORTS:
             continue
         found = detector_builders(path.read_text())
-        if found and name not in DETECTORS_STILL_BUILT_IN:
+        if found:
             offenders[name] = found
-        elif not found and name in DETECTORS_STILL_BUILT_IN:
-            offenders[name] = ["builds none any more: drop it from DETECTORS_STILL_BUILT_IN"]
     assert offenders == {}
 
 
