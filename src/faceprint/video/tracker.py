@@ -187,9 +187,10 @@ class FaceTracker:
         best_crops: how many of a track's best crops join its mean embedding at the end.
         samples_per_second: how often a track's face is embedded for its mean as it goes
             (besides the embeddings tracking needs: track starts, crossings).
-        min_face_size: the smallest face searched, in pixels (default: the recognizer's
-            ``min_face_size``, the smallest it recognises, which spares the detector its most
-            costly pyramid levels; anonymisation searches smaller ones).
+        min_face_size: the smallest face searched, in pixels (default:
+            :data:`TRACK_BELOW_FLOOR` of the recognizer's ``min_face_size``, the smallest it
+            recognises, which spares the detector its most costly pyramid levels; anonymisation
+            searches smaller ones).
         start_probability: the least detection score that starts a track (default: the
             recognizer's ``min_probability`` where the detector is the recognizer's kind,
             whose scale it is on; else 0, any detection); any detection continues one.
@@ -469,6 +470,12 @@ def regions(found: list[Detections]) -> list[list[Region]]:
     return out
 
 
+#: By default a tracker searches faces from this share of the recognizer's smallest face: a
+#: face's box measures a few pixels more or less from frame to frame, and a track that loses
+#: its face whenever it dips under the floor breaks (a 30-34 px face crossing the frame).
+TRACK_BELOW_FLOOR = 0.8
+
+
 def video_detector(
     recognizer: FaceRecognizer | None,
     detector: str | Detector | None = None,
@@ -479,8 +486,8 @@ def video_detector(
     """The detector a :class:`FaceTracker` runs (see its ``detector`` argument): built through
     the registry, never a copy of another. Searching smaller faces than a video needs costs a
     detector most (MTCNN's largest pyramid levels: 1.7x the time of a 1080p frame for 20 px
-    against 32 px), so by default faces are searched from the recognizer's ``min_face_size``,
-    the smallest it recognises.
+    against 32 px), so by default faces are searched from :data:`TRACK_BELOW_FLOOR` of the
+    recognizer's ``min_face_size``, the smallest it recognises.
 
     Raises:
         UnknownModelError: ``detector`` names no registered detector.
@@ -496,7 +503,9 @@ def video_detector(
         own, size, device = None, min_face_size, device
     else:
         own = recognizer.detector
-        size = recognizer.min_face_size if min_face_size is None else min_face_size
+        size = (
+            recognizer.min_face_size * TRACK_BELOW_FLOOR if min_face_size is None else min_face_size
+        )
         device = recognizer.device if device is None else device
     if size is not None and size < 0:
         raise ValueError(f"min_face_size {size} is negative")
