@@ -184,6 +184,7 @@ def identify(
                     "box": [round(float(v), 1) for v in f.box],
                     "identity": ident.name,
                     "distance": round(ident.distance, 4),
+                    "rule": ident.rule,
                     "candidates": [
                         {"identity": m.name, "distance": round(m.distance, 4)}
                         for m in ident.matches
