@@ -243,3 +243,29 @@ def test_a_composite_of_one_person_twice_names_only_one_face(lfw, tmp_path):
         # The face given the name is the one closer to him.
         given = next(who for _, who in found if who.name == "Colin_Powell")
         assert given.distance == min(a.distance for a in g.search(embeddings))
+
+
+def test_negatives_in_postgresql_reach_replicas_and_a_schema_2_database_gains_them(postgres):
+    url = postgres.new_database()
+    v = unit(1, 0)
+    face = at_distance(v[0], 0.6, 7)
+    with Gallery(url, model="ms-celeb-1m") as writer, Gallery(url) as reader:
+        writer.add_embeddings("alice", v)
+        assert reader.search(face)[0].name == "alice"
+        writer.add_negative("alice", face, "stranger.jpg")
+        assert reader.search(face)[0].name == UNKNOWN
+        writer.rename("alice", "ada")
+        assert [n.identity for n in reader.negatives()] == ["ada"]
+        assert reader.search(v)[0].name == "ada"
+        # Back to schema 2, as a gallery made before negatives.
+        for statement in (
+            "DROP TABLE faceprint.negatives",
+            "DROP FUNCTION faceprint.log_negative",
+            "UPDATE faceprint.meta SET value='2' WHERE key='schema'",
+        ):
+            writer.store.db.execute(statement)
+    with Gallery(url) as reopened:
+        assert reopened.store.meta("schema") == "3"
+        assert reopened.negatives() == []
+        reopened.add_negative("ada", face)
+        assert reopened.search(face)[0].name == UNKNOWN

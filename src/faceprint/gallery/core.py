@@ -54,7 +54,8 @@ _NO = 1e6  # an assignment that may not be made (a name beyond the threshold)
 
 @dataclass(frozen=True)
 class Match:
-    """One candidate identity: its name, the L2 distance of its closest face, and that face."""
+    """One candidate identity: its name, its L2 distance by the gallery's rule (that of its
+    closest face, of its template, or their mean), and its closest face."""
 
     name: str
     distance: float
@@ -446,7 +447,15 @@ class GalleryCore:
             distance = float(np.sqrt(max(0.0, 2.0 - 2.0 * float(sim))))
             closest[name] = Match(name, distance, int(face_id))
         if self.rule != "faces" and closest:
-            templates = np.stack([self.template(name) for name in closest])
+            made = {}
+            for name in list(closest):
+                try:
+                    made[name] = self.template(name)
+                except GalleryError:  # removed by another process since the index caught up
+                    del closest[name]
+            if not closest:
+                return []
+            templates = np.stack(list(made.values()))
             to_template = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * (templates @ query)))
             closest = {
                 m.name: Match(
