@@ -29,6 +29,11 @@ def test_reject_and_confirm_survive_a_restart(tmp_path, lfw_image):
     server = start_server(tmp_path)
     try:
         with server.client(headers={"Authorization": f"Bearer {keys['write']}"}) as client:
+            spec = client.get("/openapi.json").json()["paths"]
+            for route in ("rejections", "confirmations"):
+                declared = spec[f"/v1/identities/{{name}}/{route}"]["post"]
+                assert {"HTTPBearer": ["write"]} in declared["security"]
+                assert {"201", "422"} <= set(declared["responses"])
             enrolled = client.post(
                 "/v1/identities/Tony Blair/faces", files=jpeg(lfw_image("Tony_Blair", 1))
             )
