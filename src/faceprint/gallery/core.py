@@ -40,7 +40,9 @@ DEFAULT_FAR = 0.01
 #: faces, ``"template"`` the person's template (the quality-weighted mean of the unit
 #: embeddings of their faces, renormalised), ``"mix"`` the mean of the two.
 RULES = ("faces", "template", "mix")
-#: The rule that measured best on LFW (``scripts/gallery_lfw.py``; docs/guides/gallery.md).
+#: The default rule. ``scripts/gallery_lfw.py --templates`` compares the rules on LFW; until its
+#: figures are in docs/guides/gallery.md, "mix": the same as "faces" for a person with one face,
+#: and otherwise no single photo (an outlier included) decides alone.
 DEFAULT_RULE = "mix"
 #: A negative ("not NAME") keeps NAME from every face within this L2 distance of it: the same
 #: face, and near-duplicates of it (the photo re-saved, resized, cropped a little: about 0.1
@@ -115,7 +117,7 @@ class GalleryCore:
         create: create the gallery if missing.
         device: where the recognizer built on first need runs (e.g. ``"cuda"``).
         rule: how a query's distance to a person is measured (:data:`RULES`; default
-            :data:`DEFAULT_RULE`, the one that measured best).
+            :data:`DEFAULT_RULE`).
 
     Raises:
         GalleryError: the path is not a faceprint gallery (corrupt or foreign file).
