@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,8 +26,6 @@ DOMINANT_AREA_RATIO = 2.0
 
 #: Beyond this many faces of similar size a photo is a group, whichever face is central.
 _MAX_SIMILAR_FACES = 3
-
-logger = logging.getLogger(__name__)
 
 FaceChoice = Literal["dominant", "largest", "strict"]
 FACE_CHOICES: tuple[FaceChoice, ...] = get_args(FaceChoice)
@@ -112,9 +109,8 @@ def enroll(
         if subject is None:
             continue
         warning = outlier_warning(gallery, name, subject.embedding)
-        if warning is not None:
+        if warning is not None:  # enrolled all the same: the caller decides
             report.outliers[label] = warning
-            logger.warning("%s: %s", label, warning)
         meta = dict(metadata or {})
         if getattr(subject, "quality", None) is not None:  # the template's weight
             meta["quality"] = float(subject.quality)
