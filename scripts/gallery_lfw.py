@@ -8,11 +8,10 @@ distribution for N identities), the false-alarm rate it realizes on the impostor
 detection-and-identification rate (DIR) at it; beside them, the oracle threshold that gives
 exactly ``far`` on these impostors and its DIR.
 
-Each size is measured before and after people became templates: ``faces`` is the rule of
-before (a person's distance is that of their closest face), the other rows the gallery's rules
-(:data:`faceprint.gallery.core.RULES`). With one photo enrolled per person a template is that
-photo, so the rules agree there; ``--templates`` adds the measurement that chose the default
-rule: every one of the 1680 people enrolled with up to 4 photos (at most half of theirs, at
+Each size is measured under each of the gallery's rules (:data:`faceprint.gallery.core.RULES`):
+``faces`` is the rule of before (a person's distance is that of their closest face). With
+one photo enrolled per person a template is that photo, so the rules agree there;
+``--templates`` adds the measurement that is to choose the default rule: every one of the 1680 people enrolled with up to 4 photos (at most half of theirs, at
 least one), the rest of theirs as probes, the same 4069 impostors. ``--quick P S`` runs that
 comparison alone on a sample that a busy machine can embed: P people with at least 8 photos
 (seed 0; 4 enrolled, the rest probes) and S of the single-photo people as impostors.
@@ -33,7 +32,7 @@ import numpy as np
 
 from faceprint.evaluation.verification import people_images, primary_embeddings
 from faceprint.gallery import Gallery
-from faceprint.gallery.core import DEFAULT_FAR, DEFAULT_RULE, RULES
+from faceprint.gallery.core import DEFAULT_FAR, RULES
 from faceprint.pipeline import FaceRecognizer
 
 
@@ -86,7 +85,7 @@ def main() -> None:
     for size in args.people:
         enrolled = sorted(random.Random(0).sample(candidates, size)) if size else candidates
         split = {n: 1 for n in enrolled}
-        for rule in ("faces", DEFAULT_RULE):
+        for rule in RULES:
             row = _measure(recognizer, people, split, strangers, emb, args.far, rule)
             print("| " + " | ".join(row) + " |", flush=True)
     if args.templates:
