@@ -11,8 +11,9 @@ exactly ``far`` on these impostors and its DIR.
 Each size is measured under each of the gallery's rules (:data:`faceprint.gallery.core.RULES`):
 ``faces`` is the rule of before (a person's distance is that of their closest face). With
 one photo enrolled per person a template is that photo, so the rules agree there;
-``--templates`` adds the measurement that is to choose the default rule: every one of the 1680 people enrolled with up to 4 photos (at most half of theirs, at
-least one), the rest of theirs as probes, the same 4069 impostors. ``--quick P S`` runs that
+``--templates`` adds the measurement that is to choose the default rule: every one of the
+1680 people enrolled with up to 4 photos (at most half of theirs, at least one), the rest of
+theirs as probes, the same 4069 impostors. ``--quick P S`` runs that
 comparison alone on a sample that a busy machine can embed: P people with at least 8 photos
 (seed 0; 4 enrolled, the rest probes) and S of the single-photo people as impostors.
 
