@@ -640,6 +640,7 @@ class FaceRecognizer:
         Returns:
             For one image, a list of ``(Face, Identification)`` (``identification.name`` is
             ``"unknown"`` beyond the gallery's threshold); for a batch, one such list per image.
+            The faces of one image are named jointly, so no two get the same name.
         """
         if gallery.model != self.name:
             raise ModelMismatchError(
@@ -656,7 +657,11 @@ class FaceRecognizer:
         per_image = self.embed(images) if batch else [self.embed(images)]
         out = []
         for faces in per_image:
-            answers = gallery.search(np.stack([f.embedding for f in faces]), k=k) if faces else []
+            answers = (
+                gallery.search(np.stack([f.embedding for f in faces]), k=k, joint=True)
+                if faces
+                else []
+            )
             out.append(list(zip(faces, answers, strict=True)))
         return out if batch else out[0]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from faceprint.cli._common import (
+    DEVICE_OPTION,
     DISTANCE,
     GALLERY_OPTION,
     GALLERY_RECOGNIZER_OPTIONS,
@@ -107,6 +109,8 @@ def enroll(gallery_path, args, model, align, device, precision, choice, vectors)
                     hint = "; --largest takes the largest" if label in report.ambiguous else ""
                     why = why.removeprefix(f"{label}: ")  # an ImageError names the file too
                     report_error(f"not enrolled: {label}: {why}{hint}")
+                for label, warning in report.outliers.items():
+                    tqdm.write(f"warning: {label}: {warning}", file=sys.stderr)
                 bar.update(1)
         identities = len(gallery.list())
         report_ignored(gallery.recognizer)
@@ -183,6 +187,7 @@ def identify(
                     "box": [round(float(v), 1) for v in f.box],
                     "identity": ident.name,
                     "distance": round(ident.distance, 4),
+                    "rule": ident.rule,
                     "candidates": [
                         {"identity": m.name, "distance": round(m.distance, 4)}
                         for m in ident.matches
@@ -210,7 +215,65 @@ def identify(
 
 @main.group(name="gallery")
 def gallery_group() -> None:
-    """Manage a gallery: list, remove, rename, export, import."""
+    """Manage a gallery: list, remove, rename, export, import, reject, confirm."""
+
+
+def _correct(gallery_path, images, name, action: str, device) -> None:
+    """Apply ``action`` ("reject" or "confirm") of each image for ``name``; one line each."""
+    file = gallery_file(gallery_path)
+    if file is not None and not file.exists():
+        raise click.BadParameter(f"{gallery_path}: no such gallery", param_hint="--gallery")
+    paths = input_images(images)
+    check_outputs(paths, [Writes("--gallery", file, kept=True)], False)
+    failed = 0
+    with open_gallery(gallery_path, device=device) as gallery:
+        for path in paths:
+            try:
+                done = getattr(gallery, action)(path, name)
+            except FaceprintError as e:
+                failed += 1
+                report_error(e, path)
+                continue
+            box = ", ".join(f"{v:.0f}" for v in done.box)
+            if action == "reject":
+                click.echo(f"{path}: the face at ({box}) is not {done.name} (negative {done.id})")
+            else:
+                added = f"added as face {done.id}" if done.id is not None else "enrolled before"
+                click.echo(f"{path}: the face at ({box}) is {done.name} ({added})")
+                if done.warning:
+                    click.echo(f"warning: {path}: {done.warning}", err=True)
+    finish(failed, len(paths), "images")
+
+
+@gallery_group.command("reject")
+@GALLERY_OPTION
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--not",
+    "name",
+    required=True,
+    help="The name the face was wrongly given; it and its near-duplicates never get it again.",
+)
+@DEVICE_OPTION
+def gallery_reject(gallery_path, images, name, device) -> None:
+    """Not this person: the face of each IMAGE nearest to NAME is never named NAME again.
+
+    A negative is stored in the gallery: that face, and faces within 0.5 of it (the same photo
+    re-saved, resized or cropped a little), are never given NAME, by any process, after
+    reopening, export and import. Other photos of the same stranger still can be.
+    """
+    _correct(gallery_path, images, name, "reject", device)
+
+
+@gallery_group.command("confirm")
+@GALLERY_OPTION
+@click.argument("image", nargs=1, type=click.Path(exists=True, path_type=Path))
+@click.argument("name")
+@DEVICE_OPTION
+def gallery_confirm(gallery_path, image, name, device) -> None:
+    """This is NAME: add the face of IMAGE to NAME (the face nearest to the person, or a new
+    person's photo's subject). A photo far from NAME's other photos is added with a warning."""
+    _correct(gallery_path, [image], name, "confirm", device)
 
 
 @gallery_group.command("list")

@@ -42,6 +42,8 @@ class EnrollReport:
         ambiguous: the rejected images with several faces of similar size (taking the largest,
             ``faces="largest"``, would enrol them).
         others_ignored: image -> how many smaller faces were passed over for its subject.
+        outliers: image -> a warning: the photo was enrolled, but lies far from the person's
+            other photos ("photo 3 of Ada looks like someone else: distance 1.21").
     """
 
     added: list[str] = field(default_factory=list)
@@ -49,6 +51,7 @@ class EnrollReport:
     rejected: dict[str, str] = field(default_factory=dict)
     ambiguous: list[str] = field(default_factory=list)
     others_ignored: dict[str, int] = field(default_factory=dict)
+    outliers: dict[str, str] = field(default_factory=dict)
 
 
 def enroll(
@@ -105,11 +108,26 @@ def enroll(
         subject = _subject(found, lambda item=item: image_size(item), choice, label, report)
         if subject is None:
             continue
-        gallery.add_embeddings(
-            name, subject.embedding[None], [label], [key], [subject.box.tolist()], [metadata or {}]
-        )
+        warning = outlier_warning(gallery, name, subject.embedding)
+        if warning is not None:  # enrolled all the same: the caller decides
+            report.outliers[label] = warning
+        meta = dict(metadata or {})
+        if getattr(subject, "quality", None) is not None:  # the template's weight
+            meta["quality"] = float(subject.quality)
+        box = subject.box.tolist()
+        gallery.add_embeddings(name, subject.embedding[None], [label], [key], [box], [meta])
         report.added.append(label)
     return report
+
+
+def outlier_warning(gallery: GalleryCore, name: str, embedding: np.ndarray) -> str | None:
+    """One line where a photo about to join ``name`` lies far from the person's template
+    (:meth:`~faceprint.gallery.core.GalleryCore.outlier_distance`), else None."""
+    distance = gallery.outlier_distance(name, embedding)
+    if distance is None:
+        return None
+    number = len(gallery.store.faces(name)) + 1
+    return f"photo {number} of {name} looks like someone else: distance {distance:.2f}"
 
 
 def dominant_face(found: Sequence[Face], size: tuple[int, int]) -> Face | None:

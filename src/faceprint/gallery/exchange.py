@@ -1,4 +1,5 @@
-"""Moving a gallery's faces between files: export to ``.npz``, import (merge) from it."""
+"""Moving a gallery's faces and negatives between files: export to ``.npz``, import (merge)
+from it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 
 
 def export_gallery(gallery: GalleryCore, path: str | os.PathLike) -> Path:
-    """Write every face (embedding and records) of ``gallery`` to an ``.npz`` file.
+    """Write every face (embedding and records) and every negative ("not this person") of
+    ``gallery`` to an ``.npz`` file.
 
     Returns:
         The path written: ``path``, with ``.npz`` appended unless it already ends so (numpy
@@ -31,6 +33,7 @@ def export_gallery(gallery: GalleryCore, path: str | os.PathLike) -> Path:
     store = gallery.store
     faces = store.faces()
     identities = {i.name: i.metadata for i in store.identities()}
+    negatives = store.negatives()
     np.savez(
         path,
         model=np.array(store.model),
@@ -43,6 +46,13 @@ def export_gallery(gallery: GalleryCore, path: str | os.PathLike) -> Path:
         ),
         identities=np.array(json.dumps(identities)),
         embeddings=store.vectors([f.id for f in faces]),
+        negative_names=np.array([n.identity for n in negatives], dtype=str),
+        negative_sources=np.array([n.source or "" for n in negatives], dtype=str),
+        negative_embeddings=(
+            np.stack([n.embedding for n in negatives])
+            if negatives
+            else np.zeros((0, store.dim), np.float32)
+        ),
     )
     return path
 
@@ -57,7 +67,11 @@ def exported_model(path: str | os.PathLike) -> str:
 
 
 def import_gallery(gallery: GalleryCore, path: str | os.PathLike) -> int:
-    """Merge a file written by :func:`export_gallery` (same model only); returns faces added."""
+    """Merge a file written by :func:`export_gallery` (same model only); returns faces added.
+
+    Its negatives are merged too, each once: one the gallery holds already (same name, same
+    embedding) is not added again.
+    """
     with np.load(path) as f:
         if str(f["model"]) != gallery.model:
             raise ModelMismatchError(
@@ -70,7 +84,13 @@ def import_gallery(gallery: GalleryCore, path: str | os.PathLike) -> int:
             f["embeddings"],
         )
         stored_keys = f["keys"] if "keys" in f else np.full(len(names), "")
+        # Files exported before negatives existed hold none.
+        negative_names = f["negative_names"] if "negative_names" in f else np.array([], str)
+        negative_sources = f.get("negative_sources", negative_names)
+        negative_embeddings = f.get("negative_embeddings", np.zeros((0, 1), np.float32))
     embeddings = unit_rows(embeddings, f"{path}: embeddings")  # all checked before any is added
+    if len(negative_names):
+        negative_embeddings = unit_rows(negative_embeddings, f"{path}: negative embeddings")
     added = 0
     for name in dict.fromkeys(names.tolist()):
         rows = np.flatnonzero(names == name)
@@ -87,6 +107,17 @@ def import_gallery(gallery: GalleryCore, path: str | os.PathLike) -> int:
                 [r["metadata"] for r in recs],
             )
         )
+    held: dict[str, list[np.ndarray]] = {}
+    for negative in gallery.store.negatives():
+        held.setdefault(negative.identity, []).append(negative.embedding)
+    for name, source, embedding in zip(
+        negative_names.tolist(), negative_sources.tolist(), negative_embeddings, strict=True
+    ):
+        # The same negative, up to float32 rounding of its renormalisation, is there already.
+        if any(float(np.dot(v, embedding)) > 1 - 1e-6 for v in held.get(name, [])):
+            continue
+        gallery.add_negative(name, embedding, source or None)
+        held.setdefault(name, []).append(embedding)
     return added
 
 

@@ -27,12 +27,19 @@ import numpy as np
 
 from faceprint.errors import GalleryError
 from faceprint.extras import require
-from faceprint.gallery.records import ChangeSet, FaceRecord, IdentityInfo, net_changes
+from faceprint.gallery.records import (
+    ChangeSet,
+    FaceRecord,
+    IdentityInfo,
+    NegativeRecord,
+    net_changes,
+)
 from faceprint.gallery.store import check_identity_name, identity_key
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+#: 2: faces, identities and the change log; 3: negatives, change-logged too.
+SCHEMA_VERSION = 3
 #: The advisory lock every writer of a gallery takes (the database holds one gallery).
 _LOCK = 0x46505247
 _CHANNEL = "faceprint_changes"
@@ -73,6 +80,29 @@ BEGIN
 END $$""",
     "CREATE TRIGGER faces_logged AFTER INSERT OR DELETE ON faceprint.faces "
     "FOR EACH ROW EXECUTE FUNCTION faceprint.log_face()",
+]
+# Negatives ("not this person"), logged with ops +2 and -2 and notified like faces.
+_NEGATIVES = [
+    """CREATE TABLE faceprint.negatives (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    identity TEXT NOT NULL,
+    source TEXT,
+    added DOUBLE PRECISION NOT NULL,
+    embedding BYTEA NOT NULL
+)""",
+    "CREATE INDEX negatives_identity ON faceprint.negatives(identity)",
+    f"""CREATE FUNCTION faceprint.log_negative() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO faceprint.changes (face_id, op) VALUES (NEW.id, 2);
+    ELSE
+        INSERT INTO faceprint.changes (face_id, op) VALUES (OLD.id, -2);
+    END IF;
+    PERFORM pg_notify('{_CHANNEL}', '');
+    RETURN NULL;
+END $$""",
+    "CREATE TRIGGER negatives_logged AFTER INSERT OR DELETE ON faceprint.negatives "
+    "FOR EACH ROW EXECUTE FUNCTION faceprint.log_negative()",
 ]
 
 
@@ -148,7 +178,7 @@ class PostgresStore:
                         raise GalleryError(
                             f"{self.location}: a new gallery needs the model and embedding size"
                         )
-                    for statement in _SCHEMA:
+                    for statement in [*_SCHEMA, *_NEGATIVES]:
                         self.db.execute(statement)
                     for row in [
                         ("schema", str(SCHEMA_VERSION)),
@@ -159,6 +189,14 @@ class PostgresStore:
                         ("log_floor", "0"),
                     ]:
                         self.db.execute("INSERT INTO faceprint.meta VALUES (%s, %s)", row)
+                elif self._one("SELECT value FROM faceprint.meta WHERE key='schema'") == "2":
+                    # Schema 2 -> 3, under the creators' lock: the negatives table.
+                    for statement in _NEGATIVES:
+                        self.db.execute(statement)
+                    self.db.execute(
+                        "UPDATE faceprint.meta SET value=%s WHERE key='schema'",
+                        (str(SCHEMA_VERSION),),
+                    )
         except self._errors as e:
             message = f"{self.location}: cannot open the gallery: {_first_line(e)}"
             raise GalleryError(message) from None
@@ -305,6 +343,11 @@ class PostgresStore:
                 raise GalleryError(f"an identity called {new!r} exists already")
             check_identity_name(new)
             self.db.execute("UPDATE faceprint.identities SET name=%s WHERE name=%s", (new, old))
+            self.db.execute(
+                "UPDATE faceprint.negatives SET identity=%s WHERE identity=%s", (new, old)
+            )
+            # Not a change of the faces, but templates are kept by name: other replicas look again.
+            self.db.execute("SELECT pg_notify(%s, '')", (_CHANNEL,))
 
     def remove(self, name: str) -> list[int]:
         """Delete an identity and its faces; returns the removed face ids."""
@@ -463,6 +506,38 @@ class PostgresStore:
             )
             yield ids, vectors
             last = int(ids[-1])
+
+    # -- negatives -----------------------------------------------------------------------
+    def add_negative(self, name: str, embedding: np.ndarray, source: str | None) -> int:
+        """Record that the face with this ``(D,)`` unit embedding is not ``name``; returns the
+        negative's id."""
+        name = check_identity_name(name)
+        emb = np.ascontiguousarray(embedding, dtype=np.float32).reshape(-1)
+        with self.transaction():
+            return self._one(
+                "INSERT INTO faceprint.negatives (identity, source, added, embedding) "
+                "VALUES (%s, %s, %s, %s) RETURNING id",
+                (name, source, time.time(), emb.tobytes()),
+            )
+
+    def negatives(self) -> list[NegativeRecord]:
+        """Every negative, by id."""
+        rows = self.db.execute(
+            "SELECT id, identity, source, added, embedding FROM faceprint.negatives ORDER BY id"
+        )
+        return [
+            NegativeRecord(i, n, s, a, np.frombuffer(e, dtype=np.float32).copy())
+            for i, n, s, a, e in rows.fetchall()
+        ]
+
+    def remove_negatives(self, name: str) -> int:
+        """Forget every negative of ``name``; returns how many went."""
+        with self.transaction():
+            rows = self.db.execute(
+                "DELETE FROM faceprint.negatives WHERE identity=%s RETURNING id",
+                (identity_key(name),),
+            ).fetchall()
+        return len(rows)
 
     @property
     def closed(self) -> bool:

@@ -17,8 +17,9 @@ from typing import Protocol
 
 import numpy as np
 
-#: Change-log operations.
+#: Change-log operations: a face added or removed, a negative added or removed.
 ADDED, REMOVED = 1, -1
+NEGATIVE_ADDED, NEGATIVE_REMOVED = 2, -2
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,17 @@ class IdentityInfo:
 
 
 @dataclass(frozen=True)
+class NegativeRecord:
+    """A correction: the face with ``embedding`` (``(D,)`` unit) is not ``identity``."""
+
+    id: int
+    identity: str
+    source: str | None
+    added: float
+    embedding: np.ndarray
+
+
+@dataclass(frozen=True)
 class ChangeSet:
     """What changed after a sequence number, net of itself.
 
@@ -52,11 +64,13 @@ class ChangeSet:
         sequence: the last change it holds; an index that applies it reflects this sequence.
         added: ids of faces added since and still there (their vectors are to be fetched).
         removed: ids of faces removed since that were there before it (to be dropped).
+        negatives: whether a negative was added or removed since (they are to be read again).
     """
 
     sequence: int
     added: list[int]
     removed: list[int]
+    negatives: bool = False
 
 
 def net_changes(since: int, rows: Iterable[tuple[int, int, int]], floor: int) -> ChangeSet:
@@ -65,14 +79,18 @@ def net_changes(since: int, rows: Iterable[tuple[int, int, int]], floor: int) ->
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     sequence = max(since, floor)
+    negatives = False
     for seq, face_id, op in rows:
+        sequence = max(sequence, seq)
+        if op in (NEGATIVE_ADDED, NEGATIVE_REMOVED):
+            negatives = True
+            continue
         first.setdefault(face_id, op)
         last[face_id] = op
-        sequence = max(sequence, seq)
     # A face added and removed within the range was never in the index: it needs nothing.
     added = [f for f, op in last.items() if op == ADDED]
     removed = [f for f, op in last.items() if op == REMOVED and first[f] == REMOVED]
-    return ChangeSet(sequence, added, removed)
+    return ChangeSet(sequence, added, removed, negatives)
 
 
 class Store(Protocol):
@@ -156,6 +174,17 @@ class Store(Protocol):
 
     def iter_vectors(self, batch: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """All ``(ids (n,), embeddings (n, D))`` in id order, in chunks."""
+
+    # -- negatives -----------------------------------------------------------------------
+    def add_negative(self, name: str, embedding: np.ndarray, source: str | None) -> int:
+        """Record that the face with this ``(D,)`` unit embedding is not ``name`` (a change
+        of the records, logged); returns the negative's id."""
+
+    def negatives(self) -> list[NegativeRecord]:
+        """Every negative, by id."""
+
+    def remove_negatives(self, name: str) -> int:
+        """Forget every negative of ``name`` (logged); returns how many went."""
 
     # -- the change log ------------------------------------------------------------------
     @property

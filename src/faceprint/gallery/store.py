@@ -24,13 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.errors import GalleryError
-from faceprint.gallery.records import ChangeSet, FaceRecord, IdentityInfo, net_changes
+from faceprint.gallery.records import (
+    ChangeSet,
+    FaceRecord,
+    IdentityInfo,
+    NegativeRecord,
+    net_changes,
+)
 
 __all__ = ["SCHEMA_VERSION", "FaceRecord", "GalleryStore", "IdentityInfo", "check_identity_name"]
 
 #: 1: faces and identities (ids could be handed out again); 2: ids never reused (AUTOINCREMENT)
-#: and the change log.
-SCHEMA_VERSION = 2
+#: and the change log; 3: negatives ("not this person" corrections), change-logged too.
+SCHEMA_VERSION = 3
 _APPLICATION_ID = 0x46505247  # "FPRG": marks the SQLite file as a faceprint gallery
 
 _META = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -64,6 +70,23 @@ _LOG = [
     "INSERT INTO changes (face_id, op) VALUES (NEW.id, 1); END",
     "CREATE TRIGGER faces_removed AFTER DELETE ON faces BEGIN "
     "INSERT INTO changes (face_id, op) VALUES (OLD.id, -1); END",
+]
+# A negative is a face that is not ``identity`` (a name, so it outlives the person's removal).
+# Its additions and removals are logged with ops +2 and -2, so that every process's search
+# sees them as it sees faces.
+_NEGATIVES = [
+    """CREATE TABLE negatives (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    identity TEXT NOT NULL,
+    source TEXT,
+    added REAL NOT NULL,
+    embedding BLOB NOT NULL
+)""",
+    "CREATE INDEX negatives_identity ON negatives(identity)",
+    "CREATE TRIGGER negatives_added AFTER INSERT ON negatives BEGIN "
+    "INSERT INTO changes (face_id, op) VALUES (NEW.id, 2); END",
+    "CREATE TRIGGER negatives_removed AFTER DELETE ON negatives BEGIN "
+    "INSERT INTO changes (face_id, op) VALUES (OLD.id, -2); END",
 ]
 _COLUMNS = "id, identity_id, source, source_key, box, added, metadata, embedding"
 
@@ -240,7 +263,7 @@ class GalleryStore:
             # not at all.
             with self.transaction():
                 self.db.execute(f"PRAGMA application_id={_APPLICATION_ID}")
-                for statement in [_META, *_RECORDS, *_LOG]:
+                for statement in [_META, *_RECORDS, *_LOG, *_NEGATIVES]:
                     self.db.execute(statement)
                 self.db.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
@@ -261,6 +284,8 @@ class GalleryStore:
             )
         if schema == 1:
             self._migrate_from_1()
+        if schema <= 2:
+            self._migrate_from_2()
         self.model = self.meta("model")
         self.dim = int(self.meta("dim"))
         self.uid = self.meta("uid")
@@ -299,7 +324,7 @@ class GalleryStore:
                 self.db.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                     [
-                        ("schema", str(SCHEMA_VERSION)),
+                        ("schema", "2"),
                         ("uid", uuid.uuid4().hex),
                         ("log_floor", str(int(generation))),
                     ],
@@ -312,6 +337,15 @@ class GalleryStore:
                     )
         finally:
             self.db.execute("PRAGMA foreign_keys=ON")
+
+    def _migrate_from_2(self) -> None:
+        """Schema 2 -> 3 in one transaction: the negatives table and its change-log triggers."""
+        with self.transaction():
+            if int(self.meta("schema")) != 2:  # another process migrated it meanwhile
+                return
+            for statement in _NEGATIVES:
+                self.db.execute(statement)
+            self.db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
 
     # -- transactions, metadata and the change log ----------------------------------------
     def transaction(self) -> _Transaction:
@@ -416,6 +450,7 @@ class GalleryStore:
                 raise GalleryError(f"an identity called {new!r} exists already")
             check_identity_name(new)
             self.db.execute("UPDATE identities SET name=? WHERE name=?", (new, old))
+            self.db.execute("UPDATE negatives SET identity=? WHERE identity=?", (new, old))
 
     def remove(self, name: str) -> list[int]:
         """Delete an identity and its faces; returns the removed face ids."""
@@ -577,6 +612,35 @@ class GalleryStore:
             )
             yield ids, vectors
             last = int(ids[-1])
+
+    # -- negatives -----------------------------------------------------------------------
+    def add_negative(self, name: str, embedding: np.ndarray, source: str | None) -> int:
+        """Record that the face with this ``(D,)`` unit embedding is not ``name``; returns the
+        negative's id."""
+        name = check_identity_name(name)
+        emb = np.ascontiguousarray(embedding, dtype=np.float32).reshape(-1)
+        with self.transaction():
+            cur = self.db.execute(
+                "INSERT INTO negatives (identity, source, added, embedding) VALUES (?, ?, ?, ?)",
+                (name, source, time.time(), emb.tobytes()),
+            )
+        return cur.lastrowid
+
+    def negatives(self) -> list[NegativeRecord]:
+        """Every negative, by id."""
+        rows = self.db.execute(
+            "SELECT id, identity, source, added, embedding FROM negatives ORDER BY id"
+        )
+        return [
+            NegativeRecord(i, n, s, a, np.frombuffer(e, dtype=np.float32).copy())
+            for i, n, s, a, e in rows
+        ]
+
+    def remove_negatives(self, name: str) -> int:
+        """Forget every negative of ``name``; returns how many went."""
+        with self.transaction():
+            cur = self.db.execute("DELETE FROM negatives WHERE identity=?", (identity_key(name),))
+        return cur.rowcount
 
     @property
     def closed(self) -> bool:

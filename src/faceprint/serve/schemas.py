@@ -102,6 +102,10 @@ class Identified(BaseModel):
     faces: list[IdentifiedFace]
     threshold: float
     ignored: int = Field(ge=0)
+    rule: str = Field(
+        description="how a face's distance to a person was measured: 'faces' (the closest of "
+        "their faces), 'template' (their template), or 'mix' (the mean of the two)"
+    )
 
 
 class Identity(BaseModel):
@@ -130,3 +134,19 @@ class RemovedIdentity(BaseModel):
 class RemovedFace(BaseModel):
     face_id: int
     name: str = Field(description="the identity the face belonged to")
+
+
+class Rejected(BaseModel):
+    name: str
+    negative_id: int = Field(description="the stored negative: this face is not name")
+    box: list[float]
+
+
+class Confirmed(BaseModel):
+    name: str
+    face_id: int | None = Field(description="the added face; null when enrolled before")
+    box: list[float]
+    created: bool
+    warning: str | None = Field(
+        default=None, description="the face lies far from the person's other photos"
+    )

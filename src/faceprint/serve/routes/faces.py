@@ -113,7 +113,7 @@ async def identify(
     answers = []
     if found.faces:
         embeddings = np.stack([f.embedding for f in found.faces])
-        answers = await service.in_gallery(gallery.search, embeddings, k)
+        answers = await service.in_gallery(gallery.search, embeddings, k, True)
     faces = [
         face_json(face, upload)
         | {
@@ -127,4 +127,9 @@ async def identify(
         }
         for face, answer in zip(found.faces, answers, strict=True)
     ]
-    return {"faces": faces, "threshold": round(gallery.threshold, 6), "ignored": found.ignored}
+    return {
+        "faces": faces,
+        "threshold": round(gallery.threshold, 6),
+        "ignored": found.ignored,
+        "rule": gallery.rule,
+    }

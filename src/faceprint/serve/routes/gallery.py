@@ -1,5 +1,5 @@
-"""Routes over the gallery: list identities, enrol a photo's face, remove an identity or a
-face."""
+"""Routes over the gallery: list identities, enrol a photo's face, correct an answer (reject,
+confirm), remove an identity or a face."""
 
 from __future__ import annotations
 
@@ -9,13 +9,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
-from faceprint.errors import GalleryError
+from faceprint.errors import GalleryError, NoFaceError
+from faceprint.gallery.corrections import confirm_faces, reject_faces
 from faceprint.gallery.enroll import FaceChoice, choose_subject
 from faceprint.gallery.store import check_identity_name
 from faceprint.serve.dependencies import Reader, ReadGallery, ServiceDep, WriteGallery, Writer
 from faceprint.serve.http_errors import ApiError
 from faceprint.serve.routes.common import KEYED, UPLOADING, errors, face_json, multipart
-from faceprint.serve.schemas import Enrolled, Identities, RemovedFace, RemovedIdentity
+from faceprint.serve.schemas import (
+    Confirmed,
+    Enrolled,
+    Identities,
+    Rejected,
+    RemovedFace,
+    RemovedIdentity,
+)
 
 #: Face ids are SQLite rows: signed 64-bit.
 _MAX_ID = 2**63 - 1
@@ -91,6 +99,72 @@ async def enrol(
     body = {"name": name, "face_id": ids[0] if ids else None, "box": box}
     body |= {"created": bool(ids), "others_ignored": chosen.others}
     return JSONResponse(body, status_code=201 if ids else 200)
+
+
+@router.post(
+    "/identities/{name:identity}/rejections",
+    status_code=201,
+    summary="Not this person: the photo's face nearest to name is never named name again (write)",
+    response_model=Rejected,
+    responses=errors(*UPLOADING, 404, 422),
+    openapi_extra=multipart("image"),
+)
+async def reject(
+    request: Request, name: str, _: Writer, gallery: WriteGallery, service: ServiceDep
+) -> dict:
+    try:
+        check_identity_name(name)
+    except GalleryError as e:
+        raise ApiError(400, "bad_name", str(e)) from None
+    async with service.uploads(request, "image") as [upload]:
+        [found] = await service.faces([upload])
+    if not found.faces:
+        raise ApiError(422, "no_face", "not rejected: no face found")
+    try:
+        done = await service.in_gallery(reject_faces, gallery, found.faces, name, "upload")
+    except GalleryError as e:
+        raise ApiError(404, "not_found", str(e)) from None
+    box = face_json(found.faces[done.face_index], upload)["box"]
+    return {"name": done.name, "negative_id": done.id, "box": box}
+
+
+@router.post(
+    "/identities/{name:identity}/confirmations",
+    status_code=201,
+    summary="This is name: add the photo's face to the person (write)",
+    response_model=Confirmed,
+    responses={200: {"model": Confirmed, "description": "this photo was enrolled before"}}
+    | errors(*UPLOADING, 422),
+    openapi_extra=multipart("image"),
+)
+async def confirm(
+    request: Request, name: str, caller: Writer, gallery: WriteGallery, service: ServiceDep
+) -> JSONResponse:
+    try:
+        check_identity_name(name)
+    except GalleryError as e:
+        raise ApiError(400, "bad_name", str(e)) from None
+    async with service.uploads(request, "image") as [upload]:
+        [found] = await service.faces([upload])
+        size = upload.image.size
+    try:
+        done = await service.in_gallery(
+            confirm_faces,
+            gallery,
+            found.faces,
+            name,
+            size,
+            "upload",
+            hashlib.sha256(upload.data).hexdigest(),
+            {"enrolled_by": caller.name} if caller else {},
+        )
+    except NoFaceError:
+        raise ApiError(422, "no_face", "not confirmed: no face found") from None
+    except GalleryError as e:
+        raise ApiError(422, "ambiguous_faces", f"not confirmed: {e}") from None
+    body = {"name": done.name, "face_id": done.id, "created": done.id is not None}
+    body |= {"box": face_json(found.faces[done.face_index], upload)["box"], "warning": done.warning}
+    return JSONResponse(body, status_code=201 if done.id is not None else 200)
 
 
 @router.delete(
