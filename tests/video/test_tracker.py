@@ -107,8 +107,11 @@ def test_blur_tracker_searches_small_faces_at_low_thresholds_by_boxes_alone(synt
 
     tracker = FaceTracker.for_blur(recognizer)
     settings = tracker.detector.settings
-    assert settings["name"] == BLUR_DETECTOR
-    assert tracker.detector.min_face_size == BLUR_MIN_FACE_SIZE
+    assert settings["name"] == BLUR_DETECTOR == "centerface"
+    own_size = BLUR_OPTIONS.get(BLUR_DETECTOR, {}).get("min_face_size", BLUR_MIN_FACE_SIZE)
+    assert tracker.detector.min_face_size == own_size
+    # ONNX Runtime is installed here (the video extra): CenterFace runs its original graph.
+    assert tracker.detector.backend == "onnxruntime"
     for key, value in BLUR_OPTIONS.get(BLUR_DETECTOR, {}).items():
         assert settings[key] == (list(value) if isinstance(value, tuple) else value)
     # The recognizer's own detector is untouched, and not shared.
@@ -178,3 +181,21 @@ def test_blur_needs_no_recognizer(synthetic):
     result = track_video(synthetic.video, tracker, every=6, min_track=1)
     assert len(result.tracks) >= 4
     assert all(t.embedding is None for t in result.tracks)
+
+
+def test_blur_backend_is_onnxruntime_on_a_cpu_where_it_is_installed(monkeypatch):
+    import importlib.util
+
+    from faceprint.video.tracker import blur_backend
+
+    assert blur_backend() == blur_backend("cpu") == "onnxruntime"
+    assert blur_backend("cuda") == "torch"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "onnxruntime" else real(name, *a),
+    )
+    assert blur_backend() == "torch"
+    tracker = FaceTracker.for_blur(None, detector="centerface")
+    assert tracker.detector.backend == "torch" and tracker.detector.settings["name"] == "centerface"
