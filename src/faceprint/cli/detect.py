@@ -30,6 +30,7 @@ from faceprint.cli._outputs import (
 )
 from faceprint.errors import FaceprintError
 from faceprint.pipeline import (
+    crop_quality,
     detection_record,
 )
 
@@ -57,7 +58,12 @@ from faceprint.pipeline import (
 def detect(
     images, as_json, annotate, crops, image_size, margin, min_face_size, device, force
 ) -> None:
-    """Find faces: boxes, probabilities and 5 landmarks per face."""
+    """Find faces: boxes, probabilities, 5 landmarks and a quality (0..1) per face.
+
+    No embedder runs here, so the quality is the heuristic one (sharpness, brightness, size
+    and pose of the crop; see the quality guide), not the SER-FIQ score of the commands that
+    embed.
+    """
     from faceprint.alignment import extract_face
     from faceprint.detection import MTCNN
     from faceprint.drawing import annotate as draw
@@ -94,7 +100,8 @@ def detect(
             []
             if boxes is None
             else [
-                detection_record(b, p, pts) for b, p, pts in zip(boxes, probs, points, strict=True)
+                detection_record(b, p, pts, crop_quality(pil, b, pts))
+                for b, p, pts in zip(boxes, probs, points, strict=True)
             ]
         )
         report.append({"image": str(path), "faces": faces})
@@ -112,7 +119,10 @@ def detect(
             tqdm.write(f"{path}: {len(faces)} face(s)")
             for i, f in enumerate(faces):
                 marks = " ".join(f"({x:.0f},{y:.0f})" for x, y in f["landmarks"])
-                tqdm.write(f"  {i}: box={f['box']} p={f['probability']:.4f} landmarks={marks}")
+                tqdm.write(
+                    f"  {i}: box={f['box']} p={f['probability']:.4f} "
+                    f"quality={f['quality']:.2f} landmarks={marks}"
+                )
     if as_json:
         click.echo(json.dumps(report, indent=2))
     finish(failed, len(paths), "images")

@@ -15,6 +15,7 @@ from faceprint.boxes import box_area
 from faceprint.errors import FaceprintError, GalleryError
 from faceprint.files import sha256_file
 from faceprint.images import ImageInput, as_image_list, image_size, to_rgb_array
+from faceprint.quality import DEFAULT_MIN_QUALITY
 
 if TYPE_CHECKING:
     from faceprint.gallery.core import GalleryCore
@@ -42,6 +43,8 @@ class EnrollReport:
         ambiguous: the rejected images with several faces of similar size (taking the largest,
             ``faces="largest"``, would enrol them).
         others_ignored: image -> how many smaller faces were passed over for its subject.
+        low_quality: image -> the quality of its subject face, for the images not enrolled
+            because it was under ``min_quality`` (they are in ``rejected`` too).
     """
 
     added: list[str] = field(default_factory=list)
@@ -49,6 +52,7 @@ class EnrollReport:
     rejected: dict[str, str] = field(default_factory=dict)
     ambiguous: list[str] = field(default_factory=list)
     others_ignored: dict[str, int] = field(default_factory=dict)
+    low_quality: dict[str, float] = field(default_factory=dict)
 
 
 def enroll(
@@ -59,6 +63,7 @@ def enroll(
     metadata: dict | None = None,
     progress: bool = False,
     largest: bool = False,
+    min_quality: float | None = DEFAULT_MIN_QUALITY,
 ) -> EnrollReport:
     """Detect, embed and enrol the subject's face in each image under ``name``.
 
@@ -82,6 +87,10 @@ def enroll(
         metadata: stored with every face.
         progress: show a progress bar.
         largest: the same as ``faces="largest"`` (kept from earlier releases).
+        min_quality: photos whose subject face scores under this :attr:`Face.quality
+            <faceprint.pipeline.Face>` (in [0, 1]) are not enrolled and are listed in
+            ``low_quality`` (and ``rejected``) with their score; None or 0 enrols any. Default:
+            :data:`faceprint.quality.DEFAULT_MIN_QUALITY`, set on LFW (see the quality guide).
     """
     choice = "largest" if largest else faces
     if choice not in FACE_CHOICES:
@@ -104,6 +113,12 @@ def enroll(
             continue
         subject = _subject(found, lambda item=item: image_size(item), choice, label, report)
         if subject is None:
+            continue
+        if min_quality and subject.quality is not None and subject.quality < min_quality:
+            report.low_quality[label] = subject.quality
+            report.rejected[label] = (
+                f"face quality {subject.quality:.2f} is under the minimum {min_quality:g}"
+            )
             continue
         gallery.add_embeddings(
             name, subject.embedding[None], [label], [key], [subject.box.tolist()], [metadata or {}]
