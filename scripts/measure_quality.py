@@ -44,6 +44,45 @@ DROPS = (0.0, 0.05, 0.10, 0.20, 0.30)
 DROPOUTS = (0.2, 0.5)
 
 
+def score_faces(
+    recognizer: FaceRecognizer,
+    images: list[Image.Image],
+    boxes: list[np.ndarray | None],
+    landmarks: list[np.ndarray | None],
+    dropouts: tuple[float, ...] = (quality.SERFIQ_DROPOUT,),
+) -> dict[str, np.ndarray]:
+    """Every candidate's raw measurement of one face per image, from one trunk pass:
+    ``embeddings (N, D)``, ``norms (N,)``, ``spread_<p> (N,)`` per dropout rate,
+    ``features (N, 8)`` of the heuristic and ``thumbs (N, 64, 64)`` grey crops."""
+    model = recognizer._embedder
+    head = torch.nn.Sequential(model.last_linear, model.last_bn)
+    crops = [
+        np.asarray(recognizer.crop(image, box, marks))
+        for image, box, marks in zip(images, boxes, landmarks, strict=True)
+    ]
+    out = {
+        "features": np.stack(
+            [
+                quality.heuristic_features(c, b, m)
+                for c, b, m in zip(crops, boxes, landmarks, strict=True)
+            ]
+        ),
+        "thumbs": np.stack(
+            [np.asarray(Image.fromarray(c).convert("L").resize((64, 64), Image.BILINEAR)) for c in crops]
+        ),
+    }
+    x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
+    x = standardize(x, recognizer.weights.standardization)
+    with torch.inference_mode():
+        pooled = model.trunk(x)
+        feats = head(pooled.flatten(1))
+        out["norms"] = feats.norm(dim=1).numpy()
+        out["embeddings"] = F.normalize(feats, dim=1).numpy()
+        for p in dropouts:
+            out[f"spread_{p}"] = quality.serfiq_spread(pooled, head, dropout=p).numpy()
+    return out
+
+
 def extract(recognizer: FaceRecognizer, paths: list[Path], batch: int = 64) -> dict:
     """Per image: trunk features' SER-FIQ spreads, pre-normalisation norms, unit embeddings,
     heuristic features and a 64 px grey thumbnail (cached in the evaluation cache)."""
@@ -52,33 +91,17 @@ def extract(recognizer: FaceRecognizer, paths: list[Path], batch: int = 64) -> d
     if cached is not None:
         return cached
     detections = detect_primary_faces(recognizer, paths)
-    model = recognizer._embedder
-    head = torch.nn.Sequential(model.last_linear, model.last_bn)
-    out: dict[str, list] = {k: [] for k in ("embeddings", "norms", "features", "thumbs")}
-    out |= {f"spread_{p}": [] for p in DROPOUTS}
+    out: dict[str, list] = {}
     for start in tqdm(range(0, len(paths), batch), desc="quality features", unit="batch"):
-        crops = []
+        images, boxes, marks = [], [], []
         for i in range(start, min(start + batch, len(paths))):
-            image = load_image(paths[i])
             found = not np.isnan(detections["probs"][i])
-            box = detections["boxes"][i] if found else None
-            marks = detections["landmarks"][i] if found else None
-            crop = np.asarray(recognizer.crop(image, box, marks))
-            crops.append(crop)
-            out["features"].append(quality.heuristic_features(crop, box, marks))
-            thumb = Image.fromarray(crop).convert("L").resize((64, 64), Image.BILINEAR)
-            out["thumbs"].append(np.asarray(thumb))
-        x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
-        x = standardize(x, recognizer.weights.standardization)
-        with torch.inference_mode():
-            pooled = model.trunk(x)
-            feats = head(pooled.flatten(1))
-            out["norms"].append(feats.norm(dim=1).numpy())
-            out["embeddings"].append(F.normalize(feats, dim=1).numpy())
-            for p in DROPOUTS:
-                out[f"spread_{p}"].append(quality.serfiq_spread(pooled, head, dropout=p).numpy())
-    arrays = {k: np.concatenate(v) if k in ("norms", "embeddings") or k.startswith("spread")
-              else np.stack(v) for k, v in out.items()}
+            images.append(load_image(paths[i]))
+            boxes.append(detections["boxes"][i] if found else None)
+            marks.append(detections["landmarks"][i] if found else None)
+        for k, v in score_faces(recognizer, images, boxes, marks, DROPOUTS).items():
+            out.setdefault(k, []).append(v)
+    arrays = {k: np.concatenate(v) for k, v in out.items()}
     arrays["found"] = ~np.isnan(detections["probs"])
     _save(key, arrays)
     return arrays

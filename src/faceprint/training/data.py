@@ -22,6 +22,7 @@ from faceprint.alignment import Alignment, standardize
 from faceprint.errors import DatasetError, FaceprintError, listed
 from faceprint.files import atomic_path
 from faceprint.images import IMAGE_SUFFIXES, load_image
+from faceprint.quality import heuristic_features, heuristic_quality
 
 SKIPPED_CSV = "skipped.csv"
 #: How ``skipped.csv`` starts the reason of a photo that could not be read (a failed input;
@@ -201,6 +202,7 @@ def crop_tree(
     device: str | torch.device | None = None,
     batch_size: int = 16,
     progress: bool = True,
+    min_quality: float = 0.0,
 ) -> CropReport:
     """Detect and align the subject's face of every image into the same tree under ``out``.
 
@@ -218,6 +220,9 @@ def crop_tree(
         device: the detector's device.
         batch_size: images per detection batch.
         progress: show a progress bar.
+        min_quality: photos whose subject's crop scores under this heuristic quality
+            (:func:`faceprint.quality.heuristic_quality`, in [0, 1]; no embedder runs here)
+            are skipped, with their score; 0 keeps every face.
     """
     from faceprint.detection.mtcnn import MTCNN
     from faceprint.gallery.enroll import dominant_face
@@ -271,9 +276,18 @@ def crop_tree(
                         f"{len(regions)} faces of similar size: which is the person is ambiguous"
                     )
                     continue
+                crop = alignment.crop(image, subject.box, subject.landmarks)
+                if min_quality:
+                    features = heuristic_features(np.asarray(crop), subject.box, subject.landmarks)
+                    score = float(heuristic_quality(features))
+                    if score < min_quality:
+                        report.skipped[str(path)] = (
+                            f"face quality {score:.2f} is under --min-quality {min_quality:g}"
+                        )
+                        continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(target) as tmp:
-                    alignment.crop(image, subject.box, subject.landmarks).save(tmp, format="PNG")
+                    crop.save(tmp, format="PNG")
                 report.written += 1
             _write_skipped(skipped_csv, report.skipped)
             bar.update(len(chunk))

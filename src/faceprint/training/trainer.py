@@ -96,6 +96,9 @@ class TrainConfig:
         seed: seeds Python, numpy and torch, and the split.
         cropped: ``data`` (and ``val``) hold aligned crops already (``faceprint crop``).
         align: how photos are cropped when not ``cropped``.
+        min_quality: when not ``cropped``, photos whose face's heuristic quality
+            (:func:`faceprint.quality.heuristic_quality`, in [0, 1]) is under this are not
+            trained on (listed in the crop folder's ``skipped.csv``); 0 keeps every face.
         precision: ``"auto"`` (bf16 autocast where the device computes it natively), ``"fp32"``
             or ``"bf16"``.
         resume: continue the run in ``out`` from its checkpoint.
@@ -121,6 +124,7 @@ class TrainConfig:
     seed: int = 0
     cropped: bool = False
     align: str = "box"
+    min_quality: float = 0.0
     precision: str = "auto"
     resume: bool = False
     progress: bool = True
@@ -406,6 +410,7 @@ class _Run:
                 self.base.min_face_size or 0.0,
                 device=self.device,
                 progress=self.config.progress,
+                min_quality=self.config.min_quality,
             )
             self.unreadable += report.unreadable
             self.photos += len(folder.paths)
