@@ -574,6 +574,30 @@ class FaceRecognizer:
             )
         return self._embed(crops)[0]
 
+    def embed_crops_scored(
+        self, crops: Sequence[Image.Image] | torch.Tensor
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`embed_crops`, with each crop's quality.
+
+        Args:
+            crops: RGB PIL crops, or a ``(N, 3, S, S)`` tensor with values 0..255.
+
+        Returns:
+            ``(N, D)`` float32 unit embeddings and ``(N,)`` float32 qualities in [0, 1] by
+            :attr:`quality_method` (the heuristic, without box or landmarks, takes the crop's
+            side for the face's size and a frontal pose).
+        """
+        embeddings, spreads = self._embed(crops, with_spread=True)
+        if spreads is not None:
+            return embeddings, serfiq_quality(spreads)
+        if isinstance(crops, torch.Tensor):
+            pixels = crops.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
+        else:
+            pixels = [np.asarray(c) for c in crops]
+        features = np.stack([heuristic_features(c) for c in pixels]) if len(pixels) else None
+        scores = heuristic_quality(features) if features is not None else np.zeros(0, np.float32)
+        return embeddings, np.atleast_1d(scores).astype(np.float32)
+
     def _embed(
         self, crops: Sequence[Image.Image] | torch.Tensor, with_spread: bool = False
     ) -> tuple[np.ndarray, np.ndarray | None]:

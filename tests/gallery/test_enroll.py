@@ -37,3 +37,26 @@ def test_a_group_photo_has_no_single_subject():
     faces = [_face(20 + 35 * i, 100, 50 + 35 * i, 130) for i in range(6)]
     assert dominant_face(faces, (250, 250)) is None
     assert subject_faces(faces, (250, 250)) == faces
+
+
+@pytest.mark.slow
+def test_enroll_returns_the_photos_under_min_quality(portraits, tmp_path):
+    from PIL import Image
+
+    from faceprint import FaceRecognizer, Gallery
+    from faceprint.quality import DEFAULT_MIN_QUALITY
+
+    clean = portraits[2]
+    image = Image.open(clean).convert("RGB")
+    small = image.resize((image.width // 16, image.height // 16), Image.BILINEAR)
+    bad = tmp_path / "blurred.jpg"
+    small.resize(image.size, Image.BILINEAR).save(bad, quality=95)
+    with Gallery(tmp_path / "g.gallery", recognizer=FaceRecognizer(precision="fp32")) as gallery:
+        report = gallery.add("Paul", [clean, bad])
+        assert report.added == [str(clean)]
+        assert list(report.low_quality) == [str(bad)]
+        assert 0.0 <= report.low_quality[str(bad)] < DEFAULT_MIN_QUALITY
+        assert "under the minimum" in report.rejected[str(bad)]
+        assert len(gallery) == 1
+        again = gallery.add("Paul", [bad], min_quality=None)
+        assert again.added == [str(bad)] and not again.low_quality
