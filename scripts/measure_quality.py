@@ -68,7 +68,10 @@ def score_faces(
             ]
         ),
         "thumbs": np.stack(
-            [np.asarray(Image.fromarray(c).convert("L").resize((64, 64), Image.BILINEAR)) for c in crops]
+            [
+                np.asarray(Image.fromarray(c).convert("L").resize((64, 64), Image.BILINEAR))
+                for c in crops
+            ]
         ),
     }
     x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
@@ -252,7 +255,11 @@ def main() -> None:
     arrays = extract(recognizer, paths)
     print(f"extracted {len(paths)} faces in {time.perf_counter() - started:.0f} s")
     people = np.array([p.parent.name for p in paths])
-    train_names = {line.split()[0] for line in (args.data / "peopleDevTrain.txt").read_text().splitlines()[1:] if line.strip()}
+    train_names = {
+        line.split()[0]
+        for line in (args.data / "peopleDevTrain.txt").read_text().splitlines()[1:]
+        if line.strip()
+    }
     train = np.array([p in train_names for p in people])
     e = arrays["embeddings"]
     target = mean_genuine_distance(e, people)
@@ -265,26 +272,49 @@ def main() -> None:
     rhos = {p: spearmanr(arrays[f"spread_{p}"][ok], target[ok])[0] for p in DROPOUTS}
     print("SER-FIQ dropout vs genuine distance on training people (Spearman):", rhos)
     best_p = max(rhos, key=rhos.get)
-    fitted["serfiq"] = {"dropout": best_p, "map": logistic_map(arrays[f"spread_{best_p}"][train], False)}
+    fitted["serfiq"] = {
+        "dropout": best_p,
+        "map": logistic_map(arrays[f"spread_{best_p}"][train], False),
+    }
     fitted["norm"] = {"map": logistic_map(arrays["norms"][train], True)}
-    fitted["heuristic"] = fit_heuristic(arrays["features"][train], np.where(train, target, np.nan)[train])
-    print("heuristic weights", dict(zip(quality.HEURISTIC_FEATURES, fitted["heuristic"]["weights"].round(3))))
-    print("fitted", json.dumps(fitted, default=lambda a: np.asarray(a).round(4).tolist()))
+    fitted["heuristic"] = fit_heuristic(
+        arrays["features"][train], np.where(train, target, np.nan)[train]
+    )
+    print(
+        "heuristic weights",
+        dict(zip(quality.HEURISTIC_FEATURES, fitted["heuristic"]["weights"].round(3), strict=True)),
+    )
     h = fitted["heuristic"]
     heuristic = ((arrays["features"] - h["mean"]) / h["std"]) @ h["weights"] + h["bias"]
+    # A fourth candidate: the heuristic's features and SER-FIQ's spread in one fit.
+    joint = np.column_stack([arrays["features"], arrays[f"spread_{best_p}"]])
+    fitted["serfiq+heuristic"] = fit_heuristic(joint[train], target[train])
+    c = fitted["serfiq+heuristic"]
+    combined = ((joint - c["mean"]) / c["std"]) @ c["weights"] + c["bias"]
+    print("fitted", json.dumps(fitted, default=lambda a: np.asarray(a).round(4).tolist()))
     rng = np.random.default_rng(0)
     scores = {
         "serfiq": -arrays[f"spread_{best_p}"],
         "heuristic": heuristic,
+        "serfiq+heuristic": combined,
         "norm": arrays["norms"],
         "random": rng.random(len(paths)),
     }
     threshold = recognizer.threshold
     costs = timing(recognizer, paths[:: len(paths) // 64][:64])
-    print("ms per face:", {k: round(v, 3) for k, v in costs.items()}, f"({torch.get_num_threads()} threads)")
+    print(
+        "ms per face:",
+        {k: round(v, 3) for k, v in costs.items()},
+        f"({torch.get_num_threads()} threads)",
+    )
     report = {"threshold": threshold, "fitted": fitted, "ms_per_face": costs}
-    for split, mask in (("test people (peopleDevTest.txt)", ~train), ("all of LFW", np.ones_like(train))):
-        table = error_versus_discard(e[mask], people[mask], {k: v[mask] for k, v in scores.items()}, threshold)
+    for split, mask in (
+        ("test people (peopleDevTest.txt)", ~train),
+        ("all of LFW", np.ones_like(train)),
+    ):
+        table = error_versus_discard(
+            e[mask], people[mask], {k: v[mask] for k, v in scores.items()}, threshold
+        )
         report[split] = table
         print(f"\n{split}: {mask.sum()} faces, FNMR at FAR 1e-3 (threshold {threshold:.4f})")
         print("| candidate | " + " | ".join(f"drop {d:.0%}" for d in DROPS) + " |")

@@ -153,11 +153,11 @@ def summarise(records: list[dict]) -> dict:
     for candidate in ("serfiq", "heuristic", "norm"):
         print(f"\n{candidate}: mean quality per step (clean first)")
         for kind, (_, steps) in STEPS.items():
-            means = [
-                float(np.mean([r[candidate] for r in records if r["kind"] == "clean"]))
-            ] + [
+            means = [float(np.mean([r[candidate] for r in records if r["kind"] == "clean"]))] + [
                 float(
-                    np.mean([r[candidate] for r in records if r["kind"] == kind and r["level"] == s])
+                    np.mean(
+                        [r[candidate] for r in records if r["kind"] == kind and r["level"] == s]
+                    )
                 )
                 for s in steps[1:]
             ]

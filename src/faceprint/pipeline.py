@@ -623,7 +623,9 @@ class FaceRecognizer:
                 with autocast:
                     if serfiq:
                         pooled = self._embedder.trunk(x)
-                        head = torch.nn.Sequential(self._embedder.last_linear, self._embedder.last_bn)
+                        head = torch.nn.Sequential(
+                            self._embedder.last_linear, self._embedder.last_bn
+                        )
                         embeddings = head(pooled.flatten(1)).float()
                         spreads.append(serfiq_spread(pooled, head).cpu())
                     else:

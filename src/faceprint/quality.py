@@ -80,10 +80,7 @@ def heuristic_features(
     sharpness = np.log1p(ndimage.laplace(grey).var())
     brightness = grey.mean() / 255.0
     contrast = grey.std() / 255.0
-    if box is None:
-        side = float(grey.shape[0])
-    else:
-        side = float(min(box[2] - box[0], box[3] - box[1]))
+    side = float(grey.shape[0]) if box is None else float(min(box[2] - box[0], box[3] - box[1]))
     yaw = roll = pitch = 0.0
     if landmarks is not None and np.all(np.isfinite(landmarks)):
         left, right, nose, mouth_l, mouth_r = np.asarray(landmarks, np.float64)

@@ -1,7 +1,8 @@
 """One row schema for every engine of the embed job, and the one function that makes rows.
 
 A row per face: ``path``, ``face`` (index in the image), ``box``, ``probability``,
-``quality`` (:attr:`Face.quality <faceprint.pipeline.Face>`, in [0, 1]), ``landmarks``, ``embedding``, ``model``, ``alignment``, ``error``; with attributes also
+``quality`` (:attr:`Face.quality <faceprint.pipeline.Face>`, in [0, 1]), ``landmarks``,
+``embedding``, ``model``, ``alignment``, ``error``; with attributes also
 :data:`ATTRIBUTE_COLUMNS` (``age``, ``gender``, ``gender_probability``, ``emotion``). An image
 without a face is a row with ``face`` and ``embedding`` null; an unreadable one a row with
 ``error`` set. Neither fails the job.

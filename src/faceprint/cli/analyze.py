@@ -55,7 +55,8 @@ def analyze(images, as_json, device) -> None:
             tqdm.write(f"{path}: {len(faces)} face(s)")
             for i, f in enumerate(faces):
                 tqdm.write(
-                    f"  {i}: box={f['box']} quality {f['quality']:.2f}, age {f['age']:.0f}, {f['gender']} "
+                    f"  {i}: box={f['box']} quality {f['quality']:.2f}, age {f['age']:.0f}, "
+                    f"{f['gender']} "
                     f"({f['gender_probability']:.2f}), {f['emotion']} "
                     f"({f['emotion_probabilities'][f['emotion']]:.2f})"
                 )
