@@ -76,9 +76,10 @@ def score_faces(
     }
     x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
     x = standardize(x, recognizer.weights.standardization)
-    with torch.inference_mode():
+    autocast = torch.autocast("cpu", torch.bfloat16, enabled=recognizer.precision == "bf16")
+    with torch.inference_mode(), autocast:
         pooled = model.trunk(x)
-        feats = head(pooled.flatten(1))
+        feats = head(pooled.flatten(1)).float()
         out["norms"] = feats.norm(dim=1).numpy()
         out["embeddings"] = F.normalize(feats, dim=1).numpy()
         for p in dropouts:
@@ -86,18 +87,45 @@ def score_faces(
     return out
 
 
-def extract(recognizer: FaceRecognizer, paths: list[Path], batch: int = 64) -> dict:
+def extract(
+    recognizer: FaceRecognizer, paths: list[Path], batch: int = 64, parts: int = 4
+) -> dict:
     """Per image: trunk features' SER-FIQ spreads, pre-normalisation norms, unit embeddings,
-    heuristic features and a 64 px grey thumbnail (cached in the evaluation cache)."""
-    key = _key("quality-extract", [str(p) for p in paths], recognizer.name, quality.SERFIQ_PASSES)
+    heuristic features and a 64 px grey thumbnail, cached in the evaluation cache in ``parts``
+    slices (``--part K`` computes one, so that several processes can share the work)."""
+    detections = detect_primary_faces(recognizer, paths)
+    pieces = [extract_part(recognizer, paths, detections, k, parts, batch) for k in range(parts)]
+    arrays = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
+    arrays["found"] = ~np.isnan(detections["probs"])
+    return arrays
+
+
+def extract_part(
+    recognizer: FaceRecognizer,
+    paths: list[Path],
+    detections: dict,
+    part: int,
+    parts: int,
+    batch: int = 64,
+) -> dict:
+    """:func:`extract` of the ``part``-th of ``parts`` contiguous slices of ``paths``."""
+    bounds = np.linspace(0, len(paths), parts + 1).astype(int)
+    lo, hi = int(bounds[part]), int(bounds[part + 1])
+    key = _key(
+        "quality-extract",
+        [str(p) for p in paths[lo:hi]],
+        recognizer.name,
+        recognizer.precision,
+        quality.SERFIQ_PASSES,
+        DROPOUTS,
+    )
     cached = _load(key)
     if cached is not None:
         return cached
-    detections = detect_primary_faces(recognizer, paths)
     out: dict[str, list] = {}
-    for start in tqdm(range(0, len(paths), batch), desc="quality features", unit="batch"):
+    for start in tqdm(range(lo, hi, batch), desc=f"quality features {part}", unit="batch"):
         images, boxes, marks = [], [], []
-        for i in range(start, min(start + batch, len(paths))):
+        for i in range(start, min(start + batch, hi)):
             found = not np.isnan(detections["probs"][i])
             images.append(load_image(paths[i]))
             boxes.append(detections["boxes"][i] if found else None)
@@ -105,7 +133,6 @@ def extract(recognizer: FaceRecognizer, paths: list[Path], batch: int = 64) -> d
         for k, v in score_faces(recognizer, images, boxes, marks, DROPOUTS).items():
             out.setdefault(k, []).append(v)
     arrays = {k: np.concatenate(v) for k, v in out.items()}
-    arrays["found"] = ~np.isnan(detections["probs"])
     _save(key, arrays)
     return arrays
 
@@ -137,7 +164,8 @@ def timing(recognizer: FaceRecognizer, paths: list[Path], repeats: int = 3) -> d
         best[name] = 1000 * min(times) / len(paths)
         return result
 
-    with torch.inference_mode():
+    autocast = torch.autocast("cpu", torch.bfloat16, enabled=recognizer.precision == "bf16")
+    with torch.inference_mode(), autocast:
         pooled = clock("embedding (trunk and bottleneck)", lambda: model.trunk(x))
         feats = head(pooled.flatten(1))
         clock("serfiq", lambda: quality.serfiq_spread(pooled, head))
@@ -247,10 +275,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True, help="the LFW folder")
     parser.add_argument("--json", type=Path, help="write the table here too")
+    parser.add_argument("--part", type=int, help="only compute (and cache) this quarter, 0-3")
     args = parser.parse_args()
-    recognizer = FaceRecognizer(precision="fp32")
+    recognizer = FaceRecognizer()  # precision "auto": bf16 on AMX and AVX-512 BF16 CPUs
+    print(f"precision {recognizer.precision}")
     people_paths = people_images(args.data / "images")
     paths = [p for name in sorted(people_paths) for p in people_paths[name]]
+    if args.part is not None:
+        detections = detect_primary_faces(recognizer, paths)
+        extract_part(recognizer, paths, detections, args.part, 4)
+        return
     started = time.perf_counter()
     arrays = extract(recognizer, paths)
     print(f"extracted {len(paths)} faces in {time.perf_counter() - started:.0f} s")

@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=150, help="LFW test people to use")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
-    recognizer = FaceRecognizer(precision="fp32")
+    recognizer = FaceRecognizer()  # precision "auto", as scripts/measure_quality.py
     lfw = args.data / "lfw"
     test_names = [
         line.split()[0]

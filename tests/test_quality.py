@@ -75,10 +75,13 @@ def test_a_face_scores_the_same_every_time(recognizer, portraits):
     assert first == again
 
 
-def test_quality_does_not_change_the_embedding(recognizer, portraits):
+def test_quality_does_not_change_the_embedding_and_crops_score_alike(recognizer, portraits):
     [face] = recognizer.embed(portraits[0])
     crop = recognizer.crop(load_image(portraits[0]), face.box, face.landmarks)
     np.testing.assert_allclose(recognizer.embed_crops([crop])[0], face.embedding, atol=1e-6)
+    embeddings, scores = recognizer.embed_crops_scored([crop])
+    np.testing.assert_allclose(embeddings[0], face.embedding, atol=1e-6)
+    assert scores.shape == (1,) and scores[0] == pytest.approx(face.quality, abs=1e-6)
 
 
 def test_serfiq_spread_is_zero_without_dropout_and_grows_with_it():

@@ -567,11 +567,6 @@ class FaceRecognizer:
         Returns:
             ``(N, D)`` float32 unit embeddings.
         """
-        if self.members:
-            raise ValueError(
-                f"{self.weights.name} is an ensemble: each member cuts its own crop of a face, "
-                "so it embeds face regions (embed, embed_regions), not ready crops"
-            )
         return self._embed(crops)[0]
 
     def embed_crops_scored(
@@ -603,6 +598,11 @@ class FaceRecognizer:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`embed_crops`, and with ``with_spread`` SER-FIQ's ``(N,)`` spreads from the
         same trunk pass (None where the embedder has no dropout to sample)."""
+        if self.members:
+            raise ValueError(
+                f"{self.weights.name} is an ensemble: each member cuts its own crop of a face, "
+                "so it embeds face regions (embed, embed_regions), not ready crops"
+            )
         serfiq = with_spread and self.quality_method == "serfiq"
         if len(crops) == 0:
             empty = np.zeros((0, self.embedding_size), dtype=np.float32)

@@ -131,17 +131,21 @@ def serfiq_spread(
         ``(B,)`` float32 mean L2 distance between the unit stochastic embeddings, in [0, 2]
         (lower: the network is surer of the face).
     """
-    x = pooled.flatten(1).float()
-    generator = torch.Generator(device=x.device).manual_seed(seed)
-    keep = torch.rand((passes, 1, x.shape[1]), generator=generator, device=x.device) >= dropout
-    # (passes, B, C) -> (passes * B, D): every face sees the same masks.
-    masked = (x.unsqueeze(0) * keep / (1.0 - dropout)).reshape(-1, x.shape[1])
-    head_param = next(head.parameters())
-    embeddings = F.normalize(head(masked.to(head_param.dtype)).float(), dim=1)
-    embeddings = embeddings.reshape(passes, x.shape[0], -1).transpose(0, 1)  # (B, passes, D)
-    gram = embeddings @ embeddings.transpose(1, 2)
-    distances = torch.sqrt(torch.clamp(2.0 - 2.0 * gram, min=0.0))
-    return distances.sum(dim=(1, 2)) / (passes * (passes - 1))
+    # In float32 even under a caller's bf16 autocast: the distances between near-identical
+    # unit vectors are what is measured, and the head is small next to the trunk.
+    with torch.autocast(pooled.device.type, enabled=False):
+        x = pooled.flatten(1).float()
+        generator = torch.Generator(device=x.device).manual_seed(seed)
+        keep = torch.rand((passes, 1, x.shape[1]), generator=generator, device=x.device)
+        # (passes, B, C) -> (passes * B, C): every face sees the same masks.
+        masked = (x.unsqueeze(0) * (keep >= dropout) / (1.0 - dropout)).reshape(-1, x.shape[1])
+        head_param = next(head.parameters())
+        embeddings = head(masked.to(head_param.dtype)).float()
+        embeddings = F.normalize(embeddings, dim=1)
+        embeddings = embeddings.reshape(passes, x.shape[0], -1).transpose(0, 1)  # (B, passes, D)
+        gram = embeddings @ embeddings.transpose(1, 2)
+        distances = torch.sqrt(torch.clamp(2.0 - 2.0 * gram, min=0.0))
+        return distances.sum(dim=(1, 2)) / (passes * (passes - 1))
 
 
 def serfiq_quality(spread: np.ndarray) -> np.ndarray:
