@@ -30,7 +30,7 @@ DEFAULT_METHOD = "serfiq"
 DEFAULT_MIN_QUALITY = 0.3
 #: Stochastic passes of SER-FIQ, and the dropout rate they use.
 SERFIQ_PASSES = 100
-SERFIQ_DROPOUT = 0.2
+SERFIQ_DROPOUT = 0.5
 #: The names of :func:`heuristic_features`' columns.
 HEURISTIC_FEATURES = (
     "sharpness",
@@ -46,12 +46,18 @@ HEURISTIC_FEATURES = (
 # scripts/measure_quality.py --fit on LFW View 1 training people (peopleDevTrain.txt): the
 # standardisation and weights of the heuristic, and the logistic maps of the other two.
 # fmt: off
-HEURISTIC_MEAN = np.array((5.0, 0.45, 0.22, 0.2, 4.5, 0.1, 0.05, 0.1), np.float32)
-HEURISTIC_STD = np.array((1.0, 0.1, 0.1, 0.05, 0.3, 0.1, 0.05, 0.1), np.float32)
-HEURISTIC_WEIGHTS = np.array((1.0, 0.0, 0.0, 0.0, 1.0, -1.0, -1.0, -1.0), np.float32)
-HEURISTIC_BIAS = 0.0
-SERFIQ_CENTER, SERFIQ_SCALE = 0.5, 0.1
-NORM_CENTER, NORM_SCALE = 10.0, 2.0
+HEURISTIC_MEAN = np.array(
+    (3.2445, 0.5052, 0.2620, 0.1615, 4.5334, 0.1111, 0.0359, 0.0769), np.float32
+)
+HEURISTIC_STD = np.array(
+    (0.5171, 0.0821, 0.0826, 0.0348, 0.0773, 0.0940, 0.0384, 0.0606), np.float32
+)
+HEURISTIC_WEIGHTS = np.array(
+    (0.4944, 2.2246, -2.0030, -0.4406, 0.0143, -0.2423, -0.4821, -0.4101), np.float32
+)
+HEURISTIC_BIAS = 1.2228
+SERFIQ_CENTER, SERFIQ_SCALE = 0.27530, 0.004434
+NORM_CENTER, NORM_SCALE = 11.0375, 0.5380
 # fmt: on
 
 
