@@ -87,9 +87,7 @@ def score_faces(
     return out
 
 
-def extract(
-    recognizer: FaceRecognizer, paths: list[Path], batch: int = 64, parts: int = 4
-) -> dict:
+def extract(recognizer: FaceRecognizer, paths: list[Path], batch: int = 64, parts: int = 4) -> dict:
     """Per image: trunk features' SER-FIQ spreads, pre-normalisation norms, unit embeddings,
     heuristic features and a 64 px grey thumbnail, cached in the evaluation cache in ``parts``
     slices (``--part K`` computes one, so that several processes can share the work)."""

@@ -67,7 +67,7 @@ def jpeg(image: Image.Image, level: int) -> Image.Image:
 STEPS = {
     "downscale": (downscale, (1, 2, 4, 6, 8)),
     "blur": (blur, (0, 1, 2, 3, 4)),
-    "jpeg": (jpeg, (100, 30, 15, 8, 4)),
+    "jpeg": (jpeg, (100, 10, 6, 4, 2)),
 }
 
 
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=150, help="LFW test people to use")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
-    recognizer = FaceRecognizer()  # precision "auto", as scripts/measure_quality.py
+    recognizer = FaceRecognizer(precision="fp32")
     lfw = args.data / "lfw"
     test_names = [
         line.split()[0]
@@ -150,6 +150,17 @@ def summarise(records: list[dict]) -> dict:
     """Print and return the mean quality per step and the rank correlations."""
     report: dict = {"photos": len({r["photo"] for r in records}), "steps": {}, "spearman": {}}
     print(f"{report['photos']} photos")
+    report["distance"] = {}
+    print("\nmean distance to the reference per step (clean first)")
+    for kind, (_, steps) in STEPS.items():
+        means = [float(np.mean([r["distance"] for r in records if r["kind"] == "clean"]))] + [
+            float(
+                np.mean([r["distance"] for r in records if r["kind"] == kind and r["level"] == s])
+            )
+            for s in steps[1:]
+        ]
+        report["distance"][kind] = means
+        print(f"  {kind:9s} {' < '.join(f'{m:.3f}' for m in means)}")
     for candidate in ("serfiq", "heuristic", "norm"):
         print(f"\n{candidate}: mean quality per step (clean first)")
         for kind, (_, steps) in STEPS.items():
