@@ -102,11 +102,12 @@ def test_serfiq_spread_is_zero_without_dropout_and_grows_with_it():
 
 
 def test_scores_map_into_the_unit_interval():
-    spreads = np.array([0.0, 0.1, 0.5, 2.0])
-    scores = quality.serfiq_quality(spreads)
-    assert np.all((scores >= 0) & (scores <= 1)) and np.all(np.diff(scores) < 0)
-    norms = quality.norm_quality(np.array([0.0, 5.0, 50.0]))
-    assert np.all(np.diff(norms) > 0) and norms.min() >= 0 and norms.max() <= 1
+    steps = np.array([-3.0, -1.0, 1.0, 3.0])
+    scores = quality.serfiq_quality(quality.SERFIQ_CENTER + quality.SERFIQ_SCALE * steps)
+    assert np.all((scores > 0) & (scores < 1)) and np.all(np.diff(scores) < 0)
+    assert quality.serfiq_quality(np.array([quality.SERFIQ_CENTER]))[0] == pytest.approx(0.5)
+    norms = quality.norm_quality(quality.NORM_CENTER + quality.NORM_SCALE * steps)
+    assert np.all((norms > 0) & (norms < 1)) and np.all(np.diff(norms) > 0)
 
 
 def test_heuristic_features_of_a_frontal_and_a_turned_face():
