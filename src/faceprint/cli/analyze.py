@@ -29,8 +29,11 @@ from faceprint.pipeline import (
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
 @DEVICE_OPTION
 def analyze(images, as_json, device) -> None:
-    """Age, gender and emotion of every face (the attribute networks of the registry), and its
-    quality (0..1, the default model's, see the quality guide)."""
+    """Age, gender, emotion and quality of every face.
+
+    Age, gender and emotion come from the attribute networks of the registry; the quality
+    (0..1, higher is more useful for recognition) is the default model's (the quality guide).
+    """
     from faceprint.images import load_image
 
     recognizer = make_recognizer(DEFAULT_MODEL, None, device, "fp32")
