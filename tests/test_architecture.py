@@ -91,3 +91,67 @@ def test_import_faceprint_loads_no_web_framework():
     code = f"import sys, faceprint; print(sorted({web} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+#: The specific detectors: only detection/ builds them (through its registry); everything else
+#: asks ``create_detector(name)`` or takes a ready Detector.
+DETECTOR_CLASSES = ("MTCNN", "CenterFace", "FusedDetector")
+#: The public re-export ``faceprint.MTCNN`` (facenet-pytorch's name): imported, never built.
+DETECTOR_REEXPORTS = ("__init__.py",)
+#: Temporary: moved by the cli/video branches (delete once they are merged).
+DETECTORS_STILL_BUILT_IN = ("video/audit.py",)
+
+
+def detector_builders(source: str) -> list[str]:
+    """Where ``source`` builds a specific detector or imports its class: ``"line: what"``
+    for each call of :data:`DETECTOR_CLASSES` (by name or attribute) and each import of one
+    (type-only imports under ``TYPE_CHECKING`` included: a type names a dependency)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name in DETECTOR_CLASSES:
+                found.append(f"{node.lineno}: {name}(...)")
+        elif isinstance(node, ast.ImportFrom):
+            found += [
+                f"{node.lineno}: import {alias.name}"
+                for alias in node.names
+                if alias.name in DETECTOR_CLASSES
+            ]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from faceprint.detection.mtcnn import MTCNN\nd = MTCNN(keep_all=True)", 2),
+        ("import faceprint.detection.centerface as c\nd = c.CenterFace()", 1),
+        ("from faceprint.detection import FusedDetector as F", 1),
+        ("d = create_detector('mtcnn+centerface')\nd.detect_batch(images)", 0),
+    ],
+)
+def test_detector_builders_finds_calls_and_imports(source, expected):
+    assert len(detector_builders(source)) == expected
+
+
+def test_nothing_outside_detection_builds_a_specific_detector():
+    """Every consumer (recognizer, evaluation, training, IdentityLoss, batch, export, video,
+    service, CLI) takes a detector name or a Detector: a new detector is its module, its
+    registry record and its calibration, and no consumer changes."""
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = path.relative_to(PACKAGE).as_posix()
+        if path.relative_to(PACKAGE).parts[0] == "detection" or name in DETECTOR_REEXPORTS:
+            continue
+        found = detector_builders(path.read_text())
+        if found and name not in DETECTORS_STILL_BUILT_IN:
+            offenders[name] = found
+        elif not found and name in DETECTORS_STILL_BUILT_IN:
+            offenders[name] = ["builds none any more: drop it from DETECTORS_STILL_BUILT_IN"]
+    assert offenders == {}
+
+
+def test_the_package_front_only_re_exports_mtcnn():
+    found = detector_builders((PACKAGE / "__init__.py").read_text())
+    assert [f.partition(": ")[2] for f in found] == ["import MTCNN"]

@@ -143,3 +143,43 @@ def test_an_existing_file_needs_force(tmp_path):
     forced = runner.invoke(main, ["export", "mtcnn", "--out", str(tmp_path), "--force"])
     assert forced.exit_code == 0
     assert json.loads(json.dumps(read_facts(tmp_path / "rnet.onnx")))["name"] == "rnet"
+
+
+@pytest.mark.slow
+def test_centerface_exports_with_free_sizes_and_decodes_to_the_detectors_faces(
+    tmp_path, multiface, lfw
+):
+    """A fused name exports each member's networks; CenterFace's ONNX and TorchScript files
+    give the port's maps on real images of two padded sizes, and its decoding (which the
+    facts name) gives the detector's own faces from them."""
+    from faceprint.detection import create_detector
+    from faceprint.detection.centerface import decode
+    from faceprint.export import export_targets
+
+    files = export("mtcnn+centerface", "onnx", tmp_path)
+    assert [p.name for p in files] == ["pnet.onnx", "rnet.onnx", "onet.onnx", "centerface.onnx"]
+    assert files == export_targets("mtcnn+centerface", "onnx", tmp_path)
+    [script] = export("centerface", "torchscript", tmp_path)
+    facts = read_facts(files[-1])
+    assert facts["decode"] == "faceprint.detection.centerface.decode"
+    assert facts["sha256"] and "multiples of 32" in facts["input"]
+    assert read_facts(script) == {**facts, "format": "torchscript"}
+    detector = create_detector("centerface")
+    session = ort.InferenceSession(str(files[-1]), providers=["CPUExecutionProvider"])
+    traced = torch.jit.load(str(script))
+    portrait = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    for path, faces in ((multiface, 6), (portrait, 1)):
+        x, size = detector.input_tensor(np.asarray(load_image(path)))
+        x = x.contiguous()
+        with torch.inference_mode():
+            theirs = detector.net(x)
+            scripted = traced(x)
+        ours = session.run(None, {"images": x.numpy()})
+        for a, b, c in zip(ours, theirs, scripted, strict=True):
+            assert a.shape == tuple(b.shape) and np.abs(a - b.numpy()).max() < 1e-4
+            assert np.abs(c.numpy() - b.numpy()).max() < 1e-4
+        sizes = torch.tensor([size])
+        [(boxes, scores, _)] = decode(*map(torch.from_numpy, ours), sizes, 0.35, 0.3)
+        [found] = detector.detect_batch([load_image(path)])
+        assert len(boxes) == len(found) == faces
+        assert np.abs(boxes.numpy() - found.boxes).max() < 1e-3

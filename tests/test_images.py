@@ -71,6 +71,20 @@ def test_one_pixel_image(mtcnn):
         mtcnn.detect(Image.new("RGB", (1, 1)))
 
 
+@pytest.mark.parametrize("detector", ["mtcnn", "centerface"])
+def test_too_small_an_image_is_refused_by_every_detector_naming_the_rule(detector):
+    """The floor is the library's (a face in 11 px is none to recognise), so the message names
+    the rule, not one detector's window."""
+    from faceprint.detection import create_detector
+
+    with pytest.raises(ImageError) as refused:
+        create_detector(detector).detect_batch([Image.new("RGB", (40, 11))])
+    assert str(refused.value) == (
+        "image 0 of the batch is 40x11 pixels: too small to hold a face "
+        "(images must be at least 12x12)"
+    )
+
+
 def test_decompression_bomb(tmp_path, mtcnn):
     bomb = tmp_path / "bomb.png"
     _png_header_only(bomb, 30000, 30000)

@@ -225,3 +225,41 @@ def test_ffhq_crop_scales_with_the_image():
     images[:, :, 70:446, 64:440] = 1.0  # pSp's box at 512 px
     out = face_input(images, (0, 1), "ffhq", 160, "fixed")
     assert torch.allclose(out, torch.full_like(out, (255 - 127.5) / 128))
+
+
+@pytest.fixture(scope="module")
+def centerface_loss():
+    return IdentityLoss(align="landmarks", detector="centerface")
+
+
+@pytest.mark.slow
+def test_centerface_landmarks_cut_faces_whose_distances_behave(centerface_loss, landmark_loss, lfw):
+    """CenterFace's eyes land within 5 px of MTCNN's on LFW's 250 px photos (its mouth
+    corners sit up to 9 px lower), the faces they cut embed as MTCNN's do, and the distances
+    rank people: the same person's other photo far nearer than anyone else's."""
+    people = [("Colin_Powell", 1), ("Colin_Powell", 2), ("Tony_Blair", 1), ("George_W_Bush", 1)]
+    photos = torch.cat([_photo(lfw, person, n) for person, n in people])
+    ours, theirs = centerface_loss.landmarks(photos), landmark_loss.landmarks(photos)
+    apart = (ours - theirs).norm(dim=2)
+    assert ours.shape == (4, 5, 2) and float(apart[:, :2].max()) < 5 and float(apart.max()) < 12
+    embeddings = centerface_loss.embed(photos, ours).detach()
+    reference = landmark_loss.embed(photos, theirs).detach()
+    assert float((embeddings * reference).sum(1).min()) > 0.95
+    distances = 1 - embeddings[1:] @ embeddings[0]
+    assert float(distances[0]) < 0.6 and bool((distances[1:] > distances[0] + 0.3).all())
+    loss = centerface_loss(torch.flip(photos[:1], dims=[3]), photos[:1])  # mirrored: same face
+    assert 0.0 <= loss.item() < float(distances[0])
+
+
+@pytest.mark.slow
+def test_identity_loss_takes_a_ready_detector(lfw):
+    from faceprint.detection import create_detector
+
+    detector = create_detector("centerface", input_scale=0.5)
+    loss = IdentityLoss(align="landmarks", detector=detector)
+    assert loss.detector is detector
+    landmarks = loss.landmarks(_photo(lfw, "Colin_Powell"))
+    eyes = landmarks[0, :2]
+    assert eyes[0, 0] < eyes[1, 0] and 60 < float(eyes[:, 1].mean()) < 160  # 250 px photo
+    with pytest.raises(ValueError, match="no face found in image"):
+        loss.landmarks(torch.zeros(1, 3, 120, 120))

@@ -99,12 +99,35 @@ def test_unknown_alignment():
 @pytest.mark.slow
 def test_unlikely_and_tiny_detections_are_not_recognised(recognizer, portraits):
     """The Jolie portrait: MTCNN keeps two boxes on the lace dress (p 0.845 and 0.802, facenet-
-    pytorch's answers too); recognition ignores them and counts them."""
+    pytorch's answers too); the detector drops the 18.5 px one (under its smallest face, 20 px),
+    and recognition ignores the other one and counts it."""
     boxes, probs = MTCNN(keep_all=True).detect(portraits[0])
     assert len(boxes) == 3 and sorted(np.round(probs, 3))[:2] == [0.802, 0.845]
     before = recognizer.ignored
     faces = recognizer.embed(portraits[0])
     assert len(faces) == 1 and faces[0].probability > 0.99
-    assert recognizer.ignored - before == 2
+    assert recognizer.ignored - before == 1
     lenient = FaceRecognizer(model="ms-celeb-1m", min_probability=0.5, min_face_size=0)
-    assert len(lenient.embed(portraits[0])) == 3
+    # The third box is 18.5 px wide: under the detector's smallest face (20 px), so not found.
+    assert len(lenient.embed(portraits[0])) == 2
+
+
+def test_detector_by_name_runs_through_the_interface(multiface):
+    from faceprint.detection import create_detector
+
+    recognizer = FaceRecognizer(
+        detector="centerface", threshold=1.1, min_probability=0.0, min_face_size=0.0
+    )
+    assert recognizer.detector.name == "centerface"
+    faces = recognizer.embed(multiface)
+    found = create_detector("centerface").detect_batch([multiface])[0]
+    assert len(faces) == len(found) >= 5
+    areas = [float((f.box[2] - f.box[0]) * (f.box[3] - f.box[1])) for f in faces]
+    assert areas == sorted(areas, reverse=True)  # largest first, whichever detector
+    want = found.boxes[
+        np.argsort(
+            -(found.boxes[:, 2] - found.boxes[:, 0]) * (found.boxes[:, 3] - found.boxes[:, 1])
+        )
+    ]
+    np.testing.assert_allclose(np.stack([f.box for f in faces]), want, atol=1e-4)
+    assert all(f.landmarks.shape == (5, 2) and 0.0 < f.probability <= 1.0 for f in faces)

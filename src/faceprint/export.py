@@ -3,9 +3,13 @@ needs to feed it (standardization, input size, embedding size, source record).
 
 - embedders (registry names or faceprint model files): ``(B, 3, S, S)`` standardized crops in,
   ``(B, D)`` unit embeddings out, the batch axis dynamic;
-- MTCNN: P-Net with dynamic batch, height and width (a 12x12 input is the classic mistake: the
-  network is fully convolutional and runs on whole pyramid levels), R-Net and O-Net with a
-  dynamic batch of 24x24 and 48x48 crops.
+- detectors, by registry name (a fused name exports each member's networks):
+
+  - ``mtcnn``: P-Net with dynamic batch, height and width (a 12x12 input is the classic
+    mistake: the network is fully convolutional and runs on whole pyramid levels), R-Net and
+    O-Net with a dynamic batch of 24x24 and 48x48 crops;
+  - ``centerface``: the network with dynamic batch, height and width (multiples of 32), its
+    four maps out; the decoding is :func:`faceprint.detection.centerface.decode`.
 
 ONNX files hold the facts as metadata properties (``faceprint``: a JSON object); TorchScript
 files as the extra file ``faceprint.json``. The faceprint CPU kernels are switched off while
@@ -53,10 +57,37 @@ _FORMULAS = {
 }
 
 
+#: The networks each exportable detector runs, by registry name.
+DETECTOR_NETWORKS = {"mtcnn": ("pnet", "rnet", "onet"), "centerface": ("centerface",)}
+
+
+def detector_networks(name: str) -> list[str] | None:
+    """The networks :func:`export` writes for the detector ``name`` (a fused name: each
+    member's), or None where ``name`` names no detector.
+
+    Raises:
+        FaceprintError: ``name`` names a registered detector that has no exporter.
+    """
+    from faceprint.detection.registry import FUSED_SEPARATOR, list_detectors
+
+    members = str(name).split(FUSED_SEPARATOR)
+    if not all(m in list_detectors() for m in members):
+        return None
+    missing = [m for m in members if m not in DETECTOR_NETWORKS]
+    if missing:
+        raise FaceprintError(
+            f"detector {', '.join(missing)} has no exporter; exportable: "
+            f"{', '.join(DETECTOR_NETWORKS)}"
+        )
+    return [n for m in members for n in DETECTOR_NETWORKS[m]]
+
+
 def _spec(name: str) -> tuple[nn.Module, torch.Tensor, list[str], list[str], dict, dict]:
     """Module, example input, input/output names, dynamic axes and metadata of one network."""
     from faceprint.detection.nets import ONet, PNet, RNet
 
+    if name == "centerface":
+        return _centerface_spec()
     if name == "pnet":
         return (
             _PNetGraph(PNet().eval()),
@@ -77,6 +108,32 @@ def _spec(name: str) -> tuple[nn.Module, torch.Tensor, list[str], list[str], dic
         outputs,
         {"crops": {0: "batch"}},
         {"input": f"(B, 3, {size}, {size}) float32 crops, (RGB - 127.5) / 128"},
+    )
+
+
+def _centerface_spec():
+    from faceprint.detection.centerface import STRIDE, CenterFaceNet
+    from faceprint.weights.loading import get_weights
+
+    maps = f"(B, C, H/{STRIDE}, W/{STRIDE})"
+    outputs = ["heatmap", "scale", "offset", "landmarks"]
+    return (
+        CenterFaceNet().eval(),
+        torch.zeros(1, 3, 64, 96),
+        ["images"],
+        outputs,
+        {"images": {0: "batch", 2: "height", 3: "width"}}
+        | {o: {0: "batch", 2: "rows", 3: "cols"} for o in outputs},
+        {
+            "input": "(B, 3, H, W) float32 RGB 0..255 (no standardization), H and W multiples "
+            "of 32 (zero-pad right and bottom)",
+            "output": f"{maps} maps: heatmap (C=1, 0..1), scale (C=2, log of height, width / "
+            f"{STRIDE}), offset (C=2, y, x in cells), landmarks (C=10, y, x per point in box "
+            "sizes)",
+            "decode": "faceprint.detection.centerface.decode",
+            "source": "centerface",
+            "sha256": get_weights("centerface").sha256 or "",
+        },
     )
 
 
@@ -111,11 +168,11 @@ def _embedder_spec(model: str | os.PathLike):
 
 def export_targets(model: str | os.PathLike, fmt: str, out: str | os.PathLike) -> list[Path]:
     """The files :func:`export` writes for ``model`` in format ``fmt`` into the folder ``out``:
-    ``<name>.onnx`` or ``<name>.pt``, one per network (``pnet``, ``rnet``, ``onet`` for
-    ``"mtcnn"``; a model file's stem; else the registry name)."""
-    if str(model) == "mtcnn":
-        names = ["pnet", "rnet", "onet"]
-    else:
+    ``<name>.onnx`` or ``<name>.pt``, one per network (a detector's:
+    :func:`detector_networks`, e.g. ``pnet``, ``rnet``, ``onet`` for ``"mtcnn"``; a model
+    file's stem; else the registry name)."""
+    names = None if Path(model).suffix else detector_networks(str(model))
+    if names is None:
         names = [Path(model).stem if Path(model).suffix else str(model)]
     suffix = ".onnx" if fmt == "onnx" else ".pt"
     return [Path(out) / f"{name}{suffix}" for name in names]
@@ -128,10 +185,11 @@ def export(
     opset: int = DEFAULT_OPSET,
     force: bool = False,
 ) -> list[Path]:
-    """Export a network (or ``"mtcnn"``: its three) to ``out``.
+    """Export a network (or a detector's networks) to ``out``.
 
     Args:
-        model: a registry name, a faceprint model file, or ``"mtcnn"``.
+        model: a registry name, a faceprint model file, or a detector name (``"mtcnn"``,
+            ``"centerface"``, ``"mtcnn+centerface"``: :func:`detector_networks`).
         fmt: ``"onnx"`` or ``"torchscript"``.
         out: the folder to write to (created).
         opset: ONNX opset (13..21).
@@ -155,8 +213,9 @@ def export(
             f"opset {opset} is not one ONNX Runtime runs from this exporter; use "
             f"{OPSETS.start}..{OPSETS.stop - 1} (default {DEFAULT_OPSET})"
         )
-    if str(model) == "mtcnn":
-        specs = {name: _spec(name) for name in ("pnet", "rnet", "onet")}
+    networks = None if Path(model).suffix else detector_networks(str(model))
+    if networks is not None:
+        specs = {name: _spec(name) for name in networks}
     else:
         stem = Path(model).stem if Path(model).suffix else str(model)
         specs = {stem: _embedder_spec(model)}

@@ -30,7 +30,9 @@ ImageInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
 #: Largest image, in pixels, that faceprint decodes: Pillow's own decompression-bomb limit.
 MAX_PIXELS: int = Image.MAX_IMAGE_PIXELS or 89_478_485
-#: Smallest side, in pixels, that MTCNN's 12x12 proposal window can scan.
+#: Smallest side, in pixels, of an image faceprint reads, whichever detector runs: a face in
+#: a smaller one is too small to recognise, and MTCNN's proposal window (12x12) cannot scan it.
+#: Checked where images are decoded, before any detector is chosen.
 MIN_SIDE: int = 12
 
 #: File suffixes taken for images when a folder is searched.
@@ -307,7 +309,7 @@ def to_rgb_array(image: ImageInput, name: str = "image") -> np.ndarray:
 
 
 def check_min_side(size: tuple[int, int], name: str = "image") -> None:
-    """Refuse an image of ``(width, height)`` too small for MTCNN to scan.
+    """Refuse an image of ``(width, height)`` too small to hold a face any detector finds.
 
     Raises:
         ImageError: a side is below :data:`MIN_SIDE`.
@@ -316,7 +318,7 @@ def check_min_side(size: tuple[int, int], name: str = "image") -> None:
     if min(w, h) < MIN_SIDE:
         raise ImageError(
             f"{name} is {w}x{h} pixels: too small to hold a face "
-            f"(MTCNN needs at least {MIN_SIDE}x{MIN_SIDE})"
+            f"(images must be at least {MIN_SIDE}x{MIN_SIDE})"
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from torch.nn import functional as F
 from faceprint.alignment import Alignment, similarity_transform, standardize
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 from faceprint.models.inference import optimize_for_inference
+
+if TYPE_CHECKING:
+    from faceprint.detection.base import Detections, Detector
 
 #: pSp/e4e's face box in a 256 px FFHQ-aligned image: ``(top, bottom, left, right)``.
 FFHQ_CROP_256 = (35, 223, 32, 220)
@@ -144,6 +148,12 @@ def warp_faces(pixels: torch.Tensor, transforms: torch.Tensor, size: int) -> tor
     return F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def _largest(faces: Detections) -> Detections:
+    """The face of largest box area (the first of equal ones), as one-face detections."""
+    areas = (faces.boxes[:, 2] - faces.boxes[:, 0]) * (faces.boxes[:, 3] - faces.boxes[:, 1])
+    return faces.select([int(np.argmax(areas))])
+
+
 class IdentityLoss(nn.Module):
     """``1 - cos(embed(generated), embed(target))`` through a frozen face network.
 
@@ -151,11 +161,15 @@ class IdentityLoss(nn.Module):
         model: registry name or faceprint model file of the embedding network.
         input_range: ``(low, high)`` of the images' pixel values.
         crop: with ``align="fixed"``: see :func:`face_input`.
-        align: ``"fixed"`` (the crop, or the whole image, resized) or ``"landmarks"`` (MTCNN
-            finds 5 landmarks on the target, and the same similarity warp onto the model's
-            template cuts both images; gradients flow through the warp).
+        align: ``"fixed"`` (the crop, or the whole image, resized) or ``"landmarks"`` (the
+            detector finds 5 landmarks on the target, and the same similarity warp onto the
+            model's template cuts both images; gradients flow through the warp).
         reduction: ``"mean"`` over the batch, or ``"none"`` for ``(B,)`` losses.
-        device: where the networks live (``.to()`` moves them too).
+        device: where the networks live (``.to()`` moves them too, and the detector where it
+            is a module, as MTCNN is).
+        detector: with ``align="landmarks"``: a detector name (``"mtcnn"``, the default;
+            ``"centerface"``; see :func:`faceprint.detection.create_detector`), built on
+            ``device``, or a ready :class:`~faceprint.detection.Detector`.
 
     The networks are frozen: no parameter takes a gradient, and they stay in eval mode (batch
     norm with its running statistics) even when an enclosing model calls ``.train()``. It runs
@@ -174,6 +188,7 @@ class IdentityLoss(nn.Module):
         align: str = "fixed",
         reduction: str = "mean",
         device: str | torch.device | None = None,
+        detector: str | Detector = "mtcnn",
     ) -> None:
         super().__init__()
         from faceprint.weights.factory import create_model
@@ -201,11 +216,14 @@ class IdentityLoss(nn.Module):
         self.crop = crop
         self.align = align
         self.reduction = reduction
-        self.detector = None
+        self.detector: Detector | None = None
         if align == "landmarks":
-            from faceprint.detection.mtcnn import MTCNN
+            from faceprint.pipeline import make_detector
 
-            self.detector = MTCNN(device=device).requires_grad_(False)
+            found = make_detector(detector, device)
+            if isinstance(found, nn.Module):
+                found.requires_grad_(False)
+            self.detector = found
             template = {**record.alignment.get("similarity", {}), "image_size": self.input_size}
             self.template = Alignment(method="similarity", **template).template()
 
@@ -213,12 +231,12 @@ class IdentityLoss(nn.Module):
         """Keep the frozen networks in eval mode whatever the enclosing model asks."""
         super().train(mode)
         self.net.eval()
-        if self.detector is not None:
+        if isinstance(self.detector, nn.Module):
             self.detector.eval()
         return self
 
     def landmarks(self, images: torch.Tensor) -> torch.Tensor:
-        """MTCNN's 5 landmarks of the largest face of each image, without gradient.
+        """The detector's 5 landmarks of the largest face of each image, without gradient.
 
         Args:
             images: ``(B, 3, H, W)`` in ``input_range``.
@@ -235,14 +253,14 @@ class IdentityLoss(nn.Module):
         low, high = self.input_range
         pixels = ((images.detach().float() - low) * (255.0 / (high - low))).round().clamp(0, 255)
         arrays = list(pixels.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
-        _, _, points = self.detector.detect(arrays, landmarks=True)
-        missing = [i for i, p in enumerate(points) if p is None]
+        found = self.detector.detect_batch(arrays)
+        missing = [i for i, faces in enumerate(found) if len(faces) == 0]
         if missing:
             raise ValueError(
                 f"no face found in image(s) {missing} of the batch; pass their landmarks, or "
                 "use align='fixed'"
             )
-        return torch.from_numpy(np.stack([p[0] for p in points]))
+        return torch.from_numpy(np.stack([_largest(faces).landmarks[0] for faces in found]))
 
     def _warp(self, landmarks: torch.Tensor) -> torch.Tensor:
         points = landmarks.detach().cpu().double().numpy()

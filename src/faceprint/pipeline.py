@@ -20,7 +20,8 @@ from tqdm import tqdm
 from faceprint.alignment import Alignment, AlignMethod, center_box, standardize
 from faceprint.attributes import AttributeAnalyzer, FaceAttributes
 from faceprint.boxes import box_area
-from faceprint.detection.mtcnn import MTCNN
+from faceprint.detection.base import Detector
+from faceprint.detection.registry import create_detector
 from faceprint.errors import FaceprintError, ModelMismatchError, NoFaceError
 from faceprint.images import ImageInput, as_image_list, is_batch, to_pil
 from faceprint.models.dlib_resnet import DlibResNet
@@ -37,6 +38,7 @@ from faceprint.weights.registry import Weights
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "ms-celeb-1m"
+DEFAULT_DETECTOR = "mtcnn"
 DEFAULT_PRECISION = "auto"
 #: Default verification false-accept rate: about 1 in 1000 pairs of strangers called the same.
 DEFAULT_VERIFY_FAR = 1e-3
@@ -180,6 +182,23 @@ def recognisable(region: Region, min_probability: float, min_face_size: float) -
     return (region.probability or 0.0) >= min_probability and side >= min_face_size
 
 
+def make_detector(
+    detector: str | Detector | None,
+    device: str | torch.device | None = None,
+    backend: str = "torch",
+    **options: object,
+) -> Detector:
+    """The detector a recognizer runs: ``detector`` itself where it is one, else the registry's
+    detector of that name (None: ``"mtcnn"``) on ``device`` and ``backend``, built with its
+    constructor ``options`` (e.g. ``min_face_size``)."""
+    if detector is None or isinstance(detector, str):
+        options["device"] = device
+        if backend != "torch":
+            options["backend"] = backend
+        return create_detector(detector or DEFAULT_DETECTOR, **options)
+    return detector
+
+
 class FaceRecognizer:
     """Detector -> alignment -> embedding model, built from a registry name.
 
@@ -199,7 +218,10 @@ class FaceRecognizer:
             distribution (LFW View 1). Default 1e-3, about 1 in 1000 strangers. Models without
             a recorded distribution use their LFW-accuracy threshold.
         batch_size: faces per embedding forward pass.
-        detector: a ready :class:`~faceprint.MTCNN` to use instead of the default one.
+        detector: the face detector: a registry name (``"mtcnn"``, the default;
+            ``"centerface"``; fused names such as ``"mtcnn+centerface"``, see
+            :func:`faceprint.detection.create_detector`) built on ``device`` and ``backend``,
+            or a ready :class:`~faceprint.detection.Detector`.
         weights_path: load the embedding weights from this file.
         precision: ``"auto"`` (default), ``"fp32"`` or ``"bf16"``. ``"bf16"`` runs the
             embedding network under bfloat16 autocast, faster on CPUs with AVX-512 BF16/AMX and
@@ -210,9 +232,10 @@ class FaceRecognizer:
             Every precision returns float32 unit embeddings.
             ``"int8"`` runs the embedder quantized in ONNX Runtime (built once, see
             ``calibration``).
-        backend: ``"torch"`` or ``"onnxruntime"``: the embedder and MTCNN's networks run as
-            ONNX exports in ONNX Runtime (exported once, cached); the cascade and the pipeline
-            around them are the same code.
+        backend: ``"torch"`` or ``"onnxruntime"``: the embedder and the detector's networks
+            run in ONNX Runtime (MTCNN's as exports made once and cached, CenterFace's as its
+            original graph); the cascade, the decoding and the pipeline around them are the
+            same code.
         calibration: ``precision="int8"``: face photos (a folder or a list) whose crops set the
             quantization ranges. The int8 model is built once per set of photos (their paths,
             sizes and times) and cached; None uses the cached one.
@@ -237,7 +260,7 @@ class FaceRecognizer:
         min_probability: float | None = None,
         min_face_size: float | None = None,
         batch_size: int = 32,
-        detector: MTCNN | None = None,
+        detector: str | Detector | None = None,
         weights_path: str | os.PathLike | None = None,
         precision: str = DEFAULT_PRECISION,
         backend: str = "torch",
@@ -249,7 +272,7 @@ class FaceRecognizer:
         if self.precision == "int8":
             check_backend("onnxruntime", "precision='int8' (--precision int8)")
         self.backend = backend
-        self.detector = detector or MTCNN(keep_all=True, device=device, backend=backend)
+        self.detector = make_detector(detector, device, backend)
         #: An ensemble's member recognizers (sharing this detector); empty for one model.
         self.members: list[FaceRecognizer] = []
         if self.weights.architecture == "ensemble":
@@ -436,7 +459,7 @@ class FaceRecognizer:
         return faces
 
     def detect_regions(
-        self, images: Sequence[Image.Image], detector: MTCNN | None = None
+        self, images: Sequence[Image.Image], detector: Detector | None = None
     ) -> list[list[Region]]:
         """The recognisable detections of each RGB image (``Region.image`` is its index);
         the others are counted in :attr:`ignored`.
@@ -454,20 +477,20 @@ class FaceRecognizer:
         return out
 
     def detect_all(
-        self, images: Sequence[Image.Image], detector: MTCNN | None = None
+        self, images: Sequence[Image.Image], detector: Detector | None = None
     ) -> list[list[Region]]:
         """Every detection of each RGB image, recognisable or not, largest first
         (``Region.image`` is the image's index); :meth:`detect_regions` keeps the recognisable."""
-        boxes, probs, points = (detector or self.detector).detect(list(images), landmarks=True)
         out = []
-        for i, (image_boxes, image_probs, image_points) in enumerate(
-            zip(boxes, probs, points, strict=True)
-        ):
-            found = []
-            if image_boxes is not None:
-                detections = zip(image_boxes, image_probs, image_points, strict=True)
-                found = [Region(i, b, float(p), m) for b, p, m in detections]
-            out.append(found)
+        for i, found in enumerate((detector or self.detector).detect_batch(list(images))):
+            sides = found.boxes[:, 2:] - found.boxes[:, :2]
+            order = np.argsort(-(sides[:, 0] * sides[:, 1]), kind="stable")
+            out.append(
+                [
+                    Region(i, found.boxes[k], float(found.scores[k]), found.landmarks[k])
+                    for k in order
+                ]
+            )
         return out
 
     def recognisable(self, region: Region) -> bool:

@@ -159,3 +159,20 @@ def test_ray_adds_the_attribute_columns_and_refuses_to_mix_them(local_ray, tmp_p
     )
     with pytest.raises(DatasetMismatchError, match="resume it with --attributes"):
         run_ray(photos[:6], tmp_path / "ray", "ms-celeb-1m", None)
+
+
+@pytest.mark.slow
+def test_each_actor_builds_the_detector_named(lfw):
+    """run_ray's ``detector`` reaches the actors' recognizer (the actor class runs here, without
+    Ray), which answers a batch with it (whether the face passes the recognizer's face filter
+    is the calibration's business)."""
+    import pyarrow as pa
+
+    from faceprint.batch.ray_engine import EmbedActor
+
+    actor = EmbedActor("ms-celeb-1m", "box", detector="centerface")
+    assert actor.recognizer.detector.settings["name"] == "centerface"
+    photo = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    batch = pa.table({"path": [str(photo)], "payload": [photo.read_bytes()], "read_error": [None]})
+    [row] = actor(batch).to_pylist()
+    assert row["path"] == str(photo) and row["error"] is None and row["model"] == "ms-celeb-1m"

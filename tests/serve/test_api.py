@@ -20,7 +20,10 @@ def test_healthz_needs_no_key(server):
     with server.client() as client:
         answer = client.get("/healthz")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ok", "model": "ms-celeb-1m/box"}
+    health = answer.json()
+    assert health["status"] == "ok" and health["model"] == "ms-celeb-1m/box"
+    assert health["detector"]["name"] == "mtcnn"
+    assert health["detector"]["settings"]["min_face_size"] == 20
 
 
 @pytest.mark.default_path

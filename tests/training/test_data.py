@@ -12,8 +12,14 @@ import pytest
 from PIL import Image
 
 from faceprint.alignment import Alignment
-from faceprint.errors import DatasetError
-from faceprint.training.data import crop_tree, match_classes, scan_folder, split_per_class
+from faceprint.errors import DatasetError, ImageError
+from faceprint.training.data import (
+    CropDataset,
+    crop_tree,
+    match_classes,
+    scan_folder,
+    split_per_class,
+)
 from tests.training.conftest import link_people
 
 
@@ -88,6 +94,41 @@ def test_crop_tree_lists_every_skipped_photo_and_resumes(lfw, tmp_path):
     again = crop_tree(folder, out, Alignment("box", margin=0), 0.98, 32, progress=False)
     assert (again.written, again.kept, len(again.skipped)) == (1, 2, 2)
     shutil.rmtree(out)
+
+
+@pytest.mark.slow
+def test_crop_tree_with_centerface_cuts_the_faces_mtcnn_cuts(lfw, tmp_path):
+    """The same photos through CenterFace (its scores on its own scale, so a lower face
+    filter): every face photo gives a crop, the grey one none, and each similarity-aligned crop
+    is nearer MTCNN's crop of its own photo than MTCNN's crop of any other photo."""
+    photos = link_people(lfw, tmp_path / "photos", ("Colin_Powell", "Tony_Blair"), photos=3)
+    Image.new("RGB", (250, 250), (120, 120, 120)).save(photos / "Colin_Powell" / "grey.jpg")
+    folder = scan_folder(photos)
+    similarity = Alignment("similarity")
+    mtcnn = crop_tree(folder, tmp_path / "m", similarity, 0.98, 32, progress=False)
+    centerface = crop_tree(
+        folder, tmp_path / "c", similarity, 0.5, 32, progress=False, detector="centerface"
+    )
+    assert mtcnn.written == centerface.written == 6
+    assert [Path(p).name for p in centerface.skipped] == ["grey.jpg"]
+    theirs = sorted((tmp_path / "m").rglob("*.png"))
+    ours = [tmp_path / "c" / p.relative_to(tmp_path / "m") for p in theirs]
+    pixels = [np.asarray(Image.open(p), np.float32) for p in theirs]
+    for i, path in enumerate(ours):
+        crop = np.asarray(Image.open(path), np.float32)
+        distances = [np.abs(crop - other).mean() for other in pixels]
+        assert int(np.argmin(distances)) == i, (path.name, distances)
+
+
+def test_a_damaged_crop_is_an_image_error_naming_it(tmp_path):
+    folder = scan_folder(_tree(tmp_path / "crops", {"ann": 2}))
+    broken = folder.paths[1]
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    data = CropDataset(folder, "fixed")
+    x, label = data[0]
+    assert x.shape == (3, 8, 8) and label == 0
+    with pytest.raises(ImageError, match=str(broken)):
+        data[1]
 
 
 def test_crop_tree_leaves_out_faces_under_min_quality(lfw, tmp_path):

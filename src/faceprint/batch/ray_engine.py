@@ -2,8 +2,8 @@
 (one :class:`faceprint.FaceRecognizer` per actor, loaded once), Parquet written by Ray's writer.
 
 Detection shares the actor with embedding: detection is the larger half of the work and
-MTCNN's batches are what makes it fast; split into tasks, each image's crops would cross the
-object store, and each task would load MTCNN again (see ``benchmarks/ray_embed.py``).
+the detector's batches are what makes it fast; split into tasks, each image's crops would cross
+the object store, and each task would load the detector again (see ``benchmarks/ray_embed.py``).
 """
 
 from __future__ import annotations
@@ -23,11 +23,16 @@ class EmbedActor:
     face rows out (pyarrow)."""
 
     def __init__(
-        self, model: str, align: str, device: str | None = None, attributes: bool = False
+        self,
+        model: str,
+        align: str,
+        device: str | None = None,
+        attributes: bool = False,
+        detector: str = "mtcnn",
     ) -> None:
         from faceprint.pipeline import FaceRecognizer
 
-        self.recognizer = FaceRecognizer(model=model, align=align, device=device)
+        self.recognizer = FaceRecognizer(model=model, align=align, device=device, detector=detector)
         self.attributes = attributes
 
     def __call__(self, batch):
@@ -89,6 +94,7 @@ def run_ray(
     address: str | None = None,
     num_cpus: int | None = None,
     attributes: bool = False,
+    detector: str = "mtcnn",
 ) -> int:
     """Embed ``inputs`` not yet in ``out`` with Ray Data.
 
@@ -102,6 +108,8 @@ def run_ray(
         address: Ray cluster address, or None for a local Ray.
         num_cpus: CPUs of a local Ray.
         attributes: add each face's age, gender and emotion columns.
+        detector: the detector each actor builds, by name
+            (:func:`faceprint.detection.create_detector`).
 
     Returns:
         The number of inputs done by this run.
@@ -130,6 +138,7 @@ def run_ray(
             "align": align,
             "device": "cuda" if gpus_per_actor else None,
             "attributes": attributes,
+            "detector": detector,
         },
         batch_size=batch_size,
         batch_format="pyarrow",

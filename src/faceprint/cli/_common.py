@@ -24,6 +24,7 @@ from faceprint.gallery.core import DEFAULT_FAR
 from faceprint.gallery.stores import is_database_url
 from faceprint.models.onnx_runtime import BACKENDS
 from faceprint.pipeline import (
+    DEFAULT_DETECTOR,
     DEFAULT_MODEL,
     DEFAULT_PRECISION,
     DEFAULT_VERIFY_FAR,
@@ -41,7 +42,7 @@ def report_error(message: object, source: object | None = None) -> None:
 
 
 def report_ignored(recognizer) -> None:
-    """Say how many detections recognition passed over (MTCNN false positives, tiny faces)."""
+    """Say how many detections recognition passed over (false positives, tiny faces)."""
     if recognizer.ignored:
         tqdm.write(
             f"ignored {recognizer.ignored} detection(s) less likely than p="
@@ -146,6 +147,95 @@ CALIBRATION_OPTION = context_option(
     help="--precision int8: a folder of face photos that sets the quantization ranges; the int8 "
     "model is built once per folder and cached (eval lfw uses LFW's View 1).",
 )
+
+
+class DetectorName(click.ParamType):
+    """A detector of the registry, or several joined with ``+`` (a fused detector), checked
+    when the command line is parsed: a name that names nothing is a usage error listing the
+    known ones."""
+
+    name = "detector"
+
+    def convert(self, value, param, ctx):
+        from faceprint.detection.registry import FUSED_SEPARATOR, detector_entry
+
+        names = value.split(FUSED_SEPARATOR)
+        try:
+            for name in names:
+                detector_entry(name)
+        except UnknownModelError as e:
+            self.fail(str(e), param, ctx)
+        if len(set(names)) != len(names):
+            self.fail(f"{value!r} names a detector twice", param, ctx)
+        return value
+
+
+def _whole(ctx: click.Context, param: click.Parameter, value: float | None):
+    """Keep ``--min-face-size 20`` an int, as the detectors' own defaults are, so that caches
+    keyed by a detector's settings do not tell 20 from 20.0."""
+    if value is not None and float(value).is_integer():
+        value = int(value)
+    ctx.meta[param.opts[0]] = value
+    return value
+
+
+def _detector_help() -> str:
+    from faceprint.detection import list_detectors
+
+    return (
+        f"Face detector: {', '.join(list_detectors())}, or two or more joined with '+' "
+        "(a fused detector, e.g. mtcnn+centerface)."
+    )
+
+
+DETECTOR_OPTION = context_option(
+    "--detector",
+    type=DetectorName(),
+    default=DEFAULT_DETECTOR,
+    show_default=True,
+    metavar="NAME",
+    help=_detector_help(),
+)
+MIN_FACE_SIZE_OPTION = click.option(
+    "--min-face-size",
+    type=Range(1, None),
+    default=None,
+    metavar="N",
+    expose_value=False,
+    callback=_whole,
+    help="Smallest face searched for, in pixels (the box's shorter side), whichever detector "
+    "runs; smaller faces are not returned (default: the detector's own: 20 for mtcnn, every "
+    "size for centerface). Commands that recognise faces also pass over, and count, faces "
+    "smaller than the size tuned for their model, whatever this says: a larger N raises that "
+    "bar, a smaller one does not lower it.",
+)
+
+
+def detector_options(command):
+    """--detector NAME and --min-face-size N: the options of every command that detects,
+    kept in the click context, which :func:`command_detector` reads."""
+    return DETECTOR_OPTION(MIN_FACE_SIZE_OPTION(command))
+
+
+def detector_choice() -> tuple[str, dict]:
+    """The command's --detector name and the constructor options its --min-face-size gives."""
+    name = from_context("--detector") or DEFAULT_DETECTOR
+    size = from_context("--min-face-size")
+    return name, ({} if size is None else {"min_face_size": size})
+
+
+def command_detector(device: str | None = None):
+    """The detector of the command's --detector and --min-face-size, on ``device`` and the
+    command's --backend (a usage error where they do not go together)."""
+    from faceprint.pipeline import make_detector
+
+    name, options = detector_choice()
+    try:
+        return make_detector(name, device, from_context("--backend", "torch"), **options)
+    except (UnknownModelError, ValueError) as e:
+        raise click.UsageError(str(e)) from None
+    except FaceprintError as e:
+        raise click.ClickException(str(e)) from None
 
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -302,6 +392,7 @@ def make_recognizer(
 ):
     from faceprint.pipeline import FaceRecognizer
 
+    detector = command_detector(device)
     try:
         return FaceRecognizer(
             model=model,
@@ -310,6 +401,7 @@ def make_recognizer(
             precision=precision,
             far=far,
             threshold=threshold,
+            detector=detector,
             backend=from_context("--backend", "torch"),
             calibration=from_context("--calibration"),
         )

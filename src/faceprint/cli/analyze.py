@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from faceprint.cli._common import (
     DEVICE_OPTION,
+    detector_options,
     finish,
     input_images,
     main,
@@ -27,6 +28,7 @@ from faceprint.pipeline import (
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
+@detector_options
 @DEVICE_OPTION
 def analyze(images, as_json, device) -> None:
     """Age, gender, emotion and quality of every face.

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 from tqdm import tqdm
 
 from faceprint.cli._common import (
@@ -14,8 +15,9 @@ from faceprint.cli._common import (
     CROP_ALIGN_OPTION,
     DEVICE_OPTION,
     MODEL_OPTION,
+    command_detector,
+    detector_options,
     finish,
-    from_context,
     input_images,
     main,
     mtcnn_option,
@@ -28,6 +30,7 @@ from faceprint.cli._outputs import (
     check_outputs,
     output_names,
 )
+from faceprint.detection.base import Detections
 from faceprint.errors import FaceprintError
 from faceprint.pipeline import (
     crop_quality,
@@ -51,21 +54,21 @@ from faceprint.pipeline import (
 )
 @mtcnn_option("--image-size", "Side of the saved crops.")
 @mtcnn_option("--margin", "Crop margin, in crop pixels.")
-@mtcnn_option("--min-face-size", "Smallest face searched for, in pixels.")
+@detector_options
 @DEVICE_OPTION
 @BACKEND_OPTION
 @FORCE_OPTION
-def detect(
-    images, as_json, annotate, crops, image_size, margin, min_face_size, device, force
-) -> None:
-    """Find faces: boxes, probabilities, 5 landmarks and a quality (0..1) per face.
+def detect(images, as_json, annotate, crops, image_size, margin, device, force) -> None:
+    """Find faces: boxes, probabilities, 5 landmarks and a quality (0..1) per face, largest first.
+
+    --detector mtcnn (the default) gives facenet-pytorch's MTCNN answers; faces smaller than
+    --min-face-size are not returned, whichever detector runs.
 
     No embedder runs here, so the quality is the heuristic one (sharpness, brightness, size
     and pose of the crop; see the quality guide), not the SER-FIQ score of the commands that
     embed.
     """
     from faceprint.alignment import extract_face
-    from faceprint.detection import MTCNN
     from faceprint.drawing import annotate as draw
     from faceprint.images import load_image
 
@@ -78,40 +81,29 @@ def detect(
         [annotated, Writes("--crops", crops, tuple(crop_files), folder=True, pictures=True)],
         force,
     )
-    mtcnn = MTCNN(
-        image_size=image_size,
-        margin=margin,
-        min_face_size=min_face_size,
-        keep_all=True,
-        device=device,
-        backend=from_context("--backend", "torch"),
-    )
+    detector = command_detector(device)
     report, failed = [], 0
     for path in tqdm(paths, desc="detecting", unit="img", disable=len(paths) < 2):
         try:
             pil = load_image(path)
-            boxes, probs, points = mtcnn.detect(pil, landmarks=True)
+            [found] = detector.detect_batch([pil])
         except FaceprintError as e:
             failed += 1
             report_error(e, path)
             report.append({"image": str(path), "error": str(e), "faces": []})
             continue
-        faces = (
-            []
-            if boxes is None
-            else [
-                detection_record(b, p, pts, crop_quality(pil, b, pts))
-                for b, p, pts in zip(boxes, probs, points, strict=True)
-            ]
-        )
+        found = largest_first(found)
+        faces = [
+            detection_record(b, p, pts, crop_quality(pil, b, pts))
+            for b, p, pts in zip(found.boxes, found.scores, found.landmarks, strict=True)
+        ]
         report.append({"image": str(path), "faces": faces})
         if annotate:
             target = targets[path]
             target.parent.mkdir(parents=True, exist_ok=True)
-            draw(pil, boxes, None if probs is None else [f"{p:.3f}" for p in probs], points).save(
-                target
-            )
-        for i, box in enumerate([] if boxes is None or not crops else boxes):
+            labels = [f"{p:.3f}" for p in found.scores]
+            draw(pil, found.boxes, labels, found.landmarks).save(target)
+        for i, box in enumerate(found.boxes if crops else []):
             extract_face(
                 pil, box, image_size, margin, save_path=crops / f"{names[path]}_{i + 1}.png"
             )
@@ -126,6 +118,13 @@ def detect(
     if as_json:
         click.echo(json.dumps(report, indent=2))
     finish(failed, len(paths), "images")
+
+
+def largest_first(found: Detections) -> Detections:
+    """The faces ordered by box area, largest first (as ``MTCNN.detect`` orders them; equal
+    areas keep the detector's order)."""
+    sides = found.boxes[:, 2:] - found.boxes[:, :2]
+    return found.select(np.argsort(-(sides[:, 0] * sides[:, 1]), kind="stable"))
 
 
 def _numbered(folder: Path, name: str) -> list[Path]:
@@ -155,6 +154,7 @@ def _numbered(folder: Path, name: str) -> list[Path]:
     help="Margin around the box in output pixels (--align box); default: the model's.",
 )
 @MODEL_OPTION
+@detector_options
 @DEVICE_OPTION
 def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
     """Align the face of every photo of SRC_DIR/PERSON/ into OUT_DIR/PERSON/.
@@ -179,13 +179,16 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
         if align != "box":
             raise click.UsageError("--margin goes with --align box")
         parameters["margin"] = margin
+    detector = command_detector(device)
+    min_probability, min_face_size = _face_filter(record, detector.name, align)
     report = crop_tree(
         folder,
         out_dir,
         Alignment(method=align, **parameters),
-        record.min_face_probability or 0.0,
-        record.min_face_size or 0.0,
+        min_probability,
+        min_face_size,
         device=device,
+        detector=detector,
     )
     if folder.ignored:
         report_error(folder.ignored_note())
@@ -198,3 +201,10 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
         )
     )
     finish(report.unreadable, len(folder.paths), "photos (unreadable)")
+
+
+def _face_filter(record, detector: str, align: str) -> tuple[float, float]:
+    """The least probability and size (px) of a face worth cropping for ``record``'s model,
+    for the faces ``detector`` finds and ``align`` cuts: the record's filter, fitted on MTCNN's
+    detections (one for every detector and alignment until it is calibrated per pair)."""
+    return record.min_face_probability or 0.0, record.min_face_size or 0.0

@@ -9,7 +9,9 @@ from tqdm import tqdm
 
 from faceprint.cli._common import (
     RECOGNIZER_OPTIONS,
+    detector_options,
     finish,
+    from_context,
     input_images,
     main,
     make_recognizer,
@@ -23,6 +25,7 @@ from faceprint.cli._outputs import (
 )
 from faceprint.errors import DatasetMismatchError, FaceprintError
 from faceprint.extras import require
+from faceprint.pipeline import DEFAULT_DETECTOR
 
 
 @main.command()
@@ -35,6 +38,7 @@ from faceprint.extras import require
     "and resumes.",
 )
 @RECOGNIZER_OPTIONS
+@detector_options
 @click.option(
     "--engine",
     type=click.Choice(["local", "ray"]),
@@ -101,6 +105,11 @@ def embed(
         return
     if engine == "ray":
         require("ray.data", "ray", "--engine ray")
+        if from_context("--min-face-size"):
+            raise click.UsageError(
+                "--engine ray runs each detector at its own smallest face: leave out "
+                "--min-face-size, or use --engine local"
+            )
     require("pyarrow.dataset", "parquet", "a dataset folder as --out", otherwise="or write .npz")
     from faceprint.batch import dataset_summary, list_inputs, run_local, run_ray
 
@@ -120,6 +129,7 @@ def embed(
                 gpus_per_actor,
                 address,
                 attributes=attributes,
+                detector=from_context("--detector") or DEFAULT_DETECTOR,
             )
         else:
             recognizer = make_recognizer(model, align, device, precision)

@@ -10,6 +10,7 @@ import click
 
 from faceprint.cli._common import (
     RECOGNIZER_OPTIONS,
+    detector_options,
     far_option,
     finish,
     from_context,
@@ -48,6 +49,7 @@ def evaluation() -> None:
     help="Pairs file (default DATA/pairs.txt).",
 )
 @RECOGNIZER_OPTIONS
+@detector_options
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -132,9 +134,12 @@ def eval_lfw(
             title=f"LFW ({pairs_file.name})",
         )
     if as_json:
-        click.echo(json.dumps(d))
+        click.echo(json.dumps(d | {"detector": recognizer.detector.settings}))
         return
-    click.echo(f"model {recognizer.name}, {d['pairs']} pairs, {d['images']} images")
+    click.echo(
+        f"model {recognizer.name}, detector {recognizer.detector.name}, {d['pairs']} pairs, "
+        f"{d['images']} images"
+    )
     click.echo(
         f"accuracy {d['accuracy']:.4f} ± {d['accuracy_std']:.4f}   AUC {d['auc']:.5f}   EER "
         f"{d['eer']:.4f}   "
@@ -167,6 +172,7 @@ def _all_pairs(report, as_json: bool) -> None:
 @click.argument("ref", type=click.Path(exists=True, path_type=Path))
 @click.argument("gens", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @RECOGNIZER_OPTIONS
+@detector_options
 @far_option(
     DEFAULT_VERIFY_FAR,
     "False-accept rate the preserved-identity threshold is set for (as in verify).",

@@ -16,6 +16,7 @@ from faceprint.cli._common import (
     RECOGNIZER_OPTIONS,
     VECTORS_OPTION,
     GalleryLocation,
+    detector_options,
     far_or_threshold,
     finish,
     gallery_file,
@@ -44,6 +45,7 @@ from faceprint.quality import DEFAULT_MIN_QUALITY
 @GALLERY_OPTION
 @click.argument("args", nargs=-1, required=True)
 @GALLERY_RECOGNIZER_OPTIONS
+@detector_options
 @click.option(
     "--largest",
     "choice",
@@ -147,6 +149,7 @@ def enroll(
 )
 @VECTORS_OPTION
 @GALLERY_RECOGNIZER_OPTIONS
+@detector_options
 @FORCE_OPTION
 def identify(
     gallery_path,
@@ -344,6 +347,7 @@ def gallery_import(args, gallery_path, vectors, name_from) -> None:
     help="A directory (one folder per person, plus noise/, holding face crops) or a .csv file.",
 )
 @RECOGNIZER_OPTIONS
+@detector_options
 @click.option(
     "--eps",
     type=DISTANCE,

@@ -20,6 +20,8 @@ from faceprint.cli._common import (
     PRECISION_OPTION,
     VECTORS_OPTION,
     GalleryLocation,
+    detector_choice,
+    detector_options,
     from_context,
     main,
     report_error,
@@ -154,6 +156,7 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
     help=f"Embedding model (default: the gallery's, else {DEFAULT_MODEL}).",
 )
 @ALIGN_OPTION
+@detector_options
 @DEVICE_OPTION
 @PRECISION_OPTION
 @BACKEND_OPTION
@@ -203,6 +206,8 @@ def serve(
         model=model,
         align=align,
         device=device,
+        detector=from_context("--detector", ServeConfig.detector),
+        min_face_size=from_context("--min-face-size"),
         precision=precision,
         backend=from_context("--backend", ServeConfig.backend),
         calibration=from_context("--calibration"),
@@ -217,6 +222,7 @@ def serve(
         batch_wait=batch_wait / 1000.0,
         queue_size=queue_size,
     )
+    detector_choice()  # a --detector that --backend does not run: exit 2, before any work
     if gallery_path is not None and not read_only and not _writable(gallery_path):
         report_error(
             f"{gallery_path} is read-only for this process: enrolment and removal would fail. "
@@ -238,7 +244,8 @@ def serve(
     shown = "[::1]" if host == "::1" else host
     click.echo(f"faceprint serve: http://{shown}:{port}  (try it at /, API docs at /docs)")
     click.echo(
-        f"model {service.recognizer.name} ({service.recognizer.precision}, {config.backend})"
+        f"model {service.recognizer.name} ({service.recognizer.precision}, {config.backend}), "
+        f"detector {service.recognizer.detector.name}"
         + (
             f", gallery {service.gallery.store.location}: {len(service.gallery.list())} identities"
             if gallery_path

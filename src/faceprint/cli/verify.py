@@ -11,6 +11,7 @@ from faceprint.cli._common import (
     DEVICE_OPTION,
     MODEL_OPTION,
     RECOGNIZER_OPTIONS,
+    detector_options,
     far_or_threshold,
     main,
     make_recognizer,
@@ -32,6 +33,7 @@ from faceprint.pipeline import (
 @click.argument("image_a", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("image_b", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @RECOGNIZER_OPTIONS
+@detector_options
 @far_or_threshold(
     DEFAULT_VERIFY_FAR,
     "False-accept rate the threshold is set for: the fraction of pairs of strangers called "

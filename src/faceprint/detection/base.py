@@ -84,6 +84,12 @@ class Detector(Protocol):
     input_scale: float
     score_threshold: float
 
+    @property
+    def settings(self) -> dict:
+        """Everything that changes its answers, as JSON-able values, ``name`` included (what
+        caches of its detections are keyed by)."""
+        ...
+
     def detect_batch(self, images: Sequence[ImageInput]) -> list[Detections]:
         """One :class:`Detections` per image of ``images`` (paths, PIL images or ``(H, W, 3)``
         uint8 RGB arrays or tensors, of any sizes), each face's answer independent of the other

@@ -28,7 +28,15 @@ from faceprint.images import ImageInput, as_image_list, to_rgb_array
 if TYPE_CHECKING:
     from faceprint.weights.registry import Weights
 
-__all__ = ["CENTERFACE_CALIBRATION", "CenterFace", "CenterFaceNet", "Detections", "decode"]
+__all__ = [
+    "CENTERFACE_CALIBRATION",
+    "SMALLEST_FACE",
+    "CenterFace",
+    "CenterFaceNet",
+    "Detections",
+    "decode",
+    "search_scale",
+]
 
 #: The network's output stride, and the multiple of it that its input sides must be.
 STRIDE = 4
@@ -36,6 +44,11 @@ _MULTIPLE = 32
 #: MobileNetV2's inverted-residual stages: expansion, channels, repeats, first stride.
 _STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1))
 _STAGES_DEEP = ((6, 160, 3, 2), (6, 320, 1, 1))
+#: The smallest face (shorter box side, pixels of the network's input) that CenterFace finds
+#: reliably. On the tuning scenes of ``benchmarks/detection_recall.py`` (smallest faces 7.4 px
+#: wide), 3x found the most small faces of the scales 1, 2 and 3: 7 px times 3 is 21; 20
+#: keeps ``min_face_size=20`` (MTCNN's default) at 1x.
+SMALLEST_FACE = 20.0
 
 
 def _conv(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Conv2d:
@@ -152,13 +165,25 @@ class CenterFace:
 
     Args:
         score_threshold: heatmap cells above this are face centres (CenterFace's demo: 0.35).
-        min_face_size: faces whose box's shorter side is below this many pixels of the image
-            are dropped (the network looks at every size; default 0 keeps them all).
+        min_face_size: the smallest face searched for: faces whose box's shorter side is below
+            this many pixels of the image are dropped, and, unless ``input_scale`` is given,
+            it chooses the input scale (below). Default 0: every face the network sees.
         nms_iou: boxes overlapping a higher-scoring one by more than this IoU are dropped.
         input_scale: the images are resized by this factor before the network (0.5 is about
-            five times faster and misses the smallest faces); boxes are scaled back.
+            four times faster and misses the smallest faces); boxes are scaled back. Default
+            None: chosen from ``min_face_size``.
         device: where the network runs.
         net: the network to use (default: the registry weights).
+        backend: ``"torch"`` (the port, :class:`CenterFaceNet`) or ``"onnxruntime"``: the
+            registry's original ``centerface.onnx`` in ONNX Runtime, with the same decoding.
+
+    How ``min_face_size`` chooses the scale: the network finds faces reliably from about
+    :data:`SMALLEST_FACE` pixels (shorter box side) of its input upwards, so without an
+    ``input_scale`` the image is enlarged by ``SMALLEST_FACE / min_face_size`` where that is
+    above 1 (at most 4x), and kept at its size otherwise: ``min_face_size=10`` runs at 2x,
+    20 or more (or 0) at 1x. An explicit ``input_scale`` always wins (it is the speed knob):
+    with it, faces below ``SMALLEST_FACE / input_scale`` pixels are mostly missed whatever
+    ``min_face_size`` says. ``input_scale`` holds the scale in use.
 
     ``CenterFace().detect(["a.jpg", "b.jpg"])`` gives one :class:`Detections` per image.
     """
@@ -170,26 +195,49 @@ class CenterFace:
         score_threshold: float = 0.35,
         min_face_size: float = 0.0,
         nms_iou: float = 0.3,
-        input_scale: float = 1.0,
+        input_scale: float | None = None,
         device: str | torch.device | None = None,
         net: CenterFaceNet | None = None,
+        backend: str = "torch",
     ) -> None:
+        from faceprint.models.onnx_session import centerface_network, check_backend
+
+        check_backend(backend)
+        if backend == "onnxruntime":
+            if net is not None:
+                raise ValueError("backend='onnxruntime' runs the registry's graph; drop net")
+            net = centerface_network()
         if not 0.0 <= score_threshold < 1.0:
             raise ValueError(f"score_threshold {score_threshold} is outside [0, 1)")
         if not 0.0 < nms_iou <= 1.0:
             raise ValueError(f"nms_iou {nms_iou} is outside (0, 1]")
-        if not 0.0 < input_scale <= 4.0:
-            raise ValueError(f"input_scale {input_scale} is outside (0, 4]")
         if min_face_size < 0:
             raise ValueError(f"min_face_size {min_face_size} is negative")
+        if input_scale is None:
+            input_scale = search_scale(min_face_size)
+        if not 0.0 < input_scale <= 4.0:
+            raise ValueError(f"input_scale {input_scale} is outside (0, 4]")
         self.score_threshold = score_threshold
         self.min_face_size = min_face_size
         self.nms_iou = nms_iou
         self.input_scale = input_scale
         self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.backend = backend
         # Channels-last runs this MobileNet (depthwise convolutions) 1.7x faster on a CPU.
         net = net if net is not None else CenterFaceNet()
         self.net = net.to(self.device, memory_format=torch.channels_last).eval()
+
+    @property
+    def settings(self) -> dict:
+        """Name, smallest face, input scale, score threshold and NMS IoU: what its detections
+        depend on."""
+        return {
+            "name": self.name,
+            "min_face_size": self.min_face_size,
+            "input_scale": self.input_scale,
+            "score_threshold": self.score_threshold,
+            "nms_iou": self.nms_iou,
+        }
 
     def input_tensor(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
         """The network's input for one ``(H, W, 3)`` uint8 RGB image: resized by
@@ -254,6 +302,14 @@ class CenterFace:
         return self.detect(list(images))
 
 
+def search_scale(min_face_size: float) -> float:
+    """The input scale at which faces of ``min_face_size`` pixels (shorter box side) are
+    :data:`SMALLEST_FACE` pixels in the network's input: at least 1, at most 4; 1 for 0."""
+    if min_face_size <= 0:
+        return 1.0
+    return float(min(4.0, max(1.0, SMALLEST_FACE / min_face_size)))
+
+
 def decode(
     heatmap: torch.Tensor,
     scale: torch.Tensor,
@@ -311,5 +367,5 @@ CENTERFACE_CALIBRATION = ScoreCalibration(
 @register_detector("centerface", calibration=CENTERFACE_CALIBRATION)
 def centerface_detector(**options: object) -> CenterFace:
     """:class:`CenterFace` with its options (``min_face_size``, ``input_scale``,
-    ``score_threshold``, ``nms_iou``, ``device``, ``net``)."""
+    ``score_threshold``, ``nms_iou``, ``device``, ``net``, ``backend``)."""
     return CenterFace(**options)  # type: ignore[arg-type]

@@ -163,6 +163,18 @@ class MTCNN(nn.Module):
         return next(self.parameters()).device
 
     @property
+    def settings(self) -> dict:
+        """Name, smallest face, input scale, the three stage thresholds and the pyramid
+        factor: what its detections depend on."""
+        return {
+            "name": self.name,
+            "min_face_size": self.min_face_size,
+            "input_scale": self.input_scale,
+            "thresholds": list(self.thresholds),
+            "factor": self.factor,
+        }
+
+    @property
     def score_threshold(self) -> float:
         """The last (O-Net) stage's threshold: faces are returned only above it."""
         return self.thresholds[2]

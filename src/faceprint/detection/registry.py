@@ -19,7 +19,20 @@ from faceprint.errors import UnknownModelError
 #: Joins the members of a fused detector's name: ``"mtcnn+centerface"``.
 FUSED_SEPARATOR = "+"
 #: Options a fused detector hands to each of its members; the others are its own.
-MEMBER_OPTIONS = ("min_face_size", "input_scale", "device")
+MEMBER_OPTIONS = ("min_face_size", "input_scale", "device", "backend")
+#: Default settings of fused detectors, by their set of members: each member's own options
+#: (under its name) and the fused detector's (the rest). Tuned on the tuning scenes of
+#: ``benchmarks/detection_recall.py``; docs/benchmarks.md has the report scenes' figures.
+FUSED_DEFAULTS: dict[frozenset[str], dict[str, Any]] = {
+    frozenset({"mtcnn", "centerface"}): {
+        "mtcnn": {"score_threshold": 0.7},
+        "centerface": {"score_threshold": 0.2},
+        # CenterFace's own default threshold, 0.35, on the calibrated scale: a face scoring
+        # below what either member reports alone needs the other member (MTCNN's faces, from
+        # 0.7, calibrate to 0.007 and stand alone).
+        "agreement_below": 0.0042,
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -83,8 +96,10 @@ def create_detector(name: str, **options: Any) -> Detector:
             :class:`~faceprint.detection.fused.FusedDetector` of them.
         options: the detector's options: ``min_face_size``, ``input_scale``,
             ``score_threshold``, ``device`` and any of its own (e.g. MTCNN's ``factor``). A
-            fused detector hands ``min_face_size``, ``input_scale`` and ``device`` to every
-            member and keeps ``score_threshold`` (on the calibrated scale) and ``nms_iou``.
+            fused detector hands ``min_face_size``, ``input_scale``, ``device`` and ``backend``
+            to every member and keeps ``score_threshold`` (on the calibrated scale), ``nms_iou``,
+            ``agreement_below`` and ``agreement_iou``; their defaults, and the members' own
+            (e.g. their score thresholds), come from :data:`FUSED_DEFAULTS`.
 
     Raises:
         UnknownModelError: a name is not registered (the message lists those that are), or a
@@ -96,6 +111,8 @@ def create_detector(name: str, **options: Any) -> Detector:
     entries = [detector_entry(n) for n in names]
     if len(set(names)) != len(names):
         raise UnknownModelError(f"fused detector {name!r} names a member twice")
+    defaults = FUSED_DEFAULTS.get(frozenset(names), {})
     shared = {k: options.pop(k) for k in MEMBER_OPTIONS if k in options}
-    members = [entry.build(**shared) for entry in entries]
-    return FusedDetector(members, [entry.calibration for entry in entries], **options)
+    members = [entry.build(**{**defaults.get(entry.name, {}), **shared}) for entry in entries]
+    own = {k: v for k, v in defaults.items() if k not in names}
+    return FusedDetector(members, [entry.calibration for entry in entries], **{**own, **options})

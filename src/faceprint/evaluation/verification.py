@@ -220,7 +220,7 @@ def detect_primary_faces(
         face was found.
     """
     d = recognizer.detector
-    key = _key("detect", [str(p) for p in paths], d.min_face_size, d.thresholds, d.factor)
+    key = _key("detect", [str(p) for p in paths], d.settings)
     cached = _load(key) if cache else None
     if cached is not None:
         return cached
@@ -233,13 +233,12 @@ def detect_primary_faces(
     with tqdm(total=n, desc="detecting", unit="img", disable=not progress) as bar:
         for start in range(0, n, batch_size):
             images = [load_image(p) for p in paths[start : start + batch_size]]
-            boxes, probs, points = d.detect(images, landmarks=True)
-            for j, image in enumerate(images):
-                k = select_face(boxes[j], probs[j], image.size, "center_weighted_size")
+            for j, (image, found) in enumerate(zip(images, d.detect_batch(images), strict=True)):
+                k = select_face(found.boxes, found.scores, image.size, "center_weighted_size")
                 if k is not None:
-                    out["boxes"][start + j] = boxes[j][k]
-                    out["probs"][start + j] = probs[j][k]
-                    out["landmarks"][start + j] = points[j][k]
+                    out["boxes"][start + j] = found.boxes[k]
+                    out["probs"][start + j] = found.scores[k]
+                    out["landmarks"][start + j] = found.landmarks[k]
             bar.update(len(images))
     if cache:
         _save(key, out)

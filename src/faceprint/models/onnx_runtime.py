@@ -1,5 +1,8 @@
-"""Networks run by ONNX Runtime behind the torch call signature, so that the cascade and the
-pipeline keep one code path whichever backend computes.
+"""Exported networks for ONNX Runtime: MTCNN's and the embedders' ONNX files, made by
+:mod:`faceprint.export` on first use and cached, and the int8 embedder built from them; they
+run as :class:`~faceprint.models.onnx_session.OnnxNetwork` (re-exported here with
+:func:`check_backend`), so that the cascade and the pipeline keep one code path whichever
+backend computes.
 
 The ONNX files are :mod:`faceprint.export`'s, made on first use and cached under
 ``<weights cache>/onnx/``, named by the weights' sha256 (a file for other weights is another
@@ -13,65 +16,22 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from faceprint.errors import FaceprintError
-from faceprint.extras import require
+from faceprint.models.onnx_session import BACKENDS, OnnxNetwork, check_backend, providers
+
+__all__ = [
+    "BACKENDS",
+    "CALIBRATION_CROPS",
+    "OnnxNetwork",
+    "cached_onnx",
+    "check_backend",
+    "mtcnn_networks",
+    "providers",
+    "quantized_onnx",
+]
 
 logger = logging.getLogger(__name__)
-
-BACKENDS = ("torch", "onnxruntime")
-
-
-def check_backend(backend: str, purpose: str | None = None) -> None:
-    """Refuse an unknown backend, or onnxruntime where it is not installed.
-
-    Raises:
-        ValueError: an unknown backend.
-        MissingExtraError: onnxruntime is asked for (for ``purpose``) but not installed.
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "onnxruntime":
-        require("onnxruntime", "onnx", purpose or "backend='onnxruntime' (--backend onnxruntime)")
-
-
-def providers() -> list[str]:
-    """ONNX Runtime's execution providers to use: CUDA where installed and present, CPU."""
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-
-
-class OnnxNetwork(nn.Module):
-    """An exported network as a callable module: torch tensors in, torch tensors out (a tuple
-    where the network has several outputs).
-
-    Args:
-        path: the ``.onnx`` file.
-        threads: intra-op threads (default: torch's).
-    """
-
-    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
-        super().__init__()
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), options, providers=providers())
-        self.input_name = self.session.get_inputs()[0].name
-        self.several = len(self.session.get_outputs()) > 1
-
-    def forward(self, x: torch.Tensor):
-        outputs = self.session.run(
-            None, {self.input_name: np.ascontiguousarray(x.detach().float().cpu().numpy())}
-        )
-        tensors = tuple(torch.from_numpy(o) for o in outputs)
-        return tensors if self.several else tensors[0]
 
 
 def cached_onnx(source: str | os.PathLike, sha256: str | None) -> dict[str, Path]:

@@ -54,7 +54,8 @@ class FaceBatcher:
             its own (no batching).
         max_queue: most jobs waiting; beyond it :meth:`faces` answers 503, so memory is bounded.
         max_pixels: most image pixels per batch (a job larger than this runs alone), which
-            bounds the detector's memory: its image pyramid grows with the pixels it is given.
+            bounds the detector's memory: MTCNN's image pyramid and CenterFace's feature maps
+            grow with the pixels they are given (:func:`faceprint.serve.limits.detector_pixels`).
         on_batch: called with ``(images, seconds)`` after every batch (metrics).
     """
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceprint.gallery.core import DEFAULT_FAR
-from faceprint.pipeline import DEFAULT_PRECISION, DEFAULT_VERIFY_FAR
+from faceprint.pipeline import DEFAULT_DETECTOR, DEFAULT_PRECISION, DEFAULT_VERIFY_FAR
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,10 @@ class ServeConfig:
         align: alignment method of a new gallery and of the recognizer; None: the gallery's,
             else the model's own.
         device: torch device.
+        detector: the face detector's registry name (``mtcnn``, ``centerface``, or fused
+            names such as ``mtcnn+centerface``).
+        min_face_size: the smallest face searched for, in pixels of the image the detector
+            sees (reduced to ``detect_pixels``); None: the detector's own default.
         precision: ``auto``, ``fp32``, ``bf16`` or ``int8``.
         backend: ``torch`` or ``onnxruntime``.
         calibration: ``precision="int8"``: face photos that set the quantization ranges (the
@@ -51,6 +55,8 @@ class ServeConfig:
     model: str | None = None
     align: str | None = None
     device: str | None = None
+    detector: str = DEFAULT_DETECTOR
+    min_face_size: float | None = None
     precision: str = DEFAULT_PRECISION
     backend: str = "torch"
     calibration: Path | None = None

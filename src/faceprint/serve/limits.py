@@ -1,5 +1,6 @@
 """Limits of ``faceprint serve``: request-body size, the time a body may take to arrive,
-per-key request rate, and the decoded pixels all requests in flight may hold."""
+per-key request rate, the decoded pixels all requests in flight may hold, and the pixels one
+detector batch may be given."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import contextlib
 import math
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from faceprint.serve.http_errors import ApiError
+
+if TYPE_CHECKING:
+    from faceprint.detection.base import Detector
 
 
 def parse_size(text: str) -> int:
@@ -30,6 +35,20 @@ def parse_size(text: str) -> int:
     if unit not in units or value <= 0:
         raise ValueError(f"{text!r} is not a size; write e.g. 10MB, 512KB or 1048576")
     return int(value * units[unit])
+
+
+def detector_pixels(detect_pixels: int, detector: Detector) -> int:
+    """Image pixels per detector batch such that the detector's network is given about
+    ``detect_pixels`` pixels (at least 1).
+
+    Whichever detector runs, its memory grows with the pixels its networks see: MTCNN's image
+    pyramid, CenterFace's feature maps. Both resize the image by ``input_scale`` first (a
+    fused detector: its largest member's), so a batch holds ``input_scale**2`` times fewer
+    image pixels. At the same input, CenterFace holds several times the memory per pixel
+    that MTCNN's pyramid does at its defaults (the README's serve section has the figures);
+    ``--detect-pixels`` is the knob for both.
+    """
+    return max(1, int(detect_pixels / detector.input_scale**2))
 
 
 class BodyLimit:

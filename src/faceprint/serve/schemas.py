@@ -20,9 +20,19 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="what is wrong and how to fix it")
 
 
+class DetectorInfo(BaseModel):
+    """The face detector that finds the faces of every route."""
+
+    name: str = Field(description="registry name, e.g. mtcnn, centerface, mtcnn+centerface")
+    settings: dict = Field(
+        description="everything its answers depend on: smallest face, input scale, thresholds"
+    )
+
+
 class Health(BaseModel):
     status: str = Field(description="ok")
     model: str = Field(description="the embedding model served")
+    detector: DetectorInfo
 
 
 class DetectedFace(BaseModel):

@@ -20,12 +20,12 @@ from faceprint.attributes import AttributeAnalyzer
 from faceprint.errors import ImageError
 from faceprint.gallery.gallery import Gallery
 from faceprint.images import ReducedImage, check_min_side, declared_size, decode_reduced
-from faceprint.pipeline import DEFAULT_MODEL, FaceRecognizer
+from faceprint.pipeline import DEFAULT_MODEL, FaceRecognizer, make_detector
 from faceprint.serve.batching import FaceBatcher, FacesOf
 from faceprint.serve.config import ServeConfig
 from faceprint.serve.http_errors import ApiError
 from faceprint.serve.keys import ApiKey, KeyFile, Scope
-from faceprint.serve.limits import PixelBudget, RateLimiter
+from faceprint.serve.limits import PixelBudget, RateLimiter, detector_pixels
 from faceprint.serve.metrics import ServiceMetrics
 
 T = TypeVar("T")
@@ -81,10 +81,14 @@ class Service:
             )
             model, align = self.gallery.model_source, self.gallery.align
         try:
+            size = config.min_face_size
+            options = {} if size is None else {"min_face_size": size}
+            detector = make_detector(config.detector, config.device, config.backend, **options)
             self.recognizer = FaceRecognizer(
                 model=model,
                 align=align,
                 device=config.device,
+                detector=detector,
                 precision=config.precision,
                 backend=config.backend,
                 calibration=config.calibration,
@@ -109,7 +113,7 @@ class Service:
             max_batch=config.batch_size,
             max_wait=config.batch_wait,
             max_queue=config.queue_size,
-            max_pixels=config.detect_pixels,
+            max_pixels=detector_pixels(config.detect_pixels, detector),
             on_batch=self.metrics.observe_batch,
         )
 

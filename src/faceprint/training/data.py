@@ -12,10 +12,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from faceprint.alignment import Alignment, standardize
@@ -23,6 +23,9 @@ from faceprint.errors import DatasetError, FaceprintError, listed
 from faceprint.files import atomic_path
 from faceprint.images import IMAGE_SUFFIXES, load_image
 from faceprint.quality import heuristic_features, heuristic_quality
+
+if TYPE_CHECKING:
+    from faceprint.detection.base import Detector
 
 SKIPPED_CSV = "skipped.csv"
 #: How ``skipped.csv`` starts the reason of a photo that could not be read (a failed input;
@@ -202,6 +205,7 @@ def crop_tree(
     device: str | torch.device | None = None,
     batch_size: int = 16,
     progress: bool = True,
+    detector: str | Detector = "mtcnn",
     min_quality: float = 0.0,
 ) -> CropReport:
     """Detect and align the subject's face of every image into the same tree under ``out``.
@@ -220,13 +224,15 @@ def crop_tree(
         device: the detector's device.
         batch_size: images per detection batch.
         progress: show a progress bar.
+        detector: a detector name (``"mtcnn"``, ``"centerface"``, ...; see
+            :func:`faceprint.detection.create_detector`) built on ``device``, or a ready
+            :class:`~faceprint.detection.Detector`.
         min_quality: photos whose subject's crop scores under this heuristic quality
             (:func:`faceprint.quality.heuristic_quality`, in [0, 1]; no embedder runs here)
             are skipped, with their score; 0 keeps every face.
     """
-    from faceprint.detection.mtcnn import MTCNN
     from faceprint.gallery.enroll import dominant_face
-    from faceprint.pipeline import Region, recognisable
+    from faceprint.pipeline import Region, make_detector, recognisable
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -242,7 +248,7 @@ def crop_tree(
             report.kept += 1
         elif str(path) not in report.skipped:
             todo.append((path, target))
-    detector = MTCNN(keep_all=True, device=device) if todo else None
+    finder = make_detector(detector, device) if todo else None
     with tqdm(total=len(todo), desc="cropping", unit="img", disable=not progress) as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
@@ -254,19 +260,21 @@ def crop_tree(
                     images.append(None)
                     report.skipped[str(path)] = f"{UNREADABLE}: {str(e).removeprefix(f'{path}: ')}"
             ready = [(i, im) for i, im in enumerate(images) if im is not None]
-            found = detector.detect([im for _, im in ready], landmarks=True) if ready else ([],) * 3
-            for (i, image), boxes, probs, points in zip(ready, *found, strict=True):
+            found = finder.detect_batch([im for _, im in ready]) if ready else []
+            for (i, image), faces in zip(ready, found, strict=True):
                 path, target = chunk[i]
-                found = [] if boxes is None else zip(boxes, probs, points, strict=True)
                 regions = [
                     region
-                    for region in (Region(0, b, float(p), m) for b, p, m in found)
+                    for region in (
+                        Region(0, b, float(p), m)
+                        for b, p, m in zip(faces.boxes, faces.scores, faces.landmarks, strict=True)
+                    )
                     if recognisable(region, min_probability, min_face_size)
                 ]
                 if not regions:
                     report.skipped[str(path)] = (
                         "no face found"
-                        if boxes is None
+                        if len(faces) == 0
                         else ("no face likely and large enough to train on")
                     )
                     continue
@@ -319,7 +327,11 @@ class CropDataset(torch.utils.data.Dataset):
         return len(self.folder.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        with Image.open(self.folder.paths[index]) as image:
-            pixels = np.array(image.convert("RGB"), dtype=np.uint8)
+        """The crop at ``index`` and its label.
+
+        Raises:
+            ImageError: the crop file is damaged, truncated or not an image (named).
+        """
+        pixels = np.array(load_image(self.folder.paths[index]), dtype=np.uint8)
         x = torch.from_numpy(pixels).permute(2, 0, 1).float()[None]
         return standardize(x, self.standardization)[0], int(self.folder.labels[index])

@@ -96,6 +96,8 @@ class TrainConfig:
         seed: seeds Python, numpy and torch, and the split.
         cropped: ``data`` (and ``val``) hold aligned crops already (``faceprint crop``).
         align: how photos are cropped when not ``cropped``.
+        detector: the detector that finds the faces to crop when not ``cropped``
+            (:func:`faceprint.detection.create_detector`).
         min_quality: when not ``cropped``, photos whose face's heuristic quality
             (:func:`faceprint.quality.heuristic_quality`, in [0, 1]) is under this are not
             trained on (listed in the crop folder's ``skipped.csv``); 0 keeps every face.
@@ -124,6 +126,7 @@ class TrainConfig:
     seed: int = 0
     cropped: bool = False
     align: str = "box"
+    detector: str = "mtcnn"
     min_quality: float = 0.0
     precision: str = "auto"
     resume: bool = False
@@ -410,6 +413,7 @@ class _Run:
                 self.base.min_face_size or 0.0,
                 device=self.device,
                 progress=self.config.progress,
+                detector=self.config.detector,
                 min_quality=self.config.min_quality,
             )
             self.unreadable += report.unreadable

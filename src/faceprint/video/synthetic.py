@@ -116,7 +116,8 @@ class Sprite:
 
 
 def make_sprite(photo: Path, detector) -> Sprite:
-    """The centre of an LFW photo with a soft oval edge, and its face box."""
+    """The centre of an LFW photo with a soft oval edge, and its face box (the largest face
+    ``detector``, a :class:`~faceprint.detection.Detector`, finds in it)."""
     image = Image.open(photo).convert("RGB")
     side = min(image.size)
     crop = (
@@ -134,10 +135,11 @@ def make_sprite(photo: Path, detector) -> Sprite:
     mask = Image.new("L", crop.size, 0)
     ImageDraw.Draw(mask).ellipse((8, 4, 192, 246), fill=255)
     mask = mask.filter(ImageFilter.GaussianBlur(6))
-    boxes, _ = detector.detect(crop)
-    if boxes is None:
+    [found] = detector.detect_batch([crop])
+    if len(found) == 0:
         raise ValueError(f"{photo}: no face in the sprite")
-    face = boxes[0] / np.array([200, 250, 200, 250], dtype=np.float64)
+    largest = int(np.argmax((found.boxes[:, 2:] - found.boxes[:, :2]).prod(1)))
+    face = found.boxes[largest] / np.array([200, 250, 200, 250], dtype=np.float64)
     return Sprite(crop, mask, face)
 
 
@@ -379,14 +381,15 @@ def build_case(
         recognizer: a :class:`faceprint.FaceRecognizer` (default: a new one).
         layout: how they move, one of :data:`LAYOUTS`.
     """
-    from faceprint.detection.mtcnn import MTCNN
+    from faceprint.detection.registry import create_detector
     from faceprint.gallery import Gallery
     from faceprint.pipeline import FaceRecognizer
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     recognizer = recognizer or FaceRecognizer()
-    detector = MTCNN()
+    # The truth's face boxes are MTCNN's on the sprites, whichever detector is then scored.
+    detector = create_detector("mtcnn")
     chosen = []
     for person in sorted(Path(lfw_images).iterdir()):
         photos = sorted(person.glob("*.jpg"))

@@ -21,7 +21,12 @@ async def page() -> HTMLResponse:
 
 @router.get("/healthz", summary="Liveness: no key needed", response_model=Health)
 async def healthz(service: ServiceDep) -> dict:
-    return {"status": "ok", "model": service.recognizer.name}
+    detector = service.recognizer.detector
+    return {
+        "status": "ok",
+        "model": service.recognizer.name,
+        "detector": {"name": detector.name, "settings": detector.settings},
+    }
 
 
 @router.get(
