@@ -51,11 +51,11 @@ def test_enroll_returns_the_photos_under_min_quality(lfw, tmp_path):
     bad = tmp_path / "blurred.jpg"
     image.resize((35, 35), Image.BILINEAR).resize(image.size, Image.BILINEAR).save(bad, quality=90)
     with Gallery(tmp_path / "g.gallery", recognizer=FaceRecognizer(precision="fp32")) as gallery:
-        report = gallery.add("Colin", [clean, bad])
+        report = gallery.add("Colin", [clean, bad], min_quality=DEFAULT_MIN_QUALITY)
         assert report.added == [str(clean)]
         assert list(report.low_quality) == [str(bad)]
         assert 0.0 <= report.low_quality[str(bad)] < DEFAULT_MIN_QUALITY
         assert "under the minimum" in report.rejected[str(bad)]
         assert len(gallery) == 1
-        again = gallery.add("Colin", [bad], min_quality=None)
+        again = gallery.add("Colin", [bad])  # the Python API enrols any face by default
         assert again.added == [str(bad)] and not again.low_quality

@@ -15,7 +15,6 @@ from faceprint.boxes import box_area
 from faceprint.errors import FaceprintError, GalleryError
 from faceprint.files import sha256_file
 from faceprint.images import ImageInput, as_image_list, image_size, to_rgb_array
-from faceprint.quality import DEFAULT_MIN_QUALITY
 
 if TYPE_CHECKING:
     from faceprint.gallery.core import GalleryCore
@@ -63,7 +62,7 @@ def enroll(
     metadata: dict | None = None,
     progress: bool = False,
     largest: bool = False,
-    min_quality: float | None = DEFAULT_MIN_QUALITY,
+    min_quality: float | None = None,
 ) -> EnrollReport:
     """Detect, embed and enrol the subject's face in each image under ``name``.
 
@@ -89,7 +88,8 @@ def enroll(
         largest: the same as ``faces="largest"`` (kept from earlier releases).
         min_quality: photos whose subject face scores under this :attr:`Face.quality
             <faceprint.pipeline.Face>` (in [0, 1]) are not enrolled and are listed in
-            ``low_quality`` (and ``rejected``) with their score; None or 0 enrols any. Default:
+            ``low_quality`` (and ``rejected``) with their score; None (default) or 0 enrols
+            any. ``faceprint enroll`` and the service pass
             :data:`faceprint.quality.DEFAULT_MIN_QUALITY`, set on LFW (see the quality guide).
     """
     choice = "largest" if largest else faces
