@@ -41,6 +41,7 @@ def test_detect_json_annotate_and_crops(run, multiface, tmp_path):
     assert len(report) == 1 and len(report[0]["faces"]) == 6
     face = report[0]["faces"][0]
     assert len(face["box"]) == 4 and len(face["landmarks"]) == 5 and face["probability"] > 0.99
+    assert all(0.0 <= f["quality"] <= 1.0 for f in report[0]["faces"])
     assert Image.open(tmp_path / "ann.png").size == (1200, 630)
     assert len(list((tmp_path / "crops").glob("multiface_*.png"))) == 6
 
@@ -71,6 +72,10 @@ def test_analyze_gives_every_face_age_gender_and_emotion(run, multiface, tmp_pat
         )
         assert sum(face["emotion_probabilities"].values()) == pytest.approx(1, abs=1e-3)
     assert sum(f["emotion"] == "happy" for f in faces) >= 3
+    from faceprint import FaceRecognizer
+
+    library = FaceRecognizer(precision="fp32").embed(multiface)
+    assert [f["quality"] for f in faces] == pytest.approx([f.quality for f in library], abs=1e-4)
 
 
 def test_embed_attributes_need_a_folder(run, multiface, tmp_path):

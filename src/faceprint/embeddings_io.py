@@ -41,6 +41,7 @@ def write_embeddings(
         dim: embedding size D (so that a file without faces still has the right columns).
 
     Columns: ``path``, ``face``, ``box`` (4 floats), ``probability`` (NaN for fallback crops),
+    ``quality`` (:attr:`Face.quality <faceprint.pipeline.Face>` in [0, 1]; NaN where unset),
     ``embedding`` (D floats); ``model`` is stored once.
     """
     check_writable(path)
@@ -52,6 +53,9 @@ def write_embeddings(
         "probability": np.array(
             [np.nan if r[2].probability is None else r[2].probability for r in rows],
             dtype=np.float32,
+        ),
+        "quality": np.array(
+            [np.nan if r[2].quality is None else r[2].quality for r in rows], dtype=np.float32
         ),
         "embedding": np.array([r[2].embedding for r in rows], dtype=np.float32).reshape(-1, dim),
     }
@@ -68,6 +72,7 @@ def write_embeddings(
                 "face": columns["face"],
                 "box": columns["box"].tolist(),
                 "probability": columns["probability"],
+                "quality": columns["quality"],
                 "embedding": columns["embedding"].tolist(),
             }
         )

@@ -30,6 +30,7 @@ from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 from faceprint.models.inference import optimize_for_inference
 from faceprint.models.onnx_runtime import check_backend
 from faceprint.precision import resolve_precision
+from faceprint.quality import heuristic_features, heuristic_quality, serfiq_quality, serfiq_spread
 from faceprint.weights.calibration import distance_at_far, far_at_distance
 from faceprint.weights.factory import create_model, get_weights
 from faceprint.weights.registry import BASE_DETECTOR, DetectorCalibration, Weights
@@ -64,12 +65,16 @@ class Face:
             fallback crop was embedded instead.
         landmarks: ``(5, 2)`` float32 eyes, nose, mouth corners; None when not detected.
         embedding: ``(D,)`` float32 unit vector.
+        quality: how useful the face is for recognition, in [0, 1], higher meaning more
+            useful (:mod:`faceprint.quality`; :attr:`FaceRecognizer.quality_method` says which
+            method scored it). None only for a Face built by hand.
     """
 
     box: np.ndarray
     probability: float | None
     landmarks: np.ndarray | None
     embedding: np.ndarray
+    quality: float | None = None
 
     @property
     def detected(self) -> bool:
@@ -143,15 +148,33 @@ def alignment_method(record: Weights, align: str | None = None) -> str:
     return align or record.default_align
 
 
-def detection_record(box, probability: float, landmarks) -> dict:
+def detection_record(box, probability: float, landmarks, quality: float | None = None) -> dict:
     """One detection as JSON: ``box`` ``[x1, y1, x2, y2]`` and ``landmarks`` ``[[x, y]] * 5``
-    in pixels to 0.01 px, ``probability`` in [0, 1] to 1e-6 (what ``faceprint detect --json``
-    and the service's answers carry)."""
-    return {
+    in pixels to 0.01 px, ``probability`` in [0, 1] to 1e-6, and, where given, ``quality`` in
+    [0, 1] to 1e-4 (what ``faceprint detect --json`` and the service's answers carry)."""
+    record = {
         "box": [round(float(v), 2) for v in box],
         "probability": round(float(probability), 6),
         "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in landmarks],
     }
+    if quality is not None:
+        record["quality"] = round(float(quality), 4)
+    return record
+
+
+def crop_quality(image: Image.Image, box, landmarks, alignment: Alignment | None = None) -> float:
+    """The heuristic quality (:func:`faceprint.quality.heuristic_quality`, no embedder) of one
+    detection, in [0, 1], measured on its crop by ``alignment`` (default: the default model's).
+
+    Args:
+        image: RGB PIL image.
+        box: ``(4,)`` detection box in pixels.
+        landmarks: ``(5, 2)`` landmarks in pixels.
+        alignment: how the face is cropped.
+    """
+    alignment = alignment or model_alignment(get_weights(DEFAULT_MODEL))
+    crop = np.asarray(alignment.crop(image, np.asarray(box), np.asarray(landmarks)))
+    return float(heuristic_quality(heuristic_features(crop, box, landmarks)))
 
 
 def recognisable(region: Region, min_probability: float, min_face_size: float) -> bool:
@@ -535,11 +558,27 @@ class FaceRecognizer:
                 )
             else:
                 boxes.append(region.box)
-        embeddings = self.embed_crops(crops)
+        embeddings, spreads = self._embed(crops, with_spread=True)
+        if spreads is None:
+            scores = [
+                float(heuristic_quality(heuristic_features(np.asarray(crop), r.box, r.landmarks)))
+                for crop, r in zip(crops, regions, strict=True)
+            ]
+        else:
+            scores = serfiq_quality(spreads).tolist()
         return [
-            Face(np.asarray(box, dtype=np.float32), region.probability, region.landmarks, emb)
-            for region, box, emb in zip(regions, boxes, embeddings, strict=True)
+            Face(np.asarray(box, dtype=np.float32), region.probability, region.landmarks, emb, q)
+            for region, box, emb, q in zip(regions, boxes, embeddings, scores, strict=True)
         ]
+
+    @property
+    def quality_method(self) -> str:
+        """How :attr:`Face.quality` is scored: ``"serfiq"`` where the embedder is a torch
+        InceptionResnetV1 (its own dropout), else ``"heuristic"`` (ONNX Runtime and int8
+        backends, dlib-resnet-v1, MobileFaceNet); an ensemble scores with its first member's."""
+        if self.members:
+            return self.members[0].quality_method
+        return "serfiq" if isinstance(self._embedder, InceptionResnetV1) else "heuristic"
 
     def crop(
         self,
@@ -573,19 +612,52 @@ class FaceRecognizer:
         Returns:
             ``(N, D)`` float32 unit embeddings.
         """
+        return self._embed(crops)[0]
+
+    def embed_crops_scored(
+        self, crops: Sequence[Image.Image] | torch.Tensor
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`embed_crops`, with each crop's quality.
+
+        Args:
+            crops: RGB PIL crops, or a ``(N, 3, S, S)`` tensor with values 0..255.
+
+        Returns:
+            ``(N, D)`` float32 unit embeddings and ``(N,)`` float32 qualities in [0, 1] by
+            :attr:`quality_method` (the heuristic, without box or landmarks, takes the crop's
+            side for the face's size and a frontal pose).
+        """
+        embeddings, spreads = self._embed(crops, with_spread=True)
+        if spreads is not None:
+            return embeddings, serfiq_quality(spreads)
+        if isinstance(crops, torch.Tensor):
+            pixels = crops.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
+        else:
+            pixels = [np.asarray(c) for c in crops]
+        features = np.stack([heuristic_features(c) for c in pixels]) if len(pixels) else None
+        scores = heuristic_quality(features) if features is not None else np.zeros(0, np.float32)
+        return embeddings, np.atleast_1d(scores).astype(np.float32)
+
+    def _embed(
+        self, crops: Sequence[Image.Image] | torch.Tensor, with_spread: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`embed_crops`, and with ``with_spread`` SER-FIQ's ``(N,)`` spreads from the
+        same trunk pass (None where the embedder has no dropout to sample)."""
         if self.members:
             raise ValueError(
                 f"{self.weights.name} is an ensemble: each member cuts its own crop of a face, "
                 "so it embeds face regions (embed, embed_regions), not ready crops"
             )
+        serfiq = with_spread and self.quality_method == "serfiq"
         if len(crops) == 0:
-            return np.zeros((0, self.embedding_size), dtype=np.float32)
+            empty = np.zeros((0, self.embedding_size), dtype=np.float32)
+            return empty, (np.zeros(0, np.float32) if serfiq else None)
         if not isinstance(crops, torch.Tensor):
             crops = torch.from_numpy(
                 np.stack([np.asarray(c, dtype=np.uint8) for c in crops])
             ).permute(0, 3, 1, 2)
         param = next(self.model.parameters())
-        out = []
+        out, spreads = [], []
         autocast = torch.autocast(
             param.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
         )
@@ -594,13 +666,21 @@ class FaceRecognizer:
                 x = crops[start : start + self.batch_size].to(param.device, param.dtype)
                 x = standardize(x, self.weights.standardization)
                 with autocast:
-                    embeddings = self._embedder(x).float()
+                    if serfiq:
+                        pooled = self._embedder.trunk(x)
+                        head = torch.nn.Sequential(
+                            self._embedder.last_linear, self._embedder.last_bn
+                        )
+                        embeddings = head(pooled.flatten(1)).float()
+                        spreads.append(serfiq_spread(pooled, head).cpu())
+                    else:
+                        embeddings = self._embedder(x).float()
                     if self.weights.flip_average:
                         embeddings += self._embedder(torch.flip(x, dims=[3])).float()
                 # Where embeddings leave the network: a bf16 or int8 network's unit vectors
                 # are off unit length by up to 3e-3, so every path normalises again in float32.
                 out.append(F.normalize(embeddings, p=2, dim=1).cpu())
-        return torch.cat(out).numpy()
+        return torch.cat(out).numpy(), (torch.cat(spreads).numpy() if serfiq else None)
 
     @property
     def attribute_analyzer(self) -> AttributeAnalyzer:

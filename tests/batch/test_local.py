@@ -40,11 +40,13 @@ def test_every_bad_input_is_a_row_with_its_reason(job_inputs, recognizer):
     rows = embed_rows(recognizer, paths, payloads)
     by_path = {row["path"]: row for row in rows}
     assert by_path[photos[0]]["face"] == 0 and len(by_path[photos[0]]["embedding"]) == 128
+    assert 0.0 <= by_path[photos[0]]["quality"] <= 1.0
     assert "corrupt or truncated" in by_path[bad[0]]["error"]
     assert by_path[bad[1]]["error"].endswith("an empty (zero-byte) file")
     assert by_path[bad[2]]["error"].endswith("no such image file")
     assert by_path[bad[3]]["error"].endswith("a directory, not an image file")
     assert by_path[wall]["error"] is None and by_path[wall]["embedding"] is None
+    assert by_path[wall]["quality"] is None
     assert {row["model"] for row in rows} == {"ms-celeb-1m"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -43,6 +44,7 @@ def test_enroll_identify_manage(lfw, multiface, tmp_path):
     assert len(report[1]["faces"]) == 6 and {f["identity"] for f in report[1]["faces"]} == {
         "unknown"
     }
+    assert all(0.0 <= f["quality"] <= 1.0 for r in report for f in r["faces"])
     assert Image.open(tmp_path / "ann" / "Tony_Blair_0009.png").size == (250, 250)
     listing = json.loads(run("gallery", "list", g, "--json").stdout)
     assert {r["name"]: r["faces"] for r in listing} == {"Colin_Powell": 2, "Tony_Blair": 2}
@@ -132,3 +134,28 @@ def test_enroll_goes_on_past_a_damaged_photo(lfw, tmp_path):
     ]
     listing = json.loads(run("gallery", "list", gallery, "--json").stdout)
     assert [(r["name"], r["faces"]) for r in listing] == [("Tony", 2)]
+
+
+def _low_quality_copy(photo, out):
+    """An LFW ``photo`` shrunk to 35 px and resized back: the same face, too blurred to trust."""
+    image = Image.open(photo).convert("RGB")
+    small = image.resize((35, 35), Image.BILINEAR)
+    small.resize(image.size, Image.BILINEAR).save(out, quality=90)
+    return out
+
+
+@pytest.mark.slow
+def test_enroll_skips_a_photo_under_min_quality(lfw, tmp_path):
+    clean = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    bad = _low_quality_copy(clean, tmp_path / "blurred.jpg")
+    g = tmp_path / "g.gallery"
+    result = run("enroll", "--gallery", g, "Colin", clean, bad, ok=False)
+    assert result.exit_code == 1
+    assert "enrolled 1, already there 0, rejected 1" in result.stdout
+    [line] = [x for x in result.output.splitlines() if str(bad) in x]
+    assert line.startswith("error: not enrolled: ")
+    assert re.search(r"face quality 0\.\d\d is under the minimum 0\.3$", line), line
+    assert str(clean) not in result.output
+    assert "1 of 2 photos failed" in result.output
+    taken = run("enroll", "--gallery", g, "Colin", bad, "--min-quality", "0")
+    assert "enrolled 1, already there 0, rejected 0" in taken.stdout

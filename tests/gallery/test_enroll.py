@@ -37,3 +37,25 @@ def test_a_group_photo_has_no_single_subject():
     faces = [_face(20 + 35 * i, 100, 50 + 35 * i, 130) for i in range(6)]
     assert dominant_face(faces, (250, 250)) is None
     assert subject_faces(faces, (250, 250)) == faces
+
+
+@pytest.mark.slow
+def test_enroll_returns_the_photos_under_min_quality(lfw, tmp_path):
+    from PIL import Image
+
+    from faceprint import FaceRecognizer, Gallery
+    from faceprint.quality import DEFAULT_MIN_QUALITY
+
+    clean = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    image = Image.open(clean).convert("RGB")
+    bad = tmp_path / "blurred.jpg"
+    image.resize((35, 35), Image.BILINEAR).resize(image.size, Image.BILINEAR).save(bad, quality=90)
+    with Gallery(tmp_path / "g.gallery", recognizer=FaceRecognizer(precision="fp32")) as gallery:
+        report = gallery.add("Colin", [clean, bad], min_quality=DEFAULT_MIN_QUALITY)
+        assert report.added == [str(clean)]
+        assert list(report.low_quality) == [str(bad)]
+        assert 0.0 <= report.low_quality[str(bad)] < DEFAULT_MIN_QUALITY
+        assert "under the minimum" in report.rejected[str(bad)]
+        assert len(gallery) == 1
+        again = gallery.add("Colin", [bad])  # the Python API enrols any face by default
+        assert again.added == [str(bad)] and not again.low_quality

@@ -223,3 +223,40 @@ def test_analyze_bad_requests(server, who, files, status, error):
         answer = client.post("/v1/analyze", files=files)
     assert answer.status_code == status, answer.text
     assert answer.json()["error"] == error
+
+
+def test_enrolment_refuses_a_low_quality_face(server, lfw_image):
+    import io
+
+    from PIL import Image
+
+    clean = Image.open(io.BytesIO(lfw_image("Colin_Powell", 1))).convert("RGB")
+    small = clean.resize((35, 35), Image.BILINEAR).resize(clean.size, Image.BILINEAR)
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=90)
+    with server.client(headers=server.headers("write")) as client:
+        detected = client.post("/v1/detect", files=jpeg(buffer.getvalue())).json()
+        refused = client.post("/v1/identities/Blurred/faces", files=jpeg(buffer.getvalue()))
+        taken = client.post(
+            "/v1/identities/Blurred/faces",
+            files=jpeg(buffer.getvalue()),
+            params={"min_quality": 0},
+        )
+        client.delete("/v1/identities/Blurred")
+    assert len(detected["faces"]) == 1 and 0 <= detected["faces"][0]["quality"] <= 1
+    assert refused.status_code == 422, refused.text
+    body = refused.json()
+    assert body["error"] == "low_quality"
+    assert body["detail"].startswith("not enrolled: the face's quality 0.")
+    assert taken.status_code == 201, taken.text
+
+
+def test_every_face_answer_carries_its_quality(server, lfw_image):
+    data = lfw_image("Tony_Blair", 3)
+    with server.client(headers=server.headers("read")) as client:
+        embedded = client.post("/v1/embed", files=jpeg(data)).json()
+        analyzed = client.post("/v1/analyze", files=jpeg(data)).json()
+    [face] = embedded["faces"]
+    [same] = analyzed["faces"]
+    assert 0.0 <= face["quality"] <= 1.0
+    assert same["quality"] == face["quality"]  # both the model's score of one face

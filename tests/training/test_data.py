@@ -129,3 +129,22 @@ def test_a_damaged_crop_is_an_image_error_naming_it(tmp_path):
     assert x.shape == (3, 8, 8) and label == 0
     with pytest.raises(ImageError, match=str(broken)):
         data[1]
+
+
+def test_crop_tree_leaves_out_faces_under_min_quality(lfw, tmp_path):
+    person = tmp_path / "photos" / "Colin_Powell"
+    person.mkdir(parents=True)
+    clean = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    shutil.copy(clean, person / "clean.jpg")
+    image = Image.open(clean).convert("RGB")
+    small = image.resize((35, 35), Image.BILINEAR).resize(image.size, Image.BILINEAR)
+    small.save(person / "blurred.jpg", quality=90)
+    folder = scan_folder(tmp_path / "photos")
+    out = tmp_path / "crops"
+    report = crop_tree(folder, out, Alignment("box", margin=0), min_quality=0.6, progress=False)
+    assert report.written == 1 and (out / "Colin_Powell" / "clean.png").is_file()
+    [(path, reason)] = report.skipped.items()
+    assert path.endswith("blurred.jpg")
+    assert reason.startswith("face quality 0.") and reason.endswith("under --min-quality 0.6")
+    kept = crop_tree(folder, tmp_path / "all", Alignment("box", margin=0), progress=False)
+    assert kept.written == 2 and not kept.skipped

@@ -1,7 +1,8 @@
 """One row schema for every engine of the embed job, and the one function that makes rows.
 
 A row per face: ``path``, ``face`` (index in the image), ``box``, ``probability``,
-``landmarks``, ``embedding``, ``model``, ``alignment``, ``error``; with attributes also
+``quality`` (:attr:`Face.quality <faceprint.pipeline.Face>`, in [0, 1]), ``landmarks``,
+``embedding``, ``model``, ``alignment``, ``error``; with attributes also
 :data:`ATTRIBUTE_COLUMNS` (``age``, ``gender``, ``gender_probability``, ``emotion``). An image
 without a face is a row with ``face`` and ``embedding`` null; an unreadable one a row with
 ``error`` set. Neither fails the job.
@@ -23,6 +24,7 @@ COLUMNS = (
     "face",
     "box",
     "probability",
+    "quality",
     "landmarks",
     "embedding",
     "model",
@@ -51,6 +53,7 @@ def schema(dim: int, attributes: bool = False):
             ("face", pa.int32()),
             ("box", pa.list_(pa.float32(), 4)),
             ("probability", pa.float32()),
+            ("quality", pa.float32()),
             ("landmarks", pa.list_(pa.float32(), 10)),
             ("embedding", pa.list_(pa.float32(), dim)),
             ("model", pa.string()),
@@ -126,6 +129,7 @@ def embed_rows(
                     face=k,
                     box=face.box.tolist(),
                     probability=face.probability,
+                    quality=face.quality,
                     landmarks=None if face.landmarks is None else face.landmarks.ravel().tolist(),
                     embedding=face.embedding.tolist(),
                     **extra,

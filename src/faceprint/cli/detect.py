@@ -33,6 +33,7 @@ from faceprint.cli._outputs import (
 from faceprint.detection.base import Detections
 from faceprint.errors import FaceprintError
 from faceprint.pipeline import (
+    crop_quality,
     detection_record,
 )
 
@@ -58,10 +59,14 @@ from faceprint.pipeline import (
 @BACKEND_OPTION
 @FORCE_OPTION
 def detect(images, as_json, annotate, crops, image_size, margin, device, force) -> None:
-    """Find faces: boxes, probabilities and 5 landmarks per face, largest first.
+    """Find faces: boxes, probabilities, 5 landmarks and a quality (0..1) per face, largest first.
 
     --detector mtcnn (the default) gives facenet-pytorch's MTCNN answers; faces smaller than
     --min-face-size are not returned, whichever detector runs.
+
+    No embedder runs here, so the quality is the heuristic one (sharpness, brightness, size
+    and pose of the crop; see the quality guide), not the SER-FIQ score of the commands that
+    embed.
     """
     from faceprint.alignment import extract_face
     from faceprint.drawing import annotate as draw
@@ -89,7 +94,7 @@ def detect(images, as_json, annotate, crops, image_size, margin, device, force) 
             continue
         found = largest_first(found)
         faces = [
-            detection_record(b, p, pts)
+            detection_record(b, p, pts, crop_quality(pil, b, pts))
             for b, p, pts in zip(found.boxes, found.scores, found.landmarks, strict=True)
         ]
         report.append({"image": str(path), "faces": faces})
@@ -106,7 +111,10 @@ def detect(images, as_json, annotate, crops, image_size, margin, device, force) 
             tqdm.write(f"{path}: {len(faces)} face(s)")
             for i, f in enumerate(faces):
                 marks = " ".join(f"({x:.0f},{y:.0f})" for x, y in f["landmarks"])
-                tqdm.write(f"  {i}: box={f['box']} p={f['probability']:.4f} landmarks={marks}")
+                tqdm.write(
+                    f"  {i}: box={f['box']} p={f['probability']:.4f} "
+                    f"quality={f['quality']:.2f} landmarks={marks}"
+                )
     if as_json:
         click.echo(json.dumps(report, indent=2))
     finish(failed, len(paths), "images")

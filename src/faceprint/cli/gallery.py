@@ -40,6 +40,7 @@ from faceprint.cli._outputs import (
 from faceprint.errors import FaceprintError
 from faceprint.gallery.core import DEFAULT_FAR
 from faceprint.pipeline import DEFAULT_MODEL
+from faceprint.quality import DEFAULT_MIN_QUALITY
 
 
 @main.command()
@@ -56,14 +57,25 @@ from faceprint.pipeline import DEFAULT_MODEL
 @click.option(
     "--strict", "choice", flag_value="strict", help="Enrol only photos with exactly one face."
 )
+@click.option(
+    "--min-quality",
+    type=click.FloatRange(0.0, 1.0),
+    default=DEFAULT_MIN_QUALITY,
+    show_default=True,
+    help="Skip photos whose face quality (0..1, see the quality guide) is under this; each "
+    "is named with its score and counts as failed. 0 enrols any.",
+)
 @VECTORS_OPTION
-def enroll(gallery_path, args, model, align, device, precision, choice, vectors) -> None:
+def enroll(
+    gallery_path, args, model, align, device, precision, choice, min_quality, vectors
+) -> None:
     """Enrol faces: NAME IMAGE... for one person, or DIR holding one folder per person.
 
     A photo with several faces is enrolled by the face that is clearly its subject: the
     largest by twice the area, or among faces of similar size the one at most half as far from
     the centre as any other. Photos where none stands out are refused as ambiguous (--largest
-    takes the largest anyway, --strict wants exactly one face).
+    takes the largest anyway, --strict wants exactly one face), and so are photos whose face
+    scores under --min-quality.
     Re-running skips photos already enrolled, so an interrupted enrolment resumes where it
     stopped. Exit status 1 when any photo was not enrolled.
     """
@@ -101,7 +113,9 @@ def enroll(gallery_path, args, model, align, device, precision, choice, vectors)
     with gallery, tqdm(total=total, desc="enrolling", unit="img") as bar:
         for name, paths in people:
             for path in paths:
-                report = gallery.add(name, path, faces=choice or "dominant")
+                report = gallery.add(
+                    name, path, faces=choice or "dominant", min_quality=min_quality
+                )
                 added += len(report.added)
                 skipped += len(report.skipped)
                 for label, why in report.rejected.items():
@@ -185,6 +199,7 @@ def identify(
             faces = [
                 {
                     "box": [round(float(v), 1) for v in f.box],
+                    "quality": round(float(f.quality), 4),
                     "identity": ident.name,
                     "distance": round(ident.distance, 4),
                     "rule": ident.rule,

@@ -138,6 +138,14 @@ from faceprint.training.schedule import (
     show_default=True,
     help="Seeds the split, the sampling and the initial weights.",
 )
+@click.option(
+    "--min-quality",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Leave out photos whose face crop scores under this heuristic quality (0..1: "
+    "sharpness, brightness, size, pose; see the quality guide). Not with --cropped.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @PRECISION_OPTION
 @DEVICE_OPTION
@@ -159,6 +167,7 @@ def train(
     cropped,
     workers,
     seed,
+    min_quality,
     resume,
     precision,
     device,
@@ -175,6 +184,11 @@ def train(
 
     # A run folder is resumed (--resume), never started over in place; curves.png and the
     # crops it holds must not land among the photos.
+    if min_quality and cropped:
+        raise click.UsageError(
+            "--min-quality scores each face as its photo is cropped; it does not go with "
+            "--cropped (crops made already)"
+        )
     check_outputs(
         [data_dir, val], [Writes("--out", out, folder=True, pictures=True, kept=True)], False
     )
@@ -204,6 +218,7 @@ def train(
         seed=seed,
         cropped=cropped,
         align=align,
+        min_quality=min_quality,
         precision=precision,
         resume=resume,
     )

@@ -44,6 +44,8 @@ class EnrollReport:
         others_ignored: image -> how many smaller faces were passed over for its subject.
         outliers: image -> a warning: the photo was enrolled, but lies far from the person's
             other photos ("photo 3 of Ada looks like someone else: distance 1.21").
+        low_quality: image -> the quality of its subject face, for the images not enrolled
+            because it was under ``min_quality`` (they are in ``rejected`` too).
     """
 
     added: list[str] = field(default_factory=list)
@@ -52,6 +54,7 @@ class EnrollReport:
     ambiguous: list[str] = field(default_factory=list)
     others_ignored: dict[str, int] = field(default_factory=dict)
     outliers: dict[str, str] = field(default_factory=dict)
+    low_quality: dict[str, float] = field(default_factory=dict)
 
 
 def enroll(
@@ -62,6 +65,7 @@ def enroll(
     metadata: dict | None = None,
     progress: bool = False,
     largest: bool = False,
+    min_quality: float | None = None,
 ) -> EnrollReport:
     """Detect, embed and enrol the subject's face in each image under ``name``.
 
@@ -85,6 +89,11 @@ def enroll(
         metadata: stored with every face.
         progress: show a progress bar.
         largest: the same as ``faces="largest"`` (kept from earlier releases).
+        min_quality: photos whose subject face scores under this :attr:`Face.quality
+            <faceprint.pipeline.Face>` (in [0, 1]) are not enrolled and are listed in
+            ``low_quality`` (and ``rejected``) with their score; None (default) or 0 enrols
+            any. ``faceprint enroll`` and the service pass
+            :data:`faceprint.quality.DEFAULT_MIN_QUALITY`, set on LFW (see the quality guide).
     """
     choice = "largest" if largest else faces
     if choice not in FACE_CHOICES:
@@ -107,6 +116,12 @@ def enroll(
             continue
         subject = _subject(found, lambda item=item: image_size(item), choice, label, report)
         if subject is None:
+            continue
+        if min_quality and subject.quality is not None and subject.quality < min_quality:
+            report.low_quality[label] = subject.quality
+            report.rejected[label] = (
+                f"face quality {subject.quality:.2f} is under the minimum {min_quality:g}"
+            )
             continue
         warning = outlier_warning(gallery, name, subject.embedding)
         if warning is not None:  # enrolled all the same: the caller decides

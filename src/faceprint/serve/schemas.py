@@ -43,6 +43,12 @@ class DetectedFace(BaseModel):
     landmarks: list[Point] = Field(
         description="left eye, right eye, nose, left and right mouth corner"
     )
+    quality: float = Field(
+        ge=0,
+        le=1,
+        description="how useful the face is for recognition, higher is better (the served "
+        "model's score; on /v1/detect, where nothing is embedded, the heuristic one)",
+    )
 
 
 class Detected(BaseModel):

@@ -22,6 +22,7 @@ from faceprint.alignment import Alignment, standardize
 from faceprint.errors import DatasetError, FaceprintError, listed
 from faceprint.files import atomic_path
 from faceprint.images import IMAGE_SUFFIXES, load_image
+from faceprint.quality import heuristic_features, heuristic_quality
 
 if TYPE_CHECKING:
     from faceprint.detection.base import Detector
@@ -205,6 +206,7 @@ def crop_tree(
     batch_size: int = 16,
     progress: bool = True,
     detector: str | Detector = "mtcnn",
+    min_quality: float = 0.0,
 ) -> CropReport:
     """Detect and align the subject's face of every image into the same tree under ``out``.
 
@@ -225,6 +227,9 @@ def crop_tree(
         detector: a detector name (``"mtcnn"``, ``"centerface"``, ...; see
             :func:`faceprint.detection.create_detector`) built on ``device``, or a ready
             :class:`~faceprint.detection.Detector`.
+        min_quality: photos whose subject's crop scores under this heuristic quality
+            (:func:`faceprint.quality.heuristic_quality`, in [0, 1]; no embedder runs here)
+            are skipped, with their score; 0 keeps every face.
     """
     from faceprint.gallery.enroll import dominant_face
     from faceprint.pipeline import Region, make_detector, recognisable
@@ -279,9 +284,18 @@ def crop_tree(
                         f"{len(regions)} faces of similar size: which is the person is ambiguous"
                     )
                     continue
+                crop = alignment.crop(image, subject.box, subject.landmarks)
+                if min_quality:
+                    features = heuristic_features(np.asarray(crop), subject.box, subject.landmarks)
+                    score = float(heuristic_quality(features))
+                    if score < min_quality:
+                        report.skipped[str(path)] = (
+                            f"face quality {score:.2f} is under --min-quality {min_quality:g}"
+                        )
+                        continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(target) as tmp:
-                    alignment.crop(image, subject.box, subject.landmarks).save(tmp, format="PNG")
+                    crop.save(tmp, format="PNG")
                 report.written += 1
             _write_skipped(skipped_csv, report.skipped)
             bar.update(len(chunk))

@@ -98,6 +98,9 @@ class TrainConfig:
         align: how photos are cropped when not ``cropped``.
         detector: the detector that finds the faces to crop when not ``cropped``
             (:func:`faceprint.detection.create_detector`).
+        min_quality: when not ``cropped``, photos whose face's heuristic quality
+            (:func:`faceprint.quality.heuristic_quality`, in [0, 1]) is under this are not
+            trained on (listed in the crop folder's ``skipped.csv``); 0 keeps every face.
         precision: ``"auto"`` (bf16 autocast where the device computes it natively), ``"fp32"``
             or ``"bf16"``.
         resume: continue the run in ``out`` from its checkpoint.
@@ -124,6 +127,7 @@ class TrainConfig:
     cropped: bool = False
     align: str = "box"
     detector: str = "mtcnn"
+    min_quality: float = 0.0
     precision: str = "auto"
     resume: bool = False
     progress: bool = True
@@ -410,6 +414,7 @@ class _Run:
                 device=self.device,
                 progress=self.config.progress,
                 detector=self.config.detector,
+                min_quality=self.config.min_quality,
             )
             self.unreadable += report.unreadable
             self.photos += len(folder.paths)

@@ -181,6 +181,11 @@ class Track:
         }
 
 
+#: A track keeps this many times ``best_crops`` candidate crops (the likeliest and largest);
+#: the ``best_crops`` of highest quality among them name it.
+_QUALITY_POOL = 3
+
+
 class FaceTracker:
     """Follow and name faces frame by frame.
 
@@ -194,7 +199,9 @@ class FaceTracker:
         reid_distance: the largest embedding distance at which a new face continues a lost
             track (default: the recognizer's verification threshold; without embeddings
             unused).
-        best_crops: how many of a track's best crops join its mean embedding at the end.
+        best_crops: how many of a track's best crops join its mean embedding at the end: those
+            of highest :attr:`~faceprint.pipeline.Face.quality` among three times as many
+            candidates (the likeliest and largest).
         samples_per_second: how often a track's face is embedded for its mean as it goes
             (besides the embeddings tracking needs: track starts, crossings).
         min_face_size: the smallest face searched, in pixels (default:
@@ -432,10 +439,12 @@ class FaceTracker:
         track.missed = 0
         side = min(box[2] - box[0], box[3] - box[1])
         score = float(region.probability or 0.0) * min(side, 160.0)
-        if self.embed and (len(track.best) < self.best_crops or score > track.best[-1][0]):
+        # A pool of the likeliest, largest crops; their quality picks the best at the end.
+        pool = _QUALITY_POOL * self.best_crops
+        if self.embed and (len(track.best) < pool or score > track.best[-1][0]):
             crop = self.recognizer.crop(image, region.box, region.landmarks)
             entry = (score, frame, crop, self.recognizer.recognisable(region))
-            track.best = sorted([*track.best, entry], key=lambda b: -b[0])[: self.best_crops]
+            track.best = sorted([*track.best, entry], key=lambda b: -b[0])[:pool]
 
     def _retire(self) -> None:
         for track in [t for t in self.live if t.missed > self.max_missed]:
@@ -449,9 +458,11 @@ class FaceTracker:
         if not self.embed:
             self.finished.append(track)
             return
-        faces = self.recognizer.embed_crops([crop for _, _, crop, _ in track.best])
-        for face, (_, _, _, recognisable) in zip(faces, track.best, strict=True):
-            track.add_face(face, recognisable)
+        faces, qualities = self.recognizer.embed_crops_scored([c for _, _, c, _ in track.best])
+        best = np.argsort(-qualities, kind="stable")[: self.best_crops]
+        for i in best:
+            track.add_face(faces[i], track.best[i][3])
+        track.best = [track.best[i] for i in best]
         track.embedding, track.faces = track.mean_embedding()
         if self.gallery is not None:
             answer = self.gallery.search(track.embedding)[0]

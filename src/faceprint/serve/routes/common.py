@@ -3,7 +3,7 @@ and a detection's JSON in the upload's own pixels."""
 
 from __future__ import annotations
 
-from faceprint.pipeline import Face, Region, detection_record
+from faceprint.pipeline import Face, Region, crop_quality, detection_record
 from faceprint.serve.schemas import ErrorBody
 from faceprint.serve.service import Upload
 
@@ -15,7 +15,8 @@ _ERRORS = {
     408: "the body did not arrive within --body-timeout",
     413: "the body is larger than --max-bytes",
     415: "the body is not multipart/form-data",
-    422: "no face, or no clear subject, in an image",
+    422: "no face, or no clear subject, in an image; on enrolment also low_quality: the face "
+    "scores under the server's --min-quality",
     429: "over the key's --rate; retry after Retry-After seconds",
     503: "the work queue or the pixel budget is full; retry after Retry-After seconds",
 }
@@ -46,10 +47,16 @@ def multipart(*fields: str, extra: dict | None = None) -> dict:
     }
 
 
-def face_json(region: Region | Face, upload: Upload) -> dict:
-    """A detection found in ``upload``'s reduced image, in the upload's own pixels."""
+def face_json(region: Region | Face, upload: Upload, alignment=None) -> dict:
+    """A detection found in ``upload``'s reduced image, in the upload's own pixels, with its
+    quality: a Face's own, or for a bare Region the heuristic one measured on its crop by
+    ``alignment`` (the served model's)."""
+    quality = getattr(region, "quality", None)
+    if quality is None:
+        quality = crop_quality(upload.image, region.box, region.landmarks, alignment)
     return detection_record(
         upload.to_upload(region.box),
         region.probability,
         upload.to_upload(region.landmarks),
+        quality,
     )

@@ -29,7 +29,9 @@ router = APIRouter(prefix="/v1", tags=["faces"])
 async def detect(request: Request, _: Reader, service: ServiceDep) -> dict:
     async with service.uploads(request, "image") as [upload]:
         [found] = await service.faces([upload], embed=False)
-    return {"faces": [face_json(r, upload) for r in found.regions], "ignored": found.ignored}
+    alignment = service.recognizer.alignment
+    faces = [face_json(r, upload, alignment) for r in found.regions]
+    return {"faces": faces, "ignored": found.ignored}
 
 
 @router.post(
@@ -41,15 +43,15 @@ async def detect(request: Request, _: Reader, service: ServiceDep) -> dict:
 )
 async def analyze(request: Request, _: Reader, service: ServiceDep) -> dict:
     async with service.uploads(request, "image") as [upload]:
-        [found] = await service.faces([upload], embed=False)
-        regions = found.regions
+        [found] = await service.faces([upload])  # embedded: the faces' quality is the model's
+        regions = found.faces
         attributes = await run_in_threadpool(
             service.attributes().analyze,
             upload.image,
             [r.box for r in regions],
             [r.landmarks for r in regions],
         )
-    faces = [face_json(r, upload) | a.to_dict() for r, a in zip(regions, attributes, strict=True)]
+    faces = [face_json(f, upload) | a.to_dict() for f, a in zip(regions, attributes, strict=True)]
     return {"faces": faces, "ignored": found.ignored}
 
 

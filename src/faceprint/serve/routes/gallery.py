@@ -4,8 +4,9 @@ confirm), remove an identity or a face."""
 from __future__ import annotations
 
 import hashlib
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
@@ -13,6 +14,7 @@ from faceprint.errors import GalleryError, NoFaceError
 from faceprint.gallery.corrections import confirm_faces, reject_faces
 from faceprint.gallery.enroll import FaceChoice, choose_subject
 from faceprint.gallery.store import check_identity_name
+from faceprint.quality import DEFAULT_MIN_QUALITY
 from faceprint.serve.dependencies import Reader, ReadGallery, ServiceDep, WriteGallery, Writer
 from faceprint.serve.http_errors import ApiError
 from faceprint.serve.routes.common import KEYED, UPLOADING, errors, face_json, multipart
@@ -75,6 +77,14 @@ async def enrol(
     gallery: WriteGallery,
     service: ServiceDep,
     faces: FaceChoice = "dominant",
+    min_quality: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=1,
+            description="refuse (422 low_quality) a face whose quality is under this; 0: any",
+        ),
+    ] = DEFAULT_MIN_QUALITY,
 ) -> JSONResponse:
     try:
         check_identity_name(name)
@@ -86,6 +96,14 @@ async def enrol(
     if chosen.face is None:
         code = "ambiguous_faces" if chosen.ambiguous else "no_face"
         raise ApiError(422, code, f"not enrolled: {chosen.reason}")
+    quality = chosen.face.quality
+    if min_quality and quality is not None and quality < min_quality:
+        raise ApiError(
+            422,
+            "low_quality",
+            f"not enrolled: the face's quality {quality:.2f} is under min_quality "
+            f"{min_quality:g}; send a sharper, larger, more frontal photo",
+        )
     box = face_json(chosen.face, upload)["box"]
     ids = await service.in_gallery(
         gallery.add_embeddings,
