@@ -23,14 +23,7 @@ from tests.parity_images import parity_images
 RECORD = REGISTRY["centerface"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared, loaded machine two threads wait on each other in every
-    layer and the suite runs 50 times slower; the answers do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

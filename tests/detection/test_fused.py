@@ -13,13 +13,7 @@ from faceprint.detection.centerface import SMALLEST_FACE, search_scale
 from faceprint.detection.registry import FUSED_DEFAULTS, detector_entry
 from faceprint.evaluation.detection_scenes import make_scenes, score
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

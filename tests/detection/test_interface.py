@@ -26,13 +26,7 @@ from faceprint.images import load_image
 NAMES = ["mtcnn", "centerface", "mtcnn+centerface"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: the shared test machine is loaded; answers do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.errors import GalleryError
+from faceprint.errors import FaceprintError, GalleryError
 from faceprint.gallery.records import (
     ChangeSet,
     FaceRecord,
@@ -158,6 +158,25 @@ def _faults(
         raise error(_describe(path, e, noun)) from None
 
 
+def connect_private(
+    path: Path, exists: bool, error: type[FaceprintError], noun: str
+) -> sqlite3.Connection:
+    """A connection to the SQLite file ``path``, creating it (and its folder) first where it
+    does not exist, readable and writable by its owner alone: embeddings are personal data,
+    and SQLite makes the -wal/-shm files with the file's mode.
+
+    Raises:
+        error: the file cannot be created (``"<path>: cannot create the <noun> (<why>)"``).
+    """
+    if not exists:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as e:
+            raise error(f"{path}: cannot create the {noun} ({e})") from None
+    return sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+
+
 def guarded(noun: str, error: type[Exception]) -> Callable[[type], type]:
     """A class decorator: each method and property (generators included) of a store class runs
     inside :func:`_faults`, so its SQLite faults become ``error`` naming the ``noun`` file."""
@@ -226,17 +245,7 @@ class GalleryStore:
         self._data_version: int | None = None
         self._wrote = False
         with _faults(self.path):
-            try:
-                if not exists:
-                    # Embeddings are personal data: the file (and the -wal/-shm files SQLite
-                    # makes with its mode) is the owner's alone.
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            except OSError as e:
-                raise GalleryError(f"{self.path}: cannot create the gallery ({e})") from None
-            self.db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
+            self.db = connect_private(self.path, exists, GalleryError, "gallery")
             try:
                 self._open(exists, model, dim)
             except BaseException:

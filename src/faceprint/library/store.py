@@ -26,7 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.errors import GalleryError, LibraryError
-from faceprint.gallery.store import _faults, check_identity_name, guarded, identity_key
+from faceprint.gallery.store import (
+    _faults,
+    check_identity_name,
+    connect_private,
+    guarded,
+    identity_key,
+)
 
 __all__ = ["SCHEMA_VERSION", "AuditEntry", "FaceRow", "LibraryStore", "PersonRow", "PhotoRow"]
 
@@ -175,15 +181,7 @@ class LibraryStore:
             raise LibraryError(f"{self.path}: a new library needs the model and embedding size")
         self._closed = False
         with _faults(self.path, "library", LibraryError):
-            if not exists:
-                try:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-                except OSError as e:
-                    raise LibraryError(f"{self.path}: cannot create the library ({e})") from None
-            self.db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
+            self.db = connect_private(self.path, exists, LibraryError, "library")
             try:
                 self._open(exists, model, dim)
             except BaseException:
