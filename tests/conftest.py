@@ -170,3 +170,24 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def run(tmp_path, monkeypatch):
+    """``run(*args, ok=True)``: the faceprint command in this process (click's runner), with
+    an evaluation cache of the test's own; ``ok`` asserts exit code 0 (the output is shown
+    where it is not)."""
+    from click.testing import CliRunner
+
+    from faceprint.cli import main
+
+    monkeypatch.setenv("FACEPRINT_EVAL_CACHE", str(tmp_path / "eval-cache"))
+    runner = CliRunner()
+
+    def invoke(*args, ok=True):
+        result = runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return invoke

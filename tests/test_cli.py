@@ -6,25 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from faceprint.cli import main
 from tests.evaluation.test_verification import small_pairs_file
-
-
-@pytest.fixture()
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("FACEPRINT_EVAL_CACHE", str(tmp_path / "eval-cache"))
-    runner = CliRunner()
-
-    def invoke(*args, ok=True):
-        result = runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return invoke
 
 
 def test_detect_json_annotate_and_crops(run, multiface, tmp_path):

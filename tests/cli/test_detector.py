@@ -8,10 +8,8 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from faceprint.cli import main
 from faceprint.detection import create_detector
 from faceprint.images import load_image
 from faceprint.pipeline import detection_record
@@ -24,20 +22,6 @@ POWELL = [("Colin_Powell", n) for n in (1, 2, 3)]
 GUL = ("Abdullah_Gul", 1)
 #: The LFW images of the MTCNN parity set (tests/parity_images.py) that detect is checked on.
 PARITY_LFW = range(0, 200, 25)
-
-
-@pytest.fixture()
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("FACEPRINT_EVAL_CACHE", str(tmp_path / "eval-cache"))
-    runner = CliRunner()
-
-    def invoke(*args, ok=True):
-        result = runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return invoke
 
 
 def calibrated(detector: str, align: str):

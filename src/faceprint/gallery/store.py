@@ -177,6 +177,29 @@ def connect_private(
     return sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
 
 
+def check_own_file(
+    db: sqlite3.Connection,
+    path: Path,
+    exists: bool,
+    application_id: int,
+    error: type[FaceprintError],
+    noun: str,
+) -> set[str]:
+    """The names of the tables of ``db``, once it is known to be faceprint's own file of its
+    kind (its ``application_id`` and a ``meta`` table) where it already existed.
+
+    Raises:
+        error: an existing file is empty or another SQLite database; it is left as it is
+            (only a path that did not exist is ever created).
+    """
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if exists and (app_id != application_id or "meta" not in tables):
+        what = "an empty file" if os.path.getsize(path) == 0 else "a SQLite database"
+        raise error(f"{path}: {what}, not a faceprint {noun}; it was left as it is")
+    return tables
+
+
 def guarded(noun: str, error: type[Exception]) -> Callable[[type], type]:
     """A class decorator: each method and property (generators included) of a store class runs
     inside :func:`_faults`, so its SQLite faults become ``error`` naming the ``noun`` file."""
@@ -253,16 +276,9 @@ class GalleryStore:
                 raise
 
     def _open(self, exists: bool, model: str | None, dim: int | None) -> None:
-        app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
-        tables = {
-            r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        if exists and (app_id != _APPLICATION_ID or "meta" not in tables):
-            # Only a path that did not exist is created: an empty or foreign file is the user's.
-            what = "an empty file" if os.path.getsize(self.path) == 0 else "a SQLite database"
-            raise GalleryError(
-                f"{self.path}: {what}, not a faceprint gallery; it was left as it is"
-            )
+        tables = check_own_file(
+            self.db, self.path, exists, _APPLICATION_ID, GalleryError, "gallery"
+        )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")

@@ -29,6 +29,7 @@ from faceprint.errors import GalleryError, LibraryError
 from faceprint.gallery.store import (
     _faults,
     check_identity_name,
+    check_own_file,
     connect_private,
     guarded,
     identity_key,
@@ -189,13 +190,9 @@ class LibraryStore:
                 raise
 
     def _open(self, exists: bool, model: str | None, dim: int | None) -> None:
-        app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
-        tables = {
-            r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        if exists and (app_id != _APPLICATION_ID or "meta" not in tables):
-            what = "an empty file" if os.path.getsize(self.path) == 0 else "a SQLite database"
-            raise LibraryError(f"{self.path}: {what}, not a faceprint library; left as it is")
+        tables = check_own_file(
+            self.db, self.path, exists, _APPLICATION_ID, LibraryError, "library"
+        )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
