@@ -387,6 +387,7 @@ EMBEDDING_COMMANDS = [
     "video",
     "enroll",
     "identify",
+    "scan",
 ]
 
 

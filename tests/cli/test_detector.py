@@ -62,7 +62,8 @@ def test_detect_with_centerface_gives_its_own_faces_in_the_same_layout(run, mult
     [entry] = detect_json(run, multiface, "--detector", "centerface")
     assert set(entry) == {"image", "faces"} and entry["image"] == str(multiface)
     assert len(entry["faces"]) == 6
-    assert all(set(f) == {"box", "probability", "landmarks"} for f in entry["faces"])
+    layout = {"box", "probability", "landmarks", "quality"}  # quality: issue 35, in [0, 1]
+    assert all(set(f) == layout and 0 <= f["quality"] <= 1 for f in entry["faces"])
     [own] = create_detector("centerface").detect_batch([load_image(multiface)])
     own = largest_first(own)
     assert len(own) == 6
@@ -98,7 +99,10 @@ def test_detect_with_mtcnn_is_unchanged_and_matches_facenet_pytorch(
             for face in ([] if found[0] is None else zip(*found, strict=True))
             if min(face[0][2] - face[0][0], face[0][3] - face[0][1]) >= 20
         ]
-        assert entry["faces"] == faces, key
+        detections = [
+            {k: f[k] for k in ("box", "probability", "landmarks")} for f in entry["faces"]
+        ]
+        assert detections == faces, key
         theirs = tuple(expected_mtcnn[f"{key}/{k}"] for k in ("boxes", "probs", "points"))
         sides = np.minimum(theirs[0][:, 2] - theirs[0][:, 0], theirs[0][:, 3] - theirs[0][:, 1])
         theirs = tuple(t[sides >= 20] for t in theirs)
@@ -178,7 +182,8 @@ def test_every_detector_runs_on_the_onnxruntime_backend(run, multiface, tmp_path
 def test_detect_with_a_fused_detector(run, multiface):
     [entry] = detect_json(run, multiface, "--detector", "mtcnn+centerface")
     faces = entry["faces"]
-    assert len(faces) == 6 and all(set(f) == {"box", "probability", "landmarks"} for f in faces)
+    layout = {"box", "probability", "landmarks", "quality"}
+    assert len(faces) == 6 and all(set(f) == layout for f in faces)
     assert all(0 <= f["probability"] <= 1 for f in faces)
     [mtcnn] = detect_json(run, multiface)
     [centerface] = detect_json(run, multiface, "--detector", "centerface")

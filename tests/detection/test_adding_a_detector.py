@@ -88,6 +88,7 @@ def test_every_consumer_takes_it_by_name(lfw, tmp_path):
     from faceprint import FaceRecognizer
     from faceprint.alignment import Alignment
     from faceprint.batch.rows import embed_rows, read_input
+    from faceprint.errors import UncalibratedError
     from faceprint.export import export
     from faceprint.losses import IdentityLoss
     from faceprint.training.data import crop_tree, scan_folder
@@ -95,7 +96,12 @@ def test_every_consumer_takes_it_by_name(lfw, tmp_path):
 
     photos = link_people(lfw, tmp_path / "photos", ("Colin_Powell",), photos=2)
     paths = [str(p) for p in sorted((photos / "Colin_Powell").iterdir())]
-    recognizer = FaceRecognizer(detector="centerface-mirrored", min_probability=0.5)
+    # A new detector has no calibration yet: an explicit threshold (and face filter) stands in.
+    with pytest.raises(UncalibratedError, match="not calibrated for detector 'centerface-mirr"):
+        FaceRecognizer(detector="centerface-mirrored")
+    recognizer = FaceRecognizer(
+        detector="centerface-mirrored", threshold=1.0, min_probability=0.5, min_face_size=32
+    )
     faces = recognizer.embed(paths)
     assert [len(f) for f in faces] == [1, 1]
     assert float(faces[0][0].embedding @ faces[1][0].embedding) > 0.5  # the same man

@@ -165,15 +165,12 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
     from faceprint.alignment import Alignment
     from faceprint.training.data import crop_tree, scan_folder
     from faceprint.weights.factory import get_weights
-    from faceprint.weights.registry import BASE_DETECTOR
 
     check_outputs(
         [src_dir], [Writes("OUT_DIR", out_dir, folder=True, pictures=True, kept=True)], False
     )
     try:
         record = get_weights(model)
-        # crop_tree finds faces with MTCNN: its face filter for this alignment
-        min_probability, min_face_size = record.face_filter(BASE_DETECTOR, align)
         folder = scan_folder(src_dir, "SRC_DIR")
     except FaceprintError as e:
         raise click.UsageError(str(e)) from None
@@ -183,7 +180,8 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
             raise click.UsageError("--margin goes with --align box")
         parameters["margin"] = margin
     detector = command_detector(device)
-    min_probability, min_face_size = _face_filter(record, detector.name, align)
+    # The model's face filter for the faces this detector finds and this alignment cuts.
+    min_probability, min_face_size = record.face_filter(detector.name, align)
     report = crop_tree(
         folder,
         out_dir,
@@ -204,10 +202,3 @@ def crop(src_dir, out_dir, align, size, margin, model, device) -> None:
         )
     )
     finish(report.unreadable, len(folder.paths), "photos (unreadable)")
-
-
-def _face_filter(record, detector: str, align: str) -> tuple[float, float]:
-    """The least probability and size (px) of a face worth cropping for ``record``'s model,
-    for the faces ``detector`` finds and ``align`` cuts: the record's filter, fitted on MTCNN's
-    detections (one for every detector and alignment until it is calibrated per pair)."""
-    return record.min_face_probability or 0.0, record.min_face_size or 0.0

@@ -286,8 +286,10 @@ def gallery_reject(gallery_path, images, name, device) -> None:
 @click.argument("name")
 @DEVICE_OPTION
 def gallery_confirm(gallery_path, image, name, device) -> None:
-    """This is NAME: add the face of IMAGE to NAME (the face nearest to the person, or a new
-    person's photo's subject). A photo far from NAME's other photos is added with a warning."""
+    """This is NAME: add the face of IMAGE to NAME.
+
+    The face taken is the one nearest to the person, or, for a new person, the photo's
+    subject. A photo far from NAME's other photos is added with a warning."""
     _correct(gallery_path, [image], name, "confirm", device)
 
 
