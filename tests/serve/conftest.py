@@ -50,6 +50,23 @@ def start_server(
     return Server(spawn_server(arguments, log), gallery, keys_file)
 
 
+@pytest.fixture
+def started(tmp_path):
+    """``started(*options, gallery=..., keys_file=...)``: :func:`start_server` in the test's
+    folder, each server stopped when the test ends, passed or failed (a failed assertion must
+    not leave a server running)."""
+    running: list[Server] = []
+
+    def start(*options: str, **kwargs) -> Server:
+        server = start_server(tmp_path, *options, **kwargs)
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        server.stop()
+
+
 def make_keys(path: Path) -> dict[str, str]:
     keys = KeyFile(path)
     made = {scope: keys.create(f"test-{scope}", scope) for scope in ("read", "write", "admin")}

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.serve.conftest import Server, make_keys, start_server
+from tests.serve.conftest import Server, make_keys
 
 CLI = [sys.executable, "-m", "faceprint.cli"]
 
@@ -51,7 +51,7 @@ def cli(*arguments: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_replicas_and_the_cli_agree_through_a_kill_9(tmp_path, location, photos):
+def test_replicas_and_the_cli_agree_through_a_kill_9(tmp_path, location, photos, started):
     keys = make_keys(tmp_path / "keys.json")
     names = list(photos)
     # The gallery exists before the servers start together (made by a first CLI enrolment).
@@ -59,7 +59,7 @@ def test_replicas_and_the_cli_agree_through_a_kill_9(tmp_path, location, photos)
     made = cli("enroll", "--gallery", location, first, str(path))
     assert made.returncode == 0, made.stderr
     with ThreadPoolExecutor(2) as pool:
-        a, b = pool.map(lambda _: start_server(tmp_path, gallery=location), range(2))
+        a, b = pool.map(lambda _: started(gallery=location), range(2))
     a.keys = b.keys = keys
     acknowledged: dict[str, int | None] = {}  # face id; None: enrolled by a's last act
     failures: list[str] = []
@@ -124,7 +124,7 @@ def test_replicas_and_the_cli_agree_through_a_kill_9(tmp_path, location, photos)
         assert found["name"] == name, (name, found)
         if acknowledged.get(name) is not None:
             assert found["candidates"][0]["face_id"] == acknowledged[name]
-    restarted = start_server(tmp_path, gallery=location)
+    restarted = started(gallery=location)
     restarted.keys = keys
 
     # Deletes through the CLI and through one server reach every process.
