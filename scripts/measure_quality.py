@@ -139,7 +139,8 @@ def timing(recognizer: FaceRecognizer, paths: list[Path], repeats: int = 3) -> d
     """Milliseconds per face of each step, measured in one run on ``paths`` (one face each,
     already cropped, so detection is left out): the embedding pass itself, and what each
     candidate adds to it (the heuristic: its features on the crop; SER-FIQ: the stochastic
-    passes on the trunk's output; the norm: one vector norm)."""
+    passes on the trunk's output; serfiq+embedding: its map on top of SER-FIQ's spread; the
+    norm: one vector norm)."""
     detections = detect_primary_faces(recognizer, paths, progress=False)
     crops = [
         np.asarray(recognizer.crop(load_image(p), b, m))
@@ -166,8 +167,15 @@ def timing(recognizer: FaceRecognizer, paths: list[Path], repeats: int = 3) -> d
     with torch.inference_mode(), autocast:
         pooled = clock("embedding (trunk and bottleneck)", lambda: model.trunk(x))
         feats = head(pooled.flatten(1))
-        clock("serfiq", lambda: quality.serfiq_spread(pooled, head))
+        spread = clock("serfiq", lambda: quality.serfiq_spread(pooled, head)).numpy()
         clock("norm", lambda: feats.norm(dim=1))
+    if recognizer.weights.quality_head:
+        unit = F.normalize(feats.float(), dim=1).numpy()
+        fitted = quality.load_quality_head(recognizer.weights.quality_head)
+        clock(
+            "serfiq+embedding (beyond serfiq)",
+            lambda: quality.embedding_quality(unit, spread, fitted),
+        )
     clock(
         "heuristic",
         lambda: [
@@ -255,7 +263,8 @@ def logistic_map(values: np.ndarray, higher_is_better: bool) -> tuple[float, flo
 
 def fit_heuristic(features: np.ndarray, target: np.ndarray) -> dict:
     """Least-squares weights of standardised features predicting ``-target`` (the mean
-    genuine distance), scaled so that the worst tenth of the training faces score < 0.5."""
+    genuine distance), scaled so that the worst tenth of the training faces score < 0.5
+    (the fields of :class:`faceprint.quality.LinearQuality`)."""
     from sklearn.linear_model import Ridge
 
     ok = np.isfinite(target)
@@ -269,11 +278,23 @@ def fit_heuristic(features: np.ndarray, target: np.ndarray) -> dict:
     return {"mean": mean, "std": std, "weights": weights, "bias": bias}
 
 
+def _head_fields(fit: dict) -> dict:
+    return {k: np.asarray(fit[k], np.float32) for k in ("mean", "std", "weights")} | {
+        "bias": np.float32(fit["bias"])
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True, help="the LFW folder")
     parser.add_argument("--json", type=Path, help="write the table here too")
     parser.add_argument("--part", type=int, help="only compute (and cache) this quarter, 0-3")
+    parser.add_argument(
+        "--write-head",
+        type=Path,
+        help="write the serfiq+embedding map fitted on the training people here (.npz; the "
+        "package's is src/faceprint/assets/quality_head_ms-celeb-1m.npz)",
+    )
     args = parser.parse_args()
     recognizer = FaceRecognizer()  # precision "auto": bf16 on AMX and AVX-512 BF16 CPUs
     print(f"precision {recognizer.precision}")
@@ -323,9 +344,24 @@ def main() -> None:
     fitted["serfiq+heuristic"] = fit_heuristic(joint[train], target[train])
     c = fitted["serfiq+heuristic"]
     combined = ((joint - c["mean"]) / c["std"]) @ c["weights"] + c["bias"]
+    # The fifth: SER-FIQ's spread and the unit embedding in one fit. Its weights are per
+    # embedding dimension, so on all of LFW each face is scored by the fit of the other split's
+    # people (the training people's faces by a fit on the test people): no face is scored by a
+    # fit that saw its person.
+    spread = arrays[f"spread_{quality.SERFIQ_DROPOUT}"]
+    measured = quality.embedding_measurements(e, spread)
+    head = fit_heuristic(measured[train], target[train])
+    crossed = np.zeros(len(paths), np.float32)
+    for fold, fit in ((~train, head), (train, fit_heuristic(measured[~train], target[~train]))):
+        fitted_map = quality.LinearQuality(**_head_fields(fit))
+        crossed[fold] = quality.embedding_quality(e[fold], spread[fold], fitted_map)
+    if args.write_head:
+        np.savez(args.write_head, **_head_fields(head))
+        print(f"wrote {args.write_head}")
     print("fitted", json.dumps(fitted, default=lambda a: np.asarray(a).round(4).tolist()))
     rng = np.random.default_rng(0)
     scores = {
+        "serfiq+embedding": crossed,
         "serfiq": -arrays[f"spread_{best_p}"],
         "heuristic": heuristic,
         "serfiq+heuristic": combined,

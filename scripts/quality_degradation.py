@@ -34,6 +34,7 @@ from faceprint import quality  # noqa: E402
 from faceprint.evaluation.verification import people_images  # noqa: E402
 from faceprint.images import load_image  # noqa: E402
 from faceprint.pipeline import FaceRecognizer  # noqa: E402
+from faceprint.weights.loading import get_weights  # noqa: E402
 
 
 def downscale(image: Image.Image, factor: float) -> Image.Image:
@@ -73,8 +74,11 @@ STEPS = {
 
 def candidate_scores(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Each candidate's quality in [0, 1] from :func:`score_faces`' measurements."""
+    spread = raw[f"spread_{quality.SERFIQ_DROPOUT}"]
+    head = quality.load_quality_head(get_weights("ms-celeb-1m").quality_head)
     return {
-        "serfiq": quality.serfiq_quality(raw[f"spread_{quality.SERFIQ_DROPOUT}"]),
+        "serfiq+embedding": quality.embedding_quality(raw["embeddings"], spread, head),
+        "serfiq": quality.serfiq_quality(spread),
         "heuristic": quality.heuristic_quality(raw["features"]),
         "norm": quality.norm_quality(raw["norms"]),
     }
@@ -161,7 +165,7 @@ def summarise(records: list[dict]) -> dict:
         ]
         report["distance"][kind] = means
         print(f"  {kind:9s} {' < '.join(f'{m:.3f}' for m in means)}")
-    for candidate in ("serfiq", "heuristic", "norm"):
+    for candidate in ("serfiq+embedding", "serfiq", "heuristic", "norm"):
         print(f"\n{candidate}: mean quality per step (clean first)")
         for kind, (_, steps) in STEPS.items():
             means = [float(np.mean([r[candidate] for r in records if r["kind"] == "clean"]))] + [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -32,6 +34,11 @@ def _degraded(image: Image.Image, box: np.ndarray) -> dict[str, Image.Image]:
     }
 
 
+def _subject(recognizer: FaceRecognizer, path) -> tuple[np.ndarray, np.ndarray]:
+    [face] = recognizer.embed(path)
+    return face.box, face.landmarks
+
+
 @pytest.fixture(scope="module")
 def scored(recognizer, portraits) -> list[dict]:
     """Per portrait: the clean face and its blurred and downscaled copies, scored on the
@@ -47,8 +54,23 @@ def scored(recognizer, portraits) -> list[dict]:
     return out
 
 
-def test_default_method_is_serfiq_for_inception_resnet(recognizer):
-    assert recognizer.quality_method == quality.DEFAULT_METHOD == "serfiq"
+def test_default_method_is_the_fitted_head_of_ms_celeb_1m(recognizer):
+    assert recognizer.quality_method == quality.DEFAULT_METHOD == "serfiq+embedding"
+    head = quality.load_quality_head(recognizer.weights.quality_head)
+    assert head.weights.shape == head.mean.shape == (recognizer.embedding_size + 1,)
+
+
+def test_a_model_without_a_quality_head_scores_by_serfiq(recognizer, portraits):
+    weights = dataclasses.replace(recognizer.weights, quality_head=None)
+    plain = FaceRecognizer(model=weights, precision="fp32")
+    assert plain.quality_method == "serfiq"
+    crop = recognizer.crop(load_image(portraits[0]), *_subject(recognizer, portraits[0]))
+    embeddings, by_head = recognizer.embed_crops_scored([crop])
+    same, by_serfiq = plain.embed_crops_scored([crop])
+    np.testing.assert_allclose(same, embeddings, atol=1e-6)
+    # One face, one trunk pass: the two methods differ only in what they make of it.
+    assert 0.0 < by_serfiq[0] < 1.0 and 0.0 < by_head[0] < 1.0
+    assert by_serfiq[0] != pytest.approx(by_head[0], abs=1e-3)
 
 
 def test_every_face_has_a_quality_in_range(recognizer, multiface):

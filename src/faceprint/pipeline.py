@@ -30,7 +30,15 @@ from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 from faceprint.models.inference import optimize_for_inference
 from faceprint.models.onnx_runtime import check_backend
 from faceprint.precision import resolve_precision
-from faceprint.quality import heuristic_features, heuristic_quality, serfiq_quality, serfiq_spread
+from faceprint.quality import (
+    SPREAD_METHODS,
+    embedding_quality,
+    heuristic_features,
+    heuristic_quality,
+    load_quality_head,
+    serfiq_quality,
+    serfiq_spread,
+)
 from faceprint.weights.calibration import distance_at_far, far_at_distance
 from faceprint.weights.factory import create_model, get_weights
 from faceprint.weights.registry import BASE_DETECTOR, DetectorCalibration, Weights
@@ -565,7 +573,7 @@ class FaceRecognizer:
                 for crop, r in zip(crops, regions, strict=True)
             ]
         else:
-            scores = serfiq_quality(spreads).tolist()
+            scores = self._spread_quality(embeddings, spreads).tolist()
         return [
             Face(np.asarray(box, dtype=np.float32), region.probability, region.landmarks, emb, q)
             for region, box, emb, q in zip(regions, boxes, embeddings, scores, strict=True)
@@ -573,12 +581,24 @@ class FaceRecognizer:
 
     @property
     def quality_method(self) -> str:
-        """How :attr:`Face.quality` is scored: ``"serfiq"`` where the embedder is a torch
-        InceptionResnetV1 (its own dropout), else ``"heuristic"`` (ONNX Runtime and int8
-        backends, dlib-resnet-v1, MobileFaceNet); an ensemble scores with its first member's."""
+        """How :attr:`Face.quality` is scored: where the embedder is a torch InceptionResnetV1
+        (its own dropout), ``"serfiq+embedding"`` if the model has a fitted quality head
+        (``ms-celeb-1m``), else ``"serfiq"``; ``"heuristic"`` everywhere else (ONNX Runtime
+        and int8 backends, dlib-resnet-v1, MobileFaceNet). An ensemble scores with its first
+        member's."""
         if self.members:
             return self.members[0].quality_method
-        return "serfiq" if isinstance(self._embedder, InceptionResnetV1) else "heuristic"
+        if not isinstance(self._embedder, InceptionResnetV1):
+            return "heuristic"
+        return "serfiq+embedding" if self.weights.quality_head else "serfiq"
+
+    def _spread_quality(self, embeddings: np.ndarray, spreads: np.ndarray) -> np.ndarray:
+        """``(N,)`` qualities in [0, 1] from the unit embeddings and SER-FIQ spreads of
+        :meth:`_embed` (the methods of :data:`faceprint.quality.SPREAD_METHODS`)."""
+        if self.quality_method == "serfiq+embedding":
+            head = load_quality_head(self.weights.quality_head)
+            return embedding_quality(embeddings, spreads, head)
+        return serfiq_quality(spreads)
 
     def crop(
         self,
@@ -629,7 +649,7 @@ class FaceRecognizer:
         """
         embeddings, spreads = self._embed(crops, with_spread=True)
         if spreads is not None:
-            return embeddings, serfiq_quality(spreads)
+            return embeddings, self._spread_quality(embeddings, spreads)
         if isinstance(crops, torch.Tensor):
             pixels = crops.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
         else:
@@ -648,7 +668,7 @@ class FaceRecognizer:
                 f"{self.weights.name} is an ensemble: each member cuts its own crop of a face, "
                 "so it embeds face regions (embed, embed_regions), not ready crops"
             )
-        serfiq = with_spread and self.quality_method == "serfiq"
+        serfiq = with_spread and self.quality_method in SPREAD_METHODS
         if len(crops) == 0:
             empty = np.zeros((0, self.embedding_size), dtype=np.float32)
             return empty, (np.zeros(0, np.float32) if serfiq else None)

@@ -11,9 +11,18 @@ quality guide):
   sharpness, brightness and contrast, the face's size and its pose read from the 5 landmarks.
   It needs no embedder.
 - ``norm``: the length of the embedding before normalisation.
+- ``serfiq+embedding``: SER-FIQ's spread and the unit embedding itself in one linear map,
+  fitted for one model (its :attr:`faceprint.weights.Weights.quality_head`) on LFW View 1
+  training people, then averaged (geometric mean) with plain SER-FIQ. Faces the network
+  cannot place drift towards a common region of its embedding space, which SER-FIQ's spread
+  alone does not see.
 """
 
 from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 import torch
@@ -21,10 +30,12 @@ from scipy import ndimage
 from torch.nn import functional as F
 
 #: The quality methods, by name.
-QUALITY_METHODS = ("serfiq", "heuristic", "norm")
+QUALITY_METHODS = ("serfiq+embedding", "serfiq", "heuristic", "norm")
 #: The method :class:`faceprint.FaceRecognizer` scores faces with where its embedder allows it
 #: (the best of ``scripts/measure_quality.py``'s error-versus-discard table).
-DEFAULT_METHOD = "serfiq"
+DEFAULT_METHOD = "serfiq+embedding"
+#: The methods that need SER-FIQ's spread (the embedder's dropout).
+SPREAD_METHODS = ("serfiq+embedding", "serfiq")
 #: The quality under which ``enroll`` (the command, the Python API and the service) refuses a
 #: photo: the worst few percent of LFW's faces score under it (see the quality guide).
 DEFAULT_MIN_QUALITY = 0.3
@@ -63,6 +74,69 @@ NORM_CENTER, NORM_SCALE = 11.0375, 0.5380
 
 def _logistic(x: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LinearQuality:
+    """A fitted quality: standardised measurements, weighted, through a logistic into [0, 1].
+
+    ``mean``, ``std`` and ``weights`` are ``(F,)`` over the F measurements; ``bias`` puts the
+    worst tenth of the training faces under 0.5.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    weights: np.ndarray
+    bias: float
+
+    def __call__(self, measurements: np.ndarray) -> np.ndarray:
+        """``(N, F)`` (or ``(F,)``) measurements -> ``(N,)`` (or scalar) float32 in [0, 1]."""
+        z = (np.asarray(measurements, np.float32) - self.mean) / self.std
+        return _logistic(z @ self.weights + self.bias)
+
+
+HEURISTIC = LinearQuality(HEURISTIC_MEAN, HEURISTIC_STD, HEURISTIC_WEIGHTS, HEURISTIC_BIAS)
+
+
+@functools.cache
+def load_quality_head(asset: str) -> LinearQuality:
+    """The ``serfiq+embedding`` map of one model, from ``faceprint/assets/ASSET`` (an ``.npz``
+    of ``mean``, ``std``, ``weights`` over ``(D + 1,)`` measurements, and ``bias``), as
+    ``scripts/measure_quality.py --write-head`` fits it."""
+    with resources.files("faceprint").joinpath("assets", asset).open("rb") as f:
+        arrays = np.load(f, allow_pickle=False)
+        return LinearQuality(
+            arrays["mean"].astype(np.float32),
+            arrays["std"].astype(np.float32),
+            arrays["weights"].astype(np.float32),
+            float(arrays["bias"]),
+        )
+
+
+def embedding_measurements(embeddings: np.ndarray, spreads: np.ndarray) -> np.ndarray:
+    """What ``serfiq+embedding`` weighs: ``(N, D)`` unit embeddings and ``(N,)`` SER-FIQ
+    spreads -> ``(N, D + 1)`` float32, the embedding then the log of the spread."""
+    spreads = np.clip(np.asarray(spreads, np.float32), 1e-6, None)
+    return np.column_stack([np.asarray(embeddings, np.float32), np.log(spreads)])
+
+
+def embedding_quality(
+    embeddings: np.ndarray, spreads: np.ndarray, head: LinearQuality
+) -> np.ndarray:
+    """``serfiq+embedding`` scores in [0, 1]: the geometric mean of the model's fitted map of
+    embedding and spread and of plain SER-FIQ (the mean cut FNMR the most on LFW, and keeps
+    SER-FIQ's fall under blur, downscaling and JPEG damage).
+
+    Args:
+        embeddings: ``(N, D)`` unit embeddings of the model ``head`` was fitted for.
+        spreads: ``(N,)`` :func:`serfiq_spread` distances of the same faces.
+        head: the model's map (:func:`load_quality_head`).
+
+    Returns:
+        ``(N,)`` float32 in [0, 1].
+    """
+    fitted = np.atleast_1d(head(embedding_measurements(embeddings, spreads)))
+    return np.sqrt(fitted * serfiq_quality(spreads)).astype(np.float32)
 
 
 def heuristic_features(
@@ -112,8 +186,7 @@ def heuristic_quality(features: np.ndarray) -> np.ndarray:
     Returns:
         ``(N,)`` (or a scalar array) float32 in [0, 1].
     """
-    z = (np.asarray(features, np.float32) - HEURISTIC_MEAN) / HEURISTIC_STD
-    return _logistic(z @ HEURISTIC_WEIGHTS + HEURISTIC_BIAS)
+    return HEURISTIC(features)
 
 
 def serfiq_spread(

@@ -65,8 +65,8 @@ def detect(images, as_json, annotate, crops, image_size, margin, device, force) 
     --min-face-size are not returned, whichever detector runs.
 
     No embedder runs here, so the quality is the heuristic one (sharpness, brightness, size
-    and pose of the crop; see the quality guide), not the SER-FIQ score of the commands that
-    embed.
+    and pose of the crop; see the quality guide), not the embedder's score of the commands
+    that embed.
     """
     from faceprint.alignment import extract_face
     from faceprint.drawing import annotate as draw

@@ -165,6 +165,10 @@ class Weights:
         member_weights: an ensemble's weight per member: each member's unit embedding is
             scaled by its weight, the scaled vectors concatenated and re-normalised.
         classes: names of the classes of the classifier head, in order (trained models).
+        quality_head: the file in ``faceprint/assets`` holding the ``serfiq+embedding`` face
+            quality fitted for this model's embeddings (``scripts/measure_quality.py
+            --write-head``); None: the model's faces are scored by plain SER-FIQ or the
+            heuristic (:mod:`faceprint.quality`).
         license: licence note.
         paper: the paper or project that produced the weights.
         description: one line for listings.
@@ -201,6 +205,7 @@ class Weights:
     members: tuple[str, ...] = ()
     member_weights: tuple[float, ...] = ()
     classes: tuple[str, ...] = ()
+    quality_head: str | None = None
     license: str = ""
     paper: str = ""
     description: str = ""
@@ -519,6 +524,7 @@ REGISTRY: dict[str, Weights] = {
             min_face_probability=0.98,
             min_face_size=32,
             detector_calibrations={"centerface": _MS_CELEB_CENTERFACE},
+            quality_head="quality_head_ms-celeb-1m.npz",
             lfw_accuracy=0.992,
             lfw_source="davidsandberg/facenet README, model 20170512-110547 (original LFW images)",
             lfw_measured=0.9923,
