@@ -254,7 +254,7 @@ def test_identity_names_are_names_not_paths(gallery, name, why):
 def test_vectors_a_little_off_unit_length_are_normalised(tmp_path):
     """bf16 and int8 networks land up to 3e-3 off unit length; the gallery takes such vectors."""
     vectors = _unit_vectors(3, seed=5) * np.array([[0.997], [1.0024], [1.009]], np.float32)
-    with Gallery(tmp_path / "g.gallery") as g:
+    with Gallery(tmp_path / "g.gallery", rule="faces") as g:
         ids = g.add_embeddings("someone", vectors)
         stored = g.store.vectors(ids)
         np.testing.assert_allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-6)
