@@ -24,7 +24,9 @@ def test_milvus_backend_matches_faiss(tmp_path):
     queries = unit(np.stack([v[0] + 0.05 * rng.normal(size=128) for v in people.values()]))
     answers = {}
     for backend, vectors in (("faiss", None), ("milvus", str(tmp_path / "vectors.db"))):
-        with Gallery(tmp_path / f"{backend}.gallery", model="ms-celeb-1m", vectors=vectors) as g:
+        with Gallery(
+            tmp_path / f"{backend}.gallery", model="ms-celeb-1m", vectors=vectors, rule="faces"
+        ) as g:
             for name, emb in people.items():
                 g.add_embeddings(name, emb)
             assert len(g.index) == 60
