@@ -33,7 +33,7 @@ import numpy as np
 
 from faceprint.evaluation.verification import people_images, primary_embeddings
 from faceprint.gallery import Gallery
-from faceprint.gallery.core import DEFAULT_FAR, RULES
+from faceprint.gallery.core import DEFAULT_FAR, OPEN_SET_DECISIONS, RULES
 from faceprint.pipeline import FaceRecognizer
 
 
@@ -50,6 +50,12 @@ def main() -> None:
         help="gallery sizes: enrol this many people (random, seed 0); 0 = all 1680",
     )
     parser.add_argument("--far", type=float, default=DEFAULT_FAR, help="open-set false-alarm rate")
+    parser.add_argument(
+        "--open-set",
+        choices=OPEN_SET_DECISIONS,
+        default="distance",
+        help="the gallery's open-set decision (margin: d1 - beta * d2 against its threshold)",
+    )
     parser.add_argument(
         "--templates",
         action="store_true",
@@ -79,7 +85,10 @@ def main() -> None:
     started = time.perf_counter()
     emb = dict(zip(paths, primary_embeddings(recognizer, paths), strict=True))
     print(f"embedded {len(paths)} images in {time.perf_counter() - started:.0f} s")
-    print(f"{recognizer.name}, far {args.far}, {len(strangers)} impostors")
+    print(
+        f"{recognizer.name}, far {args.far}, open set by {args.open_set}, "
+        f"{len(strangers)} impostors"
+    )
     header = "| enrolled | probes | rule | rank-1 | threshold | realized FAR | DIR | oracle | DIR |"
     print(header)
     print("| --- " * (header.count("|") - 1) + "|")
@@ -87,7 +96,7 @@ def main() -> None:
         enrolled = sorted(random.Random(0).sample(candidates, size)) if size else candidates
         split = {n: 1 for n in enrolled}
         for rule in RULES:
-            row = _measure(recognizer, people, split, strangers, emb, args.far, rule)
+            row = _measure(recognizer, people, split, strangers, emb, args.far, rule, args.open_set)
             print("| " + " | ".join(row) + " |", flush=True)
     if args.templates:
         split = {n: min(4, len(people[n]) // 2) for n in candidates}
@@ -95,15 +104,22 @@ def main() -> None:
         print(header)
         print("| --- " * (header.count("|") - 1) + "|")
         for rule in RULES:
-            row = _measure(recognizer, people, split, strangers, emb, args.far, rule)
+            row = _measure(recognizer, people, split, strangers, emb, args.far, rule, args.open_set)
             print("| " + " | ".join(row) + " |", flush=True)
 
 
-def _measure(recognizer, people, split, strangers, emb, far, rule) -> list[str]:
-    """Enrol the first ``split[name]`` photos of each person, probe with the rest."""
+def _measure(recognizer, people, split, strangers, emb, far, rule, open_set) -> list[str]:
+    """Enrol the first ``split[name]`` photos of each person, probe with the rest. Under the
+    margin decision the threshold and the oracle are on the margin score."""
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Gallery(Path(tmp) / "lfw.gallery", recognizer=recognizer, far=far, rule=rule) as gallery,
+        Gallery(
+            Path(tmp) / "lfw.gallery",
+            recognizer=recognizer,
+            far=far,
+            rule=rule,
+            open_set=open_set,
+        ) as gallery,
     ):
         for name, count in split.items():
             photos = people[name][:count]
@@ -111,12 +127,15 @@ def _measure(recognizer, people, split, strangers, emb, far, rule) -> list[str]:
         probes = [(n, p) for n, count in split.items() for p in people[n][count:]]
         genuine = gallery.search(np.stack([emb[p] for _, p in probes]), k=1)
         impostor = gallery.search(np.stack([emb[people[n][0]] for n in strangers]), k=1)
-        threshold = gallery.threshold
+        threshold = genuine[0].threshold
+
+    def score(ident) -> float:
+        return ident.distance if ident.score is None else ident.score
 
     truth = np.array([n for n, _ in probes])
     best = np.array([g.matches[0].name for g in genuine])
-    dist = np.array([g.matches[0].distance for g in genuine])
-    impostor_dist = np.sort([i.matches[0].distance for i in impostor])
+    dist = np.array([score(g) for g in genuine])
+    impostor_dist = np.sort([score(i) for i in impostor])
     oracle = impostor_dist[int(far * len(impostor_dist))]  # a fraction far come closer
     return [
         f"{len(split)}",

@@ -444,6 +444,7 @@ def open_gallery(
     threshold: float | None = None,
     far: float = DEFAULT_FAR,
     device: str | None = None,
+    open_set: str = "distance",
 ):
     from faceprint.gallery import Gallery
 
@@ -457,6 +458,7 @@ def open_gallery(
             threshold=threshold,
             far=far,
             device=device,
+            open_set=open_set,
         )
     except (ModelMismatchError, UncalibratedError) as e:  # not the gallery's, or uncalibrated
         raise click.UsageError(str(e)) from None

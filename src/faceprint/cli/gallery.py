@@ -151,6 +151,15 @@ def enroll(
     "threshold follows from it and the number of enrolled identities.",
     "A fixed distance beyond which a face is unknown, instead of the --far threshold.",
 )
+@click.option(
+    "--open-set",
+    type=click.Choice(["distance", "margin"]),
+    default="distance",
+    show_default=True,
+    help="How a face is found to be nobody enrolled: by its distance to the nearest person, or "
+    "by that distance minus half the second nearest's (margin: more faces named at the same "
+    "false-alarm rate in large galleries; see the gallery guide).",
+)
 @VECTORS_OPTION
 @GALLERY_RECOGNIZER_OPTIONS
 @detector_options
@@ -163,6 +172,7 @@ def identify(
     k,
     far,
     threshold,
+    open_set,
     vectors,
     model,
     align,
@@ -182,7 +192,14 @@ def identify(
     targets, annotated = annotation_targets(annotate, paths)
     check_outputs([file, *images], [annotated], force)
     gallery = open_gallery(
-        gallery_path, model, align, vectors=vectors, threshold=threshold, far=far, device=device
+        gallery_path,
+        model,
+        align,
+        vectors=vectors,
+        threshold=threshold,
+        far=far,
+        device=device,
+        open_set=open_set,
     )
     recognizer = gallery_recognizer(gallery, device, precision, align)
     out, failed = [], 0
@@ -203,6 +220,7 @@ def identify(
                     "identity": ident.name,
                     "distance": round(ident.distance, 4),
                     "rule": ident.rule,
+                    **({} if ident.score is None else {"margin": round(ident.score, 4)}),
                     "candidates": [
                         {"identity": m.name, "distance": round(m.distance, 4)}
                         for m in ident.matches

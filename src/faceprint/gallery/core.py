@@ -25,7 +25,12 @@ from faceprint.gallery.index import FaissIndex, MilvusIndex, VectorIndex, requir
 from faceprint.gallery.records import FaceRecord, IdentityInfo, NegativeRecord, Store
 from faceprint.gallery.stores import gallery_location, open_store
 from faceprint.gallery.vectors import unit_rows
-from faceprint.weights.calibration import distance_at_far, open_set_threshold
+from faceprint.weights.calibration import (
+    distance_at_far,
+    margin_score,
+    margin_threshold,
+    open_set_threshold,
+)
 from faceprint.weights.factory import get_weights
 from faceprint.weights.registry import BASE_DETECTOR, DetectorCalibration
 
@@ -45,6 +50,12 @@ RULES = ("faces", "template", "mix")
 #: photos each enrolled) measured "template" best, DIR 0.856 at FAR 1% against 0.824 for
 #: "faces" (docs/guides/gallery.md); with one photo per person the rules agree.
 DEFAULT_RULE = "template"
+#: How a gallery decides that a query is nobody it knows: ``"distance"``, the nearest person's
+#: distance against the open-set threshold for N people; ``"margin"``, the nearest distance
+#: minus a fraction of the second nearest (``d1 - beta * d2``) against the model's margin
+#: threshold for N people (docs/guides/gallery.md: DIR 0.86 against 0.79 at FAR 1% among 1680
+#: LFW people, one photo each, for the ensemble).
+OPEN_SET_DECISIONS = ("distance", "margin")
 #: A negative ("not NAME") keeps NAME from every face within this L2 distance of it: the same
 #: face and near-duplicates of it (the photo re-saved, resized, cropped a little), but not,
 #: as a rule, other photos of the person. Chosen, not measured; the tests hold it to a copy at
@@ -74,8 +85,11 @@ class Identification:
         name: best identity, or ``"unknown"``.
         distance: L2 distance to the best match (``inf`` for an empty gallery).
         matches: the top-k identities, nearest first (the best one even when unknown).
-        threshold: the distance beyond which the face was called unknown.
+        threshold: the distance (under ``open_set="margin"``: the margin score) beyond which
+            the face was called unknown.
         rule: how distances to a person were measured (one of :data:`RULES`).
+        score: the margin score ``d1 - beta * d2`` of the best match under
+            ``open_set="margin"`` (None under ``"distance"``, or with one candidate only).
     """
 
     name: str
@@ -83,6 +97,7 @@ class Identification:
     matches: list[Match]
     threshold: float = float("nan")
     rule: str = "faces"
+    score: float | None = None
 
     @property
     def known(self) -> bool:
@@ -123,6 +138,10 @@ class GalleryCore:
         device: where the recognizer built on first need runs (e.g. ``"cuda"``).
         rule: how a query's distance to a person is measured (:data:`RULES`; default
             :data:`DEFAULT_RULE`).
+        open_set: how a query is found to be a stranger (:data:`OPEN_SET_DECISIONS`):
+            ``"distance"`` (default) or ``"margin"``, where the model is calibrated for it
+            (``ms-celeb-1m/box`` and ``ms-celeb-1m+dlib-resnet-v1/box`` with MTCNN's faces).
+            A query with a single candidate person (a gallery of one) is decided by distance.
 
     Raises:
         GalleryError: the path is not a faceprint gallery (corrupt or foreign file).
@@ -142,10 +161,16 @@ class GalleryCore:
         device: str | None = None,
         detector: str | None = None,
         rule: str = DEFAULT_RULE,
+        open_set: str = "distance",
     ) -> None:
         if rule not in RULES:
             raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+        if open_set not in OPEN_SET_DECISIONS:
+            raise ValueError(
+                f"open_set must be one of {', '.join(OPEN_SET_DECISIONS)}, got {open_set!r}"
+            )
         self.rule = rule
+        self.open_set = open_set
         self._templates: dict[str, np.ndarray] = {}  # name -> unit template, cleared on change
         self._negatives: dict[str, np.ndarray] | None = None  # name -> (n, D), read on change
         self.path = gallery_location(path)
@@ -223,6 +248,13 @@ class GalleryCore:
             calibration = DetectorCalibration()
         self._impostors = calibration.impostor_distances
         self._exponent = calibration.open_set_exponent
+        self._margin = calibration.margin
+        if self.open_set == "margin" and self._margin is None:
+            raise UncalibratedError(
+                f"{self.model_name} has no open-set margin calibration for "
+                f"{self.detector}/{self.align} (scripts/calibrate_margin.py); use "
+                "open_set='distance'"
+            )
         self.outlier_threshold: float | None = (
             distance_at_far(self._impostors, OUTLIER_FAR)
             if self._impostors is not None
@@ -265,6 +297,34 @@ class GalleryCore:
             return self.fixed_threshold
         identities = self.store.identity_count()
         return open_set_threshold(self._impostors, self.far, identities, self._exponent)
+
+    @property
+    def margin_threshold(self) -> float:
+        """The margin score beyond which a face is ``"unknown"`` under ``open_set="margin"``,
+        for the gallery's size now (the model's table at :attr:`far`; NaN otherwise)."""
+        if self._margin is None:
+            return float("nan")
+        identities = max(2, self.store.identity_count())
+        return margin_threshold(self._margin.thresholds, self.far, identities)
+
+    def _scores(self, row: list[Match]) -> list[float]:
+        """The open-set score of each candidate of one query, compared with
+        :meth:`_decision_threshold`: its distance, or under ``"margin"`` its margin against the
+        nearest other candidate (the distance where it has none)."""
+        distances = [m.distance for m in row]
+        if self.open_set != "margin" or len(row) < 2:
+            return distances
+        beta = self._margin.beta
+        return [
+            float(margin_score(d, distances[1] if i == 0 else distances[0], beta))
+            for i, d in enumerate(distances)
+        ]
+
+    def _decision_threshold(self, row: list[Match]) -> float:
+        """What :meth:`_scores` of ``row`` are held to."""
+        if self.open_set == "margin" and len(row) >= 2:
+            return self.margin_threshold
+        return self.threshold
 
     # -- the vector index ------------------------------------------------------------------
     def _open_index(self) -> VectorIndex:
@@ -444,21 +504,23 @@ class GalleryCore:
             self._candidates(query, row_sims, row_ids, names)
             for query, row_sims, row_ids in zip(queries, sims, ids, strict=True)
         ]
+        scores = [self._scores(row) for row in ranked]
+        limits = [self._decision_threshold(row) for row in ranked]
         if joint and len(queries) > 1:
-            chosen = _assign(ranked, threshold)
+            chosen = _assign(ranked, scores, limits)
         else:
             chosen = [
-                row[0].name if row and row[0].distance < threshold else UNKNOWN for row in ranked
+                row[0].name if row and score[0] < limit else UNKNOWN
+                for row, score, limit in zip(ranked, scores, limits, strict=True)
             ]
         results = []
-        for row, name in zip(ranked, chosen, strict=True):
-            by_name = {m.name: m for m in row}
-            distance = (
-                by_name[name].distance
-                if name in by_name
-                else (row[0].distance if row else float("inf"))
-            )
-            results.append(Identification(name, distance, row[:k], threshold, self.rule))
+        margin = self.open_set == "margin"
+        for row, score, limit, name in zip(ranked, scores, limits, chosen, strict=True):
+            by_name = {m.name: (m, s) for m, s in zip(row, score, strict=True)}
+            best, best_score = by_name.get(name, (row[0], score[0]) if row else (None, None))
+            distance = best.distance if best is not None else float("inf")
+            reported = best_score if margin and len(row) >= 2 else None
+            results.append(Identification(name, distance, row[:k], limit, self.rule, reported))
         return results
 
     def _candidates(
@@ -625,20 +687,22 @@ def _quality(record: FaceRecord) -> float:
     return 1.0 if quality is None else float(quality)
 
 
-def _assign(ranked: list[list[Match]], threshold: float) -> list[str]:
-    """Names for the faces of one photo, no name twice: the assignment of least total distance
-    where each face takes one of its candidates within ``threshold``, or stays unknown at the
-    cost of the threshold itself."""
+def _assign(
+    ranked: list[list[Match]], scores: list[list[float]], thresholds: list[float]
+) -> list[str]:
+    """Names for the faces of one photo, no name twice: the assignment of least total score
+    (distance, or margin) where each face takes one of its candidates under its threshold, or
+    stays unknown at the cost of the threshold itself."""
     from scipy.optimize import linear_sum_assignment
 
     names = list(dict.fromkeys(m.name for row in ranked for m in row))
     column = {n: j for j, n in enumerate(names)}
     faces = len(ranked)
     cost = np.full((faces, len(names) + faces), _NO)
-    for i, row in enumerate(ranked):
-        for m in row:
-            if m.distance < threshold:
-                cost[i, column[m.name]] = m.distance
+    for i, (row, score, threshold) in enumerate(zip(ranked, scores, thresholds, strict=True)):
+        for m, value in zip(row, score, strict=True):
+            if value < threshold:
+                cost[i, column[m.name]] = value
         cost[i, len(names) + i] = threshold
     rows, cols = linear_sum_assignment(cost)
     chosen = [UNKNOWN] * faces

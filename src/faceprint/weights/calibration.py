@@ -78,3 +78,56 @@ def open_set_threshold(
             (``scripts/calibrate_impostors.py``), 1 where unknown.
     """
     return distance_at_far(impostor_distances, per_pair_far(far, max(1, identities) ** exponent))
+
+
+#: The open-set margin score: a query's distance to its nearest person minus this fraction of
+#: its distance to the second nearest (``scripts/calibrate_margin.py`` chose it on View 1).
+MARGIN_BETA = 0.5
+#: Gallery sizes and false-alarm rates at which a model's margin thresholds are recorded.
+MARGIN_SIZES: tuple[int, ...] = (10, 30, 100, 300, 1000, 2000)
+MARGIN_FARS: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)
+
+
+def margin_score(nearest: np.ndarray, second: np.ndarray, beta: float = MARGIN_BETA) -> np.ndarray:
+    """The open-set margin score of queries: lower means surer of the nearest person.
+
+    Args:
+        nearest: ``(Q,)`` L2 distances to the nearest person, in [0, 2].
+        second: ``(Q,)`` L2 distances to the second nearest person, ``>= nearest``.
+        beta: weight of the second distance, in [0, 1).
+
+    Returns:
+        ``(Q,)`` float64 ``nearest - beta * second``, in [-2 beta, 2].
+    """
+    return np.asarray(nearest, np.float64) - beta * np.asarray(second, np.float64)
+
+
+def margin_threshold(thresholds: Sequence[Sequence[float]], far: float, identities: int) -> float:
+    """The margin score below which a gallery of ``identities`` people names a stranger with
+    rate ``far``, from a record's table.
+
+    Interpolated linearly in ``log N`` and ``log far``; beyond the largest size measured it
+    goes on along the last segment (thresholds fall as galleries grow), below the smallest it
+    keeps the smallest's (stricter than the true one), and ``far`` is clamped to the grid.
+
+    Args:
+        thresholds: ``[size][far]`` scores at :data:`MARGIN_SIZES` x :data:`MARGIN_FARS`.
+        far: false-alarm rate per stranger searched, in (0, 1).
+        identities: enrolled identities, at least 2.
+    """
+    if not 0.0 < far < 1.0:
+        raise ValueError(f"a false-alarm rate must be in (0, 1), got {far}")
+    table = np.asarray(thresholds, np.float64)
+    if table.shape != (len(MARGIN_SIZES), len(MARGIN_FARS)):
+        raise ValueError(
+            f"expected a {len(MARGIN_SIZES)} x {len(MARGIN_FARS)} table of margin thresholds, "
+            f"got {table.shape}"
+        )
+    log_far = np.clip(math.log10(far), math.log10(MARGIN_FARS[0]), math.log10(MARGIN_FARS[-1]))
+    per_size = np.array([np.interp(log_far, np.log10(MARGIN_FARS), row) for row in table])
+    log_sizes = np.log10(MARGIN_SIZES)
+    x = math.log10(max(identities, MARGIN_SIZES[0]))
+    if x <= log_sizes[-1]:
+        return float(np.interp(x, log_sizes, per_size))
+    slope = (per_size[-1] - per_size[-2]) / (log_sizes[-1] - log_sizes[-2])
+    return float(per_size[-1] + slope * (x - log_sizes[-1]))

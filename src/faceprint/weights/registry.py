@@ -73,6 +73,21 @@ BASE_DETECTOR = "mtcnn"
 
 
 @dataclass(frozen=True)
+class MarginCalibration:
+    """A model's open-set margin thresholds (``scripts/calibrate_margin.py``, LFW View 1).
+
+    Attributes:
+        beta: the score is ``d1 - beta * d2`` (nearest and second nearest person).
+        thresholds: ``[size][far]`` the score below which strangers fall at each false-alarm
+            rate of :data:`faceprint.weights.calibration.MARGIN_FARS`, in galleries of each
+            size of :data:`faceprint.weights.calibration.MARGIN_SIZES`.
+    """
+
+    beta: float
+    thresholds: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True)
 class DetectorCalibration:
     """What a model needs measured for the faces of one detector cut by one alignment.
 
@@ -91,6 +106,8 @@ class DetectorCalibration:
             ignored by recognition; 0 keeps all.
         alignment: alignment parameters tuned for this detector's landmarks and boxes, over
             the record's ``alignment[method]`` (e.g. ``{"template_scale": 1.1}``).
+        margin: the open-set margin thresholds (``Gallery(open_set="margin")``); None where
+            not measured.
         source: how these numbers were measured.
     """
 
@@ -100,6 +117,7 @@ class DetectorCalibration:
     min_face_probability: float = 0.0
     min_face_size: float = 0.0
     alignment: Mapping[str, object] = field(default_factory=dict)
+    margin: MarginCalibration | None = None
     source: str = ""
 
 
@@ -149,6 +167,8 @@ class Weights:
             rate of :data:`faceprint.weights.calibration.FAR_GRID` of impostor pairs fall
             (measured on LFW View 1 by ``scripts/calibrate_impostors.py``); open-set thresholds
             are read off it.
+        open_set_margin: ``{alignment method: MarginCalibration}`` of :data:`BASE_DETECTOR`'s
+            faces (``scripts/calibrate_margin.py``).
         detector_calibrations: ``{detector: {alignment method: DetectorCalibration}}`` for the
             faces of detectors other than :data:`BASE_DETECTOR`, whose numbers are the
             top-level ``thresholds``, ``impostor_distances``, ``open_set_exponent`` and face
@@ -197,6 +217,7 @@ class Weights:
     threshold_source: str | None = None
     impostor_distances: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     open_set_exponent: Mapping[str, float] = field(default_factory=dict)
+    open_set_margin: Mapping[str, MarginCalibration] = field(default_factory=dict)
     min_face_probability: float | None = None
     min_face_size: float | None = None
     default_align: str = "box"
@@ -248,6 +269,7 @@ class Weights:
                 threshold=self.thresholds.get(align),
                 impostor_distances=None if impostors is None else tuple(impostors),
                 open_set_exponent=self.open_set_exponent.get(align, 1.0),
+                margin=self.open_set_margin.get(align),
                 min_face_probability=self.min_face_probability or 0.0,
                 min_face_size=self.min_face_size or 0.0,
                 source=self.threshold_source or "",
@@ -389,6 +411,34 @@ _FACERES_IMPOSTORS = {
 
 # scripts/calibrate_impostors.py --model ms-celeb-1m+dlib-resnet-v1 on LFW View 1.
 # fmt: off
+# scripts/calibrate_margin.py --model ms-celeb-1m on LFW View 1 (beta chosen there: DIR at FAR
+# 1% in 1000-person galleries 0.832 at 0.5, 0.820 at 0.25, 0.819 at 0.75).
+_MS_CELEB_MARGIN = MarginCalibration(
+    beta=0.5,
+    thresholds=(
+        (0.2813, 0.3280, 0.3827, 0.4377, 0.5013),
+        (0.2498, 0.2996, 0.3587, 0.4139, 0.4757),
+        (0.2617, 0.3057, 0.3496, 0.3965, 0.4528),
+        (0.2499, 0.2934, 0.3389, 0.3805, 0.4318),
+        (0.1886, 0.2810, 0.3290, 0.3676, 0.4127),
+        (0.1069, 0.2725, 0.3240, 0.3597, 0.4013),
+    ),
+)
+
+# scripts/calibrate_margin.py --model ms-celeb-1m+dlib-resnet-v1 on LFW View 1 (beta: DIR at
+# FAR 1% in 1000-person galleries 0.888 at 0.5, 0.871 at 0.25, 0.874 at 0.75).
+_ENSEMBLE_MARGIN = MarginCalibration(
+    beta=0.5,
+    thresholds=(
+        (0.1450, 0.1673, 0.1957, 0.2229, 0.2566),
+        (0.1426, 0.1636, 0.1898, 0.2159, 0.2457),
+        (0.1549, 0.1725, 0.1923, 0.2133, 0.2383),
+        (0.1551, 0.1722, 0.1894, 0.2079, 0.2305),
+        (0.1412, 0.1699, 0.1872, 0.2028, 0.2231),
+        (0.0936, 0.1676, 0.1858, 0.1997, 0.2187),
+    ),
+)
+
 _ENSEMBLE_IMPOSTORS = {
     "box": (
         0.2426, 0.2838, 0.3161, 0.3417, 0.3621, 0.3795, 0.3964, 0.4073, 0.4191, 0.4313,
@@ -519,6 +569,7 @@ REGISTRY: dict[str, Weights] = {
             threshold_source=_MS_CELEB_CALIBRATION,
             impostor_distances=_MS_CELEB_IMPOSTORS,
             open_set_exponent={"box": 0.917, "similarity": 0.957, "none": 0.962},
+            open_set_margin={"box": _MS_CELEB_MARGIN},
             # scripts/tune_face_filter.py: 99.94% of View 1 subject faces have p >= 0.98; faces
             # shrunk to 32 px score 0.973 on View 1's test pairs against 0.988 at full size.
             min_face_probability=0.98,
@@ -703,6 +754,7 @@ REGISTRY: dict[str, Weights] = {
             thresholds={"box": 0.539},
             impostor_distances=_ENSEMBLE_IMPOSTORS,
             open_set_exponent={"box": 0.939},
+            open_set_margin={"box": _ENSEMBLE_MARGIN},
             threshold_source="member weight and threshold set on LFW View 1 "
             "(pairsDevTrain.txt) alone, scripts/fuse_ensemble.py",
             min_face_probability=0.98,
