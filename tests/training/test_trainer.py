@@ -36,6 +36,8 @@ def test_each_loss_learns_the_people(crops, tmp_path, loss):
     assert record.classes == PEOPLE and record.num_classes == len(PEOPLE)
     assert 0.5 < summary["threshold"] < 1.5
     assert record.thresholds["box"] == pytest.approx(summary["threshold"])
+    # fitted on the base model's embeddings, which training moved: not carried over
+    assert record.quality_head is None and record.open_set_margin == {}
 
 
 def test_run_outputs(trained):

@@ -676,6 +676,9 @@ class _Run:
                 thresholds={align: self._threshold},
                 impostor_distances={align: tuple(float(q) for q in quantiles)},
                 detector_calibrations={},
+                # fitted on the base model's embeddings, which training has moved
+                open_set_margin={},
+                quality_head=None,
                 min_face_probability=self.base.face_filter(BASE_DETECTOR, align)[0],
                 min_face_size=self.base.face_filter(BASE_DETECTOR, align)[1],
                 threshold_source=(

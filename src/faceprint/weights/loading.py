@@ -25,6 +25,7 @@ from faceprint.weights.registry import (
     ENSEMBLE_SEPARATOR,
     REGISTRY,
     DetectorCalibration,
+    MarginCalibration,
     PipMember,
     Weights,
     registered,
@@ -133,6 +134,9 @@ def save_model(
         detector: {align: dataclasses.asdict(c) for align, c in entries.items()}
         for detector, entries in stored.detector_calibrations.items()
     }
+    fields["open_set_margin"] = {
+        align: dataclasses.asdict(m) for align, m in stored.open_set_margin.items()
+    }
     payload = {
         "format": MODEL_FILE_FORMAT,
         "record": fields,
@@ -175,11 +179,22 @@ def _read_record(path: Path) -> Weights:
         detector: {align: _calibration(c) for align, c in entries.items()}
         for detector, entries in fields.get("detector_calibrations", {}).items()
     }
+    fields["open_set_margin"] = {
+        align: _margin(m) for align, m in fields.get("open_set_margin", {}).items()
+    }
     known = {f.name for f in dataclasses.fields(Weights)}
     record = Weights(**{k: v for k, v in fields.items() if k in known})
     return dataclasses.replace(
         record, pip=None if pip is None else PipMember(**pip), path=os.fspath(path)
     )
+
+
+def _margin(fields: dict | None) -> MarginCalibration | None:
+    """A stored :class:`MarginCalibration` (a dict in the file, or None)."""
+    if fields is None:
+        return None
+    rows = tuple(tuple(float(t) for t in row) for row in fields["thresholds"])
+    return MarginCalibration(beta=float(fields["beta"]), thresholds=rows)
 
 
 def _calibration(fields: dict) -> DetectorCalibration:
@@ -190,6 +205,7 @@ def _calibration(fields: dict) -> DetectorCalibration:
             **fields,
             "impostor_distances": None if impostors is None else tuple(impostors),
             "alignment": dict(fields.get("alignment", {})),
+            "margin": _margin(fields.get("margin")),
         }
     )
 
