@@ -22,7 +22,7 @@ import numpy as np
 from faceprint.evaluation.verification import (
     impostor_quantiles,
     primary_embeddings,
-    read_lfw_pairs,
+    view1_images,
 )
 from faceprint.pipeline import FaceRecognizer
 from faceprint.weights.calibration import far_at_distance
@@ -77,12 +77,7 @@ def main() -> None:
         "--align", action="append", default=None, help="box, similarity, dlib, none"
     )
     args = parser.parse_args()
-    images = args.data / "images"
-    paths = sorted(
-        set(read_lfw_pairs(args.data / "pairsDevTrain.txt", images).images())
-        | set(read_lfw_pairs(args.data / "pairsDevTest.txt", images).images())
-    )
-    people = np.array([p.parent.name for p in paths])
+    paths, people = view1_images(args.data)
     print(f"View 1: {len(paths)} images of {len(set(people))} people")
     for align in args.align or [None]:  # None: the model's own
         recognizer = FaceRecognizer(model=args.model, align=align, threshold=1.0)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.evaluation.verification import primary_embeddings, read_lfw_pairs
+from faceprint.evaluation.verification import primary_embeddings, view1_images
 from faceprint.pipeline import FaceRecognizer
 from faceprint.weights.calibration import MARGIN_FARS, MARGIN_SIZES, margin_score
 
@@ -86,12 +86,7 @@ def main() -> None:
     parser.add_argument("--align", default=None, help="default: the model's own")
     parser.add_argument("--draws", type=int, default=40)
     args = parser.parse_args()
-    images = args.data / "images"
-    paths = sorted(
-        set(read_lfw_pairs(args.data / "pairsDevTrain.txt", images).images())
-        | set(read_lfw_pairs(args.data / "pairsDevTest.txt", images).images())
-    )
-    people = np.array([p.parent.name for p in paths])
+    paths, people = view1_images(args.data)
     print(f"View 1: {len(paths)} images of {len(set(people))} people")
     recognizer = FaceRecognizer(model=args.model, align=args.align, threshold=1.0)
     embeddings = primary_embeddings(recognizer, paths)

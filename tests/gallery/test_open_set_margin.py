@@ -11,12 +11,7 @@ from faceprint.errors import UncalibratedError
 from faceprint.gallery import UNKNOWN, Gallery
 from faceprint.pipeline import FaceRecognizer
 from faceprint.weights.calibration import MARGIN_FARS, MARGIN_SIZES, margin_threshold
-
-PEOPLE = ["Colin_Powell", "Tony_Blair", "Gerhard_Schroeder", "Donald_Rumsfeld"]
-
-
-def photo(lfw, name, i):
-    return lfw / "images" / name / f"{name}_{i:04d}.jpg"
+from tests.gallery.test_gallery import PEOPLE, photo
 
 
 @pytest.fixture(scope="module")

@@ -155,6 +155,18 @@ def read_lfw_pairs(pairs_file: str | os.PathLike, images_dir: str | os.PathLike)
     return Pairs(a, b, np.array(same), folds)
 
 
+def view1_images(lfw_dir: str | os.PathLike) -> tuple[list[Path], np.ndarray]:
+    """Every image named in LFW View 1 (``pairsDevTrain.txt`` and ``pairsDevTest.txt``: 4992
+    images of 3095 people, never ``pairs.txt``), sorted, and ``(N,)`` the person of each."""
+    lfw_dir = Path(lfw_dir)
+    images = lfw_dir / "images"
+    paths = sorted(
+        set(read_lfw_pairs(lfw_dir / "pairsDevTrain.txt", images).images())
+        | set(read_lfw_pairs(lfw_dir / "pairsDevTest.txt", images).images())
+    )
+    return paths, np.array([p.parent.name for p in paths])
+
+
 def people_images(images_dir: str | os.PathLike) -> dict[str, list[Path]]:
     """``{person: sorted image paths}`` of a ``<person>/<image>`` folder (LFW's ``images/``)."""
     return {
