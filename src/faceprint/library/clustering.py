@@ -1,17 +1,22 @@
 """Clustering of a library's unnamed faces: one algorithm for the full clustering and for an
 increment.
 
-:func:`cluster` runs four steps over faces of which some are placed already (in clusters that
+:func:`cluster` runs five steps over faces of which some are placed already (in clusters that
 stay as they are) and some are new:
 
 1. **attach** the new faces to the clusters there are: a face joins the cluster with the
-   smallest mean L2 distance to its members if that is under ``tau``, closest faces first;
+   smallest mean L2 distance to its members if that is under the attach distance, closest faces
+   first;
 2. **HDBSCAN** over the new faces no cluster took, with the noise faces (placed before, in no
    cluster) within ``near`` of one of them;
 3. **merge** clusters greedily while the RMS distance between two clusters' members,
-   ``sqrt(2 - 2 c_a . c_b)`` with ``c`` the mean of a cluster's unit vectors, is under ``tau``;
+   ``sqrt(2 - 2 c_a . c_b)`` with ``c`` the mean of a cluster's unit vectors, is under the merge
+   distance;
    every merge involves a cluster found in step 2 (two placed clusters never merge);
-4. **attach** the faces still in no cluster, as in step 1.
+4. **attach** the faces of step 2 still in no cluster, as in step 1;
+5. **pair** the faces left: each is a cluster of one for another merge as in step 3, and those
+   still alone stay noise. HDBSCAN refuses to make one cluster of everything, so without this
+   a person new to the library whose faces arrive alone in an increment would stay noise.
 
 With nothing placed, that is the full clustering (first scan, ``--full`` and the benchmark's
 one-shot reference): HDBSCAN over everything, merge, attach the noise. In an increment, nothing
@@ -27,8 +32,9 @@ Every step keeps the "same photo, different people" constraint: two faces of one
 end up in one person or cluster.
 
 The distances come from the model's calibration (its impostor-distance distribution), not
-from constants: ``tau`` is the distance below which a fraction :data:`MERGE_FAR` of impostor
-pairs fall, ``near`` the one for :data:`NEAR_FAR`.
+from constants (:class:`Radii`): the merge distance is the one below which a fraction
+:data:`MERGE_FAR` of impostor pairs fall, the attach distance the one for :data:`ATTACH_FAR`,
+``near`` the one for :data:`NEAR_FAR`.
 """
 
 from __future__ import annotations
@@ -47,9 +53,9 @@ from faceprint.weights.calibration import distance_at_far
 #: Per-pair false-accept rate of the merge distance: two clusters merge when their RMS distance
 #: is under the distance impostor pairs fall below at this rate (ms-celeb-1m/box: 0.851).
 MERGE_FAR = 10**-4.25
-#: ... of the attach distance (ms-celeb-1m/box: 0.909). A merge joins many faces at once on one
-#: decision, so it is held to a rate half a decade stricter than the 1e-4 of a single face's
-#: attach is half a decade looser; both are points of the calibration's grid.
+#: ... of the attach distance (ms-celeb-1m/box: 0.909). A merge joins many faces on one decision,
+#: so it is held half a decade stricter than 1e-4, and the attach of one face half a decade
+#: looser; both are points of the calibration's grid (1e-4 for both: F 0.949 / 0.953).
 ATTACH_FAR = 10**-3.75
 #: ... of ``near``: noise this close to a new face is clustered again with it
 #: (ms-celeb-1m/box: 1.00).
@@ -73,9 +79,6 @@ class Radii:
             attach=distance_at_far(impostor_distances, ATTACH_FAR),
             near=distance_at_far(impostor_distances, NEAR_FAR),
         )
-
-
-PAIR = True
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -343,10 +346,8 @@ def cluster(
     labels[pool] = np.where(found >= 0, found + base, -1)
     labels = merge(vectors, photos, labels, set((found[found >= 0] + base).tolist()), radii.merge)
     labels = attach(vectors, photos, labels, pool[labels[pool] < 0], radii.attach)
-    if not PAIR:
-        return labels
-    # HDBSCAN finds no cluster in a pool of one person (its single cluster is refused): the
-    # faces left pair up as singletons under the merge distance.
+    # HDBSCAN finds no cluster in a pool of one person (it refuses a single cluster): the
+    # faces left merge as clusters of one.
     left = pool[labels[pool] < 0]
     start = int(labels.max()) + 1
     labels[left] = start + np.arange(len(left))

@@ -75,7 +75,7 @@ class Library:
         recognizer: a ready recognizer of the library's model; otherwise built on first need.
         create: create the library when missing.
         far: open-set false-alarm rate with which named people attract new faces.
-        min_samples: faces that make a cluster, and core faces a new face must be near.
+        min_samples: faces that make a cluster (HDBSCAN's smallest cluster).
         who: the name written to the audit log (default: the user running the process).
         recognizer_options: how the recognizer built on first need runs
             (:class:`faceprint.FaceRecognizer`'s ``device``, ``precision``, ``backend``,
