@@ -272,17 +272,19 @@ def merge(
     version = np.zeros(len(names), np.int64)
     heap: list[tuple[float, int, int, int, int]] = []
 
-    def push(rows: np.ndarray) -> None:
-        for a in rows:
-            d = np.sqrt(np.clip(2.0 - 2.0 * (centres @ centres[a]), 0.0, None))
-            d[a] = np.inf
-            allowed = alive & (free | free[a])
-            for b in np.flatnonzero(allowed & (d < tau)):
-                if b > a or not free[b]:
-                    entry = (float(d[b]), int(a), int(b), int(version[a]), int(version[b]))
-                    heapq.heappush(heap, entry)
+    def push(rows: np.ndarray, initial: bool = False) -> None:
+        d = np.sqrt(np.clip(2.0 - 2.0 * (centres[rows] @ centres.T), 0.0, None))
+        d[np.arange(len(rows)), rows] = np.inf
+        near = (d < tau) & alive & (free | free[rows][:, None])
+        if initial:  # a pair of two movable clusters once
+            near &= ~free | (np.arange(len(names)) > rows[:, None])
+        for i, b in zip(*np.nonzero(near), strict=True):
+            a = rows[i]
+            heapq.heappush(heap, (float(d[i, b]), int(a), int(b), int(version[a]), int(version[b])))
 
-    push(np.flatnonzero(free))
+    movable_rows = np.flatnonzero(free)
+    for start in range(0, len(movable_rows), 1024):
+        push(movable_rows[start : start + 1024], initial=True)
     into = np.arange(len(names))
     while heap:
         _, a, b, va, vb = heapq.heappop(heap)
