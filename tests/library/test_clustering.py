@@ -109,3 +109,11 @@ def test_named_people_pull_within_the_open_set_threshold():
     # A person already in photo 8 does not take a second face of it.
     same_photo = clustering.attract(candidates, np.array([7, 8, 8]), {}, 0.8)
     assert same_photo.tolist() == [10, 20, -1]
+
+
+def test_nothing_new_changes_nothing():
+    vectors, truth = _people(2, 3, 0.05)
+    out = clustering.cluster(vectors, np.arange(6), truth, np.zeros(6, bool), RADII, 2)
+    assert out.tolist() == truth.tolist()
+    empty = clustering.full_clustering(vectors[:0], np.arange(0), RADII, 2)
+    assert empty.shape == (0,)

@@ -313,7 +313,7 @@ def cluster(
     radii: Radii,
     min_samples: int,
 ) -> np.ndarray:
-    """Place the ``new`` faces among the clusters there are (the module's four steps); with
+    """Place the ``new`` faces among the clusters there are (the module's five steps); with
     every face new, the full clustering.
 
     Args:
@@ -330,6 +330,8 @@ def cluster(
         a new one (numbered from one above the largest existing label), or -1.
     """
     new = np.asarray(new, bool)
+    if not new.any():
+        return labels.copy()
     labels = attach(vectors, photos, labels, np.flatnonzero(new), radii.attach)
     rest = np.flatnonzero(new & (labels < 0))
     noise = np.flatnonzero(~new & (labels < 0))
@@ -344,7 +346,7 @@ def cluster(
         noise = noise[:0]
     pool = np.concatenate([rest, noise])
     found = new_clusters(vectors[pool], photos[pool], min_samples)
-    base = int(labels.max()) + 1 if len(labels) else 0
+    base = int(labels.max()) + 1
     labels[pool] = np.where(found >= 0, found + base, -1)
     labels = merge(vectors, photos, labels, set((found[found >= 0] + base).tolist()), radii.merge)
     labels = attach(vectors, photos, labels, pool[labels[pool] < 0], radii.attach)
