@@ -10,8 +10,9 @@
 4. Their links are added and the folder scanned again: the increment's time against step 3.
 5. Quality against LFW's names, on the subject face (the largest) of each photo of people with
    at least 2 photos: BCubed precision, recall and F of the library's clusters (incremental:
-   one-shot HDBSCAN for the first scan, core-point joins and HDBSCAN of the rest for the
-   increment), and of one-shot HDBSCAN over the same faces with the same constraint.
+   the full clustering at the first scan, then the increment's attach / HDBSCAN / merge /
+   attach), and of the library's full clustering run once over the same faces (one-shot,
+   what ``scan --full`` would give).
 
 Each step prints a JSON line as it finishes (a run cut short keeps what it measured).
 """
@@ -49,8 +50,8 @@ def bcubed(truth: list[str], predicted: list[int]) -> dict[str, float]:
 
 
 def quality(library) -> dict:
-    """BCubed of the library's clusters and of one-shot HDBSCAN, on subject faces of LFW
-    people with >= 2 photos."""
+    """BCubed of the library's clusters and of its full clustering run once over every face,
+    on subject faces of LFW people with >= 2 photos."""
     from faceprint.library import clustering
 
     ids, photos, people, _, vectors = library.store.face_vectors()
@@ -63,7 +64,7 @@ def quality(library) -> dict:
     rows = [r for photo, r in first.items() if counts[name_of[photo]] >= 2]
     truth = [name_of[int(photos[r])] for r in rows]
     start = time.perf_counter()
-    one_shot = clustering.new_clusters(vectors, photos, library.min_samples)
+    one_shot = clustering.full_clustering(vectors, photos, library.radii, library.min_samples)
     seconds = time.perf_counter() - start
     return {
         "faces_scored": len(rows),

@@ -91,6 +91,31 @@ def test_named_people_attract_new_faces(library_copy, lfw, library_recognizer, t
 
 
 @pytest.mark.slow
+def test_an_increment_joins_known_people_founds_new_ones_and_moves_nothing(library_copy, lfw):
+    photos, library = library_copy
+    before = {f.id: p.id for p in library.people() for f in p.faces}
+    noise = {f.id for f in library.store.faces() if f.person is None}
+    cluster_of = {
+        name: next(p.id for p in library.people() if name in p.faces[0].image)
+        for name in ("Colin_Powell", "Tony_Blair")
+    }
+    added = {"Colin_Powell": (5, 6), "Tony_Blair": (5, 6), "George_W_Bush": (1, 2, 3)}
+    for name, numbers in added.items():
+        for n in numbers:
+            shutil.copy2(lfw_photo(lfw, name, n), photos / name if name in PEOPLE else photos)
+    report, placed = library.scan(photos)
+    assert report.new == 7 and placed.joined == 4 and placed.new_clusters == 1
+    after = {f.id: f.person for f in library.store.faces()}
+    assert all(after[face] == person for face, person in before.items() if face not in noise)
+    by_image = {Path(f.image).name: f.person for f in library.store.faces()}
+    for name in ("Colin_Powell", "Tony_Blair"):
+        assert {by_image[f"{name}_{n:04d}.jpg"] for n in added[name]} == {cluster_of[name]}
+    bush = {by_image[f"George_W_Bush_{n:04d}.jpg"] for n in added["George_W_Bush"]}
+    # A person new to the library founds a cluster (photo 3 is too far from 1 and 2 for it).
+    assert len(bush - {None}) == 1 and bush.isdisjoint(before.values())
+
+
+@pytest.mark.slow
 def test_full_recluster_finds_the_same_people(library_copy):
     _, library = library_copy
     before = sorted(sorted(f.id for f in p.faces) for p in library.people())

@@ -109,8 +109,8 @@ def scan(
     Only photos whose content (sha256) the library has not seen are embedded: a moved or
     renamed photo is found again, not re-embedded, and photos deleted from DIRECTORY leave the
     library. Each photo is stored in one transaction, so an interrupted scan loses nothing:
-    run it again to finish. New faces go to named people (open-set rule), join clusters
-    through their core points, or form new clusters (HDBSCAN).
+    run it again to finish. New faces go to named people (open-set rule), join the nearest
+    cluster, or form new clusters (HDBSCAN, then merged and completed); placed faces stay.
     """
     library = _open(
         library_path,

@@ -75,7 +75,7 @@ class Library:
         recognizer: a ready recognizer of the library's model; otherwise built on first need.
         create: create the library when missing.
         far: open-set false-alarm rate with which named people attract new faces.
-        min_samples: faces that make a cluster, and core faces a new face must be near.
+        min_samples: faces that make a cluster (HDBSCAN's smallest cluster).
         who: the name written to the audit log (default: the user running the process).
         recognizer_options: how the recognizer built on first need runs
             (:class:`faceprint.FaceRecognizer`'s ``device``, ``precision``, ``backend``,
@@ -135,7 +135,7 @@ class Library:
         self._exponent = record.open_set_exponent.get(self.align, 1.0)
         self.far = float(far)
         self.min_samples = int(min_samples)
-        self.radius = clustering.join_radius(impostors)
+        self.radii = clustering.Radii.from_calibration(impostors)
         self.who = who or _who()
         self._recognizer = recognizer
         self._options = {k: v for k, v in recognizer_options.items() if v is not None}
@@ -208,9 +208,10 @@ class Library:
         return report, placement
 
     def place(self, gallery: GalleryCore | None = None) -> Placement:
-        """Place every pending face: named people attract (the open-set rule), clusters take
-        faces through their core points, and the rest with the noise is clustered anew by
-        HDBSCAN. Faces already placed stay where they are. One transaction."""
+        """Place every pending face: named people attract (the open-set rule), then the rest
+        joins the unnamed clusters or founds new ones (:func:`clustering.cluster`: attach,
+        HDBSCAN of the rest with the noise near it, merge, attach). Faces already in a
+        cluster stay where they are; noise may join one. One transaction."""
         with self.store.transaction():
             ids, photos, people, states, vectors = self.store.face_vectors()
             pending = states == PENDING
@@ -246,52 +247,52 @@ class Library:
                     named[named == placeholder] = self.store.new_person(name)
             result[todo] = named
             n_named = int((named >= 0).sum())
-            todo = todo[named < 0]
-            clustered = ~pending & ~is_named & (people >= 0)
-            joined = clustering.join_clusters(
-                vectors[todo],
-                photos[todo],
-                vectors[clustered],
-                people[clustered],
-                photos[clustered],
-                self.radius,
-                self.min_samples,
+            # Named people's faces stay out of the clustering: only the open-set rule gives
+            # them faces.
+            free = ~is_named
+            free[todo[named >= 0]] = False
+            rows = np.flatnonzero(free)
+            before = np.where(pending[rows], -1, people[rows])
+            labels = clustering.cluster(
+                vectors[rows], photos[rows], before, pending[rows], self.radii, self.min_samples
             )
-            result[todo] = joined
-            newly_joined = todo[joined >= 0]
-            todo = todo[joined < 0]
-            # The new faces with the noise (faces placed before that no cluster took), with the
-            # clusters' nearby core faces as anchors.
-            pool = np.concatenate([todo, np.flatnonzero(~pending & (people < 0))])
-            # The clusters as they are now: their faces and those that have just joined them.
-            members = np.concatenate([np.flatnonzero(clustered), newly_joined])
-            current = np.concatenate([people[clustered], result[newly_joined]])
-            into, labels = clustering.cluster_rest(
-                vectors[pool],
-                photos[pool],
-                vectors[members],
-                current,
-                photos[members],
-                self.radius,
-                self.min_samples,
-            )
-            made = {label: self.store.new_person() for label in np.unique(labels[labels >= 0])}
-            for i, cluster, label in zip(pool, into, labels, strict=True):
-                result[i] = cluster if cluster >= 0 else made[label] if label >= 0 else -1
-            changed = pending.copy()
-            changed[pool] = True
-            self.store.place(ids[changed].tolist(), result[changed].tolist())
-            return Placement(
-                named=n_named,
-                joined=int((joined >= 0).sum()) + int((into >= 0).sum()),
-                clustered=int((labels >= 0).sum()),
-                new_clusters=len(made),
-                noise=int(((into < 0) & (labels < 0)).sum()),
-            )
+            return self._write(ids, rows, pending[rows], before, labels, result, n_named, pending)
+
+    def _write(
+        self,
+        ids: np.ndarray,
+        rows: np.ndarray,
+        new: np.ndarray,
+        before: np.ndarray,
+        labels: np.ndarray,
+        result: np.ndarray,
+        n_named: int,
+        pending: np.ndarray,
+    ) -> Placement:
+        """Store the clustering's labels of faces ``rows`` (new clusters get new people) and
+        the named people's faces in ``result``; only faces that change are written."""
+        existing = set(before[before >= 0].tolist())
+        made = {
+            int(label): self.store.new_person()
+            for label in np.unique(labels[labels >= 0])
+            if int(label) not in existing
+        }
+        result[rows] = [made.get(int(b), int(b)) if b >= 0 else -1 for b in labels]
+        changed = pending.copy()
+        changed[rows] = pending[rows] | (labels != before)
+        self.store.place(ids[changed].tolist(), result[changed].tolist())
+        joined = new & np.isin(labels, list(existing))
+        return Placement(
+            named=n_named,
+            joined=int(joined.sum()),
+            clustered=int(((labels >= 0) & ~joined & (new | (before < 0))).sum()),
+            new_clusters=len(made),
+            noise=int((new & (labels < 0)).sum()),
+        )
 
     def recluster(self, gallery: GalleryCore | None = None) -> Placement:
         """Periodic full re-clustering: every face not of a named person (pending, clustered
-        or noise) is clustered anew by HDBSCAN, with the one-photo constraint; named people
+        or noise) is clustered anew (:func:`clustering.full_clustering`); named people
         keep their faces (pending faces are offered to them first, and to ``gallery``'s people).
         One transaction, with its audit entry."""
         with self.store.transaction():
@@ -299,7 +300,9 @@ class Library:
             ids, photos, people, _, vectors = self.store.face_vectors()
             named_ids = {p.id for p in self.store.people() if p.name is not None}
             free = np.flatnonzero(~np.isin(people, list(named_ids)))
-            labels = clustering.new_clusters(vectors[free], photos[free], self.min_samples)
+            labels = clustering.full_clustering(
+                vectors[free], photos[free], self.radii, self.min_samples
+            )
             old = {p.id for p in self.store.people() if p.name is None}
             made = {label: self.store.new_person() for label in np.unique(labels[labels >= 0])}
             self.store.place(ids[free].tolist(), [made[int(b)] if b >= 0 else None for b in labels])
