@@ -163,6 +163,14 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
     default=None,
     help=f"Embedding model (default: the gallery's, else {DEFAULT_MODEL}).",
 )
+@click.option(
+    "--open-set",
+    type=click.Choice(["distance", "margin"]),
+    default=ServeConfig.open_set,
+    show_default=True,
+    help="How /v1/identify finds a face to be nobody enrolled: by its distance to the nearest "
+    "person, or by that distance minus half the second nearest's (see the gallery guide).",
+)
 @ALIGN_OPTION
 @detector_options
 @DEVICE_OPTION
@@ -187,6 +195,7 @@ def serve(
     batch_wait,
     queue_size,
     model,
+    open_set,
     align,
     device,
     precision,
@@ -231,6 +240,7 @@ def serve(
         batch_size=batch_size,
         batch_wait=batch_wait / 1000.0,
         queue_size=queue_size,
+        open_set=open_set,
     )
     detector_choice()  # a --detector that --backend does not run: exit 2, before any work
     if gallery_path is not None and not read_only and not _writable(gallery_path):

@@ -48,6 +48,8 @@ class ServeConfig:
         batch_wait: seconds to wait for more requests to batch with; 0 turns batching off.
         queue_size: most requests waiting for the networks; beyond it the answer is 503.
         far: open-set false-alarm rate of identification.
+        open_set: how identification finds a face to be nobody enrolled: ``"distance"`` or
+            ``"margin"`` (:data:`faceprint.gallery.core.OPEN_SET_DECISIONS`).
         verify_far: false-accept rate of the verification threshold.
     """
 
@@ -74,4 +76,5 @@ class ServeConfig:
     batch_wait: float = 0.005
     queue_size: int = 64
     far: float = DEFAULT_FAR
+    open_set: str = "distance"
     verify_far: float = DEFAULT_VERIFY_FAR

@@ -101,6 +101,11 @@ class IdentifiedFace(DetectedFace):
     name: str = Field(description="the best match, or 'unknown' beyond the threshold")
     known: bool
     distance: float | None = Field(description="to the best match; null in an empty gallery")
+    margin: float | None = Field(
+        default=None,
+        description="under the margin decision: the best match's distance minus half the "
+        "second nearest person's, compared with margin_threshold; null otherwise",
+    )
     candidates: list[Candidate]
 
 
@@ -111,6 +116,15 @@ class Identified(BaseModel):
     rule: str = Field(
         description="how a face's distance to a person was measured: 'faces' (the closest of "
         "their faces), 'template' (their template), or 'mix' (the mean of the two)"
+    )
+    open_set: str = Field(
+        default="distance",
+        description="how a face was found to be nobody enrolled: 'distance' (its distance "
+        "against threshold) or 'margin' (its margin against margin_threshold; a face with one "
+        "candidate person is decided by distance)",
+    )
+    margin_threshold: float | None = Field(
+        default=None, description="the margin threshold under the margin decision, else null"
     )
 
 

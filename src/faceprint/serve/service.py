@@ -79,6 +79,7 @@ class Service:
                 vectors=config.vectors,
                 far=config.far,
                 create=not config.read_only,
+                open_set=config.open_set,
             )
             model, align = self.gallery.model_source, self.gallery.align
         try:

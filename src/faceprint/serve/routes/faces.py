@@ -122,6 +122,7 @@ async def identify(
             "name": answer.name,
             "known": answer.known,
             "distance": None if not answer.matches else round(answer.distance, 6),
+            "margin": None if answer.score is None else round(answer.score, 6),
             "candidates": [
                 {"name": m.name, "distance": round(m.distance, 6), "face_id": m.face_id}
                 for m in answer.matches
@@ -134,4 +135,8 @@ async def identify(
         "threshold": round(gallery.threshold, 6),
         "ignored": found.ignored,
         "rule": gallery.rule,
+        "open_set": gallery.open_set,
+        "margin_threshold": (
+            round(gallery.margin_threshold, 6) if gallery.open_set == "margin" else None
+        ),
     }
