@@ -308,9 +308,9 @@ class GalleryCore:
         return margin_threshold(self._margin.thresholds, self.far, identities)
 
     def _scores(self, row: list[Match]) -> list[float]:
-        """The open-set score of each candidate of one query, compared with
-        :meth:`_decision_threshold`: its distance, or under ``"margin"`` its margin against the
-        nearest other candidate (the distance where it has none)."""
+        """The open-set score of each candidate of one query: its distance (held to
+        :attr:`threshold`), or under ``"margin"``, where the query has two candidates or more,
+        its margin against the nearest other candidate (held to :attr:`margin_threshold`)."""
         distances = [m.distance for m in row]
         if self.open_set != "margin" or len(row) < 2:
             return distances
@@ -319,12 +319,6 @@ class GalleryCore:
             float(margin_score(d, distances[1] if i == 0 else distances[0], beta))
             for i, d in enumerate(distances)
         ]
-
-    def _decision_threshold(self, row: list[Match]) -> float:
-        """What :meth:`_scores` of ``row`` are held to."""
-        if self.open_set == "margin" and len(row) >= 2:
-            return self.margin_threshold
-        return self.threshold
 
     # -- the vector index ------------------------------------------------------------------
     def _open_index(self) -> VectorIndex:
@@ -505,7 +499,9 @@ class GalleryCore:
             for query, row_sims, row_ids in zip(queries, sims, ids, strict=True)
         ]
         scores = [self._scores(row) for row in ranked]
-        limits = [self._decision_threshold(row) for row in ranked]
+        # Both thresholds count the gallery's identities: read them once for the whole batch.
+        by_margin = self.margin_threshold if self.open_set == "margin" else threshold
+        limits = [by_margin if len(row) >= 2 else threshold for row in ranked]
         if joint and len(queries) > 1:
             chosen = _assign(ranked, scores, limits)
         else:
