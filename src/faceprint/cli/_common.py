@@ -508,6 +508,16 @@ GALLERY_OPTION = click.option(
     type=GalleryLocation(),
     help="Gallery file, or a PostgreSQL database (postgresql://user:password@host/db).",
 )
+OPEN_SET_OPTION = click.option(
+    "--open-set",
+    # faceprint.gallery.core.OPEN_SET_DECISIONS, spelled out: the gallery is imported on use
+    type=click.Choice(["distance", "margin"]),
+    default="distance",
+    show_default=True,
+    help="How a face is found to be nobody enrolled: by its distance to the nearest person, or "
+    "by that distance minus half the second nearest's (margin: more faces named at the same "
+    "false-alarm rate in large galleries; see the gallery guide).",
+)
 VECTORS_OPTION = click.option(
     "--vectors",
     default=None,

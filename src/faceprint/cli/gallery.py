@@ -15,6 +15,7 @@ from faceprint.cli._common import (
     DISTANCE,
     GALLERY_OPTION,
     GALLERY_RECOGNIZER_OPTIONS,
+    OPEN_SET_OPTION,
     RECOGNIZER_OPTIONS,
     VECTORS_OPTION,
     GalleryLocation,
@@ -151,15 +152,7 @@ def enroll(
     "threshold follows from it and the number of enrolled identities.",
     "A fixed distance beyond which a face is unknown, instead of the --far threshold.",
 )
-@click.option(
-    "--open-set",
-    type=click.Choice(["distance", "margin"]),
-    default="distance",
-    show_default=True,
-    help="How a face is found to be nobody enrolled: by its distance to the nearest person, or "
-    "by that distance minus half the second nearest's (margin: more faces named at the same "
-    "false-alarm rate in large galleries; see the gallery guide).",
-)
+@OPEN_SET_OPTION
 @VECTORS_OPTION
 @GALLERY_RECOGNIZER_OPTIONS
 @detector_options

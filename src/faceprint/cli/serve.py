@@ -17,6 +17,7 @@ from faceprint.cli._common import (
     BACKEND_OPTION,
     CALIBRATION_OPTION,
     DEVICE_OPTION,
+    OPEN_SET_OPTION,
     PRECISION_OPTION,
     VECTORS_OPTION,
     GalleryLocation,
@@ -163,14 +164,7 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
     default=None,
     help=f"Embedding model (default: the gallery's, else {DEFAULT_MODEL}).",
 )
-@click.option(
-    "--open-set",
-    type=click.Choice(["distance", "margin"]),
-    default=ServeConfig.open_set,
-    show_default=True,
-    help="How /v1/identify finds a face to be nobody enrolled: by its distance to the nearest "
-    "person, or by that distance minus half the second nearest's (see the gallery guide).",
-)
+@OPEN_SET_OPTION
 @ALIGN_OPTION
 @detector_options
 @DEVICE_OPTION
